@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, testing, fuzzing and
+# benchmarking Ember needs. Idempotent: does nothing when all are present.
+set -euo pipefail
+
+packages=(
+  # build
+  gcc meson ninja-build pkg-config
+  libglib2.0-dev libgnutls28-dev nettle-dev libsoup-3.0-dev
+  libjson-glib-dev
+  # fuzzing and sanitizers
+  clang libclang-rt-14-dev
+  # network tests and reference peers
+  iproute2 iputils-ping procps kmod
+  wireguard-go wireguard-tools iperf3 tshark coturn
+  # test tooling
+  jq python3 ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "deps: missing packages (${missing[*]}); run as root to install them" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt-get update
+apt-get install -y --no-install-recommends "${packages[@]}"

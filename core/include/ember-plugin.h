@@ -191,6 +191,11 @@ typedef struct {
   /* Stops threads, flushes what can be flushed without blocking, frees
    * the backend. After it returns the plugin never touches the waker. */
   void (*close) (EmberBackend *backend);
+
+  /* Optional (may be NULL). Checks the plugin's configuration group
+   * without opening anything, for `emberd --check-config`: every key known
+   * and every value valid, errors naming the group and the key. ABI 1.0. */
+  gboolean (*validate_config) (GKeyFile *config, const char *group, GError **error);
 } EmberBackendVtable;
 
 /* ---- The descriptor ------------------------------------------------- */

@@ -1,0 +1,142 @@
+/* emberd — the Ember client/gateway daemon. */
+#include <glib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "ember-build-config.h"
+#include "loader.h"
+#include "log.h"
+#include "paths.h"
+
+static gboolean opt_version;
+static gboolean opt_list_plugins;
+static char *opt_check_config;
+static char *opt_log;
+static char *opt_log_dir;
+
+static const GOptionEntry entries[] = {
+  { "version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
+  { "list-plugins", 0, 0, G_OPTION_ARG_NONE, &opt_list_plugins,
+    "List every plugin in the search path with its kind, ABI and file; exit non-zero if a "
+    "file was refused",
+    NULL },
+  { "check-config", 0, 0, G_OPTION_ARG_FILENAME, &opt_check_config,
+    "Validate FILE (and the plugin groups it configures) and exit", "FILE" },
+  { "log", 0, 0, G_OPTION_ARG_STRING, &opt_log,
+    "Log filter, e.g. \"debug,ember-dns=trace,noisy=off\" (default: $EMBER_LOG, then info)",
+    "FILTER" },
+  { "log-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_log_dir,
+    "Write JSONL logs to a file in DIR", "DIR" },
+  { NULL },
+};
+
+static EmberRegistry *
+scan_plugins (const char *const *config_dirs)
+{
+  EmberRegistry *registry = ember_registry_new ();
+  g_autoptr (GPtrArray) dirs = ember_paths_plugin_dirs (config_dirs);
+
+  ember_registry_scan (registry, dirs);
+  return registry;
+}
+
+static int
+list_plugins (void)
+{
+  g_autoptr (EmberRegistry) registry = scan_plugins (NULL);
+  GPtrArray *plugins = ember_registry_plugins (registry);
+  GPtrArray *refusals = ember_registry_refusals (registry);
+  GPtrArray *shadows = ember_registry_shadows (registry);
+  g_autoptr (GPtrArray) dirs = ember_paths_plugin_dirs (NULL);
+
+  printf ("search path:\n");
+  for (guint i = 0; i < dirs->len; i++)
+    {
+      EmberPluginDir *d = g_ptr_array_index (dirs, i);
+      printf ("  %s (%s)\n", d->path, ember_paths_origin_name (d->origin));
+    }
+  printf ("%-16s %-10s %-5s %s\n", "NAME", "KIND", "ABI", "FILE");
+  for (guint i = 0; i < plugins->len; i++)
+    {
+      EmberPlugin *p = g_ptr_array_index (plugins, i);
+      g_autofree char *abi = g_strdup_printf ("%u.%u", p->abi_major, p->abi_minor);
+      printf ("%-16s %-10s %-5s %s\n", p->name, ember_plugin_kind_name (p->kind), abi, p->path);
+      printf ("%-16s %s\n", "", p->description);
+    }
+  for (guint i = 0; i < shadows->len; i++)
+    {
+      EmberPluginShadow *s = g_ptr_array_index (shadows, i);
+      printf ("shadowed: %s at %s (using %s)\n", s->name, s->ignored_path, s->used_path);
+    }
+  for (guint i = 0; i < refusals->len; i++)
+    {
+      EmberPluginRefusal *r = g_ptr_array_index (refusals, i);
+      printf ("refused: %s\n", r->error->message);
+    }
+  return refusals->len > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int
+check_config (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberConfig) config = ember_config_load (path, &error);
+  g_autoptr (EmberRegistry) registry = NULL;
+
+  if (config == NULL)
+    {
+      g_printerr ("emberd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  registry = scan_plugins ((const char *const *) config->plugin_dirs);
+  if (!ember_config_check_plugins (config, registry, &error))
+    {
+      g_printerr ("emberd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  printf ("%s: configuration is valid\n", path);
+  return EXIT_SUCCESS;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+
+  setlocale (LC_ALL, "");
+  context = g_option_context_new ("- Ember zero-trust network access daemon");
+  g_option_context_set_summary (context,
+                                "Runs an Ember client or gateway: WireGuard tunnels found through "
+                                "ICE,\nrelayed through TURN when no direct path exists.");
+  g_option_context_set_description (context,
+                                    "Plugins are searched in the configuration's plugin-dirs, "
+                                    "then EMBER_PLUGIN_PATH,\nthen " EMBER_PLUGIN_DIR ".\n"
+                                    "Logging: EMBER_LOG sets the filter when --log is not given.\n");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("emberd: %s\nTry emberd --help\n", error->message);
+      return 2;
+    }
+  if (opt_version)
+    {
+      printf ("emberd %s (plugin ABI %d.%d)\n", EMBER_VERSION, EMBER_PLUGIN_ABI_MAJOR,
+              EMBER_PLUGIN_ABI_MINOR);
+      return EXIT_SUCCESS;
+    }
+  if (!ember_log_init ("emberd", opt_log, opt_log_dir, &error))
+    {
+      g_printerr ("emberd: %s\n", error->message);
+      return 2;
+    }
+  if (opt_list_plugins)
+    return list_plugins ();
+  if (opt_check_config != NULL)
+    return check_config (opt_check_config);
+
+  g_printerr ("emberd: nothing to do; see emberd --help\n");
+  return 2;
+}

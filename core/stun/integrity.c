@@ -1,0 +1,210 @@
+/* stun/integrity.c — MESSAGE-INTEGRITY(-SHA256), FINGERPRINT and the
+ * long-term credential key (RFC 8489 §9.2.2, §14.5-§14.7, §18.5).
+ * HMACs and hashes come from GnuTLS; CRC-32 is a small table-driven one
+ * because it is all FINGERPRINT needs. See message.h. */
+#include "stun/message.h"
+#include "stun/bytes.h"
+
+#include <gnutls/crypto.h>
+#include <string.h>
+
+gboolean
+ember_stun_equal_ct (const guint8 *a, const guint8 *b, gsize len)
+{
+  volatile guint8 diff = 0;
+  for (gsize i = 0; i < len; i++)
+    diff |= (guint8) (a[i] ^ b[i]);
+  return diff == 0;
+}
+
+/* Reflected CRC-32, polynomial 0xEDB88320 (ISO 3309, as in RFC 1952):
+ * crc_table[n] is n shifted through the polynomial eight times. */
+static const guint32 crc_table[256] = {
+  0x00000000u, 0x77073096u, 0xee0e612cu, 0x990951bau, 0x076dc419u, 0x706af48fu,
+  0xe963a535u, 0x9e6495a3u, 0x0edb8832u, 0x79dcb8a4u, 0xe0d5e91eu, 0x97d2d988u,
+  0x09b64c2bu, 0x7eb17cbdu, 0xe7b82d07u, 0x90bf1d91u, 0x1db71064u, 0x6ab020f2u,
+  0xf3b97148u, 0x84be41deu, 0x1adad47du, 0x6ddde4ebu, 0xf4d4b551u, 0x83d385c7u,
+  0x136c9856u, 0x646ba8c0u, 0xfd62f97au, 0x8a65c9ecu, 0x14015c4fu, 0x63066cd9u,
+  0xfa0f3d63u, 0x8d080df5u, 0x3b6e20c8u, 0x4c69105eu, 0xd56041e4u, 0xa2677172u,
+  0x3c03e4d1u, 0x4b04d447u, 0xd20d85fdu, 0xa50ab56bu, 0x35b5a8fau, 0x42b2986cu,
+  0xdbbbc9d6u, 0xacbcf940u, 0x32d86ce3u, 0x45df5c75u, 0xdcd60dcfu, 0xabd13d59u,
+  0x26d930acu, 0x51de003au, 0xc8d75180u, 0xbfd06116u, 0x21b4f4b5u, 0x56b3c423u,
+  0xcfba9599u, 0xb8bda50fu, 0x2802b89eu, 0x5f058808u, 0xc60cd9b2u, 0xb10be924u,
+  0x2f6f7c87u, 0x58684c11u, 0xc1611dabu, 0xb6662d3du, 0x76dc4190u, 0x01db7106u,
+  0x98d220bcu, 0xefd5102au, 0x71b18589u, 0x06b6b51fu, 0x9fbfe4a5u, 0xe8b8d433u,
+  0x7807c9a2u, 0x0f00f934u, 0x9609a88eu, 0xe10e9818u, 0x7f6a0dbbu, 0x086d3d2du,
+  0x91646c97u, 0xe6635c01u, 0x6b6b51f4u, 0x1c6c6162u, 0x856530d8u, 0xf262004eu,
+  0x6c0695edu, 0x1b01a57bu, 0x8208f4c1u, 0xf50fc457u, 0x65b0d9c6u, 0x12b7e950u,
+  0x8bbeb8eau, 0xfcb9887cu, 0x62dd1ddfu, 0x15da2d49u, 0x8cd37cf3u, 0xfbd44c65u,
+  0x4db26158u, 0x3ab551ceu, 0xa3bc0074u, 0xd4bb30e2u, 0x4adfa541u, 0x3dd895d7u,
+  0xa4d1c46du, 0xd3d6f4fbu, 0x4369e96au, 0x346ed9fcu, 0xad678846u, 0xda60b8d0u,
+  0x44042d73u, 0x33031de5u, 0xaa0a4c5fu, 0xdd0d7cc9u, 0x5005713cu, 0x270241aau,
+  0xbe0b1010u, 0xc90c2086u, 0x5768b525u, 0x206f85b3u, 0xb966d409u, 0xce61e49fu,
+  0x5edef90eu, 0x29d9c998u, 0xb0d09822u, 0xc7d7a8b4u, 0x59b33d17u, 0x2eb40d81u,
+  0xb7bd5c3bu, 0xc0ba6cadu, 0xedb88320u, 0x9abfb3b6u, 0x03b6e20cu, 0x74b1d29au,
+  0xead54739u, 0x9dd277afu, 0x04db2615u, 0x73dc1683u, 0xe3630b12u, 0x94643b84u,
+  0x0d6d6a3eu, 0x7a6a5aa8u, 0xe40ecf0bu, 0x9309ff9du, 0x0a00ae27u, 0x7d079eb1u,
+  0xf00f9344u, 0x8708a3d2u, 0x1e01f268u, 0x6906c2feu, 0xf762575du, 0x806567cbu,
+  0x196c3671u, 0x6e6b06e7u, 0xfed41b76u, 0x89d32be0u, 0x10da7a5au, 0x67dd4accu,
+  0xf9b9df6fu, 0x8ebeeff9u, 0x17b7be43u, 0x60b08ed5u, 0xd6d6a3e8u, 0xa1d1937eu,
+  0x38d8c2c4u, 0x4fdff252u, 0xd1bb67f1u, 0xa6bc5767u, 0x3fb506ddu, 0x48b2364bu,
+  0xd80d2bdau, 0xaf0a1b4cu, 0x36034af6u, 0x41047a60u, 0xdf60efc3u, 0xa867df55u,
+  0x316e8eefu, 0x4669be79u, 0xcb61b38cu, 0xbc66831au, 0x256fd2a0u, 0x5268e236u,
+  0xcc0c7795u, 0xbb0b4703u, 0x220216b9u, 0x5505262fu, 0xc5ba3bbeu, 0xb2bd0b28u,
+  0x2bb45a92u, 0x5cb36a04u, 0xc2d7ffa7u, 0xb5d0cf31u, 0x2cd99e8bu, 0x5bdeae1du,
+  0x9b64c2b0u, 0xec63f226u, 0x756aa39cu, 0x026d930au, 0x9c0906a9u, 0xeb0e363fu,
+  0x72076785u, 0x05005713u, 0x95bf4a82u, 0xe2b87a14u, 0x7bb12baeu, 0x0cb61b38u,
+  0x92d28e9bu, 0xe5d5be0du, 0x7cdcefb7u, 0x0bdbdf21u, 0x86d3d2d4u, 0xf1d4e242u,
+  0x68ddb3f8u, 0x1fda836eu, 0x81be16cdu, 0xf6b9265bu, 0x6fb077e1u, 0x18b74777u,
+  0x88085ae6u, 0xff0f6a70u, 0x66063bcau, 0x11010b5cu, 0x8f659effu, 0xf862ae69u,
+  0x616bffd3u, 0x166ccf45u, 0xa00ae278u, 0xd70dd2eeu, 0x4e048354u, 0x3903b3c2u,
+  0xa7672661u, 0xd06016f7u, 0x4969474du, 0x3e6e77dbu, 0xaed16a4au, 0xd9d65adcu,
+  0x40df0b66u, 0x37d83bf0u, 0xa9bcae53u, 0xdebb9ec5u, 0x47b2cf7fu, 0x30b5ffe9u,
+  0xbdbdf21cu, 0xcabac28au, 0x53b39330u, 0x24b4a3a6u, 0xbad03605u, 0xcdd70693u,
+  0x54de5729u, 0x23d967bfu, 0xb3667a2eu, 0xc4614ab8u, 0x5d681b02u, 0x2a6f2b94u,
+  0xb40bbe37u, 0xc30c8ea1u, 0x5a05df1bu, 0x2d02ef8du,
+};
+
+guint32
+ember_stun_crc32 (const guint8 *buf, gsize len)
+{
+  guint32 c = 0xFFFFFFFFu;
+  for (gsize i = 0; i < len; i++)
+    c = crc_table[(c ^ buf[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+static void
+hash_key (gnutls_digest_algorithm_t algo, const guint8 *username, gsize username_len,
+          const guint8 *realm, gsize realm_len, const guint8 *password, gsize password_len,
+          guint8 *key, gsize key_len)
+{
+  gnutls_hash_hd_t h;
+  memset (key, 0, key_len);
+  if (gnutls_hash_init (&h, algo) < 0)
+    return;
+  gnutls_hash (h, username, username_len);
+  gnutls_hash (h, ":", 1);
+  gnutls_hash (h, realm, realm_len);
+  gnutls_hash (h, ":", 1);
+  gnutls_hash (h, password, password_len);
+  gnutls_hash_deinit (h, key);
+}
+
+void
+ember_stun_long_term_key_md5 (const guint8 *username, gsize username_len, const guint8 *realm,
+                              gsize realm_len, const guint8 *password, gsize password_len,
+                              guint8 key[EMBER_STUN_LONG_TERM_KEY_MD5_LEN])
+{
+  hash_key (GNUTLS_DIG_MD5, username, username_len, realm, realm_len, password, password_len,
+            key, EMBER_STUN_LONG_TERM_KEY_MD5_LEN);
+}
+
+void
+ember_stun_long_term_key_sha256 (const guint8 *username, gsize username_len,
+                                 const guint8 *realm, gsize realm_len, const guint8 *password,
+                                 gsize password_len,
+                                 guint8 key[EMBER_STUN_LONG_TERM_KEY_SHA256_LEN])
+{
+  hash_key (GNUTLS_DIG_SHA256, username, username_len, realm, realm_len, password,
+            password_len, key, EMBER_STUN_LONG_TERM_KEY_SHA256_LEN);
+}
+
+static void
+builder_add_hmac (EmberStunBuilder *b, guint16 type, gnutls_mac_algorithm_t algo, gsize mac_len,
+                  const guint8 *key, gsize key_len)
+{
+  gsize start = b->len;
+  /* Reserving first makes the header length cover this attribute, which
+   * is what the HMAC must see (RFC 8489 §14.5). */
+  guint8 *p = ember_stun_builder_reserve (b, type, mac_len);
+  if (p == NULL)
+    return;
+  if (gnutls_hmac_fast (algo, key, key_len, b->buf, start, p) < 0)
+    {
+      memset (p, 0, mac_len);
+      b->error = EMBER_STUN_ERR_CRYPTO;
+    }
+}
+
+void
+ember_stun_builder_add_integrity (EmberStunBuilder *b, const guint8 *key, gsize key_len)
+{
+  builder_add_hmac (b, EMBER_STUN_ATTR_MESSAGE_INTEGRITY, GNUTLS_MAC_SHA1,
+                    EMBER_STUN_INTEGRITY_LEN, key, key_len);
+}
+
+void
+ember_stun_builder_add_integrity_sha256 (EmberStunBuilder *b, const guint8 *key, gsize key_len)
+{
+  builder_add_hmac (b, EMBER_STUN_ATTR_MESSAGE_INTEGRITY_SHA256, GNUTLS_MAC_SHA256,
+                    EMBER_STUN_INTEGRITY_SHA256_LEN, key, key_len);
+}
+
+void
+ember_stun_builder_add_fingerprint (EmberStunBuilder *b)
+{
+  gsize start = b->len;
+  guint8 *p = ember_stun_builder_reserve (b, EMBER_STUN_ATTR_FINGERPRINT, 4);
+  if (p != NULL)
+    wr32 (p, ember_stun_crc32 (b->buf, start) ^ EMBER_STUN_FINGERPRINT_XOR);
+}
+
+/* The HMAC covers the header with its length rewritten to end right after
+ * the integrity attribute, then every byte before that attribute
+ * (RFC 8489 §14.5: later attributes such as FINGERPRINT are excluded). */
+static EmberStunResult
+verify_hmac (const EmberStunMessage *msg, gint idx, gnutls_mac_algorithm_t algo, gsize mac_len,
+             const guint8 *key, gsize key_len)
+{
+  if (idx < 0)
+    return EMBER_STUN_ERR_MISSING;
+  const EmberStunAttribute *a = &msg->attributes[idx];
+  gsize attr_start = (gsize) a->offset - EMBER_STUN_ATTR_HEADER_LEN;
+  gsize covered_end = (gsize) a->offset + a->len;
+  guint8 header[EMBER_STUN_HEADER_LEN];
+  guint8 mac[32];
+  gnutls_hmac_hd_t h;
+
+  memcpy (header, msg->data, EMBER_STUN_HEADER_LEN);
+  wr16 (header + 2, (guint16) (covered_end - EMBER_STUN_HEADER_LEN));
+  if (gnutls_hmac_init (&h, algo, key, key_len) < 0)
+    return EMBER_STUN_ERR_CRYPTO;
+  gnutls_hmac (h, header, EMBER_STUN_HEADER_LEN);
+  gnutls_hmac (h, msg->data + EMBER_STUN_HEADER_LEN, attr_start - EMBER_STUN_HEADER_LEN);
+  gnutls_hmac_deinit (h, mac);
+  /* MESSAGE-INTEGRITY-SHA256 may be truncated to a.len bytes (§14.6). */
+  gsize cmp = MIN ((gsize) a->len, mac_len);
+  gboolean ok = ember_stun_equal_ct (mac, msg->data + a->offset, cmp);
+  gnutls_memset (mac, 0, sizeof mac);
+  return ok ? EMBER_STUN_OK : EMBER_STUN_ERR_BAD_INTEGRITY;
+}
+
+EmberStunResult
+ember_stun_message_verify_integrity (const EmberStunMessage *msg, const guint8 *key,
+                                     gsize key_len)
+{
+  return verify_hmac (msg, msg->integrity, GNUTLS_MAC_SHA1, EMBER_STUN_INTEGRITY_LEN, key,
+                      key_len);
+}
+
+EmberStunResult
+ember_stun_message_verify_integrity_sha256 (const EmberStunMessage *msg, const guint8 *key,
+                                            gsize key_len)
+{
+  return verify_hmac (msg, msg->integrity_sha256, GNUTLS_MAC_SHA256,
+                      EMBER_STUN_INTEGRITY_SHA256_LEN, key, key_len);
+}
+
+EmberStunResult
+ember_stun_message_verify_fingerprint (const EmberStunMessage *msg)
+{
+  if (msg->fingerprint < 0)
+    return EMBER_STUN_ERR_MISSING;
+  const EmberStunAttribute *a = &msg->attributes[msg->fingerprint];
+  /* The parser made FINGERPRINT the last attribute, so the header length
+   * already ends right after it, as §14.7 requires. */
+  guint32 want = ember_stun_crc32 (msg->data, (gsize) a->offset - EMBER_STUN_ATTR_HEADER_LEN) ^
+                 EMBER_STUN_FINGERPRINT_XOR;
+  return rd32 (msg->data + a->offset) == want ? EMBER_STUN_OK : EMBER_STUN_ERR_BAD_FINGERPRINT;
+}

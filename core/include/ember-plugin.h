@@ -196,6 +196,12 @@ typedef struct {
    * without opening anything, for `emberd --check-config`: every key known
    * and every value valid, errors naming the group and the key. ABI 1.0. */
   gboolean (*validate_config) (GKeyFile *config, const char *group, GError **error);
+
+  /* Optional, kind tun (may be NULL). Add or remove a route through the
+   * device at run time; `cidr` is "10.0.0.0/8" or "fd00::/8". Removing
+   * a route that is not there succeeds. ABI 1.0. */
+  gboolean (*add_route) (EmberBackend *backend, const char *cidr, GError **error);
+  gboolean (*remove_route) (EmberBackend *backend, const char *cidr, GError **error);
 } EmberBackendVtable;
 
 /* ---- The descriptor ------------------------------------------------- */

@@ -1,4 +1,6 @@
 /* config — load and validate the daemon's key file. */
+#define G_LOG_DOMAIN "ember-config"
+
 #include "config.h"
 
 #include "log.h"

@@ -1,4 +1,6 @@
 /* loader — plugin files to EmberPlugin descriptors. */
+#define G_LOG_DOMAIN "ember-loader"
+
 #include "loader.h"
 
 #include <errno.h>
@@ -75,7 +77,10 @@ check_elf_shared_object (const char *path, GError **error)
       return FALSE;
     }
   /* e_type at offset 16, in the byte order EI_DATA (offset 5) names. */
-  type = hdr[5] == 2 ? (guint16) (hdr[16] << 8 | hdr[17]) : (guint16) (hdr[17] << 8 | hdr[16]);
+  if (hdr[5] == 2)
+    type = (guint16) (hdr[16] << 8 | hdr[17]);
+  else
+    type = (guint16) (hdr[17] << 8 | hdr[16]);
   if (type != 3 /* ET_DYN */)
     {
       g_set_error (error, EMBER_LOADER_ERROR, EMBER_LOADER_ERROR_NOT_SHARED_OBJECT,

@@ -1,4 +1,6 @@
 /* log — JSONL and human-readable writers, and the filter directive. */
+#define G_LOG_DOMAIN "ember-log"
+
 #include "log.h"
 
 #include <errno.h>
@@ -301,6 +303,21 @@ real_time_ns (void)
   return (gint64) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static const char *
+high_bytes (void)
+{
+  static char bytes[129];
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+      for (int i = 0; i < 128; i++)
+        bytes[i] = (char) (0x80 + i);
+      g_once_init_leave (&once, 1);
+    }
+  return bytes;
+}
+
 static void
 format_human (GString *out, gint64 now_ns, GLogLevelFlags level, const GLogField *fields,
               gsize n_fields)
@@ -315,8 +332,10 @@ format_human (GString *out, gint64 now_ns, GLogLevelFlags level, const GLogField
       else if (strcmp (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0)
         message = fields[i].value;
     }
+  /* One record, one line: control characters are escaped, UTF-8 kept. */
+  g_autofree char *escaped = g_strescape (message, high_bytes ());
   rfc3339 (out, now_ns);
-  g_string_append_printf (out, " %-5s %s: %s", severity_of (level), domain, message);
+  g_string_append_printf (out, " %-5s %s: %s", severity_of (level), domain, escaped);
   for (gsize i = 0; i < n_fields; i++)
     {
       if (is_reserved_field (fields[i].key) || g_str_has_prefix (fields[i].key, "CODE_") ||

@@ -1,4 +1,6 @@
 /* loop — batches from every backend each tick, flush first (seed 001, 003). */
+#define G_LOG_DOMAIN "ember-loop"
+
 #include "loop.h"
 
 #include <errno.h>
@@ -7,7 +9,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define G_LOG_DOMAIN_LOOP "ember-loop"
 
 typedef struct {
   EmberWaker waker; /* what the plugin sees */
@@ -94,7 +95,7 @@ log_errors (EmberLoop *loop)
     g_string_append_printf (text, "%s%s", i > 0 ? "; " : "", list->messages[i]);
   if (list->count > list->kept)
     g_string_append_printf (text, "; and %u more", list->count - list->kept);
-  g_log_structured (G_LOG_DOMAIN_LOOP, G_LOG_LEVEL_WARNING, "MESSAGE",
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "MESSAGE",
                     "%u packet error(s) this tick: %s", list->count, text->str);
   loop->stats.errors += list->count;
   loop->stats.error_logs++;
@@ -168,7 +169,7 @@ backend_send_ready (EmberLoopBackend *lb, GError **error)
 static void
 backend_fail (EmberLoopBackend *lb, GError *error)
 {
-  g_log_structured (G_LOG_DOMAIN_LOOP, G_LOG_LEVEL_WARNING, "MESSAGE",
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "MESSAGE",
                     "backend %s failed, no longer polled: %s", lb->label, error->message);
   g_error_free (error);
   lb->failed = TRUE;
@@ -268,13 +269,11 @@ ember_loop_tick (EmberLoop *loop)
       loop->stats.packets_in += (guint64) n;
       lb->on_batch (lb, lb->batch, (guint) n, &loop->errors, lb->user_data);
 
-      /* A full batch means more may be waiting: poll again next tick
-       * without waiting for the waker. */
-      if (n == EMBER_BATCH_MAX)
-        {
-          g_atomic_int_set (&lb->recv_waker.fired, 1);
-          more = TRUE;
-        }
+      /* A plugin registers the waker only when it returns "pending", so
+       * a source that gave packets is polled again next tick, after the
+       * other sources had their turn, until it says pending. */
+      g_atomic_int_set (&lb->recv_waker.fired, 1);
+      more = TRUE;
     }
 
   flush_all (loop);

@@ -4,9 +4,11 @@
  *   1. flush: packets queued for each backend are sent first, while the
  *      backend says it is ready; a backend that is not ready keeps its
  *      queue and suspends reading until it drains (seed 003);
- *   2. read: every backend whose waker fired gets one poll_recv_many()
- *      of up to EMBER_BATCH_MAX packets, and the whole batch goes to its
- *      handler, so no source starves the others;
+ *   2. read: every backend whose waker fired, or that gave packets last
+ *      tick, gets one poll_recv_many() of up to EMBER_BATCH_MAX packets,
+ *      and the whole batch goes to its handler, so no source starves the
+ *      others; a backend is polled until it returns "pending" (which is
+ *      when it registers the waker);
  *   3. flush again what the handlers queued;
  *   4. per-packet errors collected during the tick are logged once.
  * Timers ("wake me at T", T on the g_get_monotonic_time() clock) serve the

@@ -1,4 +1,6 @@
 /* paths — plugin search path. */
+#define G_LOG_DOMAIN "ember-core"
+
 #include "paths.h"
 
 #include "ember-build-config.h"

@@ -9,12 +9,16 @@
 #include "loader.h"
 #include "log.h"
 #include "paths.h"
+#include "static-peer.h"
 
 static gboolean opt_version;
 static gboolean opt_list_plugins;
 static char *opt_check_config;
 static char *opt_log;
 static char *opt_log_dir;
+static char *opt_wg_config;
+static char *opt_interface;
+static gboolean opt_status;
 
 static const GOptionEntry entries[] = {
   { "version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
@@ -29,6 +33,14 @@ static const GOptionEntry entries[] = {
     "FILTER" },
   { "log-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_log_dir,
     "Write JSONL logs to a file in DIR", "DIR" },
+  { "wg-config", 0, 0, G_OPTION_ARG_FILENAME, &opt_wg_config,
+    "Static-peer mode: bring up a WireGuard tunnel from a wg-quick style FILE and run until "
+    "SIGINT/SIGTERM",
+    "FILE" },
+  { "interface", 'i', 0, G_OPTION_ARG_STRING, &opt_interface,
+    "Interface name for --wg-config and --status (default ember0)", "NAME" },
+  { "status", 0, 0, G_OPTION_ARG_NONE, &opt_status,
+    "Print the per-peer state of a running static-peer instance", NULL },
   { NULL },
 };
 
@@ -136,6 +148,10 @@ main (int argc, char **argv)
     return list_plugins ();
   if (opt_check_config != NULL)
     return check_config (opt_check_config);
+  if (opt_status)
+    return ember_static_status_print (opt_interface);
+  if (opt_wg_config != NULL)
+    return ember_static_peer_run (opt_wg_config, opt_interface);
 
   g_printerr ("emberd: nothing to do; see emberd --help\n");
   return 2;

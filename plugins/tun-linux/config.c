@@ -1,0 +1,225 @@
+/* config — the tun-linux configuration group. See config.h. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+/* The defaults of the two speed-ups follow bench/tun-udp.sh (see
+ * docs/tun-io.md for the numbers). */
+#define TUN_DEFAULT_QUEUES 2
+#define TUN_DEFAULT_OFFLOAD TRUE
+
+static const char *const known_keys[] = {
+  "name", "mtu", "address", "route", "txqueuelen", "queues", "offload", NULL,
+};
+
+static gboolean
+config_error (GError **error, const char *group, const char *key, const char *fmt, ...)
+  G_GNUC_PRINTF (4, 5);
+
+static gboolean
+config_error (GError **error, const char *group, const char *key, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *what = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_CONFIG,
+               "[%s] %s: %s", group, key, what);
+  return FALSE;
+}
+
+gboolean
+tun_cidr_parse (const char *text, gboolean host_bits_ok, TunCidr *out)
+{
+  memset (out, 0, sizeof *out);
+  if (text == NULL)
+    return FALSE;
+
+  g_autofree char *copy = g_strstrip (g_strdup (text));
+  char *slash = strchr (copy, '/');
+  if (slash != NULL)
+    *slash = '\0';
+
+  if (inet_pton (AF_INET, copy, out->addr) == 1)
+    out->family = 4;
+  else if (inet_pton (AF_INET6, copy, out->addr) == 1)
+    out->family = 6;
+  else
+    return FALSE;
+
+  guint max = out->family == 4 ? 32 : 128;
+  guint64 prefix = max;
+  if (slash != NULL &&
+      !g_ascii_string_to_unsigned (slash + 1, 10, 0, max, &prefix, NULL))
+    return FALSE;
+  out->prefix = (guint8) prefix;
+
+  if (!host_bits_ok)
+    for (guint bit = out->prefix; bit < max; bit++)
+      if (out->addr[bit / 8] & (0x80 >> (bit % 8)))
+        return FALSE;
+  return TRUE;
+}
+
+const char *
+tun_cidr_format (const TunCidr *cidr, char *buf, gsize len)
+{
+  char a[INET6_ADDRSTRLEN] = "?";
+  inet_ntop (cidr->family == 4 ? AF_INET : AF_INET6, cidr->addr, a, sizeof a);
+  g_snprintf (buf, len, "%s/%u", a, cidr->prefix);
+  return buf;
+}
+
+static gboolean
+valid_ifname (const char *name)
+{
+  gsize n = strlen (name);
+  if (n == 0 || n >= IFNAMSIZ || strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
+    return FALSE;
+  for (const char *p = name; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+get_uint (GKeyFile *kf, const char *group, const char *key, guint64 min, guint64 max,
+          guint64 *out, GError **error)
+{
+  g_autofree char *v = g_key_file_get_value (kf, group, key, NULL);
+  if (v == NULL || !g_ascii_string_to_unsigned (g_strstrip (v), 10, min, max, out, NULL))
+    return config_error (error, group, key,
+                         "expected an integer from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT
+                         ", got \"%s\"", min, max, v ? v : "");
+  return TRUE;
+}
+
+static gboolean
+get_cidrs (GKeyFile *kf, const char *group, const char *key, gboolean host_bits_ok,
+           guint limit, TunCidr **out, guint *n_out, GError **error)
+{
+  gsize n = 0;
+  g_auto (GStrv) items = g_key_file_get_string_list (kf, group, key, &n, NULL);
+  if (items == NULL)
+    return config_error (error, group, key, "expected a ';'-separated list of CIDRs");
+  if (n > limit)
+    return config_error (error, group, key, "at most %u entries, got %" G_GSIZE_FORMAT, limit, n);
+
+  g_autofree TunCidr *cidrs = g_new0 (TunCidr, MAX (n, 1));
+  guint used = 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      if (*g_strstrip (items[i]) == '\0')
+        continue;
+      if (!tun_cidr_parse (items[i], host_bits_ok, &cidrs[used]))
+        return config_error (error, group, key,
+                             host_bits_ok
+                               ? "expected an IPv4 or IPv6 address with optional /prefix, got \"%s\""
+                               : "expected an IPv4 or IPv6 network (no host bits set), got \"%s\"",
+                             items[i]);
+      used++;
+    }
+  *out = g_steal_pointer (&cidrs);
+  *n_out = used;
+  return TRUE;
+}
+
+gboolean
+tun_config_parse (GKeyFile *kf, const char *group, TunConfig *out, GError **error)
+{
+  memset (out, 0, sizeof *out);
+  g_strlcpy (out->name, TUN_DEFAULT_NAME, sizeof out->name);
+  out->mtu = TUN_DEFAULT_MTU;
+  out->txqueuelen = -1;
+  out->queues = TUN_DEFAULT_QUEUES;
+  out->offload = TUN_DEFAULT_OFFLOAD;
+
+  if (group == NULL)
+    group = "tun-linux";
+  if (kf == NULL || !g_key_file_has_group (kf, group))
+    return TRUE;
+
+  g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    if (!g_strv_contains (known_keys, keys[i]))
+      {
+        g_autofree char *list = g_strjoinv (", ", (char **) known_keys);
+        config_error (error, group, keys[i], "unknown key (expected one of: %s)", list);
+        goto fail;
+      }
+
+  guint64 v;
+  if (g_key_file_has_key (kf, group, "name", NULL))
+    {
+      g_autofree char *name = g_key_file_get_string (kf, group, "name", NULL);
+      if (name == NULL || !valid_ifname (g_strstrip (name)))
+        {
+          config_error (error, group, "name",
+                        "expected an interface name of 1 to %d letters, digits, '-', '_' or '.'",
+                        IFNAMSIZ - 1);
+          goto fail;
+        }
+      g_strlcpy (out->name, name, sizeof out->name);
+    }
+  if (g_key_file_has_key (kf, group, "mtu", NULL))
+    {
+      if (!get_uint (kf, group, "mtu", TUN_MIN_MTU, TUN_MAX_MTU, &v, error))
+        goto fail;
+      out->mtu = (guint) v;
+    }
+  if (g_key_file_has_key (kf, group, "txqueuelen", NULL))
+    {
+      if (!get_uint (kf, group, "txqueuelen", 1, 100000, &v, error))
+        goto fail;
+      out->txqueuelen = (gint) v;
+    }
+  if (g_key_file_has_key (kf, group, "queues", NULL))
+    {
+      if (!get_uint (kf, group, "queues", 1, TUN_MAX_QUEUES, &v, error))
+        goto fail;
+      out->queues = (guint) v;
+    }
+  if (g_key_file_has_key (kf, group, "offload", NULL))
+    {
+      g_autoptr (GError) local = NULL;
+      out->offload = g_key_file_get_boolean (kf, group, "offload", &local);
+      if (local != NULL)
+        {
+          config_error (error, group, "offload", "expected true or false");
+          goto fail;
+        }
+    }
+  if (g_key_file_has_key (kf, group, "address", NULL) &&
+      !get_cidrs (kf, group, "address", TRUE, TUN_MAX_ADDRESSES, &out->addresses,
+                  &out->n_addresses, error))
+    goto fail;
+  if (g_key_file_has_key (kf, group, "route", NULL) &&
+      !get_cidrs (kf, group, "route", FALSE, TUN_MAX_ROUTES, &out->routes, &out->n_routes, error))
+    goto fail;
+
+  /* IPv6 needs a link MTU of at least 1280 (RFC 8200 §5). */
+  if (out->mtu < TUN_MIN_MTU_IPV6)
+    {
+      for (guint i = 0; i < out->n_addresses; i++)
+        if (out->addresses[i].family == 6)
+          {
+            config_error (error, group, "mtu", "IPv6 addresses need an MTU of at least %d",
+                          TUN_MIN_MTU_IPV6);
+            goto fail;
+          }
+    }
+  return TRUE;
+
+fail:
+  tun_config_clear (out);
+  return FALSE;
+}
+
+void
+tun_config_clear (TunConfig *config)
+{
+  g_clear_pointer (&config->addresses, g_free);
+  g_clear_pointer (&config->routes, g_free);
+  config->n_addresses = config->n_routes = 0;
+}

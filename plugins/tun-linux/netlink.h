@@ -1,0 +1,23 @@
+/* netlink — interface set-up through rtnetlink (NETLINK_ROUTE).
+ *
+ * A small request/acknowledge client of our own: link MTU, txqueuelen and
+ * up, IPv4/IPv6 addresses, and routes added or removed at run time. Each
+ * call opens a socket, sends one request with NLM_F_ACK and reads the
+ * kernel's answer, so calls are independent. Logs the chatty parts in the
+ * "ember-netlink" domain (silenced by default, seed 004).
+ * Control path only (main thread); never on the packet path.
+ */
+#pragma once
+
+#include <glib.h>
+#include "config.h"
+
+G_BEGIN_DECLS
+
+/* Sets MTU, txqueuelen (if >= 0) and brings the link up. */
+gboolean tun_netlink_link_setup (int ifindex, guint mtu, gint txqueuelen, GError **error);
+gboolean tun_netlink_address_add (int ifindex, const TunCidr *cidr, GError **error);
+/* add=FALSE removes; removing an absent route succeeds. */
+gboolean tun_netlink_route (int ifindex, const TunCidr *cidr, gboolean add, GError **error);
+
+G_END_DECLS

@@ -82,7 +82,8 @@ typedef struct {
   gint64 last_handshake;          /* `now` of the last completed handshake,
                                    * G_MININT64 if none */
   guint32 handshake_attempts;     /* since the last completed one */
-  gboolean has_session;           /* a current keypair valid for sending */
+  gboolean has_session;           /* has a current keypair (its age is
+                                   * checked on use, not here) */
   EmberAddr endpoint;             /* current endpoint (roams) */
 } EmberWgPeerStats;
 
@@ -122,6 +123,9 @@ typedef struct {
   /* While TRUE, handshake messages need a valid mac2 (a cookie) and the
    * others get a cookie reply (whitepaper §5.3). */
   void (*set_under_load) (EmberWgEngine *engine, gboolean under_load);
+  /* The engine's own static public key (what peers configure). */
+  void (*get_public_key) (EmberWgEngine *engine,
+                          guint8 out[EMBER_WG_KEY_SIZE]);
 
   /* Adds a peer. Fails (GError, EMBER_PLUGIN_ERROR_CONFIG) on a duplicate
    * or unusable public key. The peer lives until remove_peer/engine_free. */

@@ -13,6 +13,7 @@ ember_plugin_info (void)
     .engine_free = ember_wg_engine_free,
     .set_clock = ember_wg_engine_set_clock,
     .set_under_load = ember_wg_engine_set_under_load,
+    .get_public_key = ember_wg_engine_get_public_key,
     .add_peer = ember_wg_engine_add_peer,
     .remove_peer = ember_wg_engine_remove_peer,
     .lookup_peer = ember_wg_engine_lookup_peer,

@@ -128,8 +128,27 @@ learn_peer_reflexive (EmberIceAgent *agent, const EmberAddr *remote, guint32 pri
 {
   /* RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive candidate
    * with the PRIORITY of the request. Seed 000: not after nomination. */
-  if (agent->nominated || agent->n_remote == EMBER_ICE_MAX_REMOTE_CANDIDATES)
+  if (agent->nominated)
     return -1;
+  if (agent->n_remote == EMBER_ICE_MAX_REMOTE_CANDIDATES)
+    {
+      /* Behind a symmetric NAT each new path maps to a new port, so
+       * peer-reflexive candidates keep coming: the oldest one that the
+       * selected pair does not use makes room. */
+      const EmberAddr *sel = agent->selected >= 0 ? &agent->pairs[agent->selected].remote.addr : NULL;
+      guint victim = agent->n_remote;
+      for (guint i = 0; i < agent->n_remote && victim == agent->n_remote; i++)
+        if (agent->remote[i].type == EMBER_ICE_CANDIDATE_PRFLX
+            && (sel == NULL || !ember_ice_addr_equal (sel, &agent->remote[i].addr)))
+          victim = i;
+      if (victim == agent->n_remote)
+        return -1;
+      EmberAddr gone = agent->remote[victim].addr;
+      memmove (&agent->remote[victim], &agent->remote[victim + 1],
+               (agent->n_remote - victim - 1) * sizeof agent->remote[0]);
+      agent->n_remote--;
+      ice_pairs_remove (agent, NULL, &gone);
+    }
   EmberIceCandidate *c = &agent->remote[agent->n_remote++];
   memset (c, 0, sizeof *c);
   c->type = EMBER_ICE_CANDIDATE_PRFLX;
@@ -236,17 +255,22 @@ handle_request (EmberIceAgent *agent, gint64 now, const EmberStunMessage *msg,
   IcePair *p = &agent->pairs[idx];
   gboolean use_candidate = ember_stun_message_has (msg, EMBER_STUN_ATTR_USE_CANDIDATE);
 
-  /* §7.3.1.5: the controlled agent nominates on USE-CANDIDATE: at once
-   * when the pair already succeeded, else when its triggered check does. */
+  /* §7.3.1.5: the controlled agent nominates on USE-CANDIDATE. RFC 8445
+   * waits for the pair's own check to succeed; we select it at once,
+   * because the controlling side only sends USE-CANDIDATE once our
+   * answers on this very path reached it, and waiting behind a long
+   * triggered queue (symmetric NATs breed peer-reflexive pairs) leaves
+   * the controlling side connected and us not. The triggered check still
+   * runs and consent checks confirm the path. */
   if (use_candidate && agent->role == EMBER_ICE_ROLE_CONTROLLED)
     {
-      if (p->state == EMBER_ICE_PAIR_SUCCEEDED)
-        {
-          p->nominated = TRUE;
-          ice_select_pair (agent, now, idx);
-          return EMBER_ICE_INPUT_HANDLED;
-        }
-      p->nominate_next = TRUE;
+      p->nominated = TRUE;
+      if (agent->selected != idx)
+        ice_select_pair (agent, now, idx);
+      idx = ice_pair_find (agent, local, remote);
+      if (idx < 0)
+        return EMBER_ICE_INPUT_HANDLED;
+      p = &agent->pairs[idx];
     }
   /* §7.3.1.4: a triggered check unless the pair already succeeded. */
   if (p->state != EMBER_ICE_PAIR_SUCCEEDED && p->state != EMBER_ICE_PAIR_IN_PROGRESS)

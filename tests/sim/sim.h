@@ -152,5 +152,7 @@ gint64 sim_world_first_healthy (const SimWorld *world);
 const char *sim_pair_kind_to_string (SimPairKind kind);
 /* Whether the real relay server core drives the relays. */
 gboolean sim_world_uses_real_relay (void);
+/* Prints both agents' check lists to stderr (failure reports). */
+void sim_world_dump (const SimWorld *world);
 
 G_END_DECLS

@@ -160,11 +160,18 @@ run_random (guint64 seed, gint64 *connect_time, gint64 *recover_time, gint64 *mi
   SimWorldConfig cfg;
   sim_world_config_init (&cfg);
   cfg.client_mapping = kinds[sim_rng_below (&rng, 4)];
-  cfg.client_filtering = cfg.client_mapping == SIM_NAT_NONE ? SIM_NAT_NONE
-                                                            : kinds[1 + sim_rng_below (&rng, 3)];
+  SimNatKind cf = kinds[1 + sim_rng_below (&rng, 3)];
+  SimNatKind gf = kinds[1 + sim_rng_below (&rng, 3)];
+  /* Filtering at least as strict as mapping (RFC 4787 §5: a symmetric
+   * mapping with open filtering is rare, and breeds a peer-reflexive
+   * candidate per path; see docs/ice.md, known limits). */
+  cfg.client_filtering = cfg.client_mapping == SIM_NAT_NONE
+                             ? SIM_NAT_NONE
+                             : MAX (cfg.client_mapping, cf);
   cfg.gateway_mapping = kinds[sim_rng_below (&rng, 4)];
-  cfg.gateway_filtering = cfg.gateway_mapping == SIM_NAT_NONE ? SIM_NAT_NONE
-                                                              : kinds[1 + sim_rng_below (&rng, 3)];
+  cfg.gateway_filtering = cfg.gateway_mapping == SIM_NAT_NONE
+                              ? SIM_NAT_NONE
+                              : MAX (cfg.gateway_mapping, gf);
   cfg.block_direct = sim_rng_chance (&rng, 0.3);
   cfg.loss = sim_rng_chance (&rng, 0.3) ? 0.01 : 0.0;
   cfg.n_relays = 1 + (guint) sim_rng_below (&rng, 3);
@@ -174,8 +181,20 @@ run_random (guint64 seed, gint64 *connect_time, gint64 *recover_time, gint64 *mi
   *connect_time = sim_world_first_healthy (w);
   if (!sim_world_healthy (w))
     {
+      SimNodeStatus c, g;
+      if (g_getenv ("EMBER_SIM_DUMP") != NULL)
+        sim_world_dump (w);
+      sim_world_status (w, TRUE, &c);
+      sim_world_status (w, FALSE, &g);
       sim_world_free (w);
-      return g_strdup ("not connected within the connect bound");
+      return g_strdup_printf ("not connected within the connect bound (client nat %d/%d, "
+                              "gateway nat %d/%d, block %d, loss %.2f, relays %u; client %s gen %u "
+                              "restarts %u, gateway %s gen %u)",
+                              cfg.client_mapping, cfg.client_filtering, cfg.gateway_mapping,
+                              cfg.gateway_filtering, cfg.block_direct, cfg.loss, cfg.n_relays,
+                              c.connected ? "connected" : "not connected", c.generation,
+                              c.restarts, g.connected ? "connected" : "not connected",
+                              g.generation);
     }
 
   /* Faults in the next 60 s; partitions heal within 15 s. */

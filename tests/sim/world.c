@@ -309,3 +309,29 @@ sim_pair_kind_to_string (SimPairKind kind)
     default: return "none";
     }
 }
+
+void
+sim_world_dump (const SimWorld *w)
+{
+  for (guint i = 0; i < 2; i++)
+    {
+      const SimNode *n = &w->nodes[i];
+      g_printerr ("  %s gen %u sampled %d agent %s\n", i == 0 ? "client" : "gateway", n->gen,
+                  n->sampled,
+                  n->agent == NULL ? "none"
+                  : ember_ice_agent_get_state (n->agent) == EMBER_ICE_STATE_CONNECTED ? "connected"
+                  : ember_ice_agent_get_state (n->agent) == EMBER_ICE_STATE_FAILED    ? "failed"
+                                                                                      : "checking");
+      for (guint k = 0; n->agent != NULL && k < ember_ice_agent_get_n_pairs (n->agent); k++)
+        {
+          EmberIcePairInfo p;
+          ember_ice_agent_get_pair (n->agent, k, &p);
+          char a[EMBER_ICE_ADDR_STRLEN], b[EMBER_ICE_ADDR_STRLEN];
+          g_printerr ("    %s %s -> %s %s: %s%s\n", ember_ice_candidate_type_to_string (p.local.type),
+                      ember_ice_addr_to_string (&p.local.base, a),
+                      ember_ice_candidate_type_to_string (p.remote.type),
+                      ember_ice_addr_to_string (&p.remote.addr, b),
+                      ember_ice_pair_state_to_string (p.state), p.nominated ? " nominated" : "");
+        }
+    }
+}

@@ -434,7 +434,7 @@ test_wrong_keys (void)
   /* Preshared keys that differ: the response does not authenticate. */
   memset (psk_a, 1, 32);
   memset (psk_b, 2, 32);
-  sim_init_full (&s, 11, psk_a, psk_b);
+  sim_init_full (&s, 11, psk_a, psk_b, 0);
   sim_send (&s, 0, 0, 60);
   len = capture (&s, 0, buf);
   g_assert_cmpint (feed (&s, 1, buf, len), ==, EMBER_WG_DONE);
@@ -443,8 +443,89 @@ test_wrong_keys (void)
   sim_clear (&s);
 
   /* Same psk: it works. */
-  sim_init_full (&s, 12, psk_a, NULL);
+  sim_init_full (&s, 12, psk_a, NULL, 0);
   establish (&s);
+  sim_clear (&s);
+}
+
+/* Runs both engines' timers up to `until`, counting what they send
+ * (sent[side][type]) and delivering it to the other side if `deliver`. */
+static void
+run_until (Sim *s, gint64 until, guint sent[2][5], gboolean deliver)
+{
+  guint8 buf[EMBER_WG_TRANSMIT_MAX];
+  gsize len;
+
+  for (;;)
+    {
+      gint64 t = MIN (ember_wg_engine_poll_timeout (s->eng[0]),
+                      ember_wg_engine_poll_timeout (s->eng[1]));
+      if (t > until)
+        break;
+      s->now = MAX (s->now, t);
+      for (int i = 0; i < 2; i++)
+        {
+          ember_wg_engine_update_timers (s->eng[i], s->now);
+          while ((len = capture (s, i, buf)) > 0)
+            {
+              sent[i][MIN (buf[0], 4)]++;
+              if (deliver)
+                feed (s, 1 - i, buf, len);
+            }
+        }
+    }
+  s->now = until;
+}
+
+/* §6.5: a peer that received data and has nothing to send answers with
+ * a keepalive after KEEPALIVE_TIMEOUT; a sender that hears nothing back
+ * re-handshakes after KEEPALIVE_TIMEOUT + REKEY_TIMEOUT. */
+static void
+test_keepalive_and_new_handshake (void)
+{
+  Sim s;
+  guint sent[2][5] = { { 0 } };
+  gint64 t0;
+
+  sim_init (&s, 14);
+  establish (&s);   /* B received A's staged packet */
+  t0 = s.now;
+  run_until (&s, t0 + EMBER_WG_KEEPALIVE_TIMEOUT - 1000, sent, TRUE);
+  g_assert_cmpuint (sent[1][4], ==, 0);
+  run_until (&s, t0 + EMBER_WG_KEEPALIVE_TIMEOUT + 1000, sent, TRUE);
+  g_assert_cmpuint (sent[1][4], ==, 1);  /* B's keepalive */
+  g_assert_cmpuint (sent[0][1], ==, 0);
+
+  /* A sends and the answer never comes: a new initiation at 15 s. */
+  sim_send (&s, 0, 1, 60);
+  s.wire->len = 0;
+  t0 = s.now;
+  run_until (&s, t0 + EMBER_WG_KEEPALIVE_TIMEOUT + EMBER_WG_REKEY_TIMEOUT - 1000, sent, FALSE);
+  g_assert_cmpuint (sent[0][1], ==, 0);
+  run_until (&s, t0 + EMBER_WG_KEEPALIVE_TIMEOUT + EMBER_WG_REKEY_TIMEOUT
+                      + EMBER_WG_REKEY_TIMEOUT_JITTER_MAX + 1000, sent, FALSE);
+  g_assert_cmpuint (sent[0][1], ==, 1);
+  sim_clear (&s);
+}
+
+static void
+test_persistent_keepalive (void)
+{
+  Sim s;
+  guint sent[2][5] = { { 0 } };
+  gint64 t0;
+
+  sim_init_full (&s, 15, NULL, NULL, 25);
+  establish (&s);
+  sim_settle (&s);
+  t0 = s.now;
+  /* B answers A's data with a keepalive at +10 s; receiving it re-arms
+   * A's persistent timer (any authenticated traversal), so A's
+   * keepalives go at +35, +60, +85 s. */
+  run_until (&s, t0 + 100 * EMBER_WG_SECOND + 1000, sent, TRUE);
+  g_assert_cmpuint (sent[1][4], ==, 1);
+  g_assert_cmpuint (sent[0][4], ==, 3);
+  g_assert_cmpuint (sent[0][1], ==, 0);
   sim_clear (&s);
 }
 
@@ -474,6 +555,8 @@ main (int argc, char **argv)
   g_test_add_func ("/wg/engine/rekey/after-time-then-old-keys-rejected", test_rekey_after_time_and_reject);
   g_test_add_func ("/wg/engine/timers/gives-up-then-zeroes-keys", test_give_up_and_zero_keys);
   g_test_add_func ("/wg/engine/cookie/mac2-under-load", test_cookie_under_load);
+  g_test_add_func ("/wg/engine/timers/keepalive-then-new-handshake", test_keepalive_and_new_handshake);
+  g_test_add_func ("/wg/engine/timers/persistent-keepalive", test_persistent_keepalive);
   g_test_add_func ("/wg/engine/handshake/rejects-replayed-initiation", test_replayed_initiation);
   g_test_add_func ("/wg/engine/data/rejects-replayed-packet", test_replayed_data);
   g_test_add_func ("/wg/engine/input/malformed-every-prefix-and-bit", test_malformed_every_prefix);

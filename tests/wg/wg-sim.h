@@ -58,7 +58,8 @@ sim_addr (EmberAddr *a, guint8 last)
 
 /* psk_b: B's idea of the psk (NULL = same as A's, which is psk_a). */
 static inline void
-sim_init_full (Sim *s, guint32 seed, const guint8 *psk_a, const guint8 *psk_b)
+sim_init_full (Sim *s, guint32 seed, const guint8 *psk_a, const guint8 *psk_b,
+               guint16 keepalive_a)
 {
   memset (s, 0, sizeof *s);
   s->rand = g_rand_new_with_seed (seed);
@@ -87,7 +88,10 @@ sim_init_full (Sim *s, guint32 seed, const guint8 *psk_a, const guint8 *psk_b)
         }
       /* Only A knows where B is; B learns A's endpoint from A. */
       if (i == 0)
-        c.endpoint = s->addr[1];
+        {
+          c.endpoint = s->addr[1];
+          c.persistent_keepalive_s = keepalive_a;
+        }
       s->peer[i] = ember_wg_engine_add_peer (s->eng[i], &c, NULL);
       g_assert_nonnull (s->peer[i]);
     }
@@ -96,7 +100,7 @@ sim_init_full (Sim *s, guint32 seed, const guint8 *psk_a, const guint8 *psk_b)
 static inline void
 sim_init (Sim *s, guint32 seed)
 {
-  sim_init_full (s, seed, NULL, NULL);
+  sim_init_full (s, seed, NULL, NULL, 0);
 }
 
 static inline void

@@ -224,7 +224,11 @@ gboolean ember_stun_equal_ct (const guint8 *a, const guint8 *b, gsize len);
  * allowed (§12.5). */
 EmberStunResult ember_stun_channel_data_parse (const guint8 *buf, gsize len, guint16 *channel,
                                                const guint8 **data, gsize *data_len);
-/* Writes header + data + zeroed padding to buf; returns the length or 0
+/* The same, accepting the RFC 5766 channel range 0x4000-0x7FFF. */
+EmberStunResult ember_stun_channel_data_parse_rfc5766 (const guint8 *buf, gsize len,
+                                                       guint16 *channel, const guint8 **data,
+                                                       gsize *data_len);
+/* Writes header + data + zeroed padding to buf (channel 0x4000-0x7FFF); returns the length or 0
  * when it does not fit or the channel/length is out of range. `data` may
  * already sit at buf + 4 (then it is not copied). */
 gsize ember_stun_channel_data_build (guint8 *buf, gsize cap, guint16 channel,

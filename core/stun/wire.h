@@ -117,6 +117,10 @@
 #define EMBER_STUN_CHANNEL_DATA_HEADER_LEN 4
 #define EMBER_STUN_CHANNEL_MIN 0x4000
 #define EMBER_STUN_CHANNEL_MAX 0x4FFF
+/* RFC 5766 §11 allowed 0x4000-0x7FFF; RFC 8656 narrowed it so the first
+ * byte demultiplexes (RFC 7983). Older clients (coturn's tools) still use
+ * the wide range. */
+#define EMBER_STUN_CHANNEL_MAX_RFC5766 0x7FFF
 
 /* RFC 8656 §3.1, §9, §12: lifetimes in seconds. */
 #define EMBER_TURN_ALLOCATION_LIFETIME_DEFAULT 600

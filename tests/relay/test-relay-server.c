@@ -369,10 +369,13 @@ test_full_data_path (Fx *fx, gconstpointer d)
   g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CHANNEL_BIND, &peer, 0x4002, -1), ==, 400);
   g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CHANNEL_BIND, &peer2, 0x4001, -1), ==, 400);
   g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CHANNEL_BIND, &peer2, 0x3FFF, -1), ==, 400);
+  /* RFC 5766's wider range only when configured. */
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CHANNEL_BIND, &peer2, 0x5e28, -1), ==, 400);
 
   EmberRelayServerStats st;
   ember_relay_server_get_stats (fx->s, &st);
   g_assert_cmpuint (st.allocations, ==, 1);
+  g_assert_cmpuint (st.permissions, ==, 1);
   g_assert_cmpuint (st.channels, ==, 1);
   g_assert_cmpuint (st.packets_to_peer, ==, 2);
   g_assert_cmpuint (st.bytes_to_peer, ==, 9);

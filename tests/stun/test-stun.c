@@ -773,7 +773,15 @@ test_channel_data (void)
   buf[0] = 0x3F;
   g_assert_cmpint (ember_stun_channel_data_parse (buf, len, &ch, &data, &dlen), ==,
                    EMBER_STUN_ERR_NOT_STUN);
-  g_assert_cmpuint (ember_stun_channel_data_build (buf, sizeof buf, 0x5000, data, 1), ==, 0);
+  g_assert_cmpint (ember_stun_channel_data_parse_rfc5766 (buf, len, &ch, &data, &dlen), ==,
+                   EMBER_STUN_ERR_NOT_STUN);
+  buf[0] = 0x5e;
+  g_assert_cmpint (ember_stun_channel_data_parse_rfc5766 (buf, len, &ch, &data, &dlen), ==, 0);
+  g_assert_cmphex (ch, ==, 0x5e01);
+  buf[0] = 0x80;
+  g_assert_cmpint (ember_stun_channel_data_parse_rfc5766 (buf, len, &ch, &data, &dlen), ==,
+                   EMBER_STUN_ERR_NOT_STUN);
+  g_assert_cmpuint (ember_stun_channel_data_build (buf, sizeof buf, 0x8000, data, 1), ==, 0);
   g_assert_cmpuint (ember_stun_channel_data_build (buf, 11, 0x4000, (const guint8 *) "hello", 5), ==, 0);
   /* In place: payload already behind the header. */
   memcpy (buf + 4, "abc", 3);

@@ -251,7 +251,11 @@ ember_relay_server_handle_client_input (EmberRelayServer *s, gint64 now, guint l
                                         const EmberAddr *from, const guint8 *buf, gsize len)
 {
   begin_input (s);
-  switch (ember_stun_classify (buf, len))
+  EmberStunKind kind = ember_stun_classify (buf, len);
+  if (kind == EMBER_STUN_KIND_OTHER && s->config.rfc5766_channels && len > 0 && buf[0] >= 0x50 &&
+      buf[0] <= 0x7F)
+    kind = EMBER_STUN_KIND_CHANNEL_DATA;
+  switch (kind)
     {
     case EMBER_STUN_KIND_CHANNEL_DATA:
       {

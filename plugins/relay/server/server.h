@@ -48,6 +48,9 @@ typedef struct {
   guint unauth_rate;
   guint unauth_burst;
   gint64 nonce_lifetime_us;
+  /* Accept channel numbers 0x5000-0x7FFF of RFC 5766 (older clients such
+   * as coturn's tools use them); RFC 8656 allows 0x4000-0x4FFF only. */
+  gboolean rfc5766_channels;
   EmberRelayRngFunc rng;
   gpointer rng_data;
 } EmberRelayServerConfig;

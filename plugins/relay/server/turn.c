@@ -386,7 +386,9 @@ handle_channel_bind (Ctx *x, const char *username)
   guint16 number;
   EmberAddr peer;
   if (ember_stun_message_get_channel_number (x->req, &number) != EMBER_STUN_OK ||
-      number < EMBER_STUN_CHANNEL_MIN || number > EMBER_STUN_CHANNEL_MAX ||
+      number < EMBER_STUN_CHANNEL_MIN ||
+      number > (x->s->config.rfc5766_channels ? EMBER_STUN_CHANNEL_MAX_RFC5766
+                                              : EMBER_STUN_CHANNEL_MAX) ||
       ember_stun_message_get_xor_address (x->req, EMBER_STUN_ATTR_XOR_PEER_ADDRESS, &peer) !=
         EMBER_STUN_OK)
     { resp_error (x, EMBER_STUN_ERROR_BAD_REQUEST); return; }
@@ -492,7 +494,10 @@ relay_handle_channel_data (EmberRelayServer *s, gint64 now, RelayAllocation *a,
   guint16 number;
   const guint8 *data;
   gsize dlen;
-  if (ember_stun_channel_data_parse (buf, len, &number, &data, &dlen) != EMBER_STUN_OK)
+  EmberStunResult r = s->config.rfc5766_channels
+                        ? ember_stun_channel_data_parse_rfc5766 (buf, len, &number, &data, &dlen)
+                        : ember_stun_channel_data_parse (buf, len, &number, &data, &dlen);
+  if (r != EMBER_STUN_OK)
     {
       s->stats.drops++;
       return;

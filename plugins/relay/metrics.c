@@ -1,0 +1,120 @@
+/* relay/metrics.c — see metrics.h. */
+#include "metrics.h"
+
+#include <gio/gio.h>
+#include <libsoup/soup.h>
+
+struct _EmberRelayMetrics {
+  SoupServer *server;
+  EmberRelayStatsFunc func;
+  gpointer user_data;
+};
+
+static void
+metric (GString *out, const char *name, const char *type, const char *help, guint64 value)
+{
+  g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n%s %" G_GUINT64_FORMAT "\n", name,
+                          help, name, type, name, value);
+}
+
+void
+ember_relay_metrics_format (GString *out, const EmberRelayServerStats *s,
+                            const EmberRelayShellStats *sh)
+{
+  metric (out, "ember_relay_allocations", "gauge", "Active TURN allocations.", s->allocations);
+  metric (out, "ember_relay_allocations_created_total", "counter", "Allocations created.",
+          s->allocations_created);
+  metric (out, "ember_relay_permissions", "gauge", "Active permissions.", s->permissions);
+  metric (out, "ember_relay_channels", "gauge", "Active channel bindings.", s->channels);
+  metric (out, "ember_relay_sockets", "gauge", "Open allocation sockets.", sh->sockets);
+  metric (out, "ember_relay_packets_to_peer_total", "counter", "Datagrams relayed to peers.",
+          s->packets_to_peer);
+  metric (out, "ember_relay_bytes_to_peer_total", "counter", "Payload bytes relayed to peers.",
+          s->bytes_to_peer);
+  metric (out, "ember_relay_packets_to_client_total", "counter",
+          "Datagrams sent to clients (relayed data and responses).", s->packets_to_client);
+  metric (out, "ember_relay_bytes_to_client_total", "counter", "Payload bytes relayed to clients.",
+          s->bytes_to_client);
+  metric (out, "ember_relay_bindings_total", "counter", "STUN Binding requests answered.",
+          s->bindings);
+  metric (out, "ember_relay_auth_failures_total", "counter",
+          "Requests with a bad MESSAGE-INTEGRITY, unknown user or expired username.",
+          s->auth_failures);
+  metric (out, "ember_relay_stale_nonces_total", "counter", "Requests answered 438 Stale Nonce.",
+          s->stale_nonces);
+  metric (out, "ember_relay_rate_limited_total", "counter",
+          "Unauthenticated requests dropped by the per-source rate limit.", s->rate_limited);
+  metric (out, "ember_relay_forbidden_peers_total", "counter",
+          "Peer addresses refused by the deny list (403).", s->forbidden_peers);
+  metric (out, "ember_relay_drops_total", "counter",
+          "Datagrams dropped: malformed, no allocation, permission or channel.", s->drops);
+  metric (out, "ember_relay_send_buffered_total", "counter",
+          "Datagrams held because a socket was not writable (seed 003).", sh->send_buffered);
+  metric (out, "ember_relay_send_errors_total", "counter", "Datagrams the kernel refused.",
+          sh->send_errors);
+  metric (out, "ember_relay_recv_truncated_total", "counter",
+          "Datagrams larger than a receive slot, dropped.", sh->recv_truncated);
+}
+
+static void
+handle (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+        gpointer user_data)
+{
+  (void) server;
+  (void) query;
+  EmberRelayMetrics *m = user_data;
+  if (g_strcmp0 (path, "/metrics") != 0)
+    {
+      soup_server_message_set_status (msg, 404, NULL);
+      return;
+    }
+  EmberRelayServerStats s;
+  EmberRelayShellStats sh;
+  m->func (m->user_data, &s, &sh);
+  GString *out = g_string_new (NULL);
+  ember_relay_metrics_format (out, &s, &sh);
+  soup_server_message_set_status (msg, 200, NULL);
+  gsize len = out->len;
+  soup_server_message_set_response (msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE,
+                                    g_string_free (out, FALSE), len);
+}
+
+EmberRelayMetrics *
+ember_relay_metrics_start (const char *listen, EmberRelayStatsFunc func, gpointer user_data,
+                           GError **error)
+{
+  g_autoptr (GSocketConnectable) conn = g_network_address_parse (listen, 9100, error);
+  if (conn == NULL)
+    return NULL;
+  const char *host = g_network_address_get_hostname (G_NETWORK_ADDRESS (conn));
+  guint16 port = g_network_address_get_port (G_NETWORK_ADDRESS (conn));
+  g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (host);
+  if (ia == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "--metrics-listen \"%s\": expected an IP address and port", listen);
+      return NULL;
+    }
+  EmberRelayMetrics *m = g_new0 (EmberRelayMetrics, 1);
+  m->func = func;
+  m->user_data = user_data;
+  m->server = soup_server_new ("server-header", "ember-relay", NULL);
+  soup_server_add_handler (m->server, NULL, handle, m, NULL);
+  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (ia, port);
+  if (!soup_server_listen (m->server, sa, 0, error))
+    {
+      ember_relay_metrics_stop (m);
+      return NULL;
+    }
+  return m;
+}
+
+void
+ember_relay_metrics_stop (EmberRelayMetrics *m)
+{
+  if (m == NULL)
+    return;
+  soup_server_disconnect (m->server);
+  g_object_unref (m->server);
+  g_free (m);
+}

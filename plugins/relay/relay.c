@@ -1,0 +1,776 @@
+/* ember-relay — the STUN/TURN relay program: the I/O shell around the
+ * sans-IO server core in server/.
+ *
+ * One epoll set holds the listening sockets and every allocation socket;
+ * GLib watches the epoll fd (g_unix_fd_add), so thousands of allocations
+ * cost one poll entry. Each wake-up reads a batch per ready socket with
+ * recvmmsg, feeds the core, drains its commands and writes them with
+ * sendmmsg, grouped per socket. A datagram that cannot be written now is
+ * kept, reading stops and the loop waits for the socket to become
+ * writable (seed 003) instead of dropping it. The core's "wake at T" is a
+ * GSource with a ready time. Everything runs on the main thread.
+ */
+#include "server/server.h"
+#include "metrics.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <gnutls/crypto.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BATCH 64
+#define SLOT 4096
+#define MAX_LISTENERS 8
+#define MAX_PENDING 65536
+
+typedef struct {
+  int fd;
+  guint8 family;
+  guint16 port;     /* allocation port, 0 for a listener */
+  guint listener;   /* listener index when port == 0 */
+} Sock;
+
+typedef struct {
+  Sock *sock;
+  struct sockaddr_storage to;
+  socklen_t to_len;
+  gsize len;
+  guint8 data[];
+} Pending;
+
+typedef struct {
+  EmberRelayServer *server;
+  GMainLoop *loop;
+  int epfd;
+  guint epoll_watch;    /* 0 while reading is suspended */
+  guint out_watch;      /* waiting for a blocked socket */
+  GSource *timer;
+  Sock listeners[MAX_LISTENERS];
+  guint n_listeners;
+  GHashTable *allocs;   /* family << 16 | port -> Sock* */
+  GQueue pending;       /* Pending*, oldest first */
+  EmberRelayShellStats stats;
+  /* receive batch */
+  guint8 (*bufs)[SLOT];
+  struct mmsghdr rmsgs[BATCH];
+  struct iovec riov[BATCH];
+  struct sockaddr_storage raddr[BATCH];
+  /* send batch */
+  struct mmsghdr smsgs[BATCH];
+  struct iovec siov[BATCH];
+  struct sockaddr_storage saddr[BATCH];
+  Sock *ssock[BATCH];
+  guint n_send;
+} Relay;
+
+/* ---- addresses ------------------------------------------------------ */
+
+static socklen_t
+to_sockaddr (const EmberAddr *a, struct sockaddr_storage *ss)
+{
+  memset (ss, 0, sizeof *ss);
+  if (a->family == EMBER_ADDR_IPV4)
+    {
+      struct sockaddr_in *s4 = (struct sockaddr_in *) ss;
+      s4->sin_family = AF_INET;
+      s4->sin_port = htons (a->port);
+      memcpy (&s4->sin_addr, a->addr, 4);
+      return sizeof *s4;
+    }
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) ss;
+  s6->sin6_family = AF_INET6;
+  s6->sin6_port = htons (a->port);
+  memcpy (&s6->sin6_addr, a->addr, 16);
+  s6->sin6_scope_id = a->scope_id;
+  return sizeof *s6;
+}
+
+static void
+from_sockaddr (const struct sockaddr_storage *ss, EmberAddr *a)
+{
+  memset (a, 0, sizeof *a);
+  if (ss->ss_family == AF_INET)
+    {
+      const struct sockaddr_in *s4 = (const struct sockaddr_in *) ss;
+      a->family = EMBER_ADDR_IPV4;
+      a->port = ntohs (s4->sin_port);
+      memcpy (a->addr, &s4->sin_addr, 4);
+    }
+  else if (ss->ss_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) ss;
+      a->family = EMBER_ADDR_IPV6;
+      a->port = ntohs (s6->sin6_port);
+      memcpy (a->addr, &s6->sin6_addr, 16);
+      a->scope_id = s6->sin6_scope_id;
+    }
+}
+
+static gboolean
+parse_host_port (const char *text, guint16 default_port, EmberAddr *out, GError **error)
+{
+  g_autoptr (GSocketConnectable) c = g_network_address_parse (text, default_port, error);
+  if (c == NULL)
+    return FALSE;
+  g_autoptr (GInetAddress) ia =
+    g_inet_address_new_from_string (g_network_address_get_hostname (G_NETWORK_ADDRESS (c)));
+  if (ia == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "\"%s\": expected an IP address (and port)", text);
+      return FALSE;
+    }
+  memset (out, 0, sizeof *out);
+  gsize n = g_inet_address_get_native_size (ia);
+  out->family = n == 4 ? EMBER_ADDR_IPV4 : EMBER_ADDR_IPV6;
+  memcpy (out->addr, g_inet_address_to_bytes (ia), n);
+  out->port = g_network_address_get_port (G_NETWORK_ADDRESS (c));
+  return TRUE;
+}
+
+/* ---- sockets -------------------------------------------------------- */
+
+static int
+open_udp (const EmberAddr *bind_addr, int bufsize, GError **error)
+{
+  int domain = bind_addr->family == EMBER_ADDR_IPV4 ? AF_INET : AF_INET6;
+  int fd = socket (domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "socket: %s",
+                   g_strerror (errno));
+      return -1;
+    }
+  int one = 1;
+  if (domain == AF_INET6)
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bufsize > 0)
+    {
+      setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
+      setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize);
+    }
+  struct sockaddr_storage ss;
+  socklen_t len = to_sockaddr (bind_addr, &ss);
+  if (bind (fd, (struct sockaddr *) &ss, len) < 0)
+    {
+      int e = errno;
+      close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "bind port %u: %s",
+                   bind_addr->port, g_strerror (e));
+      return -1;
+    }
+  return fd;
+}
+
+static gboolean
+epoll_add (Relay *r, Sock *s)
+{
+  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
+  return epoll_ctl (r->epfd, EPOLL_CTL_ADD, s->fd, &ev) == 0;
+}
+
+static void
+create_allocation (Relay *r, guint8 family, guint16 port)
+{
+  EmberAddr any = { 0 };
+  any.family = family;
+  any.port = port;
+  g_autoptr (GError) error = NULL;
+  int fd = open_udp (&any, 0, &error);
+  Sock *s = g_new0 (Sock, 1);
+  s->fd = fd;
+  s->family = family;
+  s->port = port;
+  if (fd < 0 || !epoll_add (r, s))
+    {
+      g_warning ("allocation socket %s port %u: %s", family == EMBER_ADDR_IPV4 ? "IPv4" : "IPv6",
+                 port, error ? error->message : g_strerror (errno));
+      if (fd >= 0)
+        close (fd);
+      g_free (s);
+      ember_relay_server_allocation_failed (r->server, family, port);
+      return;
+    }
+  g_hash_table_insert (r->allocs, GUINT_TO_POINTER ((guint) family << 16 | port), s);
+  r->stats.sockets++;
+}
+
+static void
+free_sock (gpointer p)
+{
+  Sock *s = p;
+  close (s->fd);
+  g_free (s);
+}
+
+static void
+free_allocation (Relay *r, guint8 family, guint16 port)
+{
+  gpointer key = GUINT_TO_POINTER ((guint) family << 16 | port);
+  Sock *s = g_hash_table_lookup (r->allocs, key);
+  if (s == NULL)
+    return;
+  /* Pending datagrams from this socket go nowhere now. */
+  for (GList *l = r->pending.head; l != NULL;)
+    {
+      GList *next = l->next;
+      if (((Pending *) l->data)->sock == s)
+        {
+          g_free (l->data);
+          g_queue_delete_link (&r->pending, l);
+        }
+      l = next;
+    }
+  epoll_ctl (r->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+  g_hash_table_remove (r->allocs, key);
+  r->stats.sockets--;
+}
+
+/* ---- sending -------------------------------------------------------- */
+
+static void suspend_reading (Relay *r, Sock *blocked);
+
+static void
+hold (Relay *r, Sock *s, const struct sockaddr_storage *to, socklen_t to_len, const guint8 *data,
+      gsize len)
+{
+  if (r->pending.length >= MAX_PENDING)
+    {
+      r->stats.send_errors++;
+      return;
+    }
+  Pending *p = g_malloc (sizeof *p + len);
+  p->sock = s;
+  p->to = *to;
+  p->to_len = to_len;
+  p->len = len;
+  memcpy (p->data, data, len);
+  g_queue_push_tail (&r->pending, p);
+  r->stats.send_buffered++;
+}
+
+/* Writes the send batch, one sendmmsg per run of the same socket. What
+ * the kernel cannot take now is held in order (seed 003). */
+static void
+flush_batch (Relay *r)
+{
+  guint i = 0;
+  while (i < r->n_send)
+    {
+      Sock *s = r->ssock[i];
+      guint j = i;
+      while (j < r->n_send && r->ssock[j] == s)
+        j++;
+      guint done = 0;
+      if (r->pending.length == 0)
+        while (i + done < j)
+          {
+            int n = sendmmsg (s->fd, r->smsgs + i + done, j - i - done, MSG_DONTWAIT);
+            if (n > 0)
+              {
+                done += (guint) n;
+                continue;
+              }
+            if (errno == EINTR)
+              continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+              break;
+            /* A permanent error for this datagram (e.g. unreachable):
+             * count it and go on with the rest of the batch. */
+            r->stats.send_errors++;
+            done++;
+          }
+      for (guint k = i + done; k < j; k++)
+        hold (r, s, &r->saddr[k], r->smsgs[k].msg_hdr.msg_namelen,
+              r->siov[k].iov_base, r->siov[k].iov_len);
+      if (i + done < j)
+        suspend_reading (r, s);
+      i = j;
+    }
+  r->n_send = 0;
+}
+
+static void
+queue_send (Relay *r, Sock *s, const EmberAddr *to, const guint8 *data, gsize len)
+{
+  if (r->n_send == BATCH)
+    flush_batch (r);
+  guint k = r->n_send++;
+  r->ssock[k] = s;
+  r->siov[k].iov_base = (void *) data;
+  r->siov[k].iov_len = len;
+  memset (&r->smsgs[k], 0, sizeof r->smsgs[k]);
+  r->smsgs[k].msg_hdr.msg_name = &r->saddr[k];
+  r->smsgs[k].msg_hdr.msg_namelen = to_sockaddr (to, &r->saddr[k]);
+  r->smsgs[k].msg_hdr.msg_iov = &r->siov[k];
+  r->smsgs[k].msg_hdr.msg_iovlen = 1;
+}
+
+static void arm_timer (Relay *r, gint64 deadline);
+
+/* Carries out everything the core asked for. Input buffers are still
+ * valid here; the batch is flushed before they are reused. */
+static void
+drain (Relay *r)
+{
+  EmberRelayCommand c;
+  while (ember_relay_server_poll_command (r->server, &c))
+    switch (c.kind)
+      {
+      case EMBER_RELAY_CMD_SEND_TO_CLIENT:
+        if (c.listener < r->n_listeners)
+          queue_send (r, &r->listeners[c.listener], &c.to, c.data, c.len);
+        break;
+      case EMBER_RELAY_CMD_SEND_TO_PEER:
+        {
+          Sock *s = g_hash_table_lookup (r->allocs, GUINT_TO_POINTER ((guint) c.family << 16 | c.port));
+          if (s != NULL)
+            queue_send (r, s, &c.to, c.data, c.len);
+          break;
+        }
+      case EMBER_RELAY_CMD_CREATE_ALLOCATION:
+        create_allocation (r, c.family, c.port);
+        break;
+      case EMBER_RELAY_CMD_FREE_ALLOCATION:
+        flush_batch (r); /* sends queued for this socket go first */
+        free_allocation (r, c.family, c.port);
+        break;
+      case EMBER_RELAY_CMD_WAKE:
+        arm_timer (r, c.deadline);
+        break;
+      }
+  flush_batch (r);
+}
+
+/* ---- reading -------------------------------------------------------- */
+
+static void
+read_socket (Relay *r, Sock *s, gint64 now)
+{
+  for (int round = 0; round < 4; round++)
+    {
+      for (guint i = 0; i < BATCH; i++)
+        {
+          r->riov[i].iov_base = r->bufs[i];
+          r->riov[i].iov_len = SLOT;
+          memset (&r->rmsgs[i].msg_hdr, 0, sizeof r->rmsgs[i].msg_hdr);
+          r->rmsgs[i].msg_hdr.msg_name = &r->raddr[i];
+          r->rmsgs[i].msg_hdr.msg_namelen = sizeof r->raddr[i];
+          r->rmsgs[i].msg_hdr.msg_iov = &r->riov[i];
+          r->rmsgs[i].msg_hdr.msg_iovlen = 1;
+        }
+      int n = recvmmsg (s->fd, r->rmsgs, BATCH, MSG_DONTWAIT, NULL);
+      if (n <= 0)
+        return;
+      for (int i = 0; i < n; i++)
+        {
+          if (r->rmsgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+            {
+              r->stats.recv_truncated++;
+              continue;
+            }
+          EmberAddr from;
+          from_sockaddr (&r->raddr[i], &from);
+          if (s->port == 0)
+            ember_relay_server_handle_client_input (r->server, now, s->listener, &from, r->bufs[i],
+                                                    r->rmsgs[i].msg_len);
+          else
+            ember_relay_server_handle_peer_input (r->server, now, s->family, s->port, &from,
+                                                  r->bufs[i], r->rmsgs[i].msg_len);
+        }
+      drain (r);
+      if (n < BATCH || r->epoll_watch == 0)
+        return;
+    }
+}
+
+static gboolean
+on_epoll (int fd, GIOCondition cond, gpointer user_data)
+{
+  (void) fd;
+  (void) cond;
+  Relay *r = user_data;
+  struct epoll_event evs[64];
+  int n = epoll_wait (r->epfd, evs, G_N_ELEMENTS (evs), 0);
+  gint64 now = g_get_monotonic_time ();
+  ember_relay_server_set_unix_time (r->server, g_get_real_time () / G_USEC_PER_SEC);
+  for (int i = 0; i < n && r->epoll_watch != 0; i++)
+    read_socket (r, evs[i].data.ptr, now);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_writable (int fd, GIOCondition cond, gpointer user_data);
+
+static void
+suspend_reading (Relay *r, Sock *blocked)
+{
+  if (r->epoll_watch != 0)
+    {
+      g_source_remove (r->epoll_watch);
+      r->epoll_watch = 0;
+    }
+  if (r->out_watch == 0)
+    r->out_watch = g_unix_fd_add (blocked->fd, G_IO_OUT, on_writable, r);
+}
+
+/* Writes held datagrams in order; TRUE when none is left. */
+static gboolean
+flush_pending (Relay *r, Sock **blocked)
+{
+  Pending *p;
+  while ((p = g_queue_peek_head (&r->pending)) != NULL)
+    {
+      ssize_t n = sendto (p->sock->fd, p->data, p->len, MSG_DONTWAIT, (struct sockaddr *) &p->to,
+                          p->to_len);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+        {
+          *blocked = p->sock;
+          return FALSE;
+        }
+      if (n < 0 && errno != EINTR)
+        r->stats.send_errors++;
+      g_queue_pop_head (&r->pending);
+      g_free (p);
+    }
+  return TRUE;
+}
+
+static gboolean
+on_writable (int fd, GIOCondition cond, gpointer user_data)
+{
+  (void) fd;
+  (void) cond;
+  Relay *r = user_data;
+  Sock *blocked = NULL;
+  if (!flush_pending (r, &blocked))
+    {
+      if (blocked->fd == fd)
+        return G_SOURCE_CONTINUE;
+      r->out_watch = g_unix_fd_add (blocked->fd, G_IO_OUT, on_writable, r);
+      return G_SOURCE_REMOVE;
+    }
+  r->out_watch = 0;
+  r->epoll_watch = g_unix_fd_add (r->epfd, G_IO_IN, on_epoll, r);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- timer ---------------------------------------------------------- */
+
+static gboolean
+on_timer (gpointer user_data)
+{
+  Relay *r = user_data;
+  g_source_set_ready_time (r->timer, -1);
+  ember_relay_server_set_unix_time (r->server, g_get_real_time () / G_USEC_PER_SEC);
+  ember_relay_server_handle_timeout (r->server, g_get_monotonic_time ());
+  drain (r);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+timer_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  (void) source;
+  return callback (user_data);
+}
+
+static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
+
+static void
+arm_timer (Relay *r, gint64 deadline)
+{
+  gint64 cur = g_source_get_ready_time (r->timer);
+  if (cur < 0 || deadline < cur)
+    g_source_set_ready_time (r->timer, deadline);
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  Relay *r = user_data;
+  g_info ("signal received, stopping");
+  g_main_loop_quit (r->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+rng (gpointer user_data, guint8 *buf, gsize len)
+{
+  (void) user_data;
+  if (gnutls_rnd (GNUTLS_RND_NONCE, buf, len) < 0)
+    g_error ("gnutls_rnd failed"); /* no entropy: nothing safe to do */
+}
+
+static void
+collect_stats (gpointer user_data, EmberRelayServerStats *server, EmberRelayShellStats *shell)
+{
+  Relay *r = user_data;
+  ember_relay_server_get_stats (r->server, server);
+  *shell = r->stats;
+}
+
+/* ---- options -------------------------------------------------------- */
+
+static char **opt_listen, **opt_user, **opt_allow;
+static char *opt_ip4, *opt_ip6, *opt_range, *opt_realm, *opt_secret, *opt_secret_file;
+static char *opt_metrics, *opt_log;
+static gboolean opt_rfc5766;
+
+static const GOptionEntry entries[] = {
+  { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_listen,
+    "UDP address to serve STUN/TURN on, repeatable (default 0.0.0.0:3478 and [::]:3478) [EMBER_RELAY_LISTEN, comma-separated]", "ADDR:PORT" },
+  { "public-ip4", 0, 0, G_OPTION_ARG_STRING, &opt_ip4,
+    "IPv4 address announced as relayed address; enables IPv4 allocations [EMBER_RELAY_PUBLIC_IP4]", "ADDR" },
+  { "public-ip6", 0, 0, G_OPTION_ARG_STRING, &opt_ip6,
+    "IPv6 address announced as relayed address; enables IPv6 allocations [EMBER_RELAY_PUBLIC_IP6]", "ADDR" },
+  { "port-range", 0, 0, G_OPTION_ARG_STRING, &opt_range,
+    "Allocation ports (default 49152-65535) [EMBER_RELAY_PORT_RANGE]", "LOW-HIGH" },
+  { "realm", 0, 0, G_OPTION_ARG_STRING, &opt_realm, "Authentication realm (default ember) [EMBER_RELAY_REALM]", "REALM" },
+  { "secret", 0, 0, G_OPTION_ARG_STRING, &opt_secret,
+    "Shared secret for time-limited credentials (prefer --secret-file) [EMBER_RELAY_SECRET]", "SECRET" },
+  { "secret-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_secret_file,
+    "File holding the shared secret [EMBER_RELAY_SECRET_FILE]", "PATH" },
+  { "user", 'u', 0, G_OPTION_ARG_STRING_ARRAY, &opt_user,
+    "Static user, repeatable [EMBER_RELAY_USER, comma-separated]", "NAME:PASSWORD" },
+  { "allow-peer", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_allow,
+    "Allow relaying to this otherwise denied range, repeatable [EMBER_RELAY_ALLOW_PEER, comma-separated]", "CIDR" },
+  { "rfc5766-channels", 0, 0, G_OPTION_ARG_NONE, &opt_rfc5766,
+    "Also accept channel numbers 0x5000-0x7FFF of RFC 5766 (coturn's tools use them) [EMBER_RELAY_RFC5766_CHANNELS=1]", NULL },
+  { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &opt_metrics,
+    "Serve Prometheus metrics at http://ADDR:PORT/metrics [EMBER_RELAY_METRICS_LISTEN]", "ADDR:PORT" },
+  { "log", 0, 0, G_OPTION_ARG_STRING, &opt_log,
+    "Log filter, e.g. debug or info,ember-relay=trace [EMBER_RELAY_LOG]", "FILTER" },
+  { NULL },
+};
+
+static void
+env_string (char **opt, const char *name)
+{
+  const char *v = g_getenv (name);
+  if (*opt == NULL && v != NULL && v[0] != '\0')
+    *opt = g_strdup (v);
+}
+
+static void
+env_list (char ***opt, const char *name)
+{
+  const char *v = g_getenv (name);
+  if (*opt == NULL && v != NULL && v[0] != '\0')
+    *opt = g_strsplit (v, ",", -1);
+}
+
+static gboolean
+parse_public (const char *text, guint8 family, const char *flag, EmberAddr *out, GError **error)
+{
+  if (!parse_host_port (text, 0, out, error) || out->family != family)
+    {
+      g_clear_error (error);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s \"%s\": expected an %s address",
+                   flag, text, family == EMBER_ADDR_IPV4 ? "IPv4" : "IPv6");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+configure (EmberRelayServerConfig *c, GBytes **secret, GError **error)
+{
+  if (opt_ip4 != NULL && !parse_public (opt_ip4, EMBER_ADDR_IPV4, "--public-ip4", &c->public_ip4, error))
+    return FALSE;
+  if (opt_ip6 != NULL && !parse_public (opt_ip6, EMBER_ADDR_IPV6, "--public-ip6", &c->public_ip6, error))
+    return FALSE;
+  if (opt_range != NULL)
+    {
+      unsigned lo, hi;
+      char tail;
+      if (sscanf (opt_range, "%u-%u%c", &lo, &hi, &tail) != 2 || lo == 0 || lo > hi || hi > 65535)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "--port-range \"%s\": expected LOW-HIGH within 1-65535", opt_range);
+          return FALSE;
+        }
+      c->port_min = (guint16) lo;
+      c->port_max = (guint16) hi;
+    }
+  if (opt_realm != NULL)
+    c->realm = opt_realm;
+  if (opt_secret_file != NULL)
+    {
+      char *data;
+      gsize len;
+      if (!g_file_get_contents (opt_secret_file, &data, &len, error))
+        return FALSE;
+      while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
+      *secret = g_bytes_new_take (data, len);
+    }
+  else if (opt_secret != NULL)
+    *secret = g_bytes_new (opt_secret, strlen (opt_secret));
+  if (*secret != NULL)
+    c->secret = g_bytes_get_data (*secret, &c->secret_len);
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- Ember STUN/TURN relay");
+  g_option_context_set_summary (ctx,
+    "Serves STUN Binding and TURN (RFC 8656) over UDP until SIGINT/SIGTERM.\n"
+    "Relaying to loopback, private, link-local and other special-purpose\n"
+    "ranges is refused unless --allow-peer lists them.");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      g_printerr ("ember-relay: %s\n", error->message);
+      return 2;
+    }
+  env_list (&opt_listen, "EMBER_RELAY_LISTEN");
+  env_list (&opt_user, "EMBER_RELAY_USER");
+  env_list (&opt_allow, "EMBER_RELAY_ALLOW_PEER");
+  env_string (&opt_ip4, "EMBER_RELAY_PUBLIC_IP4");
+  env_string (&opt_ip6, "EMBER_RELAY_PUBLIC_IP6");
+  env_string (&opt_range, "EMBER_RELAY_PORT_RANGE");
+  env_string (&opt_realm, "EMBER_RELAY_REALM");
+  env_string (&opt_secret, "EMBER_RELAY_SECRET");
+  env_string (&opt_secret_file, "EMBER_RELAY_SECRET_FILE");
+  env_string (&opt_metrics, "EMBER_RELAY_METRICS_LISTEN");
+  env_string (&opt_log, "EMBER_RELAY_LOG");
+  if (g_strcmp0 (g_getenv ("EMBER_RELAY_RFC5766_CHANNELS"), "1") == 0)
+    opt_rfc5766 = TRUE;
+
+  if (!ember_log_init ("ember-relay", opt_log, NULL, &error))
+    {
+      g_printerr ("ember-relay: --log: %s\n", error->message);
+      return 2;
+    }
+
+  Relay *r = g_new0 (Relay, 1);
+  g_autoptr (GBytes) secret = NULL;
+  EmberRelayServerConfig c;
+  ember_relay_server_config_init (&c);
+  c.software = "ember-relay";
+  c.rng = rng;
+  c.rfc5766_channels = opt_rfc5766;
+  int rc = 1;
+  if (!configure (&c, &secret, &error))
+    goto out;
+
+  /* Listeners. */
+  const char *defaults[] = { "0.0.0.0:3478", "[::]:3478", NULL };
+  const char *const *listen = opt_listen ? (const char *const *) opt_listen : defaults;
+  for (guint i = 0; listen[i] != NULL; i++)
+    {
+      EmberAddr a;
+      if (r->n_listeners == MAX_LISTENERS)
+        {
+          g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "at most %d --listen",
+                       MAX_LISTENERS);
+          goto out;
+        }
+      if (!parse_host_port (listen[i], 3478, &a, &error))
+        goto out;
+      int fd = open_udp (&a, 4 << 20, &error);
+      if (fd < 0)
+        {
+          g_prefix_error (&error, "--listen %s: ", listen[i]);
+          goto out;
+        }
+      Sock *s = &r->listeners[r->n_listeners];
+      s->fd = fd;
+      s->family = a.family;
+      s->listener = r->n_listeners++;
+      /* An explicit listen address doubles as the announced address. */
+      static const guint8 zero[16];
+      gboolean unspecified = memcmp (a.addr, zero, 16) == 0;
+      if (!unspecified && a.family == EMBER_ADDR_IPV4 && c.public_ip4.family == EMBER_ADDR_NONE)
+        c.public_ip4 = a;
+      if (!unspecified && a.family == EMBER_ADDR_IPV6 && c.public_ip6.family == EMBER_ADDR_NONE)
+        c.public_ip6 = a;
+    }
+  r->server = ember_relay_server_new (&c, &error);
+  if (r->server == NULL)
+    {
+      g_prefix_error (&error, "(set --public-ip4/--public-ip6) ");
+      goto out;
+    }
+  for (guint i = 0; opt_user != NULL && opt_user[i] != NULL; i++)
+    {
+      char *colon = strchr (opt_user[i], ':');
+      if (colon == NULL)
+        {
+          g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "--user \"%s\": expected NAME:PASSWORD", opt_user[i]);
+          goto out;
+        }
+      *colon = '\0';
+      if (!ember_relay_server_add_user (r->server, opt_user[i], colon + 1, &error))
+        goto out;
+      gnutls_memset (colon + 1, 0, strlen (colon + 1));
+    }
+  for (guint i = 0; opt_allow != NULL && opt_allow[i] != NULL; i++)
+    if (!ember_relay_server_allow_peer (r->server, g_strstrip (opt_allow[i]), &error))
+      goto out;
+
+  r->bufs = g_malloc (sizeof (*r->bufs) * BATCH);
+  r->allocs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, free_sock);
+  r->epfd = epoll_create1 (EPOLL_CLOEXEC);
+  for (guint i = 0; i < r->n_listeners; i++)
+    epoll_add (r, &r->listeners[i]);
+  r->loop = g_main_loop_new (NULL, FALSE);
+  r->epoll_watch = g_unix_fd_add (r->epfd, G_IO_IN, on_epoll, r);
+  r->timer = g_source_new (&timer_funcs, sizeof (GSource));
+  g_source_set_callback (r->timer, on_timer, r, NULL);
+  g_source_set_ready_time (r->timer, -1);
+  g_source_attach (r->timer, NULL);
+  g_unix_signal_add (SIGINT, on_signal, r);
+  g_unix_signal_add (SIGTERM, on_signal, r);
+
+  EmberRelayMetrics *metrics = NULL;
+  if (opt_metrics != NULL &&
+      (metrics = ember_relay_metrics_start (opt_metrics, collect_stats, r, &error)) == NULL)
+    goto out;
+
+  for (guint i = 0; listen[i] != NULL; i++)
+    g_info ("listening on udp %s", listen[i]);
+  g_main_loop_run (r->loop);
+  rc = 0;
+  ember_relay_metrics_stop (metrics);
+
+out:
+  if (error != NULL)
+    g_printerr ("ember-relay: %s\n", error->message);
+  if (r->timer != NULL)
+    {
+      g_source_destroy (r->timer);
+      g_source_unref (r->timer);
+    }
+  if (r->epoll_watch != 0)
+    g_source_remove (r->epoll_watch);
+  if (r->out_watch != 0)
+    g_source_remove (r->out_watch);
+  g_queue_clear_full (&r->pending, g_free);
+  if (r->allocs != NULL)
+    g_hash_table_unref (r->allocs);
+  for (guint i = 0; i < r->n_listeners; i++)
+    close (r->listeners[i].fd);
+  if (r->epfd > 0)
+    close (r->epfd);
+  ember_relay_server_free (r->server);
+  if (r->loop != NULL)
+    g_main_loop_unref (r->loop);
+  g_free (r->bufs);
+  g_free (r);
+  ember_log_shutdown ();
+  return rc;
+}

@@ -403,6 +403,17 @@ ember_ip_packet_l4_replace (EmberIpPacket *pkt, const guint8 *old_bytes,
   ember_wr16 (l4 + co, n);
 }
 
+void
+ember_icmp4_zero_fixup (guint8 *l4, gsize len)
+{
+  if (l4[EMBER_ICMP_OFF_CHECKSUM] != 0 || l4[EMBER_ICMP_OFF_CHECKSUM + 1] != 0)
+    return;
+  for (gsize i = 0; i < len; i++)
+    if (l4[i] != 0)
+      return;
+  ember_wr16 (l4 + EMBER_ICMP_OFF_CHECKSUM, 0xffff);
+}
+
 EmberPacketResult
 ember_ip_packet_verify_checksums (const EmberIpPacket *pkt)
 {

@@ -169,6 +169,8 @@ set_echo_field (EmberIpPacket *pkt, gsize field, guint16 value)
   ember_wr16 (new_bytes, value);
   ember_ip_packet_l4_replace (pkt, p, new_bytes, 2);
   memcpy (p, new_bytes, 2);
+  if (pkt->version == 4)
+    ember_icmp4_zero_fixup (ember_ip_packet_data (pkt) + pkt->l4_off, pkt->len - pkt->l4_off);
 }
 
 guint16

@@ -188,6 +188,8 @@ fix_l4 (guint8 *l4, gsize avail, guint proto, const guint8 *old_ip, guint old_ve
                                          ember_checksum_fold (old_sum),
                                          ember_checksum_fold (new_sum)));
       l4[0] = type_new;
+      if (old_version == 6 && avail >= l4_len)
+        ember_icmp4_zero_fixup (l4, l4_len);
     }
   return TRUE;
 }
@@ -480,9 +482,21 @@ ember_ip_packet_translate_4to6 (EmberIpPacket *pkt, const guint8 src[16], const 
     return EMBER_PACKET_ERR_VERSION;
   if (pkt->frag != EMBER_IP_FRAG_NONE)
     return EMBER_PACKET_ERR_FRAGMENT;
-  /* RFC 7915 §4.1: ICMPv6 inside IPv4 is dropped. */
-  if (pkt->proto == EMBER_IPPROTO_ICMPV6)
-    return EMBER_PACKET_ERR_UNTRANSLATABLE;
+  /* RFC 7915 §4.1: ICMPv6 inside IPv4 is dropped. Protocol numbers that
+   * IPv6 reads as extension headers would turn the payload into headers;
+   * AH covers the addresses and cannot survive translation either. */
+  switch (pkt->proto)
+    {
+    case EMBER_IPPROTO_ICMPV6:
+    case EMBER_IPPROTO_HOPOPTS:
+    case EMBER_IPPROTO_ROUTING:
+    case EMBER_IPPROTO_FRAGMENT:
+    case EMBER_IPPROTO_DSTOPTS:
+    case EMBER_IPPROTO_AH:
+      return EMBER_PACKET_ERR_UNTRANSLATABLE;
+    default:
+      break;
+    }
   if (pkt->proto == EMBER_IPPROTO_ICMP)
     {
       if (!ember_ip_packet_is_icmp_echo (pkt))

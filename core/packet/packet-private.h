@@ -86,6 +86,12 @@ guint32 ember_ip_pseudo_sum (const guint8 *ip, guint version, guint proto, gsize
 void ember_ip_packet_l4_replace (EmberIpPacket *pkt, const guint8 *old_bytes,
                                  const guint8 *new_bytes, gsize len);
 
+/* RFC 1624 §3 leaves one case eqn. 3 cannot see: an ICMPv4 message with
+ * no pseudo-header whose words are all zero sums to +0, so its only valid
+ * checksum is 0xffff, yet the update yields 0x0000. Call after patching an
+ * ICMPv4 checksum incrementally over a complete message. */
+void ember_icmp4_zero_fixup (guint8 *l4, gsize len);
+
 /* Computes a fresh upper-layer checksum over `l4_len` bytes at `l4`. */
 guint16 ember_l4_checksum_compute (const guint8 *ip, guint version, guint proto,
                                    guint8 *l4, gsize l4_len);

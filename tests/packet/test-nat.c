@@ -187,6 +187,9 @@ test_roundtrip_4to6to4 (void)
   assert_ok (ember_ip_packet_build_icmp_echo (&pkt, buf, sizeof buf, 0, &s, &d, TRUE, 9, 10,
                                               (const guint8 *) "abc", 3));
   roundtrip_4 (ember_ip_packet_data (&pkt), ember_ip_packet_len (&pkt), FALSE, FALSE);
+  /* All-zero echo reply: checksum 0xffff must survive (RFC 1624 §3). */
+  assert_ok (ember_ip_packet_build_icmp_echo (&pkt, buf, sizeof buf, 0, &s, &d, TRUE, 0, 0, NULL, 0));
+  roundtrip_4 (ember_ip_packet_data (&pkt), ember_ip_packet_len (&pkt), FALSE, FALSE);
 }
 
 /* Every captured packet either translates into one whose checksums verify

@@ -365,6 +365,27 @@ test_udp_checksum_zero_rules (void)
   }
 }
 
+/* An all-zero ICMPv4 message sums to +0: its only valid checksum is
+ * 0xffff, which RFC 1624 eqn. 3 alone would turn into 0x0000 (found by
+ * fuzz-packet-nat). */
+static void
+test_icmp4_all_zero_checksum (void)
+{
+  guint8 buf[EMBER_PACKET_BUF_SIZE];
+  EmberIpPacket pkt;
+  EmberAddr s = addr4 (10, 0, 0, 1, 0), d = addr4 (10, 0, 0, 2, 0);
+  const guint8 *icmp;
+
+  assert_ok (ember_ip_packet_build_icmp_echo (&pkt, buf, sizeof buf, 0, &s, &d, TRUE, 0, 0, NULL, 0));
+  icmp = ember_ip_packet_data (&pkt) + 20;
+  g_assert_cmphex ((icmp[2] << 8) | icmp[3], ==, 0xffff);
+  ember_ip_packet_set_icmp_sequence (&pkt, 1);
+  assert_checksums_fresh (&pkt);
+  ember_ip_packet_set_icmp_sequence (&pkt, 0);
+  g_assert_cmphex ((icmp[2] << 8) | icmp[3], ==, 0xffff);
+  assert_checksums_fresh (&pkt);
+}
+
 static void
 test_bad_checksums_detected (void)
 {
@@ -415,6 +436,7 @@ main (int argc, char **argv)
   g_test_add_func ("/packet/parse/rejects-malformed-headers", test_malformed);
   g_test_add_func ("/packet/set/checksums-equal-full-recompute", test_setters_keep_checksums);
   g_test_add_func ("/packet/set/udp-zero-checksum-rules", test_udp_checksum_zero_rules);
+  g_test_add_func ("/packet/set/icmp4-all-zero-checksum", test_icmp4_all_zero_checksum);
   g_test_add_func ("/packet/verify/detects-corruption", test_bad_checksums_detected);
   g_test_add_func ("/packet/icmp/echo-setter-asserts-on-non-echo", test_icmp_echo_assertion);
   packet_test_add_build ();

@@ -206,6 +206,7 @@ typedef struct {
   gsize hdrlen;
   gsize plen;
   guint32 seq;
+  gboolean flow;    /* addresses and ports known */
   gboolean ok;      /* may lead or join a group */
 } Info;
 
@@ -247,6 +248,9 @@ parse_info (const guint8 *p, gsize len, Info *in)
     }
 
   const guint8 *l4 = p + in->l4off;
+  /* Even a packet that cannot be coalesced belongs to its flow: it must
+   * end the flow's open group so nothing overtakes it. */
+  in->flow = (in->proto == PROTO_TCP || in->proto == PROTO_UDP) && in->l4off + 4 <= len;
   if (in->proto == PROTO_TCP)
     {
       if (in->l4off + 20 > len)
@@ -274,7 +278,7 @@ parse_info (const guint8 *p, gsize len, Info *in)
 static gboolean
 same_flow (const guint8 *a, const Info *ia, const guint8 *b, const Info *ib)
 {
-  if (ia->family != ib->family || ia->proto != ib->proto || !ia->ok || !ib->ok)
+  if (ia->family != ib->family || ia->proto != ib->proto || !ia->flow || !ib->flow)
     return FALSE;
   gsize alen = ia->family == 4 ? 4 : 16;
   return memcmp (src_addr (a, ia->family), src_addr (b, ib->family), alen) == 0 &&
@@ -375,7 +379,7 @@ tun_coalesce (guint8 **pkts, gsize *lens, guint n, gboolean tcp, gboolean udp,
       /* The newest group of this flow is the only one it may join, so
        * the flow's order is kept. */
       gint found = -1;
-      if (info[i].ok)
+      if (info[i].flow)
         for (gint g = (gint) n_groups - 1; g >= 0; g--)
           {
             guint f = groups[g].first;
@@ -385,7 +389,7 @@ tun_coalesce (guint8 **pkts, gsize *lens, guint n, gboolean tcp, gboolean udp,
                 break;
               }
           }
-      if (found >= 0)
+      if (found >= 0 && info[i].ok)
         {
           TunGsoGroup *grp = &groups[found];
           GroupState *st = &state[found];

@@ -11,7 +11,7 @@
 #define SIM_NODE_PORT 51820
 #define SIM_UNIX_EPOCH G_GINT64_CONSTANT (1700000000)
 #define SIM_DATA_INTERVAL (1 * G_TIME_SPAN_SECOND)
-#define SIM_DATA_FRESH (2500 * G_TIME_SPAN_MILLISECOND)
+#define SIM_DATA_FRESH (5500 * G_TIME_SPAN_MILLISECOND)  /* 5 packets: tolerates loss */
 /* Client reconnect policy: re-offer when unanswered, and back off a
  * little between restarts so a storm of failures cannot spin. */
 #define SIM_OFFER_TIMEOUT (10 * G_TIME_SPAN_SECOND)

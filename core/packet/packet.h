@@ -191,7 +191,10 @@ gboolean ember_nat64_extract (const EmberNat64Prefix *prefix, const guint8 v6[16
  * addresses. The IPv6 header goes into the headroom in front of the packet
  * (or the payload moves back when there is none). UDP, TCP, ICMP echo and
  * ICMP errors (quoted packet translated too, RFC 7915 §4.2) are supported;
- * fragments are not (ERR_FRAGMENT). TTL, TOS are copied: the caller
+ * fragments are not (ERR_FRAGMENT); protocol numbers IPv6 would read as
+ * extension headers, AH and ICMPv6-in-IPv4 are refused (ERR_UNTRANSLATABLE).
+ * No IPv6 fragmentation: the result can be 20 bytes over the caller's MTU,
+ * which then answers with ember_ip_packet_build_packet_too_big(). TTL, TOS are copied: the caller
  * decrements TTL if it routes. On success `pkt` views the IPv6 packet; on
  * error the buffer is untouched. For an ICMP error the quoted packet gets
  * `dst` as its source and `src` as its destination. */

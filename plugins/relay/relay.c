@@ -524,6 +524,7 @@ static char **opt_listen, **opt_user, **opt_allow;
 static char *opt_ip4, *opt_ip6, *opt_range, *opt_realm, *opt_secret, *opt_secret_file;
 static char *opt_metrics, *opt_log;
 static gboolean opt_rfc5766;
+static gint opt_quota = -1;
 
 static const GOptionEntry entries[] = {
   { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_listen,
@@ -545,6 +546,8 @@ static const GOptionEntry entries[] = {
     "Allow relaying to this otherwise denied range, repeatable [EMBER_RELAY_ALLOW_PEER, comma-separated]", "CIDR" },
   { "rfc5766-channels", 0, 0, G_OPTION_ARG_NONE, &opt_rfc5766,
     "Also accept channel numbers 0x5000-0x7FFF of RFC 5766 (coturn's tools use them) [EMBER_RELAY_RFC5766_CHANNELS=1]", NULL },
+  { "user-quota", 0, 0, G_OPTION_ARG_INT, &opt_quota,
+    "Allocations per username (default 10) [EMBER_RELAY_USER_QUOTA]", "N" },
   { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &opt_metrics,
     "Serve Prometheus metrics at http://ADDR:PORT/metrics [EMBER_RELAY_METRICS_LISTEN]", "ADDR:PORT" },
   { "log", 0, 0, G_OPTION_ARG_STRING, &opt_log,
@@ -662,6 +665,10 @@ main (int argc, char **argv)
   c.software = "ember-relay";
   c.rng = rng;
   c.rfc5766_channels = opt_rfc5766;
+  if (opt_quota < 0 && g_getenv ("EMBER_RELAY_USER_QUOTA") != NULL)
+    opt_quota = (gint) g_ascii_strtoll (g_getenv ("EMBER_RELAY_USER_QUOTA"), NULL, 10);
+  if (opt_quota > 0)
+    c.max_allocations_per_user = (guint) opt_quota;
   int rc = 1;
   if (!configure (&c, &secret, &error))
     goto out;

@@ -4,8 +4,9 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-/* The defaults of the two speed-ups follow bench/tun-udp.sh (see
- * docs/tun-io.md for the numbers). */
+/* The defaults of the two speed-ups follow bench/tun-udp.sh: offloads
+ * gave 2.3-5.6x the TCP throughput of plain packets, 2 queues on top of
+ * them 3-7x; more queues alone did not help (docs/tun-io.md). */
 #define TUN_DEFAULT_QUEUES 2
 #define TUN_DEFAULT_OFFLOAD TRUE
 

@@ -59,6 +59,8 @@ struct _EmberBackend {
   guint64 rx_errors;
   guint64 tx_packets;
   guint64 tx_drops;
+  guint64 tx_gso_writes;  /* writes that carried a coalesced group */
+  guint64 rx_gso_reads;   /* reads that were split into several packets */
 };
 
 #define CNT_ADD(field, v) __atomic_add_fetch (&(field), (guint64) (v), __ATOMIC_RELAXED)
@@ -172,6 +174,8 @@ reader_main (gpointer data)
               errors++;
               continue;
             }
+          if (!split.single)
+            CNT_ADD (be->rx_gso_reads, 1);
           gssize m;
           while ((m = tun_split_next (&split, scratch + n * stride, slot)) > 0)
             {
@@ -258,6 +262,8 @@ writer_main (gpointer data)
                   drops += groups[g].count;
                   last_err = err;
                 }
+              else if (groups[g].count > 1)
+                CNT_ADD (be->tx_gso_writes, 1);
             }
         }
       else
@@ -449,10 +455,12 @@ tun_close (EmberBackend *be)
 
   if (be->dev.n_queues > 0)
     g_log (be->log_domain, G_LOG_LEVEL_INFO,
-           "closing %s: %" G_GUINT64_FORMAT " packets in, %" G_GUINT64_FORMAT " out, %"
-           G_GUINT64_FORMAT " malformed in, %" G_GUINT64_FORMAT " dropped out",
-           be->dev.name, CNT_GET (be->rx_packets), CNT_GET (be->tx_packets),
-           CNT_GET (be->rx_errors), CNT_GET (be->tx_drops));
+           "closing %s: %" G_GUINT64_FORMAT " packets in (%" G_GUINT64_FORMAT
+           " GSO reads split), %" G_GUINT64_FORMAT " out (%" G_GUINT64_FORMAT
+           " GSO writes), %" G_GUINT64_FORMAT " malformed in, %" G_GUINT64_FORMAT " dropped out",
+           be->dev.name, CNT_GET (be->rx_packets), CNT_GET (be->rx_gso_reads),
+           CNT_GET (be->tx_packets), CNT_GET (be->tx_gso_writes), CNT_GET (be->rx_errors),
+           CNT_GET (be->tx_drops));
   /* The interface was created non-persistent by us: closing the last
    * queue removes it, with its addresses and routes. */
   tun_device_close (&be->dev);

@@ -166,7 +166,7 @@ test_ping_offload (void)
 /* ---- TCP through the reflector -------------------------------------------- */
 
 static void
-run_tcp (const char *config)
+run_tcp (const char *config, gboolean offload)
 {
   if (skip_reason != NULL)
     {
@@ -187,24 +187,37 @@ run_tcp (const char *config)
   gsize verified = tun_stream_finish (&st);
   g_assert_cmpuint (verified, ==, total);
   g_assert_cmpuint (tun_harness_stats (h)->reflected, >, 0);
+
+  /* With offloads the kernel's TSO super-packets were split and the
+   * reflected segments went back coalesced; without, neither. */
+  g_clear_pointer (&h, tun_harness_free);
+  guint64 reads, writes;
+  tun_harness_last_gso (&reads, &writes);
+  if (offload)
+    {
+      g_assert_cmpuint (reads, >, 0);
+      g_assert_cmpuint (writes, >, 0);
+    }
+  else
+    g_assert_cmpuint (reads + writes, ==, 0);
 }
 
 static void
 test_tcp_plain (void)
 {
-  run_tcp ("queues=1\noffload=false\n");
+  run_tcp ("queues=1\noffload=false\n", FALSE);
 }
 
 static void
 test_tcp_mq4 (void)
 {
-  run_tcp ("queues=4\noffload=false\n");
+  run_tcp ("queues=4\noffload=false\n", FALSE);
 }
 
 static void
 test_tcp_offload (void)
 {
-  run_tcp ("queues=2\noffload=true\n");
+  run_tcp ("queues=2\noffload=true\n", TRUE);
 }
 
 /* ---- UDP GSO through the reflector (USO split and coalesce) --------------- */
@@ -224,6 +237,12 @@ test_udp_offload (void)
   const guint count = 2000;
   guint got = tun_udp_echo_run (h, count, 1000, TRUE);
   g_assert_cmpuint (got, ==, count);
+  g_clear_pointer (&h, tun_harness_free);
+  guint64 reads, writes;
+  tun_harness_last_gso (&reads, &writes);
+  /* UDP super-packets exist only where the kernel has USO (Linux 6.2+). */
+  if (reads > 0)
+    g_assert_cmpuint (writes, >, 0);
 }
 
 /* ---- Backpressure ------------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -37,6 +38,30 @@ struct _TunHarness {
 };
 
 static EmberPlugin *plugin;
+static guint64 last_gso_reads, last_gso_writes;
+
+/* Keeps the counters of the plugin's closing log line, then logs as
+ * usual. */
+static void
+plugin_log (const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
+{
+  guint64 in, reads, out, writes;
+  if (sscanf (message, "closing " TUN_HARNESS_IFNAME ": %" G_GUINT64_FORMAT
+              " packets in (%" G_GUINT64_FORMAT " GSO reads split), %" G_GUINT64_FORMAT
+              " out (%" G_GUINT64_FORMAT " GSO writes)", &in, &reads, &out, &writes) == 4)
+    {
+      last_gso_reads = reads;
+      last_gso_writes = writes;
+    }
+  g_log_default_handler (domain, level, message, data);
+}
+
+void
+tun_harness_last_gso (guint64 *reads, guint64 *writes)
+{
+  *reads = last_gso_reads;
+  *writes = last_gso_writes;
+}
 
 static void
 efd_wake (EmberWaker *w)
@@ -88,6 +113,7 @@ tun_harness_init (const char **skip_reason)
       return FALSE;
     }
   g_assert_cmpint (plugin->kind, ==, EMBER_PLUGIN_KIND_TUN);
+  g_log_set_handler ("ember-tun", G_LOG_LEVEL_INFO, plugin_log, NULL);
   return TRUE;
 }
 

@@ -54,6 +54,10 @@ void tun_harness_pump_sink (TunHarness *h, int timeout_ms);
 
 gboolean tun_harness_has_route (TunHarness *h, const char *cidr);
 
+/* The plugin's counters from the last device closed: reads split into
+ * several packets, and coalesced GSO writes. */
+void tun_harness_last_gso (guint64 *reads, guint64 *writes);
+
 /* A TCP stream 10.77.0.1 -> 10.77.1.2:5201 (reaching 10.77.1.1:5201):
  * `total` bytes of a pattern the receiver checks. */
 typedef struct {

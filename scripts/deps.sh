@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   gcc meson ninja-build pkg-config
-  libglib2.0-dev libgnutls28-dev nettle-dev libsoup-3.0-dev
+  libglib2.0-dev libgnutls28-dev nettle-dev libsoup-3.0-dev libssl-dev
   libjson-glib-dev
   # fuzzing and sanitizers
   clang libclang-rt-14-dev

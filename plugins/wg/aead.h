@@ -5,9 +5,13 @@
  * XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) for cookie replies.
  * Everything encrypts and decrypts in place: the tag follows the data.
  *
- * The backend is GnuTLS (aead-gnutls.c); a libcrypto backend would
- * implement this same header. An EmberWgAead holds one key; it is made
- * on the control path (allocates) and used on the packet path (does not).
+ * Two backends implement the key handle and the raw-nonce seal/open:
+ * OpenSSL libcrypto (aead-openssl.c, the default: its assembly
+ * ChaCha20-Poly1305 is about ten times nettle's generic code here) and
+ * GnuTLS (aead-gnutls.c); the meson option wg-aead picks one. aead.c
+ * holds the rest (counter nonce, HChaCha20, XChaCha20-Poly1305) for both.
+ * An EmberWgAead holds one key; it is made on the control path
+ * (allocates) and used on the packet path (does not).
  * Not thread-safe per handle; different handles may be used concurrently.
  */
 #pragma once
@@ -20,6 +24,9 @@
 #define EMBER_WG_XAEAD_NONCE 24
 
 typedef struct _EmberWgAead EmberWgAead;
+
+/* "openssl" or "gnutls": which backend this build links. */
+const char *ember_wg_aead_backend (void);
 
 /* NULL if the backend refused (should not happen for a 32-byte key). */
 EmberWgAead *ember_wg_aead_new (const guint8 key[EMBER_WG_AEAD_KEY]);
@@ -39,7 +46,8 @@ gboolean ember_wg_aead_open (EmberWgAead *aead, guint64 counter,
                              const guint8 *ad, gsize ad_len,
                              guint8 *buf, gsize len);
 
-/* The same with a raw 96-bit nonce (RFC 8439 vectors, XChaCha). */
+/* The same with a raw 96-bit nonce (RFC 8439 vectors, XChaCha). These
+ * and new/set_key/free are the backend's; the rest lives in aead.c. */
 gboolean ember_wg_aead_seal_nonce (EmberWgAead *aead,
                                    const guint8 nonce[EMBER_WG_AEAD_NONCE],
                                    const guint8 *ad, gsize ad_len,

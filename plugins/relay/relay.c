@@ -185,7 +185,8 @@ create_allocation (Relay *r, guint8 family, guint16 port)
   any.family = family;
   any.port = port;
   g_autoptr (GError) error = NULL;
-  int fd = open_udp (&any, 0, &error);
+  /* Peers burst too: a larger receive buffer absorbs a busy tick. */
+  int fd = open_udp (&any, 1 << 20, &error);
   Sock *s = g_new0 (Sock, 1);
   s->fd = fd;
   s->family = family;

@@ -513,6 +513,37 @@ open_tun (Node *n, GError **error)
   return n->tun != NULL;
 }
 
+/* Test only: EMBER_WG_TEST_REKEY_AFTER_S=N makes the engine rekey its
+ * sessions N seconds after each handshake instead of 120 s, so the
+ * interop test can watch rekeys under traffic. Read here, in the shell,
+ * never by the engine. */
+static gboolean
+apply_test_rekey (Node *n, const EmberPlugin *wgp, GError **error)
+{
+  const char *v = g_getenv ("EMBER_WG_TEST_REKEY_AFTER_S");
+  guint64 secs;
+
+  if (v == NULL || *v == '\0')
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (v, 10, 1, 3600, &secs, error))
+    {
+      g_prefix_error (error, "EMBER_WG_TEST_REKEY_AFTER_S: ");
+      return FALSE;
+    }
+  if (wgp->vtable_size < G_STRUCT_OFFSET (EmberWgVtable, set_test_rekey_after)
+                             + sizeof (n->wg->set_test_rekey_after)
+      || n->wg->set_test_rekey_after == NULL)
+    {
+      g_set_error (error, EMBER_LOADER_ERROR, EMBER_LOADER_ERROR_BAD_DESCRIPTOR,
+                   "%s: EMBER_WG_TEST_REKEY_AFTER_S set but the plugin has no "
+                   "set_test_rekey_after", wgp->path);
+      return FALSE;
+    }
+  g_warning ("test only: sessions rekey %" G_GUINT64_FORMAT " s after each handshake", secs);
+  n->wg->set_test_rekey_after (n->engine, (gint64) secs * G_USEC_PER_SEC);
+  return TRUE;
+}
+
 static gboolean
 node_start (Node *n, GError **error)
 {
@@ -526,7 +557,8 @@ node_start (Node *n, GError **error)
   wgp = ember_registry_lookup (n->registry, "wg", "wg", EMBER_PLUGIN_KIND_WG, error);
   if (wgp == NULL)
     return FALSE;
-  if (wgp->vtable_size < sizeof (EmberWgVtable))
+  /* Members after poll_event are optional (test only). */
+  if (wgp->vtable_size < G_STRUCT_OFFSET (EmberWgVtable, set_test_rekey_after))
     {
       g_set_error (error, EMBER_LOADER_ERROR, EMBER_LOADER_ERROR_BAD_DESCRIPTOR,
                    "%s: WireGuard vtable too short (%zu bytes)", wgp->path, wgp->vtable_size);
@@ -541,6 +573,8 @@ node_start (Node *n, GError **error)
   n->engine = n->wg->engine_new (n->conf->private_key, engine_rng, NULL, now,
                                  g_get_real_time (), error);
   if (n->engine == NULL)
+    return FALSE;
+  if (!apply_test_rekey (n, wgp, error))
     return FALSE;
 
   for (guint i = 0; i < n->conf->peers->len; i++)

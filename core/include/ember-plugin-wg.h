@@ -167,6 +167,12 @@ typedef struct {
    * G_MAXINT64 if none. */
   gint64 (*poll_timeout) (EmberWgEngine *engine);
   gboolean (*poll_event) (EmberWgEngine *engine, EmberWgEvent *event);
+
+  /* Test only (ABI 1.0, appended; NULL-check it): the initiator of a
+   * session rekeys `rekey_after_us` after the handshake instead of
+   * REKEY_AFTER_TIME (120 s, whitepaper §6.2), so interop tests can watch
+   * rekeys under traffic. 0 restores the default. Never set in production. */
+  void (*set_test_rekey_after) (EmberWgEngine *engine, gint64 rekey_after_us);
 } EmberWgVtable;
 
 G_END_DECLS

@@ -89,6 +89,7 @@ struct _EmberWgEngine {
   EmberWgAead *scratch;            /* handshake/cookie AEAD, re-keyed */
   gint64 wall_offset;              /* wall_us - now */
   gboolean under_load;
+  gint64 rekey_after_time;         /* REKEY_AFTER_TIME unless a test set it */
 
   GPtrArray *peers;                /* EmberWgPeer*, owned */
   GHashTable *by_key;              /* public key (32 bytes) -> peer */

@@ -44,13 +44,14 @@ ember_wg_engine_new (const guint8 private_key[EMBER_WG_KEY_SIZE],
   e->rng.func = rng;
   e->rng.data = rng_data;
   e->wall_offset = wall_us - now;
+  e->rekey_after_time = EMBER_WG_REKEY_AFTER_TIME;
   ember_wg_cookie_checker_init (&e->checker, e->id.public_key);
   e->scratch = ember_wg_aead_new (zero);
   if (e->scratch == NULL)
     {
       g_set_error_literal (error, EMBER_PLUGIN_ERROR,
                            EMBER_PLUGIN_ERROR_UNSUPPORTED,
-                           "GnuTLS has no ChaCha20-Poly1305 AEAD");
+                           "the AEAD backend has no ChaCha20-Poly1305");
       ember_wg_wipe (e, sizeof *e);
       g_free (e);
       return NULL;
@@ -100,6 +101,12 @@ void
 ember_wg_engine_set_under_load (EmberWgEngine *e, gboolean under_load)
 {
   e->under_load = under_load;
+}
+
+void
+ember_wg_engine_set_test_rekey_after (EmberWgEngine *e, gint64 rekey_after_us)
+{
+  e->rekey_after_time = rekey_after_us > 0 ? rekey_after_us : EMBER_WG_REKEY_AFTER_TIME;
 }
 
 void
@@ -274,7 +281,7 @@ keep_key_fresh_send (EmberWgPeer *peer, gint64 now)
    * anyone rekeys after REKEY_AFTER_MESSAGES. */
   if (kp != NULL
       && (kp->send_counter > EMBER_WG_REKEY_AFTER_MESSAGES
-          || (kp->initiator && now - kp->birth >= EMBER_WG_REKEY_AFTER_TIME)))
+          || (kp->initiator && now - kp->birth >= peer->engine->rekey_after_time)))
     ember_wg_peer_send_initiation (peer, now, FALSE);
 }
 

@@ -23,6 +23,9 @@ void ember_wg_engine_set_clock (EmberWgEngine *engine, gint64 now,
                                 gint64 wall_us);
 void ember_wg_engine_set_under_load (EmberWgEngine *engine,
                                      gboolean under_load);
+/* Test only: see EmberWgVtable.set_test_rekey_after. */
+void ember_wg_engine_set_test_rekey_after (EmberWgEngine *engine,
+                                           gint64 rekey_after_us);
 void ember_wg_engine_get_public_key (EmberWgEngine *engine,
                                      guint8 out[EMBER_WG_KEY_SIZE]);
 

@@ -26,6 +26,7 @@ ember_plugin_info (void)
     .poll_transmit = ember_wg_engine_poll_transmit,
     .poll_timeout = ember_wg_engine_poll_timeout,
     .poll_event = ember_wg_engine_poll_event,
+    .set_test_rekey_after = ember_wg_engine_set_test_rekey_after,
   };
   static const EmberPluginInfo info = {
     .abi_major = EMBER_PLUGIN_ABI_MAJOR,
@@ -33,7 +34,7 @@ ember_plugin_info (void)
     .name = "wg",
     .kind = EMBER_PLUGIN_KIND_WG,
     .description = "WireGuard engine: Noise IKpsk2, cookies, timers, replay "
-                   "window (GnuTLS AEAD, nettle X25519)",
+                   "window (libcrypto or GnuTLS AEAD, nettle X25519)",
     .vtable_size = sizeof vtable,
     .vtable = &vtable,
   };

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Interop: emberd's static-peer mode in one network namespace, Debian's
 # wireguard-go + wg in another, joined by a veth pair. Pings both ways,
-# 5 s of iperf3 each way, the same with a PresharedKey, and a fresh
-# handshake after emberd restarts. Everything created is removed on exit,
-# also on failure. Needs root.
+# 5 s of iperf3 each way, the same with a PresharedKey, a fresh handshake
+# after emberd restarts, and the same traffic while emberd rekeys every
+# 5 s (EMBER_WG_TEST_REKEY_AFTER_S, a test-only knob of the static-peer
+# shell). emberd must exit 0 on SIGTERM (under ASan: no leak, no error)
+# and remove its interface. Everything created is removed on exit, also
+# on failure. Needs root.
 set -uo pipefail
 emberd=$1
 secs=${EMBER_IPERF_SECONDS:-5}
@@ -32,7 +35,8 @@ trap cleanup EXIT
 n=0; fail=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 notok() { n=$((n + 1)); echo "not ok $n - $*"; fail=1; }
-check() { local what=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$what"; else notok "$what"; sed 's/^/# /' "$tmp/out"; fi; }
+# On success only the step's "# ..." lines (rates, counts) are shown.
+check() { local what=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$what"; grep '^# ' "$tmp/out"; else notok "$what"; sed 's/^/# /' "$tmp/out"; fi; }
 
 ip netns add "$na" && ip netns add "$nb" || exit 1
 ip link add va$id netns "$na" type veth peer name vb$id netns "$nb"
@@ -42,7 +46,7 @@ ip -n "$nb" addr add 10.99.0.2/24 dev vb$id; ip -n "$nb" link set vb$id up; ip -
 ka=$(wg genkey); pa=$(wg pubkey <<<"$ka")
 kb=$(wg genkey); pb=$(wg pubkey <<<"$kb")
 
-start_ember() { # $1: extra peer line
+start_ember() { # $1: extra peer line; env EMBER_WG_TEST_REKEY_AFTER_S passes through
   cat >"$tmp/a.conf" <<CONF
 [Interface]
 PrivateKey = $ka
@@ -62,9 +66,18 @@ CONF
   for _ in $(seq 50); do ip -n "$na" link show "$ifa" >/dev/null 2>&1 && return 0; sleep 0.1; done
   sed 's/^/# emberd: /' "$tmp/emberd.log"; return 1
 }
-stop_ember() {
+stop_ember() { # returns emberd's exit status (0 expected after SIGTERM)
   kill "$ember_pid" 2>/dev/null
   for _ in $(seq 50); do kill -0 "$ember_pid" 2>/dev/null || break; sleep 0.1; done
+  local rc=0
+  wait "$ember_pid" 2>/dev/null || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    echo "emberd exited with $rc"; sed 's/^/# emberd: /' "$tmp/emberd.log" | tail -30
+  fi
+  return $rc
+}
+rekeyed_twice() { # the first handshake and two rekeys
+  local n; n=$(grep -c 'handshake complete' "$tmp/emberd.log"); echo "# $n handshakes"; [[ $n -ge 3 ]]
 }
 
 start_wggo() { # $1: extra peer line
@@ -123,19 +136,30 @@ check "emberd --status shows a session and traffic" bash -c \
 
 # A restart makes emberd start a new handshake with the old session still
 # live on the wireguard-go side, which must accept the newer initiation.
-stop_ember
+check "emberd exits 0 on SIGTERM" stop_ember
 check "emberd restarts" start_ember ""
 check "after restart: ping both ways" ping_both
 check "wg show reports a recent handshake" bash -c \
   "ip netns exec '$nb' wg show '$ifb' latest-handshakes | awk '{ if (\$2 > 0) ok=1 } END { exit !ok }'"
 
-stop_ember; stop_wggo
+check "emberd exits 0 on SIGTERM (restart)" stop_ember
+stop_wggo
 psk=$(wg genpsk)
 check "emberd comes up with a PresharedKey" start_ember "PresharedKey = $psk"
 check "wireguard-go comes up with a PresharedKey" start_wggo "PresharedKey = $psk"
 run_round "psk"
 
-stop_ember
+# Rekeys under traffic: emberd initiates (it pings first) and rekeys 5 s
+# after each handshake, so the ~13 s round crosses at least two rekeys
+# while iperf3 runs; wireguard-go must switch keys without loss of the
+# stream.
+check "emberd exits 0 on SIGTERM (psk)" stop_ember
+export EMBER_WG_TEST_REKEY_AFTER_S=5
+check "emberd comes up rekeying every 5 s" start_ember "PresharedKey = $psk"
+unset EMBER_WG_TEST_REKEY_AFTER_S
+run_round "rekey"
+check "emberd rekeyed at least twice during the round" rekeyed_twice
+check "emberd exits 0 on SIGTERM (rekey)" stop_ember
 if [[ -e /sys/class/net/$ifa ]] || ip -n "$na" link show "$ifa" >/dev/null 2>&1; then
   notok "emberd removes its interface on SIGTERM"
 else

@@ -212,6 +212,58 @@ test_rekey_after_time_and_reject (void)
   sim_clear (&s);
 }
 
+/* The test-only rekey setter (interop tests use it through the vtable):
+ * with 6 s the initiator rekeys on its first send 6 s after the
+ * handshake, not before; traffic keeps flowing across each rekey; 0
+ * restores REKEY_AFTER_TIME. (Below REKEY_TIMEOUT, 5 s, the initiation
+ * rate limit would stretch the period to 5 s.) */
+static void
+test_rekey_after_test_setter (void)
+{
+  Sim s;
+  guint64 seq = 0;
+
+  sim_init (&s, 4);
+  ember_wg_engine_set_test_rekey_after (s.eng[0], 6 * EMBER_WG_SECOND);
+  establish (&s);
+  g_assert_cmpuint (s.handshakes[0], ==, 1);
+  /* 20 s of a packet each way every 100 ms. */
+  for (int i = 0; i < 200; i++)
+    {
+      sim_send (&s, 0, seq, 60);
+      sim_send (&s, 1, seq++, 60);
+      s.now += 100 * 1000;
+      while (sim_deliver (&s, TRUE))
+        ;
+      sim_run_timers (&s);
+    }
+  sim_settle (&s);
+  /* Handshakes at ~0, 6, 12, 18 s. */
+  g_assert_cmpuint (s.handshakes[0], >=, 4);
+  for (guint h = 1; h < s.handshakes[0] && h < 16; h++)
+    {
+      gint64 gap = s.handshake_time[0][h] - s.handshake_time[0][h - 1];
+      g_assert_cmpint (gap, >=, 6 * EMBER_WG_SECOND);
+      g_assert_cmpint (gap, <, 7 * EMBER_WG_SECOND);
+    }
+  g_assert_cmpuint (s.errors[0][-EMBER_WG_ERR_DECRYPT] + s.errors[1][-EMBER_WG_ERR_DECRYPT], ==, 0);
+
+  /* Back to the default: no rekey in the next 100 s. */
+  ember_wg_engine_set_test_rekey_after (s.eng[0], 0);
+  guint before = s.handshakes[0];
+  for (int i = 0; i < 100; i++)
+    {
+      sim_send (&s, 0, seq, 60);
+      sim_send (&s, 1, seq++, 60);
+      s.now += EMBER_WG_SECOND;
+      while (sim_deliver (&s, TRUE))
+        ;
+      sim_run_timers (&s);
+    }
+  g_assert_cmpuint (s.handshakes[0], ==, before);
+  sim_clear (&s);
+}
+
 /* Without any answer the initiator gives up after REKEY_ATTEMPT_TIME,
  * and keys are wiped 3 × REJECT_AFTER_TIME after the last session. */
 static void
@@ -553,6 +605,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wg/engine/handshake/delivers-staged-packets", test_handshake_delivers_staged);
   g_test_add_func ("/wg/engine/data/lossy-reordered-duplicated-bulk", test_lossy_bulk_and_rekey);
   g_test_add_func ("/wg/engine/rekey/after-time-then-old-keys-rejected", test_rekey_after_time_and_reject);
+  g_test_add_func ("/wg/engine/rekey/test-only-short-rekey-time", test_rekey_after_test_setter);
   g_test_add_func ("/wg/engine/timers/gives-up-then-zeroes-keys", test_give_up_and_zero_keys);
   g_test_add_func ("/wg/engine/cookie/mac2-under-load", test_cookie_under_load);
   g_test_add_func ("/wg/engine/timers/keepalive-then-new-handshake", test_keepalive_and_new_handshake);

@@ -112,13 +112,13 @@ nl_fail (GError **error, int err, const char *what)
 }
 
 gboolean
-tun_netlink_link_setup (int ifindex, guint mtu, gint txqueuelen, GError **error)
+tun_netlink_link_setup (int ifindex, guint mtu, gint txqueuelen, gboolean up, GError **error)
 {
   struct ifinfomsg ifi = {
     .ifi_family = AF_UNSPEC,
     .ifi_index = ifindex,
-    .ifi_flags = IFF_UP,
-    .ifi_change = IFF_UP,
+    .ifi_flags = up ? IFF_UP : 0,
+    .ifi_change = up ? IFF_UP : 0,
   };
   NlRequest req;
   nl_init (&req, RTM_NEWLINK, 0, &ifi, sizeof ifi);
@@ -129,8 +129,8 @@ tun_netlink_link_setup (int ifindex, guint mtu, gint txqueuelen, GError **error)
       v = (guint32) txqueuelen;
       nl_attr (&req, IFLA_TXQLEN, &v, sizeof v);
     }
-  g_log (NL_DOMAIN, G_LOG_LEVEL_DEBUG, "link %d: mtu %u, txqueuelen %d, up", ifindex, mtu,
-         txqueuelen);
+  g_log (NL_DOMAIN, G_LOG_LEVEL_DEBUG, "link %d: mtu %u, txqueuelen %d%s", ifindex, mtu,
+         txqueuelen, up ? ", up" : "");
   int err = nl_transact (&req);
   return err == 0 ? TRUE : nl_fail (error, err, "cannot set MTU/txqueuelen/up");
 }

@@ -14,8 +14,9 @@
 
 G_BEGIN_DECLS
 
-/* Sets MTU, txqueuelen (if >= 0) and brings the link up. */
-gboolean tun_netlink_link_setup (int ifindex, guint mtu, gint txqueuelen, GError **error);
+/* Sets MTU, txqueuelen (if >= 0) and, with `up`, brings the link up. */
+gboolean tun_netlink_link_setup (int ifindex, guint mtu, gint txqueuelen, gboolean up,
+                                 GError **error);
 gboolean tun_netlink_address_add (int ifindex, const TunCidr *cidr, GError **error);
 /* add=FALSE removes; removing an absent route succeeds. */
 gboolean tun_netlink_route (int ifindex, const TunCidr *cidr, gboolean add, GError **error);

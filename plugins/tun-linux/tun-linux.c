@@ -300,11 +300,18 @@ static gboolean
 setup_interface (EmberBackend *be, GError **error)
 {
   const TunConfig *c = &be->config;
-  if (!tun_netlink_link_setup (be->dev.ifindex, c->mtu, c->txqueuelen, error))
+  /* Addresses go on while the link is down: bringing it up then installs
+   * their local routes in one step. Added to a link that has just come
+   * up, an IPv6 address can briefly lack its local route (the kernel
+   * finishes the link's set-up asynchronously), and packets to it are
+   * dropped as address errors. */
+  if (!tun_netlink_link_setup (be->dev.ifindex, c->mtu, c->txqueuelen, FALSE, error))
     return FALSE;
   for (guint i = 0; i < c->n_addresses; i++)
     if (!tun_netlink_address_add (be->dev.ifindex, &c->addresses[i], error))
       return FALSE;
+  if (!tun_netlink_link_setup (be->dev.ifindex, c->mtu, -1, TRUE, error))
+    return FALSE;
   for (guint i = 0; i < c->n_routes; i++)
     if (!tun_netlink_route (be->dev.ifindex, &c->routes[i], TRUE, error))
       return FALSE;

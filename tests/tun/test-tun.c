@@ -101,32 +101,45 @@ run_ping (const char *config)
   g_assert_cmpint (s6, >=, 0);
   struct sockaddr_in to4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (0x0a4d0002) };
   struct sockaddr_in6 to6 = { .sin6_family = AF_INET6 };
-  to6.sin6_addr.s6_addr[0] = 0xfd;
-  to6.sin6_addr.s6_addr[1] = 0x77;
-  to6.sin6_addr.s6_addr[15] = 2;
+  tun_harness_v6_peer (h, to6.sin6_addr.s6_addr);
 
   const guint16 count = 200;
   PingSeen ps = { .got4 = 0 };
   guint8 buf[256];
-  for (guint16 seq = 0; seq < count; seq++)
+  /* Like ping, a request whose reply is missing after a round is sent
+   * again (at most 3 rounds): right after set-up the kernel has been
+   * seen to drop a few IPv6 replies as address errors, outside the
+   * plugin. Every sequence number must come back in the end, and the
+   * plugin must have carried every request and reply. */
+  for (guint round = 0; round < 3 && (ps.got4 < count || ps.got6 < count); round++)
     {
-      gsize len = make_echo_request (buf, 0x4242, seq);
-      g_assert_cmpint (sendto (s4, buf, len, 0, (struct sockaddr *) &to4, sizeof to4), ==, len);
-      buf[0] = 128; /* ICMPv6 echo request; the kernel fills the checksum */
-      buf[2] = buf[3] = 0;
-      g_assert_cmpint (sendto (s6, buf, len, 0, (struct sockaddr *) &to6, sizeof to6), ==, len);
-      if (seq % 20 == 19)
+      guint sent_now = 0;
+      for (guint16 seq = 0; seq < count; seq++)
         {
-          tun_harness_pump (h, 20);
+          gsize len = make_echo_request (buf, 0x4242, seq);
+          if (!ps.seen4[seq])
+            g_assert_cmpint (sendto (s4, buf, len, 0, (struct sockaddr *) &to4, sizeof to4), ==,
+                             len);
+          buf[0] = 128; /* ICMPv6 echo request; the kernel fills the checksum */
+          buf[2] = buf[3] = 0;
+          if (!ps.seen6[seq])
+            g_assert_cmpint (sendto (s6, buf, len, 0, (struct sockaddr *) &to6, sizeof to6), ==,
+                             len);
+          if (++sent_now % 20 == 0)
+            {
+              tun_harness_pump (h, 20);
+              drain_replies (s4, s6, count, &ps);
+            }
+        }
+      gint64 deadline = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+      while ((ps.got4 < count || ps.got6 < count) && g_get_monotonic_time () < deadline)
+        {
+          tun_harness_pump (h, 10);
           drain_replies (s4, s6, count, &ps);
         }
-    }
-
-  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-  while ((ps.got4 < count || ps.got6 < count) && g_get_monotonic_time () < deadline)
-    {
-      tun_harness_pump (h, 10);
-      drain_replies (s4, s6, count, &ps);
+      if (ps.got4 < count || ps.got6 < count)
+        g_test_message ("round %u: %u/%u IPv4 and %u/%u IPv6 replies", round, ps.got4, count,
+                        ps.got6, count);
     }
   close (s4);
   close (s6);
@@ -137,6 +150,8 @@ run_ping (const char *config)
   g_assert_cmpuint (ps.got4, ==, count);
   g_assert_cmpuint (ps.got6, ==, count);
   g_assert_cmpuint (tun_harness_stats (h)->echo_replies, >=, 2 * count);
+  g_assert_cmpuint (tun_harness_stats (h)->packets_out, ==,
+                    tun_harness_stats (h)->echo_replies + tun_harness_stats (h)->reflected);
 }
 
 static void

@@ -38,6 +38,10 @@ struct _TunHarness {
 };
 
 static EmberPlugin *plugin;
+/* Each open uses a fresh IPv6 prefix fd77:<generation>::/64: when a
+ * device is deleted and one with the same address is created at once,
+ * the kernel may still be removing the old local route for it. */
+static guint generation;
 static guint64 last_gso_reads, last_gso_writes;
 
 /* Keeps the counters of the plugin's closing log line, then logs as
@@ -120,10 +124,11 @@ tun_harness_init (const char **skip_reason)
 TunHarness *
 tun_harness_open (const char *extra, GError **error)
 {
+  generation = (generation + 1) & 0xffff;
   g_autofree char *text = g_strdup_printf (
     "[tun-linux]\nname=" TUN_HARNESS_IFNAME "\nmtu=1280\n"
-    "address=10.77.0.1/24;10.77.1.1/24;fd77::1/64\n%s",
-    extra != NULL ? extra : "");
+    "address=10.77.0.1/24;10.77.1.1/24;fd77:%x::1/64\n%s",
+    generation, extra != NULL ? extra : "");
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   if (!g_key_file_load_from_data (kf, text, (gsize) -1, G_KEY_FILE_NONE, error))
     return NULL;
@@ -165,6 +170,18 @@ EmberBackend *
 tun_harness_backend (TunHarness *h)
 {
   return h->be;
+}
+
+void
+tun_harness_v6_peer (TunHarness *h, guint8 addr[16])
+{
+  (void) h;
+  memset (addr, 0, 16);
+  addr[0] = 0xfd;
+  addr[1] = 0x77;
+  addr[2] = (guint8) (generation >> 8);
+  addr[3] = (guint8) generation;
+  addr[15] = 2;
 }
 
 const TunHarnessStats *

@@ -2,7 +2,7 @@
  *
  * Loads the plugin from the build tree through the core loader, opens it
  * on interface TUN_HARNESS_IFNAME with 10.77.0.1/24, 10.77.1.1/24 and
- * fd77::1/64, and plays the far end of the TUN: ICMP/ICMPv6 echo requests
+ * fd77:<n>::1/64 (a fresh n per open), and plays the far end of the TUN: ICMP/ICMPv6 echo requests
  * get replies, and TCP/UDP between 10.77.0.0/24 and 10.77.1.0/24 is
  * reflected — (src, dst) becomes (F(dst), F(src)) with F flipping the
  * third octet — so a socket on 10.77.0.1 talking to 10.77.1.2 reaches a
@@ -45,6 +45,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TunHarness, tun_harness_free)
 const EmberBackendVtable *tun_harness_vtable (TunHarness *h);
 EmberBackend *tun_harness_backend (TunHarness *h);
 const TunHarnessStats *tun_harness_stats (TunHarness *h);
+/* The far end's IPv6 address, fd77:<n>::2, of the device opened last. */
+void tun_harness_v6_peer (TunHarness *h, guint8 addr[16]);
 
 /* Reads every batch ready (waiting up to timeout_ms for the first),
  * answers/reflects, and sends the answers back through the plugin. With

@@ -30,9 +30,17 @@
 #include "tunnel/wgconf.h"
 
 /* TUN slots hold one IP packet; offloads split super-packets in the
- * plugin, so the MTU bounds them. Keep room for the largest MTU. */
-#define TUN_SLOT (65535)
+ * plugin, so the link MTU bounds them (a bigger decrypted packet could
+ * not be written anyway and counts as a buffer drop). */
+#define DEFAULT_MTU 1420
+/* Packets the loop may hold for the TUN while its writer is behind. */
+#define TUN_QUEUE 4096
+/* UDP_GRO coalesces at most 64 datagrams into one slot (the kernel's
+ * UDP_GRO_CNT_MAX); slots are 64 KiB for that (core/io/udp.h). */
 #define UDP_SLOT (65535)
+#define GRO_MAX_SEGMENTS 64
+/* How often a paused UDP reader looks whether the TUN queue drained. */
+#define UDP_RESUME_MS 1
 #define SCRATCH (EMBER_WG_HEADROOM + 65535 + EMBER_WG_TAILROOM)
 #define STATUS_PERIOD_MS 1000
 
@@ -61,6 +69,8 @@ typedef struct {
   EmberLoopBackend *tun_lb;
   EmberUdpSocket *udp;
   guint udp_in_watch;
+  guint udp_resume;  /* timeout while reading is paused, or 0 */
+  guint mtu;
   guint udp_out_watch;
   EmberTimer *timer;
   GPtrArray *peers;  /* Peer */
@@ -167,6 +177,29 @@ queue_udp (Node *n, const EmberAddr *to, const guint8 *data, gsize len)
     count_error (n, EMBER_WG_ERR_BUFFER);
 }
 
+/* Re-arms the loop timer at the engine's next deadline, but only when
+ * that moves earlier (or nothing is armed). Every data packet pushes the
+ * keepalive/new-handshake deadlines a little later, and re-arming a
+ * GSource locks its main context and writes its wake-up eventfd: per
+ * packet that cost ~3 % of the CPU in bench/wg-throughput.sh. A deadline
+ * that moved later only makes the timer fire early once; on_timer then
+ * re-arms at the true deadline. */
+static void
+arm_timer (Node *n)
+{
+  gint64 next = n->wg->poll_timeout (n->engine);
+  gint64 armed = ember_timer_get_deadline (n->timer);
+
+  if (next == G_MAXINT64)
+    {
+      if (armed != -1)
+        ember_timer_set_deadline (n->timer, -1);
+      return;
+    }
+  if (armed == -1 || next < armed)
+    ember_timer_set_deadline (n->timer, next);
+}
+
 static void
 drain_engine (Node *n, gint64 now)
 {
@@ -195,9 +228,7 @@ drain_engine (Node *n, gint64 now)
           break;
         }
     }
-  ember_timer_set_deadline (n->timer, n->wg->poll_timeout (n->engine) == G_MAXINT64
-                                          ? -1
-                                          : n->wg->poll_timeout (n->engine));
+  arm_timer (n);
 }
 
 static void
@@ -282,8 +313,11 @@ on_tun_batch (EmberLoopBackend *from, EmberPacket *batch, guint count, EmberErro
         queue_udp (n, &to, n->scratch + offset, len);
       else if (r < 0)
         count_error (n, r);
-      drain_engine (n, now);
     }
+  /* Once per batch: staged packets (QUEUED) and handshakes wait at most
+   * until the end of this batch, which keeps their order behind the
+   * datagrams already queued. */
+  drain_engine (n, now);
   flush_udp (n);
   log_batch_errors (n, "tun");
 }
@@ -315,11 +349,38 @@ handle_datagram (Node *n, gint64 now, const EmberAddr *from, guint8 *data, gsize
     count_error (n, r);
 }
 
+/* UDP slots whose packets surely fit the TUN queue. Reading more than
+ * that would only drop decrypted packets there; left unread they wait in
+ * the socket buffer (seed 003: backpressure suspends reading). */
+static guint
+udp_slots_that_fit (Node *n)
+{
+  guint queued = ember_loop_backend_queued (n->tun_lb);
+  guint room = queued < TUN_QUEUE ? TUN_QUEUE - queued : 0;
+
+  return MIN (room / GRO_MAX_SEGMENTS, EMBER_BATCH_MAX);
+}
+
+static gboolean udp_readable (gint fd, GIOCondition cond, gpointer data);
+
+static gboolean
+udp_resume (gpointer data)
+{
+  Node *n = data;
+
+  if (udp_slots_that_fit (n) == 0)
+    return G_SOURCE_CONTINUE;
+  n->udp_resume = 0;
+  n->udp_in_watch = g_unix_fd_add (ember_udp_socket_get_fd (n->udp), G_IO_IN, udp_readable, n);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 udp_readable (gint fd, GIOCondition cond, gpointer data)
 {
   Node *n = data;
   gint64 now = g_get_monotonic_time ();
+  gboolean paused = FALSE;
 
   (void) fd;
   (void) cond;
@@ -327,7 +388,17 @@ udp_readable (gint fd, GIOCondition cond, gpointer data)
   for (int round = 0; round < 4; round++)
     {
       g_autoptr (GError) error = NULL;
-      gint got = ember_udp_socket_recv_many (n->udp, n->udp_batch, EMBER_BATCH_MAX, &error);
+      guint max = udp_slots_that_fit (n);
+      gint got;
+
+      if (max == 0)
+        {
+          /* The TUN writer is behind: stop watching the socket until the
+           * loop has flushed enough (it flushes on its own ticks). */
+          paused = TRUE;
+          break;
+        }
+      got = ember_udp_socket_recv_many (n->udp, n->udp_batch, max, &error);
 
       if (got < 0)
         {
@@ -347,12 +418,16 @@ udp_readable (gint fd, GIOCondition cond, gpointer data)
             handle_datagram (n, now, &p->remote, p->data + off, MIN (seg, p->len - off));
         }
       drain_engine (n, now);
-      if (got < EMBER_BATCH_MAX)
+      if ((guint) got < max)
         break;
     }
   flush_udp (n);
   log_batch_errors (n, "udp");
-  return G_SOURCE_CONTINUE;
+  if (!paused)
+    return G_SOURCE_CONTINUE;
+  n->udp_in_watch = 0;
+  n->udp_resume = g_timeout_add (UDP_RESUME_MS, udp_resume, n);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -504,13 +579,34 @@ open_tun (Node *n, GError **error)
     g_array_append_val (routes, g_array_index (n->routes, Route, i).cidr);
   route_list = join_cidrs (routes, NULL);
   g_key_file_set_string (kf, "tun-linux", "name", n->ifname);
-  g_key_file_set_integer (kf, "tun-linux", "mtu", (gint) (n->conf->mtu ? n->conf->mtu : 1420));
+  g_key_file_set_integer (kf, "tun-linux", "mtu", (gint) n->mtu);
   if (*addresses)
     g_key_file_set_string (kf, "tun-linux", "address", addresses);
   if (*route_list)
     g_key_file_set_string (kf, "tun-linux", "route", route_list);
   n->tun = n->tun_plugin->io.open (&args, error);
   return n->tun != NULL;
+}
+
+/* The kernel's default UDP buffers (208 KiB) overflow under a bulk TCP
+ * flow through the tunnel: while the loop encrypts or writes a TUN
+ * batch, a GRO train or two fill the receive buffer and the rest is
+ * dropped (UdpRcvbufErrors), which TCP reads as loss (bench:
+ * ~100 k retransmits in 4 s). Ask for 7 MiB like wireguard-go; the
+ * *FORCE variants pass net.core.rmem_max/wmem_max with CAP_NET_ADMIN,
+ * otherwise the capped request still helps. */
+#define SOCKET_BUFFER (7 << 20)
+
+static void
+grow_socket_buffers (int fd)
+{
+  static const int opts[2][2] = { { SO_RCVBUFFORCE, SO_RCVBUF }, { SO_SNDBUFFORCE, SO_SNDBUF } };
+  int size = SOCKET_BUFFER;
+
+  for (int i = 0; i < 2; i++)
+    if (setsockopt (fd, SOL_SOCKET, opts[i][0], &size, sizeof size) != 0
+        && setsockopt (fd, SOL_SOCKET, opts[i][1], &size, sizeof size) != 0)
+      g_debug ("cannot grow the UDP socket buffer: %s", g_strerror (errno));
 }
 
 /* Test only: EMBER_WG_TEST_REKEY_AFTER_S=N makes the engine rekey its
@@ -613,6 +709,7 @@ node_start (Node *n, GError **error)
   if (n->udp == NULL)
     return FALSE;
   ember_udp_socket_set_gro (n->udp, TRUE);
+  grow_socket_buffers (ember_udp_socket_get_fd (n->udp));
   n->udp_buf = g_malloc ((gsize) UDP_SLOT * EMBER_BATCH_MAX);
   n->udp_batch = g_new0 (EmberPacket, EMBER_BATCH_MAX);
   reset_udp_slots (n);
@@ -621,8 +718,8 @@ node_start (Node *n, GError **error)
   if (!open_tun (n, error))
     return FALSE;
   n->loop = ember_loop_new (NULL);
-  n->tun_lb = ember_loop_add_backend (n->loop, n->ifname, &n->tun_plugin->io, n->tun, TUN_SLOT,
-                                      1024, on_tun_batch, n);
+  n->tun_lb = ember_loop_add_backend (n->loop, n->ifname, &n->tun_plugin->io, n->tun, n->mtu,
+                                      TUN_QUEUE, on_tun_batch, n);
   n->timer = ember_loop_timer_new (n->loop, on_timer, n);
   n->udp_in_watch = g_unix_fd_add (ember_udp_socket_get_fd (n->udp), G_IO_IN, udp_readable, n);
 
@@ -651,6 +748,7 @@ static void
 node_stop (Node *n)
 {
   g_clear_handle_id (&n->udp_in_watch, g_source_remove);
+  g_clear_handle_id (&n->udp_resume, g_source_remove);
   g_clear_handle_id (&n->udp_out_watch, g_source_remove);
   g_clear_pointer (&n->timer, ember_timer_free);
   if (n->loop != NULL && n->tun_lb != NULL)
@@ -694,6 +792,7 @@ ember_static_peer_run (const char *config_path, const char *ifname)
       return 1;
     }
   n.conf = conf;
+  n.mtu = conf->mtu != 0 ? conf->mtu : DEFAULT_MTU;
   n.ifname = (char *) (ifname != NULL ? ifname : "ember0");
   n.peers = g_ptr_array_new_with_free_func (peer_free);
   n.routes = g_array_new (FALSE, FALSE, sizeof (Route));

@@ -9,7 +9,6 @@
 
 #include "static-peer.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
@@ -17,7 +16,6 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -452,55 +450,20 @@ on_timer (EmberTimer *timer, gint64 now, gpointer user_data)
   flush_udp (n);
 }
 
-static char *
-addr_to_string (const EmberAddr *a)
-{
-  char buf[INET6_ADDRSTRLEN] = "";
-  if (a->family == EMBER_ADDR_IPV4)
-    {
-      inet_ntop (AF_INET, a->addr, buf, sizeof buf);
-      return g_strdup_printf ("%s:%u", buf, a->port);
-    }
-  if (a->family == EMBER_ADDR_IPV6)
-    {
-      inet_ntop (AF_INET6, a->addr, buf, sizeof buf);
-      return g_strdup_printf ("[%s]:%u", buf, a->port);
-    }
-  return g_strdup ("");
-}
-
 static void
 write_status (Node *n)
 {
-  g_autoptr (GString) s = g_string_new ("{\"interface\":\"");
-  gint64 now = g_get_monotonic_time ();
-  gint64 wall = g_get_real_time ();
+  g_autofree EmberWgPeer **wgs = g_new (EmberWgPeer *, n->peers->len + 1);
+  g_autofree const char **names = g_new (const char *, n->peers->len + 1);
 
-  g_string_append_printf (s, "%s\",\"peers\":[", n->ifname);
   for (guint i = 0; i < n->peers->len; i++)
     {
       Peer *p = n->peers->pdata[i];
-      EmberWgPeerStats st;
-      g_autofree char *ep = NULL;
-      gint64 last = 0;
-
-      n->wg->get_peer_stats (p->wg, &st);
-      ep = addr_to_string (&st.endpoint);
-      /* Report the last handshake as wall-clock seconds, like `wg show`. */
-      if (st.last_handshake != G_MININT64)
-        last = (wall - (now - st.last_handshake)) / G_USEC_PER_SEC;
-      g_string_append_printf (s,
-                              "%s{\"public_key\":\"%s\",\"endpoint\":\"%s\","
-                              "\"latest_handshake\":%" G_GINT64_FORMAT ","
-                              "\"rx_bytes\":%" G_GUINT64_FORMAT ",\"tx_bytes\":%" G_GUINT64_FORMAT
-                              ",\"rx_packets\":%" G_GUINT64_FORMAT
-                              ",\"tx_packets\":%" G_GUINT64_FORMAT ",\"session\":%s}",
-                              i ? "," : "", p->name, ep, last, st.rx_bytes, st.tx_bytes,
-                              st.rx_packets, st.tx_packets, st.has_session ? "true" : "false");
+      wgs[i] = p->wg;
+      names[i] = p->name;
     }
-  g_string_append (s, "]}\n");
-  if (!g_file_set_contents (n->status_path, s->str, (gssize) s->len, NULL))
-    g_debug ("cannot write %s", n->status_path);
+  ember_static_status_write (n->status_path, n->ifname, n->wg, wgs, names, n->peers->len,
+                             g_get_monotonic_time (), g_get_real_time ());
 }
 
 static gboolean
@@ -770,13 +733,6 @@ node_stop (Node *n)
   g_free (n->status_path);
 }
 
-char *
-ember_static_status_path (const char *ifname)
-{
-  const char *dir = g_getenv ("EMBER_RUN_DIR");
-  return g_strdup_printf ("%s/%s.status", dir != NULL ? dir : "/run/ember", ifname);
-}
-
 int
 ember_static_peer_run (const char *config_path, const char *ifname)
 {
@@ -817,22 +773,5 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
     g_source_remove (sources[i]);
   node_stop (&n);
-  return 0;
-}
-
-int
-ember_static_status_print (const char *ifname)
-{
-  g_autofree char *path = ember_static_status_path (ifname != NULL ? ifname : "ember0");
-  g_autofree char *text = NULL;
-  g_autoptr (GError) error = NULL;
-
-  if (!g_file_get_contents (path, &text, NULL, &error))
-    {
-      g_printerr ("emberd: no status for %s: %s\n", ifname != NULL ? ifname : "ember0",
-                  error->message);
-      return 1;
-    }
-  fputs (text, stdout);
   return 0;
 }

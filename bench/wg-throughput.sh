@@ -2,7 +2,8 @@
 # WireGuard throughput, side by side in one run: iperf3 TCP (single
 # stream and -P 2) through (a) the bare veth link, (b) wireguard-go on
 # both ends, (c) emberd's static-peer mode on both ends. Prints all three
-# and the ratios ember/wireguard-go and ember/veth.
+# with TCP retransmits (drops in a tunnel show up there first) and the
+# ratios ember/wireguard-go and ember/veth.
 # Usage (root): bench/wg-throughput.sh [BUILD_DIR]   (default: build)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,7 @@ ip -n "$nb" addr add 10.98.0.2/24 dev vb$id; ip -n "$nb" link set vb$id up; ip -
 ka=$(wg genkey); pa=$(wg pubkey <<<"$ka")
 kb=$(wg genkey); pb=$(wg pubkey <<<"$kb")
 
-measure() { # $1 server address, $2 parallel streams -> Mbit/s on stdout
+measure() { # $1 server address, $2 parallel streams -> Mbit/s on stdout; retransmits to $tmp/retr
   ip netns exec "$nb" timeout $((secs + 20)) iperf3 -s -1 >/dev/null 2>&1 &
   local spid=$!
   sleep 0.5
@@ -41,9 +42,12 @@ measure() { # $1 server address, $2 parallel streams -> Mbit/s on stdout
   wait "$spid" 2>/dev/null
   python3 -c 'import json,sys
 try:
-    print("%.0f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6))
+    e = json.load(open(sys.argv[1]))["end"]
+    print("%.0f" % (e["sum_received"]["bits_per_second"] / 1e6))
+    open(sys.argv[2], "a").write("%d " % e["sum_sent"].get("retransmits", 0))
 except Exception:
-    print(0)' "$tmp/r.json"
+    print(0)
+    open(sys.argv[2], "a").write("? ")' "$tmp/r.json" "$tmp/retr"
 }
 
 wggo_up() { # $1 ns, $2 ifname, $3 key, $4 peer pub, $5 port, $6 peer endpoint, $7 tunnel addr, $8 peer tunnel addr
@@ -81,9 +85,10 @@ ip netns exec "$na" ping -c 2 -W 2 10.96.0.2 >/dev/null
 r[ember1]=$(measure 10.96.0.2 1); r[ember2]=$(measure 10.96.0.2 2)
 
 ratio() { python3 -c 'import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print("%.2f" % (a/b) if b else "n/a")' "$1" "$2"; }
-printf '%-12s %12s %12s\n' "path" "1 stream" "-P 2"
-printf '%-12s %9s Mb %9s Mb\n' veth "${r[veth1]}" "${r[veth2]}"
-printf '%-12s %9s Mb %9s Mb\n' wireguard-go "${r[wggo1]}" "${r[wggo2]}"
-printf '%-12s %9s Mb %9s Mb\n' emberd "${r[ember1]}" "${r[ember2]}"
+read -r -a retr <"$tmp/retr"
+printf '%-12s %12s %12s   %s\n' "path" "1 stream" "-P 2" "retransmits (1 / -P 2)"
+printf '%-12s %9s Mb %9s Mb   %s / %s\n' veth "${r[veth1]}" "${r[veth2]}" "${retr[0]:-?}" "${retr[1]:-?}"
+printf '%-12s %9s Mb %9s Mb   %s / %s\n' wireguard-go "${r[wggo1]}" "${r[wggo2]}" "${retr[2]:-?}" "${retr[3]:-?}"
+printf '%-12s %9s Mb %9s Mb   %s / %s\n' emberd "${r[ember1]}" "${r[ember2]}" "${retr[4]:-?}" "${retr[5]:-?}"
 echo "ember/wireguard-go: $(ratio "${r[ember1]}" "${r[wggo1]}") (1 stream), $(ratio "${r[ember2]}" "${r[wggo2]}") (-P 2)"
 echo "ember/veth:         $(ratio "${r[ember1]}" "${r[veth1]}") (1 stream), $(ratio "${r[ember2]}" "${r[veth2]}") (-P 2)"

@@ -40,10 +40,11 @@ decode_address (const guint8 *v, gsize len, const guint8 *xor_tid, EmberAddr *ou
     {
       /* §14.2: port ^ top half of the cookie; address ^ cookie (v4) or
        * ^ cookie || transaction id (v6). */
-      static const guint8 cookie[4] = { 0x21, 0x12, 0xA4, 0x42 };
+      guint8 mask[16] = { 0x21, 0x12, 0xA4, 0x42 };
+      memcpy (mask + 4, xor_tid, sizeof mask - 4);
       port ^= (guint16) (EMBER_STUN_MAGIC_COOKIE >> 16);
       for (gsize i = 0; i < alen; i++)
-        out->addr[i] ^= i < 4 ? cookie[i] : xor_tid[i - 4];
+        out->addr[i] ^= mask[i];
     }
   out->family = family == EMBER_STUN_FAMILY_IPV4 ? EMBER_ADDR_IPV4 : EMBER_ADDR_IPV6;
   out->port = port;

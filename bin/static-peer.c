@@ -37,8 +37,6 @@
  * UDP_GRO_CNT_MAX); slots are 64 KiB for that (core/io/udp.h). */
 #define UDP_SLOT (65535)
 #define GRO_MAX_SEGMENTS 64
-/* How often a paused UDP reader looks whether the TUN queue drained. */
-#define UDP_RESUME_MS 1
 #define SCRATCH (EMBER_WG_HEADROOM + 65535 + EMBER_WG_TAILROOM)
 #define STATUS_PERIOD_MS 1000
 
@@ -67,7 +65,6 @@ typedef struct {
   EmberLoopBackend *tun_lb;
   EmberUdpSocket *udp;
   guint udp_in_watch;
-  guint udp_resume;  /* timeout while reading is paused, or 0 */
   guint mtu;
   guint udp_out_watch;
   EmberTimer *timer;
@@ -361,16 +358,18 @@ udp_slots_that_fit (Node *n)
 
 static gboolean udp_readable (gint fd, GIOCondition cond, gpointer data);
 
-static gboolean
-udp_resume (gpointer data)
+static void
+watch_udp (Node *n)
 {
-  Node *n = data;
-
-  if (udp_slots_that_fit (n) == 0)
-    return G_SOURCE_CONTINUE;
-  n->udp_resume = 0;
   n->udp_in_watch = g_unix_fd_add (ember_udp_socket_get_fd (n->udp), G_IO_IN, udp_readable, n);
-  return G_SOURCE_REMOVE;
+}
+
+/* The loop flushed enough of the TUN queue for one more UDP batch. */
+static void
+udp_resume (EmberLoopBackend *lb, gpointer data)
+{
+  (void) lb;
+  watch_udp (data);
 }
 
 static gboolean
@@ -423,8 +422,11 @@ udp_readable (gint fd, GIOCondition cond, gpointer data)
   log_batch_errors (n, "udp");
   if (!paused)
     return G_SOURCE_CONTINUE;
+  /* Resume as soon as a flush leaves room for one slot's GRO train,
+   * i.e. when udp_slots_that_fit() turns non-zero. */
+  if (!ember_loop_backend_notify_room (n->tun_lb, GRO_MAX_SEGMENTS, udp_resume, n))
+    return G_SOURCE_CONTINUE;
   n->udp_in_watch = 0;
-  n->udp_resume = g_timeout_add (UDP_RESUME_MS, udp_resume, n);
   return G_SOURCE_REMOVE;
 }
 
@@ -684,7 +686,7 @@ node_start (Node *n, GError **error)
   n->tun_lb = ember_loop_add_backend (n->loop, n->ifname, &n->tun_plugin->io, n->tun, n->mtu,
                                       TUN_QUEUE, on_tun_batch, n);
   n->timer = ember_loop_timer_new (n->loop, on_timer, n);
-  n->udp_in_watch = g_unix_fd_add (ember_udp_socket_get_fd (n->udp), G_IO_IN, udp_readable, n);
+  watch_udp (n);
 
   /* Peers with an endpoint get a handshake at once, as wg does when
    * persistent keepalive is set; the others wait for traffic. */
@@ -711,7 +713,6 @@ static void
 node_stop (Node *n)
 {
   g_clear_handle_id (&n->udp_in_watch, g_source_remove);
-  g_clear_handle_id (&n->udp_resume, g_source_remove);
   g_clear_handle_id (&n->udp_out_watch, g_source_remove);
   g_clear_pointer (&n->timer, ember_timer_free);
   if (n->loop != NULL && n->tun_lb != NULL)

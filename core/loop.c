@@ -40,6 +40,11 @@ struct _EmberLoopBackend {
 
   gboolean blocked;
   gboolean failed;
+
+  /* ember_loop_backend_notify_room() */
+  guint room_wanted;
+  EmberRoomFunc room_func;
+  gpointer room_data;
 };
 
 struct _EmberTimer {
@@ -176,7 +181,27 @@ backend_fail (EmberLoopBackend *lb, GError *error)
 }
 
 static void
+notify_room (EmberLoopBackend *lb)
+{
+  EmberRoomFunc func = lb->room_func;
+
+  if (func == NULL || lb->send_len - lb->send_count < lb->room_wanted)
+    return;
+  lb->room_func = NULL;
+  func (lb, lb->room_data);
+}
+
+static void flush_queue (EmberLoopBackend *lb);
+
+static void
 flush_backend (EmberLoopBackend *lb)
+{
+  flush_queue (lb);
+  notify_room (lb);
+}
+
+static void
+flush_queue (EmberLoopBackend *lb)
 {
   lb->blocked = FALSE;
   while (lb->send_count > 0 && !lb->failed)
@@ -424,6 +449,20 @@ guint
 ember_loop_backend_queued (const EmberLoopBackend *lb)
 {
   return lb->send_count;
+}
+
+gboolean
+ember_loop_backend_notify_room (EmberLoopBackend *lb, guint room, EmberRoomFunc func,
+                                gpointer user_data)
+{
+  g_return_val_if_fail (func != NULL && room <= lb->send_len, FALSE);
+
+  if (lb->send_len - lb->send_count >= room)
+    return FALSE;
+  lb->room_wanted = room;
+  lb->room_func = func;
+  lb->room_data = user_data;
+  return TRUE;
 }
 
 void

@@ -71,6 +71,15 @@ gboolean ember_loop_send (EmberLoopBackend *lb, const guint8 *data, gsize len,
                           const EmberAddr *remote, guint16 segment_size);
 guint ember_loop_backend_queued (const EmberLoopBackend *lb);
 
+/* Asks to be told once the backend's send queue has at least `room` free
+ * slots, so a producer that paused (instead of dropping) resumes as soon
+ * as a flush makes room, not on a polling timer. Returns FALSE, and
+ * registers nothing, when the room is there already. One-shot; a new
+ * call replaces the previous request. */
+typedef void (*EmberRoomFunc) (EmberLoopBackend *lb, gpointer user_data);
+gboolean ember_loop_backend_notify_room (EmberLoopBackend *lb, guint room, EmberRoomFunc func,
+                                         gpointer user_data);
+
 /* Runs one tick now (also what the GSource dispatch does). */
 void ember_loop_tick (EmberLoop *loop);
 

@@ -149,6 +149,21 @@ loopback_done (gpointer data)
   return s->packets == 500;
 }
 
+static guint room_calls;
+
+static void
+on_room (EmberLoopBackend *lb, gpointer user_data)
+{
+  (void) lb;
+  (*(guint *) user_data)++;
+}
+
+static gboolean
+room_done (gpointer data)
+{
+  return *(guint *) data > 0;
+}
+
 static void
 test_backpressure_holds (void)
 {
@@ -183,12 +198,21 @@ test_backpressure_holds (void)
   g_assert_cmpuint (st.packets_out, ==, 500);
   g_assert_cmpuint (st.blocked_ticks, >, 0);
 
-  /* A full queue refuses (and counts) instead of overwriting. */
+  /* A full queue refuses (and counts) instead of overwriting... */
   for (guint i = 0; i < 64; i++)
     g_assert_true (ember_loop_send (s.lb, (const guint8 *) "abcd", 4, NULL, 0));
   g_assert_false (ember_loop_send (s.lb, (const guint8 *) "abcd", 4, NULL, 0));
   ember_loop_get_stats (loop, &st);
   g_assert_cmpuint (st.send_drops, ==, 1);
+
+  /* ...and a producer that paused is told once a flush made room. */
+  room_calls = 0;
+  g_assert_true (ember_loop_backend_notify_room (s.lb, 16, on_room, &room_calls));
+  run_until (ctx, room_done, &room_calls);
+  g_assert_cmpuint (room_calls, ==, 1);
+  g_assert_cmpuint (64 - ember_loop_backend_queued (s.lb), >=, 16);
+  /* With room already there nothing is registered. */
+  g_assert_false (ember_loop_backend_notify_room (s.lb, 1, on_room, &room_calls));
 
   ember_loop_remove_backend (loop, s.lb);
   p->io.close (s.backend);

@@ -34,7 +34,7 @@
 G_BEGIN_DECLS
 
 #define EMBER_PLUGIN_ABI_MAJOR 1
-#define EMBER_PLUGIN_ABI_MINOR 0
+#define EMBER_PLUGIN_ABI_MINOR 1
 
 /* The name of the entry symbol, as looked up by the loader. */
 #define EMBER_PLUGIN_ENTRY_SYMBOL "ember_plugin_info"
@@ -202,6 +202,14 @@ typedef struct {
    * a route that is not there succeeds. ABI 1.0. */
   gboolean (*add_route) (EmberBackend *backend, const char *cidr, GError **error);
   gboolean (*remove_route) (EmberBackend *backend, const char *cidr, GError **error);
+
+  /* Optional (may be NULL). ABI 1.1. A control interface beyond packet
+   * I/O, looked up by name: e.g. EMBER_RELAY_CONTROL_NAME of
+   * ember-plugin-relay.h, which a TURN transport implements. Returns
+   * static const data whose first member is a gsize holding its own
+   * size (so it can grow append-only like this vtable), or NULL when the
+   * plugin has no interface of that name. */
+  const void *(*get_control) (const char *name);
 } EmberBackendVtable;
 
 /* ---- The descriptor ------------------------------------------------- */

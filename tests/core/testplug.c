@@ -9,7 +9,8 @@
  *                   poll_send_ready is pending while C packets wait for it
  *
  * Variants come from compile-time macros: TESTPLUG_NAME, TESTPLUG_MAJOR,
- * TESTPLUG_MINOR, TESTPLUG_KIND, TESTPLUG_SHORT_VTABLE, TESTPLUG_NO_ENTRY.
+ * TESTPLUG_MINOR, TESTPLUG_KIND, TESTPLUG_SHORT_VTABLE, TESTPLUG_ABI_1_0,
+ * TESTPLUG_NO_ENTRY.
  */
 #include <errno.h>
 #include <string.h>
@@ -273,6 +274,21 @@ testplug_close (EmberBackend *be)
   g_free (be);
 }
 
+/* A control interface of the shape ember-plugin.h asks for: its size
+ * first. The loader test looks it up by name. */
+typedef struct {
+  gsize size;
+  guint magic;
+} TestplugControl;
+
+static const TestplugControl testplug_control = { sizeof testplug_control, 0x7e57 };
+
+static const void *
+testplug_get_control (const char *name)
+{
+  return g_strcmp0 (name, "test-control-1") == 0 ? &testplug_control : NULL;
+}
+
 static const EmberBackendVtable vtable = {
   .open = testplug_open,
   .poll_recv_many = testplug_poll_recv_many,
@@ -280,6 +296,7 @@ static const EmberBackendVtable vtable = {
   .send = testplug_send,
   .close = testplug_close,
   .validate_config = testplug_validate,
+  .get_control = testplug_get_control,
 };
 
 #ifndef TESTPLUG_NO_ENTRY
@@ -292,9 +309,13 @@ ember_plugin_info (void)
     .name = TESTPLUG_NAME,
     .kind = TESTPLUG_KIND,
     .description = "in-memory loopback transport for tests",
-#ifdef TESTPLUG_SHORT_VTABLE
+#if defined(TESTPLUG_SHORT_VTABLE)
     /* Built before validate_config existed: the host must zero-fill it. */
     .vtable_size = offsetof (EmberBackendVtable, validate_config),
+#elif defined(TESTPLUG_ABI_1_0)
+    /* Built for ABI 1.0, before get_control (1.1): its static vtable
+     * still has the member, but the size says it is not there. */
+    .vtable_size = offsetof (EmberBackendVtable, get_control),
 #else
     .vtable_size = sizeof vtable,
 #endif

@@ -2,13 +2,17 @@
 # Relay throughput: the same turnutils_uclient load against coturn's
 # turnserver and against ember-relay, one after the other, on loopback
 # inside a network namespace this script creates (and always removes).
-# Prints per server: relayed packets/s, Mbit/s, lost messages, server CPU
-# per relayed packet (utime+stime from /proc/PID/stat) and resident memory
-# per allocation, then the ember/coturn ratios.
+# Prints per server: relayed packets/s, Mbit/s, messages the load
+# generator lost, datagrams the server's own sockets dropped (receive
+# buffer full), server CPU per relayed packet (utime+stime from
+# /proc/PID/stat) and resident memory per allocation, then the
+# ember/coturn ratios. Several rounds, servers alternating, and the
+# median, because one run on a shared machine is noise.
 #
 #   bench/relay.sh [BUILD_DIR]     default: build in the repo root
-#   RELAY_BENCH_CLIENTS=10 RELAY_BENCH_MESSAGES=20000 RELAY_BENCH_LENGTH=1000
-#   RELAY_BENCH_INTERVAL=1 (ms between messages per session; 0 = flat out)
+#   RELAY_BENCH_CLIENTS=10 RELAY_BENCH_MESSAGES=50000 RELAY_BENCH_LENGTH=1000
+#   RELAY_BENCH_INTERVAL=0 (ms between messages per session; 0 = flat out)
+#   RELAY_BENCH_ROUNDS=3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
@@ -20,9 +24,10 @@ done
 [[ $(id -u) -eq 0 ]] || { echo "relay bench: needs root (network namespace)" >&2; exit 1; }
 
 m=${RELAY_BENCH_CLIENTS:-10}
-n=${RELAY_BENCH_MESSAGES:-20000}
+n=${RELAY_BENCH_MESSAGES:-50000}
 l=${RELAY_BENCH_LENGTH:-1000}
-z=${RELAY_BENCH_INTERVAL:-1}
+z=${RELAY_BENCH_INTERVAL:-0}
+rounds=${RELAY_BENCH_ROUNDS:-3}
 ns=ember-relay-bench-$$
 tmp=$(mktemp -d)
 pids=()
@@ -40,6 +45,31 @@ inns() { ip netns exec "$ns" "$@"; }
 clk=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# Datagrams dropped by the sockets process $1 holds (the drops column of
+# /proc/net/udp{,6} for its socket inodes).
+sock_drops() {
+  python3 - "$1" <<'PY'
+import os, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        t = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+drops = 0
+for f in ("udp", "udp6"):
+    for line in open(f"/proc/{pid}/net/{f}").readlines()[1:]:
+        col = line.split()
+        if col[9] in inodes:
+            drops += int(col[-1])
+print(drops)
+PY
+}
+# Receive-buffer drops of every UDP socket in the namespace.
+rcvbuf_errors() { inns awk '/^Udp:/ { if (h) { print $6; exit } h = 1 }' /proc/net/snmp; }
 wait_port() { for _ in $(seq 100); do inns ss -uln | grep -q ":$1 " && return 0; sleep 0.05; done; return 1; }
 
 ip netns exec "$ns" timeout 900 turnutils_peer -L 127.0.0.1 -p 3480 >/dev/null 2>&1 &
@@ -51,27 +81,30 @@ measure() {
   local name=$1 pid=$2 mode=$3
   sleep 0.5
   local rss0 cpu0 t0 out
+  local rcvbuf0
+  rcvbuf0=$(rcvbuf_errors)
   rss0=$(rss_kb "$pid"); cpu0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
   out=$(inns timeout 600 turnutils_uclient $mode -u alice -w wonderland -e 127.0.0.1 -r 3480 \
           -p 3478 -m "$m" -n "$n" -l "$l" -z "$z" -c 127.0.0.1 2>&1 | grep -v msz) || true
-  local rss1 cpu1 t1
+  local rss1 cpu1 t1 drops
   rss1=$(rss_kb "$pid"); cpu1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
+  drops=$(sock_drops "$pid")/$(( $(rcvbuf_errors) - rcvbuf0 ))
   local sent recv lost
   sent=$(grep -o 'tot_send_msgs=[0-9]*' <<<"$out" | tail -1 | cut -d= -f2)
   recv=$(grep -o 'tot_recv_msgs=[0-9]*' <<<"$out" | tail -1 | cut -d= -f2)
   lost=$(grep -o 'Total lost packets [0-9]*' <<<"$out" | tail -1 | awk '{print $4}')
   # Each message crosses the relay twice: client->peer and back.
   python3 - "$name" "$mode" "${sent:-0}" "${recv:-0}" "${lost:-NA}" "$t0" "$t1" "$cpu0" "$cpu1" \
-            "$clk" "$rss0" "$rss1" "$m" "$l" >>"$tmp/results" <<'PY'
+            "$clk" "$rss0" "$rss1" "$m" "$l" "$drops" >>"$tmp/results" <<'PY'
 import sys
-name, mode, sent, recv, lost, t0, t1, c0, c1, clk, r0, r1, m, l = sys.argv[1:]
+name, mode, sent, recv, lost, t0, t1, c0, c1, clk, r0, r1, m, l, drops = sys.argv[1:]
 sent, recv, m, l = int(sent), int(recv), int(m), int(l)
 relayed = sent + recv
 secs = float(t1) - float(t0)
 cpu_us = (int(c1) - int(c0)) / int(clk) * 1e6
 allocs = 2 * m  # uclient opens an allocation per session end
 print(f"{name}\t{mode or '-c'}\t{relayed/secs:.0f}\t{relayed*l*8/secs/1e6:.1f}\t{lost}\t"
-      f"{cpu_us/relayed if relayed else float('nan'):.3f}\t{max(0,int(r1)-int(r0))/allocs:.1f}")
+      f"{cpu_us/relayed if relayed else float('nan'):.3f}\t{max(0,int(r1)-int(r0))/allocs:.1f}\t{drops}")
 PY
 }
 
@@ -98,21 +131,28 @@ run_ember() {
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-echo "load: turnutils_uclient -m $m -n $n -l $l -z $z (channel mode, then -s send mode)"
-for mode in "" "-s"; do
-  run_coturn "$mode"
-  run_ember "$mode"
+echo "load: turnutils_uclient -m $m -n $n -l $l -z $z (channel mode, then -s send mode), $rounds rounds"
+for round in $(seq "$rounds"); do
+  for mode in "" "-s"; do
+    # Alternate who goes first, so neither always gets the warmer machine.
+    if (( round % 2 )); then run_coturn "$mode"; run_ember "$mode"
+    else run_ember "$mode"; run_coturn "$mode"; fi
+  done
 done
 
-printf '%-12s %-5s %12s %9s %6s %14s %14s\n' server mode 'pkts/s' 'Mbit/s' lost 'cpu us/pkt' 'rss KB/alloc'
-awk -F'\t' '{printf "%-12s %-5s %12s %9s %6s %14s %14s\n", $1, $2, $3, $4, $5, $6, $7}' "$tmp/results"
+echo "drops: datagrams dropped for a full receive buffer, server sockets / all sockets"
+printf '%-12s %-5s %10s %9s %7s %11s %12s %13s\n' server mode 'pkts/s' 'Mbit/s' lost 'drops' 'cpu us/pkt' 'rss KB/alloc'
+awk -F'\t' '{printf "%-12s %-5s %10s %9s %7s %11s %12s %13s\n", $1, $2, $3, $4, $5, $8, $6, $7}' "$tmp/results"
 python3 - "$tmp/results" <<'PY'
-import sys
+import statistics, sys
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])]
+def med(name, mode, col):
+    v = [float(r[col]) for r in rows if r[0] == name and r[1] == mode]
+    return statistics.median(v) if v else float('nan')
+print("median over rounds:")
 for mode in ('-c', '-s'):
-    c = next((r for r in rows if r[0] == 'coturn' and r[1] == mode), None)
-    e = next((r for r in rows if r[0] == 'ember-relay' and r[1] == mode), None)
-    if c and e and float(c[5]) > 0:
-        print(f"{mode}: ember/coturn cpu per packet {float(e[5])/float(c[5]):.2f}x, "
-              f"throughput {float(e[2])/max(1,float(c[2])):.2f}x")
+    c, e = med('coturn', mode, 5), med('ember-relay', mode, 5)
+    print(f"{mode}: cpu per packet coturn {c:.3f} us, ember-relay {e:.3f} us: ember/coturn {e/c:.2f}x; "
+          f"throughput {med('ember-relay', mode, 2)/max(1, med('coturn', mode, 2)):.2f}x; "
+          f"rss per allocation {med('ember-relay', mode, 6):.1f} vs {med('coturn', mode, 6):.1f} KB")
 PY

@@ -52,6 +52,14 @@ ember_relay_metrics_format (GString *out, const EmberRelayServerStats *s,
           "Datagrams held because a socket was not writable (seed 003).", sh->send_buffered);
   metric (out, "ember_relay_send_errors_total", "counter", "Datagrams the kernel refused.",
           sh->send_errors);
+  metric (out, "ember_relay_datagrams_sent_total", "counter", "Datagrams the kernel took.",
+          sh->datagrams_sent);
+  metric (out, "ember_relay_send_syscalls_total", "counter",
+          "sendmmsg calls that sent at least one message.", sh->send_syscalls);
+  metric (out, "ember_relay_gso_messages_total", "counter",
+          "Messages of several datagrams sent with UDP segmentation offload.", sh->gso_trains);
+  metric (out, "ember_relay_recv_syscalls_total", "counter",
+          "recvmmsg calls that received at least one datagram.", sh->recv_syscalls);
   metric (out, "ember_relay_recv_truncated_total", "counter",
           "Datagrams larger than a receive slot, dropped.", sh->recv_truncated);
 }

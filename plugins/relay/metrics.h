@@ -11,6 +11,10 @@ typedef struct {
   guint64 send_errors;     /* datagrams the kernel refused (dropped) */
   guint64 recv_truncated;  /* datagrams larger than a receive slot */
   guint64 sockets;         /* open allocation sockets */
+  guint64 datagrams_sent;  /* datagrams the kernel took */
+  guint64 send_syscalls;   /* sendmmsg calls that took some */
+  guint64 recv_syscalls;   /* recvmmsg calls that returned some */
+  guint64 gso_trains;      /* messages sent with UDP_SEGMENT */
 } EmberRelayShellStats;
 
 typedef struct _EmberRelayMetrics EmberRelayMetrics;

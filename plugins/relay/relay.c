@@ -1,14 +1,18 @@
 /* ember-relay — the STUN/TURN relay program: the I/O shell around the
  * sans-IO server core in server/.
  *
- * One epoll set holds the listening sockets and every allocation socket;
- * GLib watches the epoll fd (g_unix_fd_add), so thousands of allocations
- * cost one poll entry. Each wake-up reads a batch per ready socket with
- * recvmmsg, feeds the core, drains its commands and writes them with
- * sendmmsg, grouped per socket. A datagram that cannot be written now is
- * kept, reading stops and the loop waits for the socket to become
- * writable (seed 003) instead of dropping it. The core's "wake at T" is a
- * GSource with a ready time. Everything runs on the main thread.
+ * The data plane runs on one thread of its own around one epoll set that
+ * holds the listening sockets and every allocation socket, so thousands
+ * of allocations cost one wait. Each wake-up reads a batch per ready
+ * socket with recvmmsg, feeds the core, drains its commands and writes
+ * them with sendmmsg: datagrams for the same socket and destination go
+ * out as one UDP_SEGMENT message (seed 002). A datagram that cannot be
+ * written now is kept, reading stops and the thread waits for that
+ * socket to become writable (seed 003) instead of dropping it. The
+ * core's "wake at T" is the epoll timeout.
+ *
+ * The main thread runs GLib's loop for signals and the metrics server;
+ * it sees the counters the data plane publishes every 100 ms.
  */
 #include "server/server.h"
 #include "metrics.h"
@@ -20,15 +24,22 @@
 #include <glib-unix.h>
 #include <gnutls/crypto.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define BATCH 64
 #define SLOT 4096
+/* Receive slots shared by all sockets read in one wake-up: the core's
+ * commands point into them until the batch is written, so the replies
+ * to several sockets' input leave in the same sendmmsg. */
+#define RECV_SLOTS (2 * BATCH)
 #define MAX_LISTENERS 8
 #define MAX_PENDING 65536
 
@@ -47,13 +58,42 @@ typedef struct {
   guint8 data[];
 } Pending;
 
+/* Datagrams of one send batch for the same socket and destination, all
+ * `seg` bytes but the last, which may be shorter and closes the train.
+ * Handed to the kernel as one message with UDP_SEGMENT (seed 002): one
+ * route lookup and one trip down the stack for up to 64 datagrams. */
+#define TRAIN_MAX 64
+#define TRAIN_MAX_BYTES (65535 - 40 - 8)
+typedef struct {
+  Sock *sock;
+  struct sockaddr_storage to;
+  socklen_t to_len;
+  guint16 seg;
+  gboolean closed;
+  gsize bytes;
+  guint n;
+  struct iovec iov[TRAIN_MAX];
+  union {
+    char buf[CMSG_SPACE (sizeof (guint16))];
+    size_t align; /* struct cmsghdr alignment */
+  } control;
+} Train;
+
 typedef struct {
   EmberRelayServer *server;
   GMainLoop *loop;
   int epfd;
-  guint epoll_watch;    /* 0 while reading is suspended */
-  guint out_watch;      /* waiting for a blocked socket */
-  GSource *timer;
+  int stop_fd;          /* eventfd: the main thread asks the worker to end */
+  Sock stop_sock;
+  Sock *blocked;        /* reading suspended until this socket is writable */
+  gint64 deadline;      /* the core's next wake, G_MAXINT64 for none */
+  GThread *worker;
+  /* Counters as last published by the worker, for the metrics server. */
+  GMutex stats_lock;
+  EmberRelayServerStats server_snapshot;
+  EmberRelayShellStats shell_snapshot;
+  gint64 published;
+  gboolean dirty;
   Sock listeners[MAX_LISTENERS];
   guint n_listeners;
   GHashTable *allocs;   /* family << 16 | port -> Sock* */
@@ -61,15 +101,16 @@ typedef struct {
   EmberRelayShellStats stats;
   /* receive batch */
   guint8 (*bufs)[SLOT];
-  struct mmsghdr rmsgs[BATCH];
-  struct iovec riov[BATCH];
-  struct sockaddr_storage raddr[BATCH];
-  /* send batch */
+  struct mmsghdr rmsgs[RECV_SLOTS];
+  struct iovec riov[RECV_SLOTS];
+  struct sockaddr_storage raddr[RECV_SLOTS];
+  guint n_used;         /* receive slots holding input not yet answered */
+  /* send batch: trains of datagrams for one (socket, destination) */
+  Train trains[BATCH];
   struct mmsghdr smsgs[BATCH];
-  struct iovec siov[BATCH];
-  struct sockaddr_storage saddr[BATCH];
-  Sock *ssock[BATCH];
   guint n_send;
+  guint last_train;     /* where the previous datagram went */
+  gboolean gso;         /* UDP_SEGMENT accepted so far */
 } Relay;
 
 /* ---- addresses ------------------------------------------------------ */
@@ -259,64 +300,158 @@ hold (Relay *r, Sock *s, const struct sockaddr_storage *to, socklen_t to_len, co
   r->stats.send_buffered++;
 }
 
-/* Writes the send batch, one sendmmsg per run of the same socket. What
- * the kernel cannot take now is held in order (seed 003). */
+static void
+hold_train (Relay *r, const Train *t, guint from)
+{
+  for (guint k = from; k < t->n; k++)
+    hold (r, t->sock, &t->to, t->to_len, t->iov[k].iov_base, t->iov[k].iov_len);
+}
+
+/* The kernel refused UDP_SEGMENT (EIO: no checksum offload on the way
+ * out; EINVAL: an old kernel). Sends this train one datagram at a time
+ * and never builds trains again. Returns FALSE when the socket blocked. */
+static gboolean
+send_train_plain (Relay *r, Train *t)
+{
+  if (r->gso)
+    g_warning ("UDP segmentation offload refused (%s): sending datagrams one by one",
+               g_strerror (errno));
+  r->gso = FALSE;
+  for (guint k = 0; k < t->n; k++)
+    {
+      ssize_t n = sendto (t->sock->fd, t->iov[k].iov_base, t->iov[k].iov_len, MSG_DONTWAIT,
+                          (struct sockaddr *) &t->to, t->to_len);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+        {
+          hold_train (r, t, k);
+          return FALSE;
+        }
+      if (n < 0)
+        r->stats.send_errors++;
+    }
+  return TRUE;
+}
+
+/* Writes the send batch, one sendmmsg per run of trains on the same
+ * socket. What the kernel cannot take now is held in order (seed 003). */
 static void
 flush_batch (Relay *r)
 {
   guint i = 0;
   while (i < r->n_send)
     {
-      Sock *s = r->ssock[i];
+      Sock *s = r->trains[i].sock;
       guint j = i;
-      while (j < r->n_send && r->ssock[j] == s)
+      while (j < r->n_send && r->trains[j].sock == s)
         j++;
       guint done = 0;
-      if (r->pending.length == 0)
-        while (i + done < j)
-          {
-            int n = sendmmsg (s->fd, r->smsgs + i + done, j - i - done, MSG_DONTWAIT);
-            if (n > 0)
-              {
-                done += (guint) n;
-                continue;
-              }
-            if (errno == EINTR)
+      gboolean blocked = r->pending.length > 0;
+      while (!blocked && i + done < j)
+        {
+          int n = sendmmsg (s->fd, r->smsgs + i + done, j - i - done, MSG_DONTWAIT);
+          if (n > 0)
+            {
+              for (guint k = i + done; k < i + done + (guint) n; k++)
+                {
+                  r->stats.datagrams_sent += r->trains[k].n;
+                  r->stats.gso_trains += r->trains[k].n > 1;
+                }
+              r->stats.send_syscalls++;
+              done += (guint) n;
               continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-              break;
-            /* A permanent error for this datagram (e.g. unreachable):
-             * count it and go on with the rest of the batch. */
-            r->stats.send_errors++;
-            done++;
-          }
+            }
+          Train *t = &r->trains[i + done];
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+            blocked = TRUE;
+          else if ((errno == EIO || errno == EINVAL) && t->n > 1)
+            {
+              blocked = !send_train_plain (r, t);
+              done++;
+            }
+          else
+            {
+              /* A permanent error for this destination (e.g. unreachable):
+               * count it and go on with the rest of the batch. */
+              r->stats.send_errors += t->n;
+              done++;
+            }
+        }
       for (guint k = i + done; k < j; k++)
-        hold (r, s, &r->saddr[k], r->smsgs[k].msg_hdr.msg_namelen,
-              r->siov[k].iov_base, r->siov[k].iov_len);
-      if (i + done < j)
+        hold_train (r, &r->trains[k], 0);
+      if (blocked)
         suspend_reading (r, s);
       i = j;
     }
   r->n_send = 0;
+  r->last_train = 0;
 }
 
+static gboolean
+train_takes (const Train *t, Sock *s, const struct sockaddr_storage *to, socklen_t to_len,
+             gsize len)
+{
+  return t->sock == s && !t->closed && t->n < TRAIN_MAX && len <= t->seg &&
+         t->bytes + len <= TRAIN_MAX_BYTES && t->to_len == to_len && memcmp (&t->to, to, to_len) == 0;
+}
+
+/* Queues one datagram; `data` must stay valid until the batch is flushed. */
 static void
 queue_send (Relay *r, Sock *s, const EmberAddr *to, const guint8 *data, gsize len)
 {
-  if (r->n_send == BATCH)
-    flush_batch (r);
-  guint k = r->n_send++;
-  r->ssock[k] = s;
-  r->siov[k].iov_base = (void *) data;
-  r->siov[k].iov_len = len;
-  memset (&r->smsgs[k], 0, sizeof r->smsgs[k]);
-  r->smsgs[k].msg_hdr.msg_name = &r->saddr[k];
-  r->smsgs[k].msg_hdr.msg_namelen = to_sockaddr (to, &r->saddr[k]);
-  r->smsgs[k].msg_hdr.msg_iov = &r->siov[k];
-  r->smsgs[k].msg_hdr.msg_iovlen = 1;
-}
+  struct sockaddr_storage ss;
+  socklen_t ss_len = to_sockaddr (to, &ss);
+  Train *t = NULL;
+  if (r->gso && r->n_send > 0)
+    {
+      /* Usually the previous datagram's train; else any open one. */
+      if (train_takes (&r->trains[r->last_train], s, &ss, ss_len, len))
+        t = &r->trains[r->last_train];
+      for (guint k = 0; t == NULL && k < r->n_send; k++)
+        if (train_takes (&r->trains[k], s, &ss, ss_len, len))
+          {
+            t = &r->trains[k];
+            r->last_train = k;
+          }
+    }
+  if (t == NULL)
+    {
+      if (r->n_send == BATCH)
+        flush_batch (r);
+      r->last_train = r->n_send++;
+      t = &r->trains[r->last_train];
+      t->sock = s;
+      t->to = ss;
+      t->to_len = ss_len;
+      t->seg = (guint16) len;
+      t->closed = FALSE;
+      t->bytes = 0;
+      t->n = 0;
+    }
+  t->iov[t->n].iov_base = (void *) data;
+  t->iov[t->n].iov_len = len;
+  t->n++;
+  t->bytes += len;
+  t->closed = len < t->seg;
 
-static void arm_timer (Relay *r, gint64 deadline);
+  struct msghdr *m = &r->smsgs[t - r->trains].msg_hdr;
+  memset (m, 0, sizeof *m);
+  m->msg_name = &t->to;
+  m->msg_namelen = t->to_len;
+  m->msg_iov = t->iov;
+  m->msg_iovlen = t->n;
+  if (t->n > 1)
+    {
+      m->msg_control = t->control.buf;
+      m->msg_controllen = sizeof t->control.buf;
+      struct cmsghdr *cm = CMSG_FIRSTHDR (m);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN (sizeof (guint16));
+      memcpy (CMSG_DATA (cm), &t->seg, sizeof t->seg);
+    }
+}
 
 /* Carries out everything the core asked for. Input buffers are still
  * valid here; the batch is flushed before they are reused. */
@@ -339,6 +474,7 @@ drain (Relay *r)
           break;
         }
       case EMBER_RELAY_CMD_CREATE_ALLOCATION:
+        flush_batch (r); /* a failure may grow the core's arena */
         create_allocation (r, c.family, c.port);
         break;
       case EMBER_RELAY_CMD_FREE_ALLOCATION:
@@ -346,33 +482,50 @@ drain (Relay *r)
         free_allocation (r, c.family, c.port);
         break;
       case EMBER_RELAY_CMD_WAKE:
-        arm_timer (r, c.deadline);
+        r->deadline = MIN (r->deadline, c.deadline);
         break;
       }
   flush_batch (r);
+  r->n_used = 0;
 }
 
 /* ---- reading -------------------------------------------------------- */
 
 static void
+setup_receive (Relay *r)
+{
+  r->bufs = g_malloc (sizeof (*r->bufs) * RECV_SLOTS);
+  /* Touched now, so resident memory does not grow with the first burst. */
+  memset (r->bufs, 0, sizeof (*r->bufs) * RECV_SLOTS);
+  for (guint i = 0; i < RECV_SLOTS; i++)
+    {
+      r->riov[i].iov_base = r->bufs[i];
+      r->riov[i].iov_len = SLOT;
+      r->rmsgs[i].msg_hdr.msg_name = &r->raddr[i];
+      r->rmsgs[i].msg_hdr.msg_iov = &r->riov[i];
+      r->rmsgs[i].msg_hdr.msg_iovlen = 1;
+    }
+}
+
+/* Reads up to 4 batches from `s` into free receive slots and feeds them
+ * to the core; the caller drains. When the slots run out, what the
+ * core answered so far is written first. */
+static void
 read_socket (Relay *r, Sock *s, gint64 now)
 {
-  for (int round = 0; round < 4; round++)
+  for (int round = 0; round < 4 && r->blocked == NULL; round++)
     {
-      for (guint i = 0; i < BATCH; i++)
-        {
-          r->riov[i].iov_base = r->bufs[i];
-          r->riov[i].iov_len = SLOT;
-          memset (&r->rmsgs[i].msg_hdr, 0, sizeof r->rmsgs[i].msg_hdr);
-          r->rmsgs[i].msg_hdr.msg_name = &r->raddr[i];
-          r->rmsgs[i].msg_hdr.msg_namelen = sizeof r->raddr[i];
-          r->rmsgs[i].msg_hdr.msg_iov = &r->riov[i];
-          r->rmsgs[i].msg_hdr.msg_iovlen = 1;
-        }
-      int n = recvmmsg (s->fd, r->rmsgs, BATCH, MSG_DONTWAIT, NULL);
+      if (r->n_used + BATCH > RECV_SLOTS)
+        drain (r);
+      guint base = r->n_used;
+      for (guint i = base; i < base + BATCH; i++)
+        r->rmsgs[i].msg_hdr.msg_namelen = sizeof r->raddr[i];
+      int n = recvmmsg (s->fd, r->rmsgs + base, BATCH, MSG_DONTWAIT, NULL);
       if (n <= 0)
         return;
-      for (int i = 0; i < n; i++)
+      r->stats.recv_syscalls++;
+      r->n_used += (guint) n;
+      for (guint i = base; i < base + (guint) n; i++)
         {
           if (r->rmsgs[i].msg_hdr.msg_flags & MSG_TRUNC)
             {
@@ -388,44 +541,15 @@ read_socket (Relay *r, Sock *s, gint64 now)
             ember_relay_server_handle_peer_input (r->server, now, s->family, s->port, &from,
                                                   r->bufs[i], r->rmsgs[i].msg_len);
         }
-      drain (r);
-      if (n < BATCH || r->epoll_watch == 0)
+      if (n < BATCH)
         return;
     }
 }
 
+/* Writes held datagrams in order; TRUE when none is left, else
+ * r->blocked names the socket to wait for. */
 static gboolean
-on_epoll (int fd, GIOCondition cond, gpointer user_data)
-{
-  (void) fd;
-  (void) cond;
-  Relay *r = user_data;
-  struct epoll_event evs[64];
-  int n = epoll_wait (r->epfd, evs, G_N_ELEMENTS (evs), 0);
-  gint64 now = g_get_monotonic_time ();
-  ember_relay_server_set_unix_time (r->server, g_get_real_time () / G_USEC_PER_SEC);
-  for (int i = 0; i < n && r->epoll_watch != 0; i++)
-    read_socket (r, evs[i].data.ptr, now);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean on_writable (int fd, GIOCondition cond, gpointer user_data);
-
-static void
-suspend_reading (Relay *r, Sock *blocked)
-{
-  if (r->epoll_watch != 0)
-    {
-      g_source_remove (r->epoll_watch);
-      r->epoll_watch = 0;
-    }
-  if (r->out_watch == 0)
-    r->out_watch = g_unix_fd_add (blocked->fd, G_IO_OUT, on_writable, r);
-}
-
-/* Writes held datagrams in order; TRUE when none is left. */
-static gboolean
-flush_pending (Relay *r, Sock **blocked)
+flush_pending (Relay *r)
 {
   Pending *p;
   while ((p = g_queue_peek_head (&r->pending)) != NULL)
@@ -434,64 +558,101 @@ flush_pending (Relay *r, Sock **blocked)
                           p->to_len);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
         {
-          *blocked = p->sock;
+          r->blocked = p->sock;
           return FALSE;
         }
       if (n < 0 && errno != EINTR)
         r->stats.send_errors++;
+      else if (n >= 0)
+        r->stats.datagrams_sent++;
       g_queue_pop_head (&r->pending);
       g_free (p);
     }
+  r->blocked = NULL;
   return TRUE;
 }
 
-static gboolean
-on_writable (int fd, GIOCondition cond, gpointer user_data)
+static void
+suspend_reading (Relay *r, Sock *blocked)
 {
-  (void) fd;
-  (void) cond;
-  Relay *r = user_data;
-  Sock *blocked = NULL;
-  if (!flush_pending (r, &blocked))
-    {
-      if (blocked->fd == fd)
-        return G_SOURCE_CONTINUE;
-      r->out_watch = g_unix_fd_add (blocked->fd, G_IO_OUT, on_writable, r);
-      return G_SOURCE_REMOVE;
-    }
-  r->out_watch = 0;
-  r->epoll_watch = g_unix_fd_add (r->epfd, G_IO_IN, on_epoll, r);
-  return G_SOURCE_REMOVE;
+  if (r->blocked == NULL)
+    r->blocked = blocked;
 }
 
-/* ---- timer ---------------------------------------------------------- */
-
-static gboolean
-on_timer (gpointer user_data)
+/* Milliseconds until the core's deadline, rounded up; -1 for none. */
+static int
+wait_ms (const Relay *r, gint64 now)
 {
-  Relay *r = user_data;
-  g_source_set_ready_time (r->timer, -1);
-  ember_relay_server_set_unix_time (r->server, g_get_real_time () / G_USEC_PER_SEC);
-  ember_relay_server_handle_timeout (r->server, g_get_monotonic_time ());
-  drain (r);
-  return G_SOURCE_CONTINUE;
+  gint64 d = r->deadline;
+  if (r->dirty)
+    d = MIN (d, r->published + 100 * G_TIME_SPAN_MILLISECOND);
+  if (d == G_MAXINT64)
+    return -1;
+  if (d <= now)
+    return 0;
+  return (int) MIN ((d - now + 999) / 1000, G_MAXINT);
 }
-
-static gboolean
-timer_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
-{
-  (void) source;
-  return callback (user_data);
-}
-
-static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
 
 static void
-arm_timer (Relay *r, gint64 deadline)
+publish_stats (Relay *r, gint64 now)
 {
-  gint64 cur = g_source_get_ready_time (r->timer);
-  if (cur < 0 || deadline < cur)
-    g_source_set_ready_time (r->timer, deadline);
+  g_mutex_lock (&r->stats_lock);
+  ember_relay_server_get_stats (r->server, &r->server_snapshot);
+  r->shell_snapshot = r->stats;
+  g_mutex_unlock (&r->stats_lock);
+  r->published = now;
+  r->dirty = FALSE;
+}
+
+/* The data plane: one thread, one epoll set, no GLib main loop in the
+ * way, so a wake-up costs epoll_wait and the reads and writes it leads
+ * to. While a socket is blocked, only that socket (for writability),
+ * the stop eventfd and the core's deadline are waited for. */
+static gpointer
+worker (gpointer user_data)
+{
+  Relay *r = user_data;
+  struct epoll_event evs[64];
+  gint64 now = g_get_monotonic_time ();
+  for (;;)
+    {
+      int n;
+      if (r->blocked != NULL)
+        {
+          struct pollfd pfd[2] = { { .fd = r->blocked->fd, .events = POLLOUT },
+                                   { .fd = r->stop_fd, .events = POLLIN } };
+          n = poll (pfd, 2, wait_ms (r, now));
+          if (n > 0 && (pfd[1].revents & POLLIN))
+            break;
+          n = 0;
+        }
+      else
+        n = epoll_wait (r->epfd, evs, G_N_ELEMENTS (evs), wait_ms (r, now));
+      now = g_get_monotonic_time ();
+      ember_relay_server_set_unix_time (r->server, g_get_real_time () / G_USEC_PER_SEC);
+      if (r->blocked != NULL)
+        flush_pending (r);
+      for (int i = 0; i < n && r->blocked == NULL; i++)
+        {
+          if (evs[i].data.ptr == &r->stop_sock)
+            goto out;
+          read_socket (r, evs[i].data.ptr, now);
+          r->dirty = TRUE;
+        }
+      drain (r);
+      if (now >= r->deadline)
+        {
+          r->deadline = G_MAXINT64;
+          ember_relay_server_handle_timeout (r->server, now);
+          drain (r);
+          r->dirty = TRUE;
+        }
+      if (r->dirty && now - r->published >= 100 * G_TIME_SPAN_MILLISECOND)
+        publish_stats (r, now);
+    }
+out:
+  publish_stats (r, now);
+  return NULL;
 }
 
 static gboolean
@@ -515,8 +676,10 @@ static void
 collect_stats (gpointer user_data, EmberRelayServerStats *server, EmberRelayShellStats *shell)
 {
   Relay *r = user_data;
-  ember_relay_server_get_stats (r->server, server);
-  *shell = r->stats;
+  g_mutex_lock (&r->stats_lock);
+  *server = r->server_snapshot;
+  *shell = r->shell_snapshot;
+  g_mutex_unlock (&r->stats_lock);
 }
 
 /* ---- options -------------------------------------------------------- */
@@ -730,17 +893,18 @@ main (int argc, char **argv)
     if (!ember_relay_server_allow_peer (r->server, g_strstrip (opt_allow[i]), &error))
       goto out;
 
-  r->bufs = g_malloc (sizeof (*r->bufs) * BATCH);
+  setup_receive (r);
+  r->gso = g_getenv ("EMBER_RELAY_NO_GSO") == NULL;
   r->allocs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, free_sock);
   r->epfd = epoll_create1 (EPOLL_CLOEXEC);
   for (guint i = 0; i < r->n_listeners; i++)
     epoll_add (r, &r->listeners[i]);
+  r->stop_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  r->stop_sock.fd = r->stop_fd;
+  epoll_add (r, &r->stop_sock);
+  r->deadline = G_MAXINT64;
+  g_mutex_init (&r->stats_lock);
   r->loop = g_main_loop_new (NULL, FALSE);
-  r->epoll_watch = g_unix_fd_add (r->epfd, G_IO_IN, on_epoll, r);
-  r->timer = g_source_new (&timer_funcs, sizeof (GSource));
-  g_source_set_callback (r->timer, on_timer, r, NULL);
-  g_source_set_ready_time (r->timer, -1);
-  g_source_attach (r->timer, NULL);
   g_unix_signal_add (SIGINT, on_signal, r);
   g_unix_signal_add (SIGTERM, on_signal, r);
 
@@ -751,22 +915,21 @@ main (int argc, char **argv)
 
   for (guint i = 0; listen[i] != NULL; i++)
     g_info ("listening on udp %s", listen[i]);
+  publish_stats (r, g_get_monotonic_time ());
+  r->worker = g_thread_new ("relay-data", worker, r);
   g_main_loop_run (r->loop);
+  guint64 one = 1;
+  if (write (r->stop_fd, &one, sizeof one) != sizeof one)
+    g_error ("cannot stop the data-plane thread: %s", g_strerror (errno));
+  g_thread_join (r->worker);
   rc = 0;
   ember_relay_metrics_stop (metrics);
 
 out:
   if (error != NULL)
     g_printerr ("ember-relay: %s\n", error->message);
-  if (r->timer != NULL)
-    {
-      g_source_destroy (r->timer);
-      g_source_unref (r->timer);
-    }
-  if (r->epoll_watch != 0)
-    g_source_remove (r->epoll_watch);
-  if (r->out_watch != 0)
-    g_source_remove (r->out_watch);
+  if (r->stop_fd > 0)
+    close (r->stop_fd);
   g_queue_clear_full (&r->pending, g_free);
   if (r->allocs != NULL)
     g_hash_table_unref (r->allocs);

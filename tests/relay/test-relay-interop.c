@@ -12,6 +12,7 @@
 
 #define RELAY_PORT 34781
 #define PEER_PORT 34801
+#define METRICS_PORT 34791
 
 typedef struct {
   GSubprocess *relay;
@@ -89,7 +90,8 @@ fx_setup (Fx *fx, gconstpointer data)
                                "--realm", "ember.test", "--user", "alice:wonderland",
                                "--secret", "interop-secret", "--allow-peer", "127.0.0.1/32",
                                "--allow-peer", "::1/128", "--rfc5766-channels",
-                               "--user-quota", "100", NULL };
+                               "--user-quota", "100", "--metrics-listen",
+                               "127.0.0.1:" G_STRINGIFY (METRICS_PORT), NULL };
   g_assert_false (udp_bound (RELAY_PORT));
   fx->relay = spawn (&error, relay_argv, FALSE);
   g_assert_no_error (error);
@@ -224,6 +226,72 @@ test_uclient_send_rest (Fx *fx, gconstpointer d)
     uclient (TRUE, TRUE);
 }
 
+/* GET /metrics over plain HTTP/1.0; the body, or NULL. */
+static char *
+get_metrics (void)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_socket_client_set_timeout (client, 5);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketConnection) conn =
+    g_socket_client_connect_to_host (client, "127.0.0.1:" G_STRINGIFY (METRICS_PORT), 0, NULL, &error);
+  if (conn == NULL)
+    return NULL;
+  static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
+  if (!g_output_stream_write_all (out, req, sizeof req - 1, NULL, NULL, &error))
+    return NULL;
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (conn));
+  g_autoptr (GString) body = g_string_new (NULL);
+  char buf[4096];
+  gssize n;
+  while ((n = g_input_stream_read (in, buf, sizeof buf, NULL, &error)) > 0)
+    g_string_append_len (body, buf, n);
+  return g_string_free (g_steal_pointer (&body), FALSE);
+}
+
+/* The value of an unlabelled metric in an exposition, or -1. */
+static gint64
+metric (const char *text, const char *name)
+{
+  g_autofree char *key = g_strdup_printf ("\n%s ", name);
+  const char *at = strstr (text, key);
+  return at ? g_ascii_strtoll (at + strlen (key), NULL, 10) : -1;
+}
+
+/* The counters the data-plane thread publishes reach the metrics
+ * server on the main thread: relayed traffic, allocations, syscalls. */
+static void
+test_metrics (Fx *fx, gconstpointer d)
+{
+  (void) d;
+  if (fx->relay == NULL)
+    return;
+  uclient (FALSE, FALSE);
+  g_autofree char *text = NULL;
+  for (int i = 0; i < 40; i++)
+    {
+      g_free (text);
+      text = get_metrics ();
+      if (text != NULL && metric (text, "ember_relay_packets_to_peer_total") >= 4 * 200)
+        break;
+      g_usleep (50000);
+    }
+  g_assert_nonnull (text);
+  g_test_message ("%s", text);
+  g_assert_nonnull (strstr (text, "HTTP/1.0 200") ? text : strstr (text, "HTTP/1.1 200"));
+  g_assert_cmpint (metric (text, "ember_relay_packets_to_peer_total"), ==, 4 * 200);
+  g_assert_cmpint (metric (text, "ember_relay_packets_to_client_total"), >=, 4 * 200);
+  g_assert_cmpint (metric (text, "ember_relay_allocations_created_total"), >=, 4);
+  /* Gauges are exported (their value depends on whether uclient has
+   * released its allocations yet). */
+  g_assert_cmpint (metric (text, "ember_relay_channels"), >=, 0);
+  g_assert_cmpint (metric (text, "ember_relay_allocations"), >=, 0);
+  g_assert_cmpint (metric (text, "ember_relay_datagrams_sent_total"), >=, 2 * 4 * 200);
+  g_assert_cmpint (metric (text, "ember_relay_recv_syscalls_total"), >, 0);
+  g_assert_cmpint (metric (text, "ember_relay_send_errors_total"), ==, 0);
+}
+
 #define ADD(path, fn) g_test_add ("/relay/interop/" path, Fx, NULL, fx_setup, fn, fx_teardown)
 
 int
@@ -235,5 +303,6 @@ main (int argc, char **argv)
   ADD ("uclient-send-static-user", test_uclient_send_static);
   ADD ("uclient-channel-rest-secret", test_uclient_channel_rest);
   ADD ("uclient-send-rest-secret", test_uclient_send_rest);
+  ADD ("metrics-count-relayed-traffic", test_metrics);
   return g_test_run ();
 }

@@ -105,6 +105,7 @@ typedef struct {
   struct iovec riov[RECV_SLOTS];
   struct sockaddr_storage raddr[RECV_SLOTS];
   guint n_used;         /* receive slots holding input not yet answered */
+  int alloc_sndbuf;     /* SO_SNDBUF of allocation sockets */
   /* send batch: trains of datagrams for one (socket, destination) */
   Train trains[BATCH];
   struct mmsghdr smsgs[BATCH];
@@ -181,7 +182,7 @@ parse_host_port (const char *text, guint16 default_port, EmberAddr *out, GError 
 /* ---- sockets -------------------------------------------------------- */
 
 static int
-open_udp (const EmberAddr *bind_addr, int bufsize, GError **error)
+open_udp (const EmberAddr *bind_addr, int rcvbuf, int sndbuf, GError **error)
 {
   int domain = bind_addr->family == EMBER_ADDR_IPV4 ? AF_INET : AF_INET6;
   int fd = socket (domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -194,11 +195,12 @@ open_udp (const EmberAddr *bind_addr, int bufsize, GError **error)
   int one = 1;
   if (domain == AF_INET6)
     setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bufsize > 0)
-    {
-      setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
-      setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize);
-    }
+  /* The sizes asked for when allowed (CAP_NET_ADMIN), else whatever
+   * net.core.[rw]mem_max lets an ordinary process have. */
+  if (setsockopt (fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+    setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (setsockopt (fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
+    setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   struct sockaddr_storage ss;
   socklen_t len = to_sockaddr (bind_addr, &ss);
   if (bind (fd, (struct sockaddr *) &ss, len) < 0)
@@ -227,7 +229,7 @@ create_allocation (Relay *r, guint8 family, guint16 port)
   any.port = port;
   g_autoptr (GError) error = NULL;
   /* Peers burst too: a larger receive buffer absorbs a busy tick. */
-  int fd = open_udp (&any, 1 << 20, &error);
+  int fd = open_udp (&any, 1 << 20, r->alloc_sndbuf, &error);
   Sock *s = g_new0 (Sock, 1);
   s->fd = fd;
   s->family = family;
@@ -689,6 +691,7 @@ static char *opt_ip4, *opt_ip6, *opt_range, *opt_realm, *opt_secret, *opt_secret
 static char *opt_metrics, *opt_log;
 static gboolean opt_rfc5766;
 static gint opt_quota = -1;
+static gint opt_alloc_sndbuf = -1;
 
 static const GOptionEntry entries[] = {
   { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_listen,
@@ -712,6 +715,8 @@ static const GOptionEntry entries[] = {
     "Also accept channel numbers 0x5000-0x7FFF of RFC 5766 (coturn's tools use them) [EMBER_RELAY_RFC5766_CHANNELS=1]", NULL },
   { "user-quota", 0, 0, G_OPTION_ARG_INT, &opt_quota,
     "Allocations per username (default 10) [EMBER_RELAY_USER_QUOTA]", "N" },
+  { "allocation-send-buffer", 0, 0, G_OPTION_ARG_INT, &opt_alloc_sndbuf,
+    "Kernel send buffer of each allocation socket in bytes (default 1048576) [EMBER_RELAY_ALLOCATION_SEND_BUFFER]", "BYTES" },
   { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &opt_metrics,
     "Serve Prometheus metrics at http://ADDR:PORT/metrics [EMBER_RELAY_METRICS_LISTEN]", "ADDR:PORT" },
   { "log", 0, 0, G_OPTION_ARG_STRING, &opt_log,
@@ -833,6 +838,9 @@ main (int argc, char **argv)
     opt_quota = (gint) g_ascii_strtoll (g_getenv ("EMBER_RELAY_USER_QUOTA"), NULL, 10);
   if (opt_quota > 0)
     c.max_allocations_per_user = (guint) opt_quota;
+  if (opt_alloc_sndbuf < 0 && g_getenv ("EMBER_RELAY_ALLOCATION_SEND_BUFFER") != NULL)
+    opt_alloc_sndbuf = (gint) g_ascii_strtoll (g_getenv ("EMBER_RELAY_ALLOCATION_SEND_BUFFER"), NULL, 10);
+  r->alloc_sndbuf = opt_alloc_sndbuf > 0 ? opt_alloc_sndbuf : 1 << 20;
   int rc = 1;
   if (!configure (&c, &secret, &error))
     goto out;
@@ -851,7 +859,7 @@ main (int argc, char **argv)
         }
       if (!parse_host_port (listen[i], 3478, &a, &error))
         goto out;
-      int fd = open_udp (&a, 4 << 20, &error);
+      int fd = open_udp (&a, 4 << 20, 4 << 20, &error);
       if (fd < 0)
         {
           g_prefix_error (&error, "--listen %s: ", listen[i]);

@@ -1,161 +1,16 @@
-/* ember-relay — the STUN/TURN relay program: the I/O shell around the
- * sans-IO server core in server/.
- *
- * The data plane runs on one thread of its own around one epoll set that
- * holds the listening sockets and every allocation socket, so thousands
- * of allocations cost one wait. Each wake-up reads a batch per ready
- * socket with recvmmsg, feeds the core, drains its commands and writes
- * them with sendmmsg: datagrams for the same socket and destination go
- * out as one UDP_SEGMENT message (seed 002). A datagram that cannot be
- * written now is kept, reading stops and the thread waits for that
- * socket to become writable (seed 003) instead of dropping it. The
- * core's "wake at T" is the epoll timeout.
- *
- * The main thread runs GLib's loop for signals and the metrics server;
- * it sees the counters the data plane publishes every 100 ms.
- */
-#include "server/server.h"
-#include "metrics.h"
+/* ember-relay — the STUN/TURN relay program: options, the server core
+ * and the data plane of relay-io.c, run until SIGINT/SIGTERM. The main
+ * thread runs GLib's loop for signals and the metrics server only. */
+#include "relay-io.h"
 #include "log.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <gnutls/crypto.h>
-#include <netinet/in.h>
-#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-#define BATCH 64
-#define SLOT 4096
-/* Receive slots shared by all sockets read in one wake-up: the core's
- * commands point into them until the batch is written, so the replies
- * to several sockets' input leave in the same sendmmsg. */
-#define RECV_SLOTS (2 * BATCH)
-#define MAX_LISTENERS 8
-#define MAX_PENDING 65536
-
-typedef struct {
-  int fd;
-  guint8 family;
-  guint16 port;     /* allocation port, 0 for a listener */
-  guint listener;   /* listener index when port == 0 */
-} Sock;
-
-typedef struct {
-  Sock *sock;
-  struct sockaddr_storage to;
-  socklen_t to_len;
-  gsize len;
-  guint8 data[];
-} Pending;
-
-/* Datagrams of one send batch for the same socket and destination, all
- * `seg` bytes but the last, which may be shorter and closes the train.
- * Handed to the kernel as one message with UDP_SEGMENT (seed 002): one
- * route lookup and one trip down the stack for up to 64 datagrams. */
-#define TRAIN_MAX 64
-#define TRAIN_MAX_BYTES (65535 - 40 - 8)
-typedef struct {
-  Sock *sock;
-  struct sockaddr_storage to;
-  socklen_t to_len;
-  guint16 seg;
-  gboolean closed;
-  gsize bytes;
-  guint n;
-  struct iovec iov[TRAIN_MAX];
-  union {
-    char buf[CMSG_SPACE (sizeof (guint16))];
-    size_t align; /* struct cmsghdr alignment */
-  } control;
-} Train;
-
-typedef struct {
-  EmberRelayServer *server;
-  GMainLoop *loop;
-  int epfd;
-  int stop_fd;          /* eventfd: the main thread asks the worker to end */
-  Sock stop_sock;
-  Sock *blocked;        /* reading suspended until this socket is writable */
-  gint64 deadline;      /* the core's next wake, G_MAXINT64 for none */
-  GThread *worker;
-  /* Counters as last published by the worker, for the metrics server. */
-  GMutex stats_lock;
-  EmberRelayServerStats server_snapshot;
-  EmberRelayShellStats shell_snapshot;
-  gint64 published;
-  gboolean dirty;
-  Sock listeners[MAX_LISTENERS];
-  guint n_listeners;
-  GHashTable *allocs;   /* family << 16 | port -> Sock* */
-  GQueue pending;       /* Pending*, oldest first */
-  EmberRelayShellStats stats;
-  /* receive batch */
-  guint8 (*bufs)[SLOT];
-  struct mmsghdr rmsgs[RECV_SLOTS];
-  struct iovec riov[RECV_SLOTS];
-  struct sockaddr_storage raddr[RECV_SLOTS];
-  guint n_used;         /* receive slots holding input not yet answered */
-  int alloc_sndbuf;     /* SO_SNDBUF of allocation sockets */
-  /* send batch: trains of datagrams for one (socket, destination) */
-  Train trains[BATCH];
-  struct mmsghdr smsgs[BATCH];
-  guint n_send;
-  guint last_train;     /* where the previous datagram went */
-  gboolean gso;         /* UDP_SEGMENT accepted so far */
-} Relay;
-
-/* ---- addresses ------------------------------------------------------ */
-
-static socklen_t
-to_sockaddr (const EmberAddr *a, struct sockaddr_storage *ss)
-{
-  memset (ss, 0, sizeof *ss);
-  if (a->family == EMBER_ADDR_IPV4)
-    {
-      struct sockaddr_in *s4 = (struct sockaddr_in *) ss;
-      s4->sin_family = AF_INET;
-      s4->sin_port = htons (a->port);
-      memcpy (&s4->sin_addr, a->addr, 4);
-      return sizeof *s4;
-    }
-  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) ss;
-  s6->sin6_family = AF_INET6;
-  s6->sin6_port = htons (a->port);
-  memcpy (&s6->sin6_addr, a->addr, 16);
-  s6->sin6_scope_id = a->scope_id;
-  return sizeof *s6;
-}
-
-static void
-from_sockaddr (const struct sockaddr_storage *ss, EmberAddr *a)
-{
-  memset (a, 0, sizeof *a);
-  if (ss->ss_family == AF_INET)
-    {
-      const struct sockaddr_in *s4 = (const struct sockaddr_in *) ss;
-      a->family = EMBER_ADDR_IPV4;
-      a->port = ntohs (s4->sin_port);
-      memcpy (a->addr, &s4->sin_addr, 4);
-    }
-  else if (ss->ss_family == AF_INET6)
-    {
-      const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) ss;
-      a->family = EMBER_ADDR_IPV6;
-      a->port = ntohs (s6->sin6_port);
-      memcpy (a->addr, &s6->sin6_addr, 16);
-      a->scope_id = s6->sin6_scope_id;
-    }
-}
 
 static gboolean
 parse_host_port (const char *text, guint16 default_port, EmberAddr *out, GError **error)
@@ -179,490 +34,13 @@ parse_host_port (const char *text, guint16 default_port, EmberAddr *out, GError 
   return TRUE;
 }
 
-/* ---- sockets -------------------------------------------------------- */
-
-static int
-open_udp (const EmberAddr *bind_addr, int rcvbuf, int sndbuf, GError **error)
-{
-  int domain = bind_addr->family == EMBER_ADDR_IPV4 ? AF_INET : AF_INET6;
-  int fd = socket (domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "socket: %s",
-                   g_strerror (errno));
-      return -1;
-    }
-  int one = 1;
-  if (domain == AF_INET6)
-    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  /* The sizes asked for when allowed (CAP_NET_ADMIN), else whatever
-   * net.core.[rw]mem_max lets an ordinary process have. */
-  if (setsockopt (fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
-    setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  if (setsockopt (fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
-    setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-  struct sockaddr_storage ss;
-  socklen_t len = to_sockaddr (bind_addr, &ss);
-  if (bind (fd, (struct sockaddr *) &ss, len) < 0)
-    {
-      int e = errno;
-      close (fd);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "bind port %u: %s",
-                   bind_addr->port, g_strerror (e));
-      return -1;
-    }
-  return fd;
-}
-
-static gboolean
-epoll_add (Relay *r, Sock *s)
-{
-  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
-  return epoll_ctl (r->epfd, EPOLL_CTL_ADD, s->fd, &ev) == 0;
-}
-
-static void
-create_allocation (Relay *r, guint8 family, guint16 port)
-{
-  EmberAddr any = { 0 };
-  any.family = family;
-  any.port = port;
-  g_autoptr (GError) error = NULL;
-  /* Peers burst too: a larger receive buffer absorbs a busy tick. */
-  int fd = open_udp (&any, 1 << 20, r->alloc_sndbuf, &error);
-  Sock *s = g_new0 (Sock, 1);
-  s->fd = fd;
-  s->family = family;
-  s->port = port;
-  if (fd < 0 || !epoll_add (r, s))
-    {
-      g_warning ("allocation socket %s port %u: %s", family == EMBER_ADDR_IPV4 ? "IPv4" : "IPv6",
-                 port, error ? error->message : g_strerror (errno));
-      if (fd >= 0)
-        close (fd);
-      g_free (s);
-      ember_relay_server_allocation_failed (r->server, family, port);
-      return;
-    }
-  g_hash_table_insert (r->allocs, GUINT_TO_POINTER ((guint) family << 16 | port), s);
-  r->stats.sockets++;
-}
-
-static void
-free_sock (gpointer p)
-{
-  Sock *s = p;
-  close (s->fd);
-  g_free (s);
-}
-
-static void
-free_allocation (Relay *r, guint8 family, guint16 port)
-{
-  gpointer key = GUINT_TO_POINTER ((guint) family << 16 | port);
-  Sock *s = g_hash_table_lookup (r->allocs, key);
-  if (s == NULL)
-    return;
-  /* Pending datagrams from this socket go nowhere now. */
-  for (GList *l = r->pending.head; l != NULL;)
-    {
-      GList *next = l->next;
-      if (((Pending *) l->data)->sock == s)
-        {
-          g_free (l->data);
-          g_queue_delete_link (&r->pending, l);
-        }
-      l = next;
-    }
-  epoll_ctl (r->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-  g_hash_table_remove (r->allocs, key);
-  r->stats.sockets--;
-}
-
-/* ---- sending -------------------------------------------------------- */
-
-static void suspend_reading (Relay *r, Sock *blocked);
-
-static void
-hold (Relay *r, Sock *s, const struct sockaddr_storage *to, socklen_t to_len, const guint8 *data,
-      gsize len)
-{
-  if (r->pending.length >= MAX_PENDING)
-    {
-      r->stats.send_errors++;
-      return;
-    }
-  Pending *p = g_malloc (sizeof *p + len);
-  p->sock = s;
-  p->to = *to;
-  p->to_len = to_len;
-  p->len = len;
-  memcpy (p->data, data, len);
-  g_queue_push_tail (&r->pending, p);
-  r->stats.send_buffered++;
-}
-
-static void
-hold_train (Relay *r, const Train *t, guint from)
-{
-  for (guint k = from; k < t->n; k++)
-    hold (r, t->sock, &t->to, t->to_len, t->iov[k].iov_base, t->iov[k].iov_len);
-}
-
-/* The kernel refused UDP_SEGMENT (EIO: no checksum offload on the way
- * out; EINVAL: an old kernel). Sends this train one datagram at a time
- * and never builds trains again. Returns FALSE when the socket blocked. */
-static gboolean
-send_train_plain (Relay *r, Train *t)
-{
-  if (r->gso)
-    g_warning ("UDP segmentation offload refused (%s): sending datagrams one by one",
-               g_strerror (errno));
-  r->gso = FALSE;
-  for (guint k = 0; k < t->n; k++)
-    {
-      ssize_t n = sendto (t->sock->fd, t->iov[k].iov_base, t->iov[k].iov_len, MSG_DONTWAIT,
-                          (struct sockaddr *) &t->to, t->to_len);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
-        {
-          hold_train (r, t, k);
-          return FALSE;
-        }
-      if (n < 0)
-        r->stats.send_errors++;
-    }
-  return TRUE;
-}
-
-/* Writes the send batch, one sendmmsg per run of trains on the same
- * socket. What the kernel cannot take now is held in order (seed 003). */
-static void
-flush_batch (Relay *r)
-{
-  guint i = 0;
-  while (i < r->n_send)
-    {
-      Sock *s = r->trains[i].sock;
-      guint j = i;
-      while (j < r->n_send && r->trains[j].sock == s)
-        j++;
-      guint done = 0;
-      gboolean blocked = r->pending.length > 0;
-      while (!blocked && i + done < j)
-        {
-          int n = sendmmsg (s->fd, r->smsgs + i + done, j - i - done, MSG_DONTWAIT);
-          if (n > 0)
-            {
-              for (guint k = i + done; k < i + done + (guint) n; k++)
-                {
-                  r->stats.datagrams_sent += r->trains[k].n;
-                  r->stats.gso_trains += r->trains[k].n > 1;
-                }
-              r->stats.send_syscalls++;
-              done += (guint) n;
-              continue;
-            }
-          Train *t = &r->trains[i + done];
-          if (errno == EINTR)
-            continue;
-          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-            blocked = TRUE;
-          else if ((errno == EIO || errno == EINVAL) && t->n > 1)
-            {
-              blocked = !send_train_plain (r, t);
-              done++;
-            }
-          else
-            {
-              /* A permanent error for this destination (e.g. unreachable):
-               * count it and go on with the rest of the batch. */
-              r->stats.send_errors += t->n;
-              done++;
-            }
-        }
-      for (guint k = i + done; k < j; k++)
-        hold_train (r, &r->trains[k], 0);
-      if (blocked)
-        suspend_reading (r, s);
-      i = j;
-    }
-  r->n_send = 0;
-  r->last_train = 0;
-}
-
-static gboolean
-train_takes (const Train *t, Sock *s, const struct sockaddr_storage *to, socklen_t to_len,
-             gsize len)
-{
-  return t->sock == s && !t->closed && t->n < TRAIN_MAX && len <= t->seg &&
-         t->bytes + len <= TRAIN_MAX_BYTES && t->to_len == to_len && memcmp (&t->to, to, to_len) == 0;
-}
-
-/* Queues one datagram; `data` must stay valid until the batch is flushed. */
-static void
-queue_send (Relay *r, Sock *s, const EmberAddr *to, const guint8 *data, gsize len)
-{
-  struct sockaddr_storage ss;
-  socklen_t ss_len = to_sockaddr (to, &ss);
-  Train *t = NULL;
-  if (r->gso && r->n_send > 0)
-    {
-      /* Usually the previous datagram's train; else any open one. */
-      if (train_takes (&r->trains[r->last_train], s, &ss, ss_len, len))
-        t = &r->trains[r->last_train];
-      for (guint k = 0; t == NULL && k < r->n_send; k++)
-        if (train_takes (&r->trains[k], s, &ss, ss_len, len))
-          {
-            t = &r->trains[k];
-            r->last_train = k;
-          }
-    }
-  if (t == NULL)
-    {
-      if (r->n_send == BATCH)
-        flush_batch (r);
-      r->last_train = r->n_send++;
-      t = &r->trains[r->last_train];
-      t->sock = s;
-      t->to = ss;
-      t->to_len = ss_len;
-      t->seg = (guint16) len;
-      t->closed = FALSE;
-      t->bytes = 0;
-      t->n = 0;
-    }
-  t->iov[t->n].iov_base = (void *) data;
-  t->iov[t->n].iov_len = len;
-  t->n++;
-  t->bytes += len;
-  t->closed = len < t->seg;
-
-  struct msghdr *m = &r->smsgs[t - r->trains].msg_hdr;
-  memset (m, 0, sizeof *m);
-  m->msg_name = &t->to;
-  m->msg_namelen = t->to_len;
-  m->msg_iov = t->iov;
-  m->msg_iovlen = t->n;
-  if (t->n > 1)
-    {
-      m->msg_control = t->control.buf;
-      m->msg_controllen = sizeof t->control.buf;
-      struct cmsghdr *cm = CMSG_FIRSTHDR (m);
-      cm->cmsg_level = SOL_UDP;
-      cm->cmsg_type = UDP_SEGMENT;
-      cm->cmsg_len = CMSG_LEN (sizeof (guint16));
-      memcpy (CMSG_DATA (cm), &t->seg, sizeof t->seg);
-    }
-}
-
-/* Carries out everything the core asked for. Input buffers are still
- * valid here; the batch is flushed before they are reused. */
-static void
-drain (Relay *r)
-{
-  EmberRelayCommand c;
-  while (ember_relay_server_poll_command (r->server, &c))
-    switch (c.kind)
-      {
-      case EMBER_RELAY_CMD_SEND_TO_CLIENT:
-        if (c.listener < r->n_listeners)
-          queue_send (r, &r->listeners[c.listener], &c.to, c.data, c.len);
-        break;
-      case EMBER_RELAY_CMD_SEND_TO_PEER:
-        {
-          Sock *s = g_hash_table_lookup (r->allocs, GUINT_TO_POINTER ((guint) c.family << 16 | c.port));
-          if (s != NULL)
-            queue_send (r, s, &c.to, c.data, c.len);
-          break;
-        }
-      case EMBER_RELAY_CMD_CREATE_ALLOCATION:
-        flush_batch (r); /* a failure may grow the core's arena */
-        create_allocation (r, c.family, c.port);
-        break;
-      case EMBER_RELAY_CMD_FREE_ALLOCATION:
-        flush_batch (r); /* sends queued for this socket go first */
-        free_allocation (r, c.family, c.port);
-        break;
-      case EMBER_RELAY_CMD_WAKE:
-        r->deadline = MIN (r->deadline, c.deadline);
-        break;
-      }
-  flush_batch (r);
-  r->n_used = 0;
-}
-
-/* ---- reading -------------------------------------------------------- */
-
-static void
-setup_receive (Relay *r)
-{
-  r->bufs = g_malloc (sizeof (*r->bufs) * RECV_SLOTS);
-  /* Touched now, so resident memory does not grow with the first burst. */
-  memset (r->bufs, 0, sizeof (*r->bufs) * RECV_SLOTS);
-  for (guint i = 0; i < RECV_SLOTS; i++)
-    {
-      r->riov[i].iov_base = r->bufs[i];
-      r->riov[i].iov_len = SLOT;
-      r->rmsgs[i].msg_hdr.msg_name = &r->raddr[i];
-      r->rmsgs[i].msg_hdr.msg_iov = &r->riov[i];
-      r->rmsgs[i].msg_hdr.msg_iovlen = 1;
-    }
-}
-
-/* Reads up to 4 batches from `s` into free receive slots and feeds them
- * to the core; the caller drains. When the slots run out, what the
- * core answered so far is written first. */
-static void
-read_socket (Relay *r, Sock *s, gint64 now)
-{
-  for (int round = 0; round < 4 && r->blocked == NULL; round++)
-    {
-      if (r->n_used + BATCH > RECV_SLOTS)
-        drain (r);
-      guint base = r->n_used;
-      for (guint i = base; i < base + BATCH; i++)
-        r->rmsgs[i].msg_hdr.msg_namelen = sizeof r->raddr[i];
-      int n = recvmmsg (s->fd, r->rmsgs + base, BATCH, MSG_DONTWAIT, NULL);
-      if (n <= 0)
-        return;
-      r->stats.recv_syscalls++;
-      r->n_used += (guint) n;
-      for (guint i = base; i < base + (guint) n; i++)
-        {
-          if (r->rmsgs[i].msg_hdr.msg_flags & MSG_TRUNC)
-            {
-              r->stats.recv_truncated++;
-              continue;
-            }
-          EmberAddr from;
-          from_sockaddr (&r->raddr[i], &from);
-          if (s->port == 0)
-            ember_relay_server_handle_client_input (r->server, now, s->listener, &from, r->bufs[i],
-                                                    r->rmsgs[i].msg_len);
-          else
-            ember_relay_server_handle_peer_input (r->server, now, s->family, s->port, &from,
-                                                  r->bufs[i], r->rmsgs[i].msg_len);
-        }
-      if (n < BATCH)
-        return;
-    }
-}
-
-/* Writes held datagrams in order; TRUE when none is left, else
- * r->blocked names the socket to wait for. */
-static gboolean
-flush_pending (Relay *r)
-{
-  Pending *p;
-  while ((p = g_queue_peek_head (&r->pending)) != NULL)
-    {
-      ssize_t n = sendto (p->sock->fd, p->data, p->len, MSG_DONTWAIT, (struct sockaddr *) &p->to,
-                          p->to_len);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
-        {
-          r->blocked = p->sock;
-          return FALSE;
-        }
-      if (n < 0 && errno != EINTR)
-        r->stats.send_errors++;
-      else if (n >= 0)
-        r->stats.datagrams_sent++;
-      g_queue_pop_head (&r->pending);
-      g_free (p);
-    }
-  r->blocked = NULL;
-  return TRUE;
-}
-
-static void
-suspend_reading (Relay *r, Sock *blocked)
-{
-  if (r->blocked == NULL)
-    r->blocked = blocked;
-}
-
-/* Milliseconds until the core's deadline, rounded up; -1 for none. */
-static int
-wait_ms (const Relay *r, gint64 now)
-{
-  gint64 d = r->deadline;
-  if (r->dirty)
-    d = MIN (d, r->published + 100 * G_TIME_SPAN_MILLISECOND);
-  if (d == G_MAXINT64)
-    return -1;
-  if (d <= now)
-    return 0;
-  return (int) MIN ((d - now + 999) / 1000, G_MAXINT);
-}
-
-static void
-publish_stats (Relay *r, gint64 now)
-{
-  g_mutex_lock (&r->stats_lock);
-  ember_relay_server_get_stats (r->server, &r->server_snapshot);
-  r->shell_snapshot = r->stats;
-  g_mutex_unlock (&r->stats_lock);
-  r->published = now;
-  r->dirty = FALSE;
-}
-
-/* The data plane: one thread, one epoll set, no GLib main loop in the
- * way, so a wake-up costs epoll_wait and the reads and writes it leads
- * to. While a socket is blocked, only that socket (for writability),
- * the stop eventfd and the core's deadline are waited for. */
-static gpointer
-worker (gpointer user_data)
-{
-  Relay *r = user_data;
-  struct epoll_event evs[64];
-  gint64 now = g_get_monotonic_time ();
-  for (;;)
-    {
-      int n;
-      if (r->blocked != NULL)
-        {
-          struct pollfd pfd[2] = { { .fd = r->blocked->fd, .events = POLLOUT },
-                                   { .fd = r->stop_fd, .events = POLLIN } };
-          n = poll (pfd, 2, wait_ms (r, now));
-          if (n > 0 && (pfd[1].revents & POLLIN))
-            break;
-          n = 0;
-        }
-      else
-        n = epoll_wait (r->epfd, evs, G_N_ELEMENTS (evs), wait_ms (r, now));
-      now = g_get_monotonic_time ();
-      ember_relay_server_set_unix_time (r->server, g_get_real_time () / G_USEC_PER_SEC);
-      if (r->blocked != NULL)
-        flush_pending (r);
-      for (int i = 0; i < n && r->blocked == NULL; i++)
-        {
-          if (evs[i].data.ptr == &r->stop_sock)
-            goto out;
-          read_socket (r, evs[i].data.ptr, now);
-          r->dirty = TRUE;
-        }
-      drain (r);
-      if (now >= r->deadline)
-        {
-          r->deadline = G_MAXINT64;
-          ember_relay_server_handle_timeout (r->server, now);
-          drain (r);
-          r->dirty = TRUE;
-        }
-      if (r->dirty && now - r->published >= 100 * G_TIME_SPAN_MILLISECOND)
-        publish_stats (r, now);
-    }
-out:
-  publish_stats (r, now);
-  return NULL;
-}
 
 static gboolean
 on_signal (gpointer user_data)
 {
-  Relay *r = user_data;
+  GMainLoop *loop = user_data;
   g_info ("signal received, stopping");
-  g_main_loop_quit (r->loop);
+  g_main_loop_quit (loop);
   return G_SOURCE_CONTINUE;
 }
 
@@ -677,11 +55,7 @@ rng (gpointer user_data, guint8 *buf, gsize len)
 static void
 collect_stats (gpointer user_data, EmberRelayServerStats *server, EmberRelayShellStats *shell)
 {
-  Relay *r = user_data;
-  g_mutex_lock (&r->stats_lock);
-  *server = r->server_snapshot;
-  *shell = r->shell_snapshot;
-  g_mutex_unlock (&r->stats_lock);
+  ember_relay_io_get_stats (user_data, server, shell);
 }
 
 /* ---- options -------------------------------------------------------- */
@@ -827,7 +201,11 @@ main (int argc, char **argv)
       return 2;
     }
 
-  Relay *r = g_new0 (Relay, 1);
+  EmberRelayServer *server = NULL;
+  EmberRelayIo *io = NULL;
+  GMainLoop *loop = NULL;
+  g_autoptr (GArray) listen_fds = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr (GArray) listen_families = g_array_new (FALSE, FALSE, sizeof (guint8));
   g_autoptr (GBytes) secret = NULL;
   EmberRelayServerConfig c;
   ember_relay_server_config_init (&c);
@@ -840,7 +218,7 @@ main (int argc, char **argv)
     c.max_allocations_per_user = (guint) opt_quota;
   if (opt_alloc_sndbuf < 0 && g_getenv ("EMBER_RELAY_ALLOCATION_SEND_BUFFER") != NULL)
     opt_alloc_sndbuf = (gint) g_ascii_strtoll (g_getenv ("EMBER_RELAY_ALLOCATION_SEND_BUFFER"), NULL, 10);
-  r->alloc_sndbuf = opt_alloc_sndbuf > 0 ? opt_alloc_sndbuf : 1 << 20;
+  int alloc_sndbuf = opt_alloc_sndbuf > 0 ? opt_alloc_sndbuf : 1 << 20;
   int rc = 1;
   if (!configure (&c, &secret, &error))
     goto out;
@@ -851,24 +229,22 @@ main (int argc, char **argv)
   for (guint i = 0; listen[i] != NULL; i++)
     {
       EmberAddr a;
-      if (r->n_listeners == MAX_LISTENERS)
+      if (i == EMBER_RELAY_IO_MAX_LISTENERS)
         {
           g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "at most %d --listen",
-                       MAX_LISTENERS);
+                       EMBER_RELAY_IO_MAX_LISTENERS);
           goto out;
         }
       if (!parse_host_port (listen[i], 3478, &a, &error))
         goto out;
-      int fd = open_udp (&a, 4 << 20, 4 << 20, &error);
+      int fd = ember_relay_io_open_udp (&a, 4 << 20, 4 << 20, &error);
       if (fd < 0)
         {
           g_prefix_error (&error, "--listen %s: ", listen[i]);
           goto out;
         }
-      Sock *s = &r->listeners[r->n_listeners];
-      s->fd = fd;
-      s->family = a.family;
-      s->listener = r->n_listeners++;
+      g_array_append_val (listen_fds, fd);
+      g_array_append_val (listen_families, a.family);
       /* An explicit listen address doubles as the announced address. */
       static const guint8 zero[16];
       gboolean unspecified = memcmp (a.addr, zero, 16) == 0;
@@ -877,8 +253,8 @@ main (int argc, char **argv)
       if (!unspecified && a.family == EMBER_ADDR_IPV6 && c.public_ip6.family == EMBER_ADDR_NONE)
         c.public_ip6 = a;
     }
-  r->server = ember_relay_server_new (&c, &error);
-  if (r->server == NULL)
+  server = ember_relay_server_new (&c, &error);
+  if (server == NULL)
     {
       g_prefix_error (&error, "(set --public-ip4/--public-ip6) ");
       goto out;
@@ -893,63 +269,49 @@ main (int argc, char **argv)
           goto out;
         }
       *colon = '\0';
-      if (!ember_relay_server_add_user (r->server, opt_user[i], colon + 1, &error))
+      if (!ember_relay_server_add_user (server, opt_user[i], colon + 1, &error))
         goto out;
       gnutls_memset (colon + 1, 0, strlen (colon + 1));
     }
   for (guint i = 0; opt_allow != NULL && opt_allow[i] != NULL; i++)
-    if (!ember_relay_server_allow_peer (r->server, g_strstrip (opt_allow[i]), &error))
+    if (!ember_relay_server_allow_peer (server, g_strstrip (opt_allow[i]), &error))
       goto out;
 
-  setup_receive (r);
-  r->gso = g_getenv ("EMBER_RELAY_NO_GSO") == NULL;
-  r->allocs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, free_sock);
-  r->epfd = epoll_create1 (EPOLL_CLOEXEC);
-  for (guint i = 0; i < r->n_listeners; i++)
-    epoll_add (r, &r->listeners[i]);
-  r->stop_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  r->stop_sock.fd = r->stop_fd;
-  epoll_add (r, &r->stop_sock);
-  r->deadline = G_MAXINT64;
-  g_mutex_init (&r->stats_lock);
-  r->loop = g_main_loop_new (NULL, FALSE);
-  g_unix_signal_add (SIGINT, on_signal, r);
-  g_unix_signal_add (SIGTERM, on_signal, r);
+  io = ember_relay_io_new (server, alloc_sndbuf, g_getenv ("EMBER_RELAY_NO_GSO") == NULL);
+  for (guint i = 0; i < listen_fds->len; i++)
+    {
+      if (!ember_relay_io_add_listener (io, g_array_index (listen_fds, int, i),
+                                        g_array_index (listen_families, guint8, i), &error))
+        goto out;
+      g_array_index (listen_fds, int, i) = -1; /* the shell's now */
+    }
+  loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGINT, on_signal, loop);
+  g_unix_signal_add (SIGTERM, on_signal, loop);
 
   EmberRelayMetrics *metrics = NULL;
   if (opt_metrics != NULL &&
-      (metrics = ember_relay_metrics_start (opt_metrics, collect_stats, r, &error)) == NULL)
+      (metrics = ember_relay_metrics_start (opt_metrics, collect_stats, io, &error)) == NULL)
     goto out;
 
   for (guint i = 0; listen[i] != NULL; i++)
     g_info ("listening on udp %s", listen[i]);
-  publish_stats (r, g_get_monotonic_time ());
-  r->worker = g_thread_new ("relay-data", worker, r);
-  g_main_loop_run (r->loop);
-  guint64 one = 1;
-  if (write (r->stop_fd, &one, sizeof one) != sizeof one)
-    g_error ("cannot stop the data-plane thread: %s", g_strerror (errno));
-  g_thread_join (r->worker);
+  ember_relay_io_start (io);
+  g_main_loop_run (loop);
+  ember_relay_io_stop (io);
   rc = 0;
   ember_relay_metrics_stop (metrics);
 
 out:
   if (error != NULL)
     g_printerr ("ember-relay: %s\n", error->message);
-  if (r->stop_fd > 0)
-    close (r->stop_fd);
-  g_queue_clear_full (&r->pending, g_free);
-  if (r->allocs != NULL)
-    g_hash_table_unref (r->allocs);
-  for (guint i = 0; i < r->n_listeners; i++)
-    close (r->listeners[i].fd);
-  if (r->epfd > 0)
-    close (r->epfd);
-  ember_relay_server_free (r->server);
-  if (r->loop != NULL)
-    g_main_loop_unref (r->loop);
-  g_free (r->bufs);
-  g_free (r);
+  ember_relay_io_free (io);
+  for (guint i = 0; i < listen_fds->len; i++)
+    if (g_array_index (listen_fds, int, i) >= 0)
+      close (g_array_index (listen_fds, int, i));
+  ember_relay_server_free (server);
+  if (loop != NULL)
+    g_main_loop_unref (loop);
   ember_log_shutdown ();
   return rc;
 }

@@ -1,0 +1,38 @@
+/* relay-io — ember-relay's data plane (see relay-io.c): sockets, batched
+ * I/O and the thread that runs the server core. The program (relay.c)
+ * parses options, builds the core, opens the listeners and hands them
+ * over. */
+#pragma once
+
+#include <glib.h>
+#include "server/server.h"
+#include "metrics.h"
+
+G_BEGIN_DECLS
+
+#define EMBER_RELAY_IO_MAX_LISTENERS 8
+
+typedef struct _EmberRelayIo EmberRelayIo;
+
+/* A non-blocking UDP socket bound to `bind_addr` (IPv6: v6-only) with
+ * the given receive and send buffer sizes, or -1 and error. */
+int ember_relay_io_open_udp (const EmberAddr *bind_addr, int rcvbuf, int sndbuf, GError **error);
+
+/* `server` stays the caller's and must outlive the shell. Allocation
+ * sockets get `alloc_sndbuf` bytes of send buffer; `gso` FALSE never
+ * builds UDP_SEGMENT trains. */
+EmberRelayIo *ember_relay_io_new (EmberRelayServer *server, int alloc_sndbuf, gboolean gso);
+/* Takes `fd`; its index (0, 1, ...) is the listener number the core
+ * sees. */
+gboolean ember_relay_io_add_listener (EmberRelayIo *io, int fd, guint8 family, GError **error);
+/* Starts and stops the data-plane thread. While it runs, only
+ * get_stats() may be called from other threads. */
+void ember_relay_io_start (EmberRelayIo *io);
+void ember_relay_io_stop (EmberRelayIo *io);
+/* The counters as last published (at most 100 ms old). */
+void ember_relay_io_get_stats (EmberRelayIo *io, EmberRelayServerStats *server,
+                               EmberRelayShellStats *shell);
+/* Stops the thread if running, closes every socket. */
+void ember_relay_io_free (EmberRelayIo *io);
+
+G_END_DECLS

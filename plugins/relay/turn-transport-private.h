@@ -42,9 +42,6 @@
  * the old username, RFC 8656 §6.2). */
 #define TURN_REST_LIFETIME_S (24 * 3600)
 #define TURN_REST_RENEW_BEFORE_S 3600
-/* The readiness thread never waits less than this: a client deadline
- * that stays in the past (all its transactions busy) must not spin. */
-#define TURN_TIMER_FLOOR_US (5 * G_TIME_SPAN_MILLISECOND)
 
 typedef struct {
   EmberAddr *relays;
@@ -136,7 +133,8 @@ void turn_renew_rest_credentials (EmberBackend *be, gint64 now);
 
 void turn_kick_locked (EmberBackend *be);
 gpointer turn_readiness_thread (gpointer data);
-gint64 turn_next_deadline (EmberBackend *be, gint64 now);
+/* The earliest client, held-datagram or renewal deadline. */
+gint64 turn_next_deadline (EmberBackend *be);
 void turn_run_timers (EmberBackend *be, gint64 now);
 void turn_after_control (EmberBackend *be);
 

@@ -566,7 +566,7 @@ turn_poll_recv_many (EmberBackend *be, EmberWaker *waker, EmberPacket *batch, gu
   /* The core drains poll_event() right after this call. */
   be->events_new = FALSE;
 
-  gint64 dl = n == 0 ? turn_next_deadline (be, g_get_monotonic_time ()) : G_MAXINT64;
+  gint64 dl = n == 0 ? turn_next_deadline (be) : G_MAXINT64;
   g_mutex_lock (&be->lock);
   be->recv_waker = waker;
   be->recv_armed = n == 0;

@@ -109,8 +109,14 @@ turn_readiness_thread (gpointer data)
 
 /* ---- Timers and wakes ------------------------------------------------------ */
 
+/* No floor: turn_run_timers(now) leaves every one of these after `now`.
+ * A client's poll_timeout() is later than the `now` of its last
+ * handle_timeout(), even while all its transaction slots are busy
+ * (client.h); held datagrams that old are dropped and credentials that
+ * old renewed. So a deadline found already past has elapsed since, and
+ * the wake it brings runs the timers that move it on: no spin. */
 gint64
-turn_next_deadline (EmberBackend *be, gint64 now)
+turn_next_deadline (EmberBackend *be)
 {
   gint64 t = be->rest_renew_at;
   for (guint i = 0; i < be->relays->len; i++)
@@ -120,7 +126,7 @@ turn_next_deadline (EmberBackend *be, gint64 now)
       if (r->n_held > 0)
         t = MIN (t, r->held[r->held_order[0]].since + TURN_HOLD_US);
     }
-  return MAX (t, now + TURN_TIMER_FLOOR_US);
+  return t;
 }
 
 void
@@ -143,7 +149,7 @@ turn_run_timers (EmberBackend *be, gint64 now)
 void
 turn_after_control (EmberBackend *be)
 {
-  gint64 dl = turn_next_deadline (be, g_get_monotonic_time ());
+  gint64 dl = turn_next_deadline (be);
   EmberWaker *wake = NULL;
   g_mutex_lock (&be->lock);
   int out_fd = turn_blocked_fd (be);

@@ -174,7 +174,7 @@ test_send_indication (TurnFx *fx, gconstpointer data)
   (void) data;
   turn_fx_init (fx, 1);
   turn_fx_allocate (fx, 0);
-  /* Nothing installed yet: encode refuses (the caller drops, ICE retries). */
+  /* Nothing installed yet: encode refuses (the caller holds the packet). */
   guint8 buf[256];
   g_assert_cmpuint (ember_turn_client_encode (fx->relays[0].cli, fx->now, &fx->peer,
                                               (const guint8 *) "x", 1, buf, sizeof buf), ==, 0);
@@ -401,6 +401,221 @@ test_not_from_server (TurnFx *fx, gconstpointer data)
                    ==, EMBER_TURN_INPUT_NOT_FOR_US);
 }
 
+/* ---- transaction slots and requests that cannot be built ---------------- */
+
+#define MANY_PEERS 40
+
+static EmberAddr
+many_peer (guint k)
+{
+  char ip[32];
+  g_snprintf (ip, sizeof ip, "203.0.113.%u", 10 + k);
+  return turn_fx_ip (ip, (guint16) (6000 + k));
+}
+
+/* What relay 0's client queued is lost on the way. */
+static guint
+drop_transmits (TurnFx *fx, guint16 method)
+{
+  guint8 buf[EMBER_TURN_MAX_MESSAGE];
+  EmberAddr to;
+  gsize n;
+  guint of_method = 0;
+  while ((n = ember_turn_client_poll_transmit (fx->relays[0].cli, buf, sizeof buf, &to)) > 0)
+    {
+      EmberStunMessage m;
+      of_method += ember_stun_message_parse (&m, buf, n) == EMBER_STUN_OK && m.method == method;
+    }
+  return of_method;
+}
+
+static void
+test_slots_full (TurnFx *fx, gconstpointer data)
+{
+  (void) data;
+  /* Each peer takes two transactions (permission, channel): more peers
+   * at once than there are slots, so most of them wait for one. */
+  G_STATIC_ASSERT (2 * MANY_PEERS > EMBER_TURN_MAX_TRANSACTIONS);
+  G_STATIC_ASSERT (MANY_PEERS <= EMBER_TURN_MAX_PEERS);
+  turn_fx_init (fx, 1);
+  turn_fx_allocate (fx, 0);
+  EmberTurnClient *cli = fx->relays[0].cli;
+  for (guint k = 0; k < MANY_PEERS; k++)
+    {
+      EmberAddr p = many_peer (k);
+      g_assert_true (ember_turn_client_add_peer (cli, fx->now, &p));
+    }
+  /* The work that waits is long due, but handle_timeout() cannot start
+   * it: the deadline must lie ahead, or a caller sleeping until it spins.
+   * It is the first retransmission, when a slot could free. */
+  ember_turn_client_handle_timeout (cli, fx->now);
+  gint64 next = ember_turn_client_poll_timeout (cli);
+  g_assert_cmpint (next, >, fx->now);
+  g_assert_cmpint (next, <=, fx->now + EMBER_TURN_RTO_US);
+
+  /* Those requests are lost; the retransmissions leave it ahead again. */
+  g_assert_cmpuint (drop_transmits (fx, EMBER_STUN_METHOD_CREATE_PERMISSION), ==,
+                    EMBER_TURN_MAX_TRANSACTIONS / 2);
+  fx->now = next;
+  ember_turn_client_handle_timeout (cli, fx->now);
+  g_assert_cmpint (ember_turn_client_poll_timeout (cli), >, fx->now);
+
+  /* The retransmissions are answered: a freed slot makes the waiting
+   * work due at once, and every peer is set up without time passing. */
+  gint64 answered_at = fx->now;
+  turn_fx_pump (fx);
+  g_assert_cmpint (ember_turn_client_poll_timeout (cli), <=, fx->now);
+  turn_fx_advance (fx, fx->now);
+  g_assert_cmpint (fx->now, ==, answered_at);
+  for (guint k = 0; k < MANY_PEERS; k++)
+    {
+      EmberAddr p = many_peer (k);
+      g_assert_cmpuint (ember_turn_client_get_channel (cli, &p), !=, 0);
+    }
+  EmberRelayServerStats st;
+  ember_relay_server_get_stats (fx->relays[0].srv, &st);
+  g_assert_cmpuint (st.permissions, ==, MANY_PEERS);
+  g_assert_cmpuint (st.channels, ==, MANY_PEERS);
+  g_assert_cmpint (ember_turn_client_poll_timeout (cli), >, fx->now);
+  g_assert_true (ember_turn_client_is_allocated (cli));
+}
+
+/* The client's next request to relay 0, which must be `method`; `m`
+ * points into `buf`. */
+static void
+take_request (TurnFx *fx, guint16 method, guint8 *buf, EmberStunMessage *m)
+{
+  EmberAddr to;
+  gsize n = ember_turn_client_poll_transmit (fx->relays[0].cli, buf, EMBER_TURN_MAX_MESSAGE, &to);
+  g_assert_cmpuint (n, >, 0);
+  g_assert_cmpint (ember_stun_message_parse (m, buf, n), ==, EMBER_STUN_OK);
+  g_assert_cmpuint (m->method, ==, method);
+  g_assert_cmpuint (m->klass, ==, EMBER_STUN_CLASS_REQUEST);
+}
+
+static void
+feed_answer (TurnFx *fx, EmberStunBuilder *b)
+{
+  gsize n = ember_stun_builder_finish (b, NULL);
+  g_assert_cmpuint (n, >, 0);
+  EmberAddr peer;
+  const guint8 *d;
+  gsize dl;
+  g_assert_cmpint (ember_turn_client_handle_input (fx->relays[0].cli, fx->now,
+                                                   &fx->relays[0].server_addr, b->buf, n, &peer,
+                                                   &d, &dl),
+                   ==, EMBER_TURN_INPUT_HANDLED);
+  turn_fx_drain_events (fx, 0);
+}
+
+/* A 401 challenge with this nonce, as a server with long nonces sends. */
+static void
+answer_401 (TurnFx *fx, const EmberStunMessage *req, gsize nonce_len)
+{
+  g_autofree char *nonce = g_strnfill (nonce_len, 'n');
+  guint8 out[1024];
+  EmberStunBuilder b;
+  ember_stun_builder_init (&b, out, sizeof out, req->method, EMBER_STUN_CLASS_ERROR,
+                           req->transaction_id);
+  ember_stun_builder_add_error_code (&b, EMBER_STUN_ERROR_UNAUTHENTICATED, NULL);
+  ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_REALM, "ember.test");
+  ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_NONCE, nonce);
+  ember_stun_builder_add_fingerprint (&b);
+  feed_answer (fx, &b);
+}
+
+static void
+test_challenge_too_long (TurnFx *fx, gconstpointer data)
+{
+  (void) data;
+  turn_fx_init (fx, 1);
+  turn_fx_pump (fx);
+  EmberTurnClient *cli = fx->relays[0].cli;
+  ember_turn_client_want_allocation (cli, fx->now);
+  guint8 req[EMBER_TURN_MAX_MESSAGE];
+  EmberStunMessage m;
+  take_request (fx, EMBER_STUN_METHOD_ALLOCATE, req, &m);
+  /* RFC 8489 §14.10 allows a nonce of up to 763 bytes; with 700, no
+   * authenticated request fits EMBER_TURN_MAX_MESSAGE. The allocation
+   * fails with the 401 rather than stay pending with nothing sent. */
+  answer_401 (fx, &m, 700);
+  const Ev *e = turn_fx_last_event (fx, EMBER_TURN_EVENT_ALLOCATION_FAILED);
+  g_assert_nonnull (e);
+  g_assert_cmpuint (e->ev.error_code, ==, 401);
+  g_assert_false (ember_turn_client_is_allocated (cli));
+  g_assert_cmpuint (drop_transmits (fx, EMBER_STUN_METHOD_ALLOCATE), ==, 0);
+  /* The retries cannot be built either: each one leaves the deadline
+   * ahead instead of due again at once. */
+  for (guint k = 0; k < 3; k++)
+    {
+      gint64 next = ember_turn_client_poll_timeout (cli);
+      g_assert_cmpint (next, >, fx->now);
+      fx->now = next;
+      ember_turn_client_handle_timeout (cli, fx->now);
+      g_assert_cmpint (ember_turn_client_poll_timeout (cli), >, fx->now);
+      g_assert_cmpuint (drop_transmits (fx, EMBER_STUN_METHOD_ALLOCATE), ==, 0);
+    }
+  g_assert_cmpint (fx->now, >=, S (1000) + EMBER_TURN_RETRY_US);
+}
+
+#define PAD4(n) (((n) + 3) & ~(gsize) 3)
+
+static void
+test_peer_request_too_long (TurnFx *fx, gconstpointer data)
+{
+  (void) data;
+  turn_fx_init (fx, 1);
+  turn_fx_pump (fx);
+  EmberTurnClient *cli = fx->relays[0].cli;
+  char user[128], pass[64];
+  turn_fx_credentials (&fx->relays[0], fx->now, user, sizeof user, pass, sizeof pass);
+  ember_turn_client_want_allocation (cli, fx->now);
+  guint8 req[EMBER_TURN_MAX_MESSAGE];
+  EmberStunMessage m;
+  take_request (fx, EMBER_STUN_METHOD_ALLOCATE, req, &m);
+  /* A nonce that makes the authenticated Allocate exactly
+   * EMBER_TURN_MAX_MESSAGE long: header, REQUESTED-TRANSPORT, USERNAME,
+   * REALM, NONCE, MESSAGE-INTEGRITY, FINGERPRINT. CreatePermission
+   * (XOR-PEER-ADDRESS, 4 bytes more) and ChannelBind do not fit. */
+  gsize fixed = EMBER_STUN_HEADER_LEN + 8 + 4 + PAD4 (strlen (user)) + 4
+                + PAD4 (strlen ("ember.test")) + 4 + 24 + 8;
+  answer_401 (fx, &m, EMBER_TURN_MAX_MESSAGE - fixed);
+  take_request (fx, EMBER_STUN_METHOD_ALLOCATE, req, &m);
+  g_assert_cmpint (m.integrity, >=, 0);
+  g_assert_cmpuint (m.len, ==, EMBER_TURN_MAX_MESSAGE);
+
+  guint8 key[EMBER_STUN_LONG_TERM_KEY_MD5_LEN];
+  ember_stun_long_term_key_md5 ((const guint8 *) user, strlen (user),
+                                (const guint8 *) "ember.test", strlen ("ember.test"),
+                                (const guint8 *) pass, strlen (pass), key);
+  guint8 out[256];
+  EmberStunBuilder b;
+  ember_stun_builder_init (&b, out, sizeof out, EMBER_STUN_METHOD_ALLOCATE,
+                           EMBER_STUN_CLASS_SUCCESS, m.transaction_id);
+  EmberAddr relayed = turn_fx_ip ("192.0.2.1", 50000);
+  ember_stun_builder_add_xor_address (&b, EMBER_STUN_ATTR_XOR_RELAYED_ADDRESS, &relayed);
+  ember_stun_builder_add_u32 (&b, EMBER_STUN_ATTR_LIFETIME, 600);
+  ember_stun_builder_add_xor_address (&b, EMBER_STUN_ATTR_XOR_MAPPED_ADDRESS, &fx->client_addr);
+  ember_stun_builder_add_integrity (&b, key, sizeof key);
+  ember_stun_builder_add_fingerprint (&b);
+  feed_answer (fx, &b);
+  g_assert_true (ember_turn_client_is_allocated (cli));
+
+  /* The peer is taken, but neither request can be built: nothing is sent
+   * and the deadline stays ahead of every handle_timeout(). */
+  g_assert_true (ember_turn_client_add_peer (cli, fx->now, &fx->peer));
+  g_assert_cmpuint (drop_transmits (fx, EMBER_STUN_METHOD_CREATE_PERMISSION), ==, 0);
+  for (guint k = 0; k < 3; k++)
+    {
+      ember_turn_client_handle_timeout (cli, fx->now);
+      gint64 next = ember_turn_client_poll_timeout (cli);
+      g_assert_cmpint (next, >, fx->now);
+      g_assert_cmpuint (drop_transmits (fx, EMBER_STUN_METHOD_CREATE_PERMISSION), ==, 0);
+      fx->now = next;
+    }
+  g_assert_cmpuint (ember_turn_client_get_channel (cli, &fx->peer), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -419,6 +634,9 @@ main (int argc, char **argv)
   ADD ("/turn/client/input/truncated-and-garbage", test_truncated);
   ADD ("/turn/client/input/not-from-server", test_not_from_server);
   ADD ("/turn/client/allocate/wrong-password", test_wrong_password);
+  ADD ("/turn/client/allocate/challenge-too-long-to-answer", test_challenge_too_long);
+  ADD ("/turn/client/peer/more-than-the-transaction-slots", test_slots_full);
+  ADD ("/turn/client/peer/request-too-long-to-build", test_peer_request_too_long);
 #undef ADD
   return g_test_run ();
 }

@@ -128,6 +128,17 @@ find_peer (EmberTurnClient *c, const EmberAddr *addr)
   return NULL;
 }
 
+/* Whether a transaction can start now: one of the
+ * EMBER_TURN_MAX_TRANSACTIONS slots is free. */
+static gboolean
+tx_slot_free (const EmberTurnClient *c)
+{
+  for (guint i = 0; i < EMBER_TURN_MAX_TRANSACTIONS; i++)
+    if (!c->tx[i].used)
+      return TRUE;
+  return FALSE;
+}
+
 static gboolean
 tx_pending (const EmberTurnClient *c, TxKind kind)
 {
@@ -237,6 +248,14 @@ start_allocate (EmberTurnClient *c, gint64 now)
     return;
   if (tx_start (c, now, TX_ALLOCATE, NULL, 0, 0) != NULL)
     c->alloc = ALLOC_PENDING;
+  else if (tx_slot_free (c))
+    {
+      /* The request does not fit EMBER_TURN_MAX_MESSAGE (the server's
+       * realm and nonce are that long), nor will it right away: retry
+       * later rather than at every timeout. With every slot busy it just
+       * waits for one (see poll_timeout). */
+      c->alloc_retry_at = now + EMBER_TURN_RETRY_US;
+    }
 }
 
 static void
@@ -247,11 +266,19 @@ peer_sync (EmberTurnClient *c, gint64 now, Peer *p)
   /* RFC 8656 §9: the permission first (it is what lets the peer's
    * packets in), then the channel (§12) for the compact data path. */
   if (!p->perm_pending && (!p->perm_ok || now >= p->perm_refresh_at))
-    if (tx_start (c, now, TX_PERMISSION, &p->addr, 0, 0) != NULL)
-      p->perm_pending = TRUE;
+    {
+      if (tx_start (c, now, TX_PERMISSION, &p->addr, 0, 0) != NULL)
+        p->perm_pending = TRUE;
+      else if (tx_slot_free (c))
+        p->perm_refresh_at = now + EMBER_TURN_RETRY_US;  /* too long to build, as above */
+    }
   if (!p->chan_pending && (!p->chan_ok || now >= p->chan_refresh_at))
-    if (tx_start (c, now, TX_CHANNEL, &p->addr, p->channel, 0) != NULL)
-      p->chan_pending = TRUE;
+    {
+      if (tx_start (c, now, TX_CHANNEL, &p->addr, p->channel, 0) != NULL)
+        p->chan_pending = TRUE;
+      else if (tx_slot_free (c))
+        p->chan_refresh_at = now + EMBER_TURN_RETRY_US;
+    }
 }
 
 /* The allocation died (reboot, mismatch, relay down). */
@@ -562,8 +589,12 @@ on_error (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
                                         c->key);
           c->have_key = TRUE;
           t->used = FALSE;
-          tx_start (c, now, kind, &peer, channel, retries + 1);
-          return;
+          if (tx_start (c, now, kind, &peer, channel, retries + 1) != NULL)
+            return;
+          /* The slot was just freed, so the retry did not fit
+           * EMBER_TURN_MAX_MESSAGE with this realm and nonce: the request
+           * fails with this answer's code rather than stay pending with
+           * no transaction behind it. */
         }
     }
   t->used = FALSE;
@@ -753,11 +784,22 @@ ember_turn_client_poll_timeout (const EmberTurnClient *c)
       t = MIN (t, c->tx[i].next_send);
   if (c->down)
     return t;
+  /* handle_timeout() moves refresh_at on even when no slot is free. */
+  if (c->alloc == ALLOC_OK)
+    t = MIN (t, c->refresh_at);
+  /* An allocation, permission or channel that is due needs a new
+   * transaction. With every slot busy its time may be long past, and
+   * handle_timeout() cannot move it: counted here, the caller would spin.
+   * It waits for a free slot instead: without input, the earliest is a
+   * transaction's next_send above (it retransmits or gives up); a
+   * response frees one at once, and the caller reads poll_timeout()
+   * after every input. */
+  if (!tx_slot_free (c))
+    return t;
   if (c->want_alloc && c->alloc == ALLOC_NONE && !tx_pending (c, TX_ALLOCATE))
     t = MIN (t, c->alloc_retry_at);
   if (c->alloc == ALLOC_OK)
     {
-      t = MIN (t, c->refresh_at);
       for (guint i = 0; i < EMBER_TURN_MAX_PEERS; i++)
         {
           const Peer *p = &c->peers[i];

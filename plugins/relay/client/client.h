@@ -117,9 +117,12 @@ void ember_turn_client_handle_timeout (EmberTurnClient *client, gint64 now);
 
 /* Wraps `payload` for `peer` into `buf` to be sent to the server:
  * ChannelData when the channel is bound, else a Send indication when the
- * permission is installed. Returns the length, or 0 when neither exists
- * yet (the permission/channel is being set up: the caller drops the
- * packet, ICE retransmits) or it does not fit. */
+ * permission is installed. Returns the length, or 0 without an
+ * allocation, when it does not fit, or when neither exists yet for
+ * `peer`. In that last case they are being set up (a peer it did not
+ * know is added as by add_peer()): the caller holds the packet and
+ * encodes it again once they are (the transport plugin holds up to 64
+ * datagrams per relay for 5 s); it need not drop it. */
 gsize ember_turn_client_encode (EmberTurnClient *client, gint64 now, const EmberAddr *peer,
                                 const guint8 *payload, gsize len, guint8 *buf, gsize cap);
 
@@ -127,6 +130,12 @@ gsize ember_turn_client_encode (EmberTurnClient *client, gint64 now, const Ember
  * *to is the server. 0 when none. */
 gsize ember_turn_client_poll_transmit (EmberTurnClient *client, guint8 *buf, gsize cap,
                                        EmberAddr *to);
+/* When handle_timeout() next has work: absolute, in `now`'s clock. After
+ * handle_timeout(now) it is always later than `now`, so a caller that
+ * sleeps until it never spins. Work that waits for a free transaction
+ * slot is due once a slot frees: at a retransmission or give-up time
+ * without input, or at once after a response freed one; so read it again
+ * after every handle_input(). */
 gint64 ember_turn_client_poll_timeout (const EmberTurnClient *client);
 gboolean ember_turn_client_poll_event (EmberTurnClient *client, EmberTurnEvent *ev);
 

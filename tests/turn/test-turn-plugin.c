@@ -7,34 +7,30 @@
  * proves that its readiness thread wakes the core.
  *
  * Against ember-relay and coturn's turnserver on 127.0.0.1, each started
- * here with a temporary directory and killed at the end (teardown, atexit,
- * SIGABRT handler and PR_SET_PDEATHSIG): events, the hold-until-permission
- * path, data both ways with the right addresses, bursts in order, static
- * and time-limited credentials, the relay set replaced at run time, and a
- * relay that stops answering. Suite 'interop': the server tests skip when
- * not root or when the server binary is missing. */
+ * here (turn-servers.c) with a temporary directory and killed at the end
+ * (teardown, atexit, SIGABRT and SIGTRAP handlers and PR_SET_PDEATHSIG):
+ * events, the hold-until-permission path, data both ways with the right
+ * addresses, bursts in order, static and time-limited credentials, the
+ * relay set replaced at run time, and a relay that stops answering.
+ * Suite 'interop': the server tests skip when not root or when the server
+ * binary is missing. */
 #include "loader.h"
 #include "ember-plugin-relay.h"
 #include "relay/client/wire.h"
+#include "turn-servers.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define REALM "ember.test"
 #define SECRET "plugin-secret"
 #define HELD 3  /* datagrams sent before the peer has a permission */
 #define BURST 50
-#define BURST_LEN 1000
 #define SLOT_LEN 2048
 
 typedef struct {
@@ -58,16 +54,12 @@ typedef struct {
 typedef struct {
   EmberAddr remote, local;
   gsize len;
-  guint8 data[BURST_LEN];
+  guint8 data[TURN_BURST_LEN];
 } Datagram;
 
 typedef struct {
   const Case *c;
-  char *tmpdir, *log_path;
-  GPid pid;
-  gboolean stopped;
-  guint16 port;
-  EmberAddr server;
+  TurnServer srv;
   EmberBackend *be;
   TestWaker rw, sw;
   int peer_fd;
@@ -89,89 +81,7 @@ typedef struct {
 static EmberPlugin *plugin;
 static const EmberRelayControl *control;
 
-/* ---- Processes --------------------------------------------------------- */
-
-static volatile pid_t child_pid = 0;
-/* The server's temporary files and directory (last), for a failed
- * assertion, which ends the test without its teardown. */
-static const char *const tmp_names[] = { "server.log", "turndb", "turnserver.pid", "" };
-static char tmp_paths[G_N_ELEMENTS (tmp_names)][256];
-
-static void
-remove_tmp (void)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (tmp_paths); i++)
-    if (tmp_paths[i][0] != '\0')
-      {
-        if (i + 1 < G_N_ELEMENTS (tmp_paths))
-          unlink (tmp_paths[i]);  /* async-signal-safe, like rmdir */
-        else
-          rmdir (tmp_paths[i]);
-        tmp_paths[i][0] = '\0';
-      }
-}
-
-static void
-kill_child_now (void)
-{
-  pid_t pid = child_pid;
-  if (pid > 0)
-    {
-      kill (pid, SIGKILL);
-      waitpid (pid, NULL, 0);
-      child_pid = 0;
-    }
-  remove_tmp ();
-}
-
-static void
-on_abort (int sig)
-{
-  kill_child_now ();  /* kill, waitpid, unlink and rmdir are async-signal-safe */
-  signal (sig, SIG_DFL);
-  raise (sig);
-}
-
-static void
-child_setup (gpointer user_data)
-{
-  (void) user_data;
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* ---- Addresses and sockets --------------------------------------------- */
-
-static EmberAddr
-loopback (guint16 port)
-{
-  EmberAddr a = { .family = EMBER_ADDR_IPV4, .port = port };
-  a.addr[0] = 127;
-  a.addr[3] = 1;
-  return a;
-}
-
-static struct sockaddr_in
-to_sockaddr (const EmberAddr *a)
-{
-  struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons (a->port) };
-  memcpy (&sin.sin_addr, a->addr, 4);
-  return sin;
-}
-
-static EmberAddr
-from_sockaddr (const struct sockaddr_in *sin)
-{
-  EmberAddr a = { .family = EMBER_ADDR_IPV4, .port = ntohs (sin->sin_port) };
-  memcpy (a.addr, &sin->sin_addr, 4);
-  return a;
-}
-
-static gboolean
-addr_eq (const EmberAddr *a, const EmberAddr *b)
-{
-  gsize n = a->family == EMBER_ADDR_IPV4 ? 4 : 16;
-  return a->family == b->family && a->port == b->port && memcmp (a->addr, b->addr, n) == 0;
-}
+/* ---- Addresses and servers --------------------------------------------- */
 
 static const char *
 addr_str (const EmberAddr *a)
@@ -186,47 +96,10 @@ addr_str (const EmberAddr *a)
   return out;
 }
 
-static int
-udp_socket (EmberAddr *bound)
-{
-  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  g_assert_cmpint (fd, >=, 0);
-  int size = 4 << 20;
-  setsockopt (fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
-  EmberAddr any = loopback (0);
-  struct sockaddr_in sin = to_sockaddr (&any);
-  g_assert_cmpint (bind (fd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
-  socklen_t len = sizeof sin;
-  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &sin, &len), ==, 0);
-  *bound = from_sockaddr (&sin);
-  return fd;
-}
-
-static guint16
-free_port (void)
-{
-  EmberAddr a;
-  int fd = udp_socket (&a);
-  close (fd);
-  return a.port;
-}
-
+/* The test's own records, for a failure. */
 static void
-send_to (int fd, const EmberAddr *to, const guint8 *buf, gsize len)
+dump_events (Fx *fx)
 {
-  struct sockaddr_in sin = to_sockaddr (to);
-  ssize_t n = sendto (fd, buf, len, 0, (struct sockaddr *) &sin, sizeof sin);
-  g_assert_cmpint (n, ==, (ssize_t) len);
-}
-
-/* ---- Servers ------------------------------------------------------------ */
-
-static void
-dump_log (Fx *fx)
-{
-  g_autofree char *text = NULL;
-  if (fx->log_path != NULL && g_file_get_contents (fx->log_path, &text, NULL, NULL))
-    g_test_message ("server log:\n%s", text);
   for (guint i = 0; fx->events != NULL && i < fx->events->len; i++)
     {
       const EventRec *e = &g_array_index (fx->events, EventRec, i);
@@ -236,126 +109,17 @@ dump_log (Fx *fx)
     }
 }
 
-static gboolean
-child_alive (Fx *fx)
-{
-  return fx->pid > 0 && waitpid (fx->pid, NULL, WNOHANG) == 0;
-}
-
-/* TRUE when 127.0.0.1:port answers a STUN Binding request (RFC 8489
- * §5: type 0x0001, magic cookie, 96-bit transaction id). */
-static gboolean
-binding_answered (guint16 port)
-{
-  EmberAddr local, server = loopback (port);
-  int fd = udp_socket (&local);
-  guint8 req[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
-  for (guint i = 8; i < 20; i++)
-    req[i] = (guint8) g_random_int ();
-  send_to (fd, &server, req, sizeof req);
-  struct pollfd p = { .fd = fd, .events = POLLIN };
-  guint8 buf[512];
-  gboolean ok = FALSE;
-  if (poll (&p, 1, 100) > 0)
-    {
-      ssize_t n = recv (fd, buf, sizeof buf, 0);
-      ok = n >= 20 && buf[0] == 0x01 && buf[1] == 0x01 && memcmp (buf + 8, req + 8, 12) == 0;
-    }
-  close (fd);
-  return ok;
-}
-
-/* Starts the server; FALSE (test skipped) when its binary is missing. */
+/* Starts the case's server; FALSE (test skipped) when its binary is
+ * missing. */
 static gboolean
 start_server (Fx *fx)
 {
-  const Case *c = fx->c;
-  g_autofree char *prog = NULL;
-  if (c->coturn)
-    prog = g_find_program_in_path ("turnserver");
-  else
-    {
-      const char *root = g_getenv ("EMBER_BUILD_ROOT");
-      if (root != NULL)
-        prog = g_build_filename (root, "plugins", "relay", "ember-relay", NULL);
-      if (prog != NULL && !g_file_test (prog, G_FILE_TEST_IS_EXECUTABLE))
-        g_clear_pointer (&prog, g_free);
-    }
-  if (prog == NULL)
-    {
-      g_test_skip (c->coturn ? "turnserver (coturn) is not installed"
-                             : "ember-relay not found (EMBER_BUILD_ROOT unset or not built)");
-      return FALSE;
-    }
-  g_autoptr (GError) error = NULL;
-  fx->tmpdir = g_dir_make_tmp ("ember-turn-plugin-XXXXXX", &error);
-  g_assert_no_error (error);
-  fx->log_path = g_build_filename (fx->tmpdir, "server.log", NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (tmp_names); i++)
-    g_snprintf (tmp_paths[i], sizeof tmp_paths[i], "%s%s%s", fx->tmpdir,
-                tmp_names[i][0] != '\0' ? "/" : "", tmp_names[i]);
-  fx->port = free_port ();
-  /* Allocation ports from the pid, away from test-turn-interop's range
-   * (20000-29999) and from the kernel's ephemeral range. */
-  guint base = 30000 + (guint) (getpid () % 500) * 20;
-  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (argv, g_strdup (prog));
-  if (c->coturn)
-    {
-      const char *fixed[] = { "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
-                              "--realm=" REALM, "--allow-loopback-peers", "--no-cli", "--no-tls",
-                              "--no-dtls", "--no-rfc5780", "--simple-log", "--fingerprint" };
-      for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
-        g_ptr_array_add (argv, g_strdup (fixed[i]));
-      g_ptr_array_add (argv, g_strdup_printf ("--listening-port=%u", fx->port));
-      g_ptr_array_add (argv, g_strdup_printf ("--min-port=%u", base));
-      g_ptr_array_add (argv, g_strdup_printf ("--max-port=%u", base + 19));
-      g_ptr_array_add (argv, g_strdup_printf ("--userdb=%s/turndb", fx->tmpdir));
-      g_ptr_array_add (argv, g_strdup_printf ("--pidfile=%s/turnserver.pid", fx->tmpdir));
-      g_ptr_array_add (argv, g_strdup_printf ("--log-file=%s", fx->log_path));
-      if (c->rest)
-        {
-          g_ptr_array_add (argv, g_strdup ("--use-auth-secret"));
-          g_ptr_array_add (argv, g_strdup ("--static-auth-secret=" SECRET));
-        }
-      else
-        {
-          g_ptr_array_add (argv, g_strdup ("--lt-cred-mech"));
-          g_ptr_array_add (argv, g_strdup ("--user=u:p"));
-        }
-    }
-  else
-    {
-      g_ptr_array_add (argv, g_strdup_printf ("--listen=127.0.0.1:%u", fx->port));
-      g_ptr_array_add (argv, g_strdup ("--public-ip4=127.0.0.1"));
-      g_ptr_array_add (argv, g_strdup_printf ("--port-range=%u-%u", base, base + 19));
-      g_ptr_array_add (argv, g_strdup ("--realm=" REALM));
-      g_ptr_array_add (argv, g_strdup ("--allow-peer=127.0.0.1/32"));
-      g_ptr_array_add (argv, g_strdup (c->rest ? "--secret=" SECRET : "--user=u:p"));
-      g_ptr_array_add (argv, g_strdup ("--log=debug"));
-    }
-  g_ptr_array_add (argv, NULL);
-
-  int log_fd = open (fx->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  g_assert_cmpint (log_fd, >=, 0);
-  g_spawn_async_with_pipes_and_fds (fx->tmpdir, (const char *const *) argv->pdata, NULL,
-                                    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL,
-                                    child_setup, NULL, -1, log_fd, log_fd, NULL, NULL, 0,
-                                    &fx->pid, NULL, NULL, NULL, &error);
-  close (log_fd);
-  g_ptr_array_unref (argv);
-  g_assert_no_error (error);
-  child_pid = fx->pid;
-  fx->server = loopback (fx->port);
-
-  gboolean up = FALSE;
-  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-  while (!up && g_get_monotonic_time () < deadline && child_alive (fx))
-    up = binding_answered (fx->port);
-  if (!up)
-    dump_log (fx);
-  g_assert_true (up);
-  return TRUE;
+  TurnServerConfig cfg = {
+    .coturn = fx->c->coturn, .secret = fx->c->rest ? SECRET : NULL,
+    /* Away from test-turn-interop's allocation ports (20000-29999). */
+    .port_base = 30000, .tmp_template = "ember-turn-plugin-XXXXXX",
+  };
+  return turn_server_start (&fx->srv, &cfg);
 }
 
 /* ---- The core's side ------------------------------------------------------ */
@@ -428,36 +192,14 @@ fx_teardown (Fx *fx, gconstpointer data)
 {
   (void) data;
   if (g_test_failed ())
-    dump_log (fx);
+    dump_events (fx);
   if (fx->be != NULL)
     plugin->io.close (fx->be);
-  if (fx->pid > 0)
-    {
-      if (fx->stopped)
-        kill (fx->pid, SIGCONT);
-      /* SIGTERM, 2 s to exit, then SIGKILL. */
-      kill (fx->pid, SIGTERM);
-      gint64 deadline = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
-      while (waitpid (fx->pid, NULL, WNOHANG) == 0)
-        {
-          if (g_get_monotonic_time () > deadline)
-            {
-              kill (fx->pid, SIGKILL);
-              waitpid (fx->pid, NULL, 0);
-              break;
-            }
-          g_usleep (20000);
-        }
-      g_spawn_close_pid (fx->pid);
-      child_pid = 0;
-    }
+  turn_server_stop (&fx->srv);
   if (fx->peer_fd >= 0)
     close (fx->peer_fd);
   close (fx->rw.efd);
   close (fx->sw.efd);
-  remove_tmp ();
-  g_free (fx->tmpdir);
-  g_free (fx->log_path);
   g_free (fx->batch_buf);
   g_array_unref (fx->events);
   g_array_unref (fx->rx);
@@ -483,7 +225,7 @@ tick (Fx *fx)
     {
       const EmberPacket *p = &fx->batch[i];
       g_assert_cmpint (p->error, ==, 0);
-      g_assert_cmpuint (p->len, <=, BURST_LEN);
+      g_assert_cmpuint (p->len, <=, TURN_BURST_LEN);
       Datagram d = { .remote = p->remote, .local = p->local, .len = p->len };
       memcpy (d.data, p->data, p->len);
       g_array_append_val (fx->rx, d);
@@ -508,7 +250,7 @@ read_peer (Fx *fx)
         return;
       g_assert_cmpint (n, <=, (ssize_t) sizeof d.data);
       d.len = (gsize) n;
-      d.remote = from_sockaddr (&sin);
+      d.remote = udp_from_sockaddr (&sin);
       g_array_append_val (fx->peer_rx, d);
     }
 }
@@ -585,7 +327,8 @@ wait_event (Fx *fx, EmberRelayEventType type, gint64 timeout_us)
   fx->want_type = type;
   if (!run_until (fx, has_wanted_event, timeout_us))
     {
-      dump_log (fx);
+      turn_server_dump_log (&fx->srv);
+      dump_events (fx);
       g_error ("no event of type %d within %" G_GINT64_FORMAT " ms", type, timeout_us / 1000);
     }
   return find_event (fx, type, fx->want_from);
@@ -617,23 +360,10 @@ core_send (Fx *fx, const EmberAddr *local, const EmberAddr *remote, const guint8
   return plugin->io.send (fx->be, &p, error);
 }
 
-static gsize
-burst_datagram (guint i, guint8 *buf)
-{
-  gsize len = i == BURST - 1 ? BURST_LEN / 2 + 1 : BURST_LEN;
-  buf[0] = 'B';
-  buf[1] = (guint8) i;
-  for (gsize k = 2; k < len; k++)
-    buf[k] = (guint8) (i * 7 + k);
-  return len;
-}
-
 static void
 check_burst (const Datagram *d, guint i)
 {
-  guint8 want[BURST_LEN];
-  gsize want_len = burst_datagram (i, want);
-  if (d->len != want_len || memcmp (d->data, want, want_len) != 0)
+  if (!turn_burst_ok (d->data, d->len, i, BURST))
     g_error ("burst datagram %u: got %" G_GSIZE_FORMAT " bytes starting 0x%02x 0x%02x", i,
              d->len, d->data[0], d->data[1]);
 }
@@ -641,9 +371,10 @@ check_burst (const Datagram *d, guint i)
 static char *
 config_text (Fx *fx, const char *extra)
 {
-  return g_strdup_printf ("[turn]\nrelays=127.0.0.1:%u\n%s%s%s", fx->port,
+  return g_strdup_printf ("[turn]\nrelays=127.0.0.1:%u\n%s%s%s", fx->srv.port,
                           fx->c->rest ? "secret=" SECRET "\nuser-id=plugin-test\n"
-                                      : "username=u\npassword=p\n",
+                                      : "username=" TURN_SERVER_USER "\npassword="
+                                        TURN_SERVER_PASSWORD "\n",
                           fx->c->allocate ? "allocate=true\n" : "", extra != NULL ? extra : "");
 }
 
@@ -665,35 +396,24 @@ open_and_allocate (Fx *fx)
   fx->recv_again = TRUE;
 
   const EventRec *e = wait_event (fx, EMBER_RELAY_EVENT_SRFLX, 5 * G_USEC_PER_SEC);
-  EmberAddr lo = loopback (e->ev.addr.port);
-  g_assert_true (addr_eq (&e->ev.relay, &fx->server));
-  g_assert_true (addr_eq (&e->ev.addr, &lo));
+  EmberAddr lo = udp_loopback (e->ev.addr.port);
+  g_assert_true (udp_addr_eq (&e->ev.relay, &fx->srv.addr));
+  g_assert_true (udp_addr_eq (&e->ev.addr, &lo));
   g_assert_cmpuint (e->ev.addr.port, !=, 0);
   if (!fx->c->allocate)
     {
       g_assert_null (find_event (fx, EMBER_RELAY_EVENT_ALLOCATED, 0));
-      g_assert_true (control->allocate (fx->be, &fx->server, &error));
+      g_assert_true (control->allocate (fx->be, &fx->srv.addr, &error));
       g_assert_no_error (error);
     }
   e = wait_event (fx, EMBER_RELAY_EVENT_ALLOCATED, 5 * G_USEC_PER_SEC);
-  g_assert_true (addr_eq (&e->ev.relay, &fx->server));
+  g_assert_true (udp_addr_eq (&e->ev.relay, &fx->srv.addr));
   g_assert_cmpuint (e->ev.n_relayed, ==, 1);
   g_assert_cmpuint (e->ev.relayed[0].family, ==, EMBER_ADDR_IPV4);
-  lo = loopback (e->ev.relayed[0].port);
-  g_assert_true (addr_eq (&e->ev.relayed[0], &lo));
+  lo = udp_loopback (e->ev.relayed[0].port);
+  g_assert_true (udp_addr_eq (&e->ev.relayed[0], &lo));
   g_assert_null (find_event (fx, EMBER_RELAY_EVENT_FAILED, 0));
   return e->ev.relayed[0];
-}
-
-static gboolean
-skip_unless_root (void)
-{
-  if (geteuid () != 0)
-    {
-      g_test_skip ("suite interop runs as root only");
-      return TRUE;
-    }
-  return FALSE;
 }
 
 /* ---- Tests ------------------------------------------------------------------ */
@@ -813,7 +533,7 @@ test_no_relays (void)
   g_assert_false (control->poll_event (be, &ev));
   g_assert_cmpint (plugin->io.poll_send_ready (be, &w.base, &error), ==, EMBER_POLL_READY);
 
-  EmberAddr relay = loopback (3478);
+  EmberAddr relay = udp_loopback (3478);
   EmberRelaySpec specs[2] = { { .server = relay }, { .server = relay } };
   /* No credentials in the entry and none in the configuration. */
   g_assert_false (control->set_relays (be, specs, 1, &error));
@@ -828,7 +548,7 @@ test_no_relays (void)
   g_assert_false (control->allocate (be, &relay, &error));
   g_assert_nonnull (strstr (error->message, "not in the relay set"));
   g_clear_error (&error);
-  EmberAddr peer = loopback (9);
+  EmberAddr peer = udp_loopback (9);
   g_assert_false (control->add_peer (be, &relay, &peer, &error));
   g_clear_error (&error);
   guint8 payload[4] = { 1, 2, 3, 4 };
@@ -845,7 +565,7 @@ static void
 test_data (Fx *fx, gconstpointer data)
 {
   (void) data;
-  if (skip_unless_root () || !load_plugin () || !start_server (fx))
+  if (turn_server_skip_unless_root () || !load_plugin () || !start_server (fx))
     return;
   EmberAddr relayed = open_and_allocate (fx);
   g_autoptr (GError) error = NULL;
@@ -876,7 +596,7 @@ test_data (Fx *fx, gconstpointer data)
   for (guint i = 0; i < HELD; i++)
     {
       d = &g_array_index (fx->peer_rx, Datagram, i);
-      g_assert_true (addr_eq (&d->remote, &relayed));
+      g_assert_true (udp_addr_eq (&d->remote, &relayed));
       g_assert_cmpuint (d->len, ==, sizeof hello);
       g_assert_cmpmem (d->data, (int) d->len - 1, hello, (int) (sizeof hello - 1));
       g_assert_cmpuint (d->data[sizeof hello - 1], ==, '0' + i);
@@ -884,20 +604,20 @@ test_data (Fx *fx, gconstpointer data)
 
   /* Peer → relayed address → plugin: remote = peer, local = relayed. */
   static const char down[] = "and the peer answers: 31 bytes";
-  send_to (fx->peer_fd, &relayed, (const guint8 *) down, sizeof down - 1);
+  udp_send_to (fx->peer_fd, &relayed, (const guint8 *) down, sizeof down - 1);
   fx->want_count = 1;
   g_assert_true (run_until (fx, has_rx, 5 * G_USEC_PER_SEC));
   d = &g_array_index (fx->rx, Datagram, 0);
-  g_assert_true (addr_eq (&d->remote, &fx->peer));
-  g_assert_true (addr_eq (&d->local, &relayed));
+  g_assert_true (udp_addr_eq (&d->remote, &fx->peer));
+  g_assert_true (udp_addr_eq (&d->local, &relayed));
   g_assert_cmpmem (d->data, (int) d->len, down, (int) (sizeof down - 1));
 
   /* 50 datagrams each way, back to back: the first 20 one per send(),
    * the rest as segmented packets of 10 (the last one shorter). */
-  guint8 buf[10 * BURST_LEN];
+  guint8 buf[10 * TURN_BURST_LEN];
   for (guint i = 0; i < 20; i++)
     {
-      gsize len = burst_datagram (i, buf);
+      gsize len = turn_burst_datagram (i, BURST, buf);
       g_assert_true (core_send (fx, &relayed, &fx->peer, buf, len, 0, &error));
       g_assert_no_error (error);
     }
@@ -905,8 +625,8 @@ test_data (Fx *fx, gconstpointer data)
     {
       gsize len = 0;
       for (guint k = i; k < i + 10; k++)
-        len += burst_datagram (k, buf + len);
-      g_assert_true (core_send (fx, &relayed, &fx->peer, buf, len, BURST_LEN, &error));
+        len += turn_burst_datagram (k, BURST, buf + len);
+      g_assert_true (core_send (fx, &relayed, &fx->peer, buf, len, TURN_BURST_LEN, &error));
       g_assert_no_error (error);
     }
   fx->want_count = HELD + BURST;
@@ -917,14 +637,14 @@ test_data (Fx *fx, gconstpointer data)
   for (guint i = 0; i < BURST; i++)
     {
       d = &g_array_index (fx->peer_rx, Datagram, i + HELD);
-      g_assert_true (addr_eq (&d->remote, &relayed));
+      g_assert_true (udp_addr_eq (&d->remote, &relayed));
       check_burst (d, i);
     }
 
   for (guint i = 0; i < BURST; i++)
     {
-      gsize len = burst_datagram (i, buf);
-      send_to (fx->peer_fd, &relayed, buf, len);
+      gsize len = turn_burst_datagram (i, BURST, buf);
+      udp_send_to (fx->peer_fd, &relayed, buf, len);
     }
   fx->want_count = 1 + BURST;
   all = run_until (fx, has_rx, 5 * G_USEC_PER_SEC);
@@ -933,8 +653,8 @@ test_data (Fx *fx, gconstpointer data)
   for (guint i = 0; i < BURST; i++)
     {
       d = &g_array_index (fx->rx, Datagram, i + 1);
-      g_assert_true (addr_eq (&d->remote, &fx->peer));
-      g_assert_true (addr_eq (&d->local, &relayed));
+      g_assert_true (udp_addr_eq (&d->remote, &fx->peer));
+      g_assert_true (udp_addr_eq (&d->local, &relayed));
       check_burst (d, i);
     }
   g_assert_cmpint (g_atomic_int_get (&fx->rw.wakes), >, 0);
@@ -946,14 +666,14 @@ static void
 test_set_relays (Fx *fx, gconstpointer data)
 {
   (void) data;
-  if (skip_unless_root () || !load_plugin () || !start_server (fx))
+  if (turn_server_skip_unless_root () || !load_plugin () || !start_server (fx))
     return;
   EmberAddr relayed = open_and_allocate (fx);
   g_autoptr (GError) error = NULL;
   fx->peer_fd = udp_socket (&fx->peer);
 
   /* An invalid entry changes nothing. */
-  EmberRelaySpec bad = { .server = loopback (0), .username = "u", .password = "p" };
+  EmberRelaySpec bad = { .server = udp_loopback (0), .username = "u", .password = "p" };
   g_assert_false (control->set_relays (fx->be, &bad, 1, &error));
   g_assert_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_FAILED);
   g_assert_nonnull (strstr (error->message, "relay 0 (127.0.0.1:0)"));
@@ -967,7 +687,9 @@ test_set_relays (Fx *fx, gconstpointer data)
   /* The same relay with the same credentials (an entry without any uses
    * those of the configuration): nothing happens. */
   fx->want_from = fx->events->len;
-  EmberRelaySpec same = { .server = fx->server, .username = "u", .password = "p" };
+  EmberRelaySpec same = {
+    .server = fx->srv.addr, .username = TURN_SERVER_USER, .password = TURN_SERVER_PASSWORD,
+  };
   if (fx->c->rest)
     same.username = same.password = NULL;
   g_assert_true (control->set_relays (fx->be, &same, 1, &error));
@@ -984,32 +706,34 @@ test_set_relays (Fx *fx, gconstpointer data)
   g_assert_no_error (error);
   const EventRec *e = wait_event (fx, EMBER_RELAY_EVENT_INVALIDATED, 2 * G_USEC_PER_SEC);
   g_assert_cmpint (g_atomic_int_get (&fx->rw.wakes), >, wakes);
-  g_assert_true (addr_eq (&e->ev.relay, &fx->server));
+  g_assert_true (udp_addr_eq (&e->ev.relay, &fx->srv.addr));
   g_assert_cmpuint (e->ev.n_relayed, ==, 1);
-  g_assert_true (addr_eq (&e->ev.relayed[0], &relayed));
+  g_assert_true (udp_addr_eq (&e->ev.relayed[0], &relayed));
   g_assert_false (core_send (fx, &relayed, &fx->peer, (const guint8 *) hello, sizeof hello - 1,
                              0, &error));
   g_clear_error (&error);
 
   /* Back again: a new binding (SRFLX), an allocation when asked. */
   fx->want_from = fx->events->len;
-  EmberRelaySpec spec = { .server = fx->server, .username = "u", .password = "p" };
+  EmberRelaySpec spec = {
+    .server = fx->srv.addr, .username = TURN_SERVER_USER, .password = TURN_SERVER_PASSWORD,
+  };
   if (fx->c->rest)
     spec.username = spec.password = NULL;
   g_assert_true (control->set_relays (fx->be, &spec, 1, &error));
   g_assert_no_error (error);
   e = wait_event (fx, EMBER_RELAY_EVENT_SRFLX, 5 * G_USEC_PER_SEC);
-  g_assert_true (addr_eq (&e->ev.relay, &fx->server));
-  g_assert_true (control->allocate (fx->be, &fx->server, &error));
+  g_assert_true (udp_addr_eq (&e->ev.relay, &fx->srv.addr));
+  g_assert_true (control->allocate (fx->be, &fx->srv.addr, &error));
   e = wait_event (fx, EMBER_RELAY_EVENT_ALLOCATED, 5 * G_USEC_PER_SEC);
   EmberAddr relayed2 = e->ev.relayed[0];
   g_assert_null (find_event (fx, EMBER_RELAY_EVENT_FAILED, 0));
 
   /* Asked again: ALLOCATED again, with the same address. */
   fx->want_from = fx->events->len;
-  g_assert_true (control->allocate (fx->be, &fx->server, &error));
+  g_assert_true (control->allocate (fx->be, &fx->srv.addr, &error));
   e = wait_event (fx, EMBER_RELAY_EVENT_ALLOCATED, G_USEC_PER_SEC);
-  g_assert_true (addr_eq (&e->ev.relayed[0], &relayed2));
+  g_assert_true (udp_addr_eq (&e->ev.relayed[0], &relayed2));
 
   /* add_peer ahead of the first packet, then data on the new allocation. */
   g_assert_true (control->add_peer (fx->be, &relayed2, &fx->peer, &error));
@@ -1019,27 +743,26 @@ test_set_relays (Fx *fx, gconstpointer data)
                             &error));
   fx->want_count = 1;
   g_assert_true (run_until (fx, has_peer_rx, 5 * G_USEC_PER_SEC));
-  g_assert_true (addr_eq (&g_array_index (fx->peer_rx, Datagram, 0).remote, &relayed2));
+  g_assert_true (udp_addr_eq (&g_array_index (fx->peer_rx, Datagram, 0).remote, &relayed2));
 
   /* release: the allocation goes, the relay stays (bindings go on). */
   fx->want_from = fx->events->len;
-  control->release (fx->be, &fx->server);
+  control->release (fx->be, &fx->srv.addr);
   e = wait_event (fx, EMBER_RELAY_EVENT_INVALIDATED, 2 * G_USEC_PER_SEC);
-  g_assert_true (addr_eq (&e->ev.relayed[0], &relayed2));
+  g_assert_true (udp_addr_eq (&e->ev.relayed[0], &relayed2));
 }
 
 static void
 test_down (Fx *fx, gconstpointer data)
 {
   (void) data;
-  if (skip_unless_root () || !load_plugin () || !start_server (fx))
+  if (turn_server_skip_unless_root () || !load_plugin () || !start_server (fx))
     return;
   EmberAddr relayed = open_and_allocate (fx);
 
   /* The relay freezes: no answer to anything from now on. */
   fx->want_from = fx->events->len;
-  g_assert_cmpint (kill (fx->pid, SIGSTOP), ==, 0);
-  fx->stopped = TRUE;
+  g_assert_cmpint (kill (fx->srv.pid, SIGSTOP), ==, 0);
   gint64 t0 = g_get_monotonic_time ();
   const EventRec *down = wait_event (fx, EMBER_RELAY_EVENT_DOWN,
                                      EMBER_TURN_DOWN_AFTER_US + 3 * G_USEC_PER_SEC);
@@ -1047,16 +770,15 @@ test_down (Fx *fx, gconstpointer data)
   g_test_message ("DOWN after %.2f s (bound %.2f s)", (double) took / G_USEC_PER_SEC,
                   (double) EMBER_TURN_DOWN_AFTER_US / G_USEC_PER_SEC);
   g_assert_cmpint (took, <=, EMBER_TURN_DOWN_AFTER_US + G_USEC_PER_SEC);
-  g_assert_true (addr_eq (&down->ev.relay, &fx->server));
+  g_assert_true (udp_addr_eq (&down->ev.relay, &fx->srv.addr));
   const EventRec *inv = find_event (fx, EMBER_RELAY_EVENT_INVALIDATED, fx->want_from);
   g_assert_nonnull (inv);
   g_assert_true (inv < down);
-  g_assert_true (addr_eq (&inv->ev.relayed[0], &relayed));
+  g_assert_true (udp_addr_eq (&inv->ev.relayed[0], &relayed));
 
   /* It answers again: UP, and the allocation comes back. */
   fx->want_from = fx->events->len;
-  g_assert_cmpint (kill (fx->pid, SIGCONT), ==, 0);
-  fx->stopped = FALSE;
+  g_assert_cmpint (kill (fx->srv.pid, SIGCONT), ==, 0);
   wait_event (fx, EMBER_RELAY_EVENT_UP, EMBER_TURN_RETRY_US + 3 * G_USEC_PER_SEC);
   wait_event (fx, EMBER_RELAY_EVENT_ALLOCATED, 5 * G_USEC_PER_SEC);
 }
@@ -1065,9 +787,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  atexit (kill_child_now);
-  signal (SIGABRT, on_abort);
-  signal (SIGTRAP, on_abort);  /* g_error() */
+  turn_server_install_cleanup ();
   g_test_add_func ("/turn/plugin/info", test_info);
   g_test_add_func ("/turn/plugin/validate-config", test_validate_config);
   g_test_add_func ("/turn/plugin/no-relays", test_no_relays);

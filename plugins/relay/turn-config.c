@@ -303,6 +303,8 @@ turn_renew_rest_credentials (EmberBackend *be, gint64 now)
   rest_credentials (be->config.secret, be->config.user_id, &be->cred_user, &be->cred_pass);
   be->rest_renew_at = now + (gint64) (TURN_REST_LIFETIME_S - TURN_REST_RENEW_BEFORE_S)
                               * G_TIME_SPAN_SECOND;
+  be->rest_renew_unix = g_get_real_time () / G_USEC_PER_SEC + TURN_REST_LIFETIME_S
+                        - TURN_REST_RENEW_BEFORE_S;
   for (guint i = 0; i < be->relays->len; i++)
     {
       Relay *r = g_ptr_array_index (be->relays, i);

@@ -86,6 +86,8 @@ struct _EmberBackend {
   TurnConfig config;
   char *cred_user, *cred_pass;  /* for relays without their own */
   gint64 rest_renew_at;         /* monotonic; G_MAXINT64 without a secret */
+  gint64 rest_renew_unix;       /* the same in Unix seconds: monotonic time
+                                 * stops during suspend, the expiry does not */
   GPtrArray *relays;            /* Relay* */
   int fd4, fd6;
   Blocked *blocked;             /* ring of TURN_BLOCKED_MAX */

@@ -487,6 +487,7 @@ turn_open (const EmberBackendArgs *args, GError **error)
   be->blocked = g_new (Blocked, TURN_BLOCKED_MAX);
   be->rx_buf = g_malloc (sizeof (guint8[TURN_WIRE_MAX]) * TURN_RECV_BATCH);
   be->rest_renew_at = G_MAXINT64;
+  be->rest_renew_unix = G_MAXINT64;
   be->deadline = G_MAXINT64;
   g_mutex_init (&be->lock);
   g_cond_init (&be->cond);

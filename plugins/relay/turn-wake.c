@@ -132,7 +132,10 @@ turn_next_deadline (EmberBackend *be)
 void
 turn_run_timers (EmberBackend *be, gint64 now)
 {
-  if (now >= be->rest_renew_at)
+  /* After a suspend the monotonic deadline lies ahead while the username
+   * is about to expire: the wall clock catches that at the next wake
+   * (client keepalives bring one every few seconds). */
+  if (now >= be->rest_renew_at || g_get_real_time () / G_USEC_PER_SEC >= be->rest_renew_unix)
     turn_renew_rest_credentials (be, now);
   for (guint i = 0; i < be->relays->len; i++)
     {

@@ -287,6 +287,48 @@ test_reboot (TurnFx *fx, gconstpointer data)
   g_assert_true (ember_turn_client_is_allocated (fx->relays[0].cli));
 }
 
+/* Time-limited credentials renewed while the relay keeps running: the
+ * old allocation is released under the old username, then a new one is
+ * made at once; no 437 (allocation exists) or 441 (wrong credentials)
+ * loop until the old one expires. */
+static void
+test_renewal (TurnFx *fx, gconstpointer data)
+{
+  (void) data;
+  turn_fx_init (fx, 1);
+  turn_fx_allocate (fx, 0);
+  g_assert_true (ember_turn_client_add_peer (fx->relays[0].cli, fx->now, &fx->peer));
+  turn_fx_pump (fx);
+  EmberAddr old = turn_fx_relayed4 (fx, 0);
+  /* An hour later (the nonce has gone stale too), the next day's
+   * credentials (another expiry, so another username) from the same
+   * secret. */
+  turn_fx_advance (fx, fx->now + S (3600));
+  char user[128], pass[64];
+  turn_fx_credentials (&fx->relays[0], fx->now, user, sizeof user, pass, sizeof pass);
+  guint allocated = turn_fx_count_events (fx, EMBER_TURN_EVENT_ALLOCATED);
+  gint64 t0 = fx->now;
+  ember_turn_client_update_credentials (fx->relays[0].cli, fx->now, user, pass);
+  turn_fx_drain_events (fx, 0);
+  const Ev *inv = turn_fx_last_event (fx, EMBER_TURN_EVENT_INVALIDATED);
+  g_assert_nonnull (inv);
+  g_assert_true (turn_fx_addr_eq (&inv->ev.relayed[0], &old));
+  turn_fx_pump (fx);
+  turn_fx_advance (fx, t0 + S (2));
+  g_assert_cmpuint (turn_fx_count_events (fx, EMBER_TURN_EVENT_ALLOCATED), ==, allocated + 1);
+  g_assert_true (ember_turn_client_is_allocated (fx->relays[0].cli));
+  g_assert_cmpuint (turn_fx_count_answers (fx, EMBER_STUN_METHOD_ALLOCATE,
+                                           EMBER_STUN_ERROR_ALLOCATION_MISMATCH), ==, 0);
+  g_assert_cmpuint (turn_fx_count_answers (fx, EMBER_STUN_METHOD_REFRESH,
+                                           EMBER_STUN_ERROR_WRONG_CREDENTIALS), ==, 0);
+  /* The server holds the new allocation only. */
+  EmberRelayServerStats st;
+  ember_relay_server_get_stats (fx->relays[0].srv, &st);
+  g_assert_cmpuint (st.allocations, ==, 1);
+  g_assert_cmpuint (ember_turn_client_get_channel (fx->relays[0].cli, &fx->peer), !=, 0);
+  turn_fx_exchange (fx, 0, "after renewal", "fine");
+}
+
 static void
 test_dual_both (TurnFx *fx, gconstpointer data)
 {
@@ -628,6 +670,7 @@ main (int argc, char **argv)
   ADD ("/turn/client/data/send-indication-before-channel", test_send_indication);
   ADD ("/turn/client/relay/down-and-up", test_relay_down);
   ADD ("/turn/client/relay/reboot-new-credentials", test_reboot);
+  ADD ("/turn/client/relay/credentials-renewed", test_renewal);
   ADD ("/turn/client/dual-stack/both", test_dual_both);
   ADD ("/turn/client/dual-stack/ipv6-not-offered", test_dual_partial);
   ADD ("/turn/client/dual-stack/refused-440-fallback", test_dual_refused);

@@ -27,6 +27,9 @@ typedef struct {
   gint64 rto;
   gint64 next_send;
   guint auth_retries;
+  /* A release signed with credentials since replaced: survives the
+   * allocation's loss, ends without auth retries (release_done). */
+  gboolean release_old;
 } Tx;
 
 typedef struct {
@@ -64,6 +67,10 @@ struct _EmberTurnClient {
   guint n_relayed;
   gint64 refresh_at;
   gint64 alloc_retry_at;
+  gboolean releasing;    /* a release_old transaction is in flight */
+  /* The credentials it is signed with, wiped when it ends. */
+  char old_username[EMBER_TURN_CREDENTIAL_MAX + 1];
+  guint8 old_key[EMBER_STUN_LONG_TERM_KEY_MD5_LEN];
   EmberAddr mapped;
   gboolean down;
   gint64 next_keepalive;
@@ -192,7 +199,14 @@ build_request (EmberTurnClient *c, Tx *t)
   /* RFC 8489 §9.2.4: after the first 401, every request carries USERNAME,
    * REALM, NONCE and MESSAGE-INTEGRITY with the long-term key. A binding
    * needs no credentials. */
-  if (t->kind != TX_BINDING && c->have_key)
+  if (t->release_old)
+    {
+      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_USERNAME, c->old_username);
+      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_REALM, c->realm);
+      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_NONCE, c->nonce);
+      ember_stun_builder_add_integrity (&b, c->old_key, sizeof c->old_key);
+    }
+  else if (t->kind != TX_BINDING && c->have_key)
     {
       ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_USERNAME, c->username);
       ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_REALM, c->realm);
@@ -241,10 +255,36 @@ tx_start (EmberTurnClient *c, gint64 now, TxKind kind, const EmberAddr *peer, gu
   return NULL;
 }
 
+/* The release of update_credentials(): a Refresh with LIFETIME 0 signed
+ * with old_username/old_key. */
+static Tx *
+tx_start_release (EmberTurnClient *c, gint64 now)
+{
+  for (guint i = 0; i < EMBER_TURN_MAX_TRANSACTIONS; i++)
+    {
+      Tx *t = &c->tx[i];
+      if (t->used)
+        continue;
+      memset (t, 0, sizeof *t);
+      t->used = TRUE;
+      t->kind = TX_DEALLOCATE;
+      t->release_old = TRUE;
+      t->rto = EMBER_TURN_RTO_US;
+      if (!build_request (c, t))
+        {
+          t->used = FALSE;
+          return NULL;
+        }
+      tx_send (c, now, t);
+      return t;
+    }
+  return NULL;
+}
+
 static void
 start_allocate (EmberTurnClient *c, gint64 now)
 {
-  if (c->down || c->alloc != ALLOC_NONE || tx_pending (c, TX_ALLOCATE))
+  if (c->down || c->releasing || c->alloc != ALLOC_NONE || tx_pending (c, TX_ALLOCATE))
     return;
   if (tx_start (c, now, TX_ALLOCATE, NULL, 0, 0) != NULL)
     c->alloc = ALLOC_PENDING;
@@ -295,7 +335,7 @@ lose_allocation (EmberTurnClient *c)
   c->n_relayed = 0;
   memset (c->relayed, 0, sizeof c->relayed);
   for (guint i = 0; i < EMBER_TURN_MAX_TRANSACTIONS; i++)
-    if (c->tx[i].used && c->tx[i].kind != TX_BINDING)
+    if (c->tx[i].used && c->tx[i].kind != TX_BINDING && !c->tx[i].release_old)
       c->tx[i].used = FALSE;
   for (guint i = 0; i < EMBER_TURN_MAX_PEERS; i++)
     {
@@ -355,7 +395,21 @@ ember_turn_client_update_credentials (EmberTurnClient *c, gint64 now, const char
 {
   if (strcmp (username, c->username) == 0 && strcmp (password, c->password) == 0)
     return;
-  g_debug ("relay credentials changed: the relay rebooted, allocation invalidated");
+  g_debug ("relay credentials changed: allocation invalidated and redone");
+  /* Either the relay rebooted (its allocation is gone) or time-limited
+   * credentials were renewed, and then the allocation still exists, tied
+   * to our 5-tuple and the old username: an Allocate would be answered
+   * 437 and a release under the new username 441 (RFC 8656 §7.2, §9)
+   * until it expired, up to 10 minutes. So release it first, under the
+   * old credentials; the new allocation starts when that ends, whatever
+   * the answer (after a reboot: 437 or 401, one round trip). */
+  if (c->alloc == ALLOC_OK && c->have_key && !c->down)
+    {
+      g_strlcpy (c->old_username, c->username, sizeof c->old_username);
+      memcpy (c->old_key, c->key, sizeof c->old_key);
+      Tx *t = tx_start_release (c, now);
+      c->releasing = t != NULL;
+    }
   g_strlcpy (c->username, username, sizeof c->username);
   g_strlcpy (c->password, password, sizeof c->password);
   c->have_key = FALSE;
@@ -462,6 +516,48 @@ mark_up (EmberTurnClient *c, gint64 now)
     start_allocate (c, now);
 }
 
+/* The release under the old credentials ended: answered (any class) or
+ * given up. The new allocation may start. */
+static void
+release_done (EmberTurnClient *c, gint64 now)
+{
+  c->releasing = FALSE;
+  explicit_bzero (c->old_username, sizeof c->old_username);
+  explicit_bzero (c->old_key, sizeof c->old_key);
+  if (c->want_alloc)
+    start_allocate (c, now);
+}
+
+/* A 438 (the old nonce expired meanwhile) is retried with the new nonce
+ * under the old credentials; any other answer ends the release. */
+static void
+on_release_answer (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
+{
+  guint code = 0;
+  const guint8 *reason, *nonce;
+  gsize reason_len, nonce_len;
+  if (msg->klass == EMBER_STUN_CLASS_ERROR
+      && ember_stun_message_get_error_code (msg, &code, &reason, &reason_len) == EMBER_STUN_OK
+      && code == EMBER_STUN_ERROR_STALE_NONCE && t->auth_retries < EMBER_TURN_MAX_AUTH_RETRIES
+      && ember_stun_message_get_bytes (msg, EMBER_STUN_ATTR_NONCE, &nonce, &nonce_len)
+             == EMBER_STUN_OK
+      && nonce_len <= EMBER_STUN_NONCE_MAX)
+    {
+      memcpy (c->nonce, nonce, nonce_len);
+      c->nonce[nonce_len] = '\0';
+      t->auth_retries++;
+      t->sends = 0;
+      t->rto = EMBER_TURN_RTO_US;
+      if (build_request (c, t))
+        {
+          tx_send (c, now, t);
+          return;
+        }
+    }
+  t->used = FALSE;
+  release_done (c, now);
+}
+
 static void
 mark_down (EmberTurnClient *c)
 {
@@ -474,6 +570,9 @@ mark_down (EmberTurnClient *c)
   memset (&c->mapped, 0, sizeof c->mapped);
   for (guint i = 0; i < EMBER_TURN_MAX_TRANSACTIONS; i++)
     c->tx[i].used = FALSE;
+  c->releasing = FALSE;
+  explicit_bzero (c->old_username, sizeof c->old_username);
+  explicit_bzero (c->old_key, sizeof c->old_key);
   EmberTurnEvent ev = { .type = EMBER_TURN_EVENT_DOWN };
   push_event (c, &ev);
 }
@@ -695,7 +794,9 @@ handle_stun (EmberTurnClient *c, gint64 now, const guint8 *buf, gsize len, Ember
       && msg.integrity < 0)
     return EMBER_TURN_INPUT_INVALID;
   mark_up (c, now);
-  if (msg.klass == EMBER_STUN_CLASS_SUCCESS)
+  if (t->release_old)
+    on_release_answer (c, now, t, &msg);
+  else if (msg.klass == EMBER_STUN_CLASS_SUCCESS)
     {
       t->used = FALSE;
       on_success (c, now, t, &msg);
@@ -748,7 +849,9 @@ ember_turn_client_handle_timeout (EmberTurnClient *c, gint64 now)
       if (t->sends >= EMBER_TURN_MAX_SENDS)
         {
           t->used = FALSE;
-          if (t->kind != TX_DEALLOCATE)
+          if (t->release_old)
+            release_done (c, now);
+          else if (t->kind != TX_DEALLOCATE)
             mark_down (c);
           continue;
         }
@@ -796,7 +899,7 @@ ember_turn_client_poll_timeout (const EmberTurnClient *c)
    * after every input. */
   if (!tx_slot_free (c))
     return t;
-  if (c->want_alloc && c->alloc == ALLOC_NONE && !tx_pending (c, TX_ALLOCATE))
+  if (c->want_alloc && c->alloc == ALLOC_NONE && !c->releasing && !tx_pending (c, TX_ALLOCATE))
     t = MIN (t, c->alloc_retry_at);
   if (c->alloc == ALLOC_OK)
     {

@@ -61,6 +61,7 @@ typedef struct {
   socklen_t to_len;
   guint16 seg;
   gboolean closed;
+  gboolean stun;     /* a STUN message to a client, not relayed data */
   gsize bytes;
   guint n;
   struct iovec iov[TRAIN_MAX];
@@ -302,35 +303,62 @@ send_train_plain (EmberRelayIo *r, Train *t)
   return TRUE;
 }
 
-/* Writes the send batch, one sendmmsg per run of trains on the same
- * socket. What the kernel cannot take now is held in order (seed 003). */
+static gboolean
+train_before (const Train *a, guint ia, const Train *b, guint ib)
+{
+  if (a->sock != b->sock)
+    return a->sock < b->sock;
+  if (a->stun != b->stun)
+    return a->stun;
+  return ia < ib;
+}
+
+/* Writes the send batch: the trains of one socket together, one sendmmsg
+ * for them, STUN/TURN answers ahead of relayed data, so they get in when
+ * the socket is about to fill (seed 002); relayed data keeps its order.
+ * What the kernel cannot take now is held in order (seed 003). */
 static void
 flush_batch (EmberRelayIo *r)
 {
+  guint order[BATCH];
+  for (guint k = 0; k < r->n_send; k++)
+    {
+      guint m = k;
+      while (m > 0 && train_before (&r->trains[k], k, &r->trains[order[m - 1]], order[m - 1]))
+        {
+          order[m] = order[m - 1];
+          m--;
+        }
+      order[m] = k;
+    }
+  struct mmsghdr msgs[BATCH];
+  for (guint k = 0; k < r->n_send; k++)
+    msgs[k] = r->smsgs[order[k]];
+
   guint i = 0;
   while (i < r->n_send)
     {
-      Sock *s = r->trains[i].sock;
+      Sock *s = r->trains[order[i]].sock;
       guint j = i;
-      while (j < r->n_send && r->trains[j].sock == s)
+      while (j < r->n_send && r->trains[order[j]].sock == s)
         j++;
       guint done = 0;
       gboolean blocked = r->pending.length > 0;
       while (!blocked && i + done < j)
         {
-          int n = sendmmsg (s->fd, r->smsgs + i + done, j - i - done, MSG_DONTWAIT);
+          int n = sendmmsg (s->fd, msgs + i + done, j - i - done, MSG_DONTWAIT);
           if (n > 0)
             {
               for (guint k = i + done; k < i + done + (guint) n; k++)
                 {
-                  r->stats.datagrams_sent += r->trains[k].n;
-                  r->stats.gso_trains += r->trains[k].n > 1;
+                  r->stats.datagrams_sent += r->trains[order[k]].n;
+                  r->stats.gso_trains += r->trains[order[k]].n > 1;
                 }
               r->stats.send_syscalls++;
               done += (guint) n;
               continue;
             }
-          Train *t = &r->trains[i + done];
+          Train *t = &r->trains[order[i + done]];
           if (errno == EINTR)
             continue;
           if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
@@ -349,7 +377,7 @@ flush_batch (EmberRelayIo *r)
             }
         }
       for (guint k = i + done; k < j; k++)
-        hold_train (r, &r->trains[k], 0);
+        hold_train (r, &r->trains[order[k]], 0);
       if (blocked)
         suspend_reading (r, s);
       i = j;
@@ -396,6 +424,10 @@ queue_send (EmberRelayIo *r, Sock *s, const EmberAddr *to, const guint8 *data, g
       t->to_len = ss_len;
       t->seg = (guint16) len;
       t->closed = FALSE;
+      /* To a client: ChannelData starts 0b01; a STUN message 0b00, and
+       * of those only the Data indication (0x0117) carries relayed data. */
+      t->stun = s->port == 0 && len >= 2 && data[0] < 0x40
+                   && !(data[0] == 0x01 && data[1] == 0x17);
       t->bytes = 0;
       t->n = 0;
     }

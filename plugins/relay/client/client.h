@@ -46,7 +46,7 @@ typedef enum {
   /* These relayed addresses are dead (relay rebooted, allocation lost,
    * relay down): drop the candidates and tell the peers. */
   EMBER_TURN_EVENT_INVALIDATED,
-  /* The relay did not answer for EMBER_TURN_DOWN_AFTER: declared down.
+  /* The relay did not answer for EMBER_TURN_DOWN_AFTER_US: declared down.
    * Preceded by INVALIDATED when there was an allocation. */
   EMBER_TURN_EVENT_DOWN,
   /* A relay that was down answers again. */
@@ -87,8 +87,12 @@ void ember_turn_client_set_dual_stack (EmberTurnClient *client, gboolean dual);
 /* Start (or keep) an allocation: called when a connection sampled this
  * relay. Idempotent. */
 void ember_turn_client_want_allocation (EmberTurnClient *client, gint64 now);
-/* The portal's credentials for this relay changed (it rebooted): the
- * allocation is invalidated and redone. No-op when they are the same. */
+/* The credentials for this relay changed: the portal's after a relay
+ * reboot, or renewed time-limited ones. The allocation is invalidated
+ * (INVALIDATED at once) and redone: first released under the old
+ * credentials, since after a renewal it still exists and is bound to the
+ * old username, then allocated under the new ones. No-op when they are
+ * the same. */
 void ember_turn_client_update_credentials (EmberTurnClient *client, gint64 now,
                                            const char *username, const char *password);
 /* Installs a permission and binds a channel for `peer` (idempotent); both

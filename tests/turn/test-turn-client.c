@@ -329,6 +329,25 @@ test_renewal (TurnFx *fx, gconstpointer data)
   turn_fx_exchange (fx, 0, "after renewal", "fine");
 }
 
+/* A jump in time (suspend) while a Refresh is in flight: refresh_at lies
+ * far behind, but the deadline handed out must still be ahead of now,
+ * else the caller spins. Found by fuzz-turn-client. */
+static void
+test_jump_during_refresh (TurnFx *fx, gconstpointer data)
+{
+  (void) data;
+  turn_fx_init (fx, 1);
+  turn_fx_allocate (fx, 0);
+  EmberTurnClient *cli = fx->relays[0].cli;
+  fx->drop_method = EMBER_STUN_METHOD_REFRESH;
+  /* Up to the refresh at 80 % of 600 s: the Refresh goes out, unanswered. */
+  turn_fx_advance (fx, fx->now + S (481));
+  g_assert_cmpuint (turn_fx_count_sent (fx, EMBER_STUN_METHOD_REFRESH, TRUE), >, 0);
+  fx->now += S (1000);
+  ember_turn_client_handle_timeout (cli, fx->now);
+  g_assert_cmpint (ember_turn_client_poll_timeout (cli), >, fx->now);
+}
+
 static void
 test_dual_both (TurnFx *fx, gconstpointer data)
 {
@@ -671,6 +690,7 @@ main (int argc, char **argv)
   ADD ("/turn/client/relay/down-and-up", test_relay_down);
   ADD ("/turn/client/relay/reboot-new-credentials", test_reboot);
   ADD ("/turn/client/relay/credentials-renewed", test_renewal);
+  ADD ("/turn/client/allocate/time-jump-during-refresh", test_jump_during_refresh);
   ADD ("/turn/client/dual-stack/both", test_dual_both);
   ADD ("/turn/client/dual-stack/ipv6-not-offered", test_dual_partial);
   ADD ("/turn/client/dual-stack/refused-440-fallback", test_dual_refused);

@@ -414,8 +414,10 @@ ember_turn_client_poll_timeout (const EmberTurnClient *c)
       t = MIN (t, c->tx[i].next_send);
   if (c->down)
     return t;
-  /* handle_timeout() moves refresh_at on even when no slot is free. */
-  if (c->alloc == ALLOC_OK)
+  /* handle_timeout() moves refresh_at on even when no slot is free; while
+   * a Refresh is in flight its retransmissions above are what is due
+   * (after a jump in time, e.g. a suspend, refresh_at may lie long past). */
+  if (c->alloc == ALLOC_OK && !tx_pending (c, TX_REFRESH))
     t = MIN (t, c->refresh_at);
   /* An allocation, permission or channel that is due needs a new
    * transaction. With every slot busy its time may be long past, and

@@ -192,3 +192,96 @@ tun_netlink_route (int ifindex, const TunCidr *cidr, gboolean add, GError **erro
   g_autofree char *what = g_strdup_printf ("cannot %s route %s", add ? "add" : "remove", buf);
   return nl_fail (error, err, what);
 }
+
+/* How many of the link's IPv6 addresses are still tentative, or -1 with
+ * errno-style *err when the dump failed. */
+static gint
+count_tentative (int ifindex, int *err)
+{
+  NlRequest req;
+  struct ifaddrmsg ifa = { .ifa_family = AF_INET6 };
+  nl_init (&req, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof ifa);
+  req.u.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0)
+    {
+      *err = errno;
+      return -1;
+    }
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  struct timeval tv = { .tv_sec = 2 };
+  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  gint tentative = 0;
+  *err = 0;
+  if (sendto (fd, req.u.bytes, req.u.nh.nlmsg_len, 0, (struct sockaddr *) &kernel,
+              sizeof kernel) < 0)
+    *err = errno;
+  while (*err == 0)
+    {
+      union {
+        struct nlmsghdr nh;
+        guint8 bytes[16384];
+      } buf;
+      ssize_t n = recv (fd, buf.bytes, sizeof buf.bytes, 0);
+      if (n < 0)
+        {
+          if (errno != EINTR)
+            *err = errno;
+          continue;
+        }
+      for (struct nlmsghdr *nh = &buf.nh; NLMSG_OK (nh, (guint) n); nh = NLMSG_NEXT (nh, n))
+        {
+          if (nh->nlmsg_type == NLMSG_DONE)
+            goto out;
+          if (nh->nlmsg_type == NLMSG_ERROR)
+            {
+              *err = EPROTO;
+              goto out;
+            }
+          if (nh->nlmsg_type != RTM_NEWADDR || nh->nlmsg_len < NLMSG_LENGTH (sizeof ifa))
+            continue;
+          struct ifaddrmsg a;
+          memcpy (&a, NLMSG_DATA (nh), sizeof a);
+          if ((int) a.ifa_index != ifindex)
+            continue;
+          guint32 flags = a.ifa_flags;
+          /* IFA_FLAGS, when present, carries all 32 bits. */
+          int alen = (int) IFA_PAYLOAD (nh);
+          for (struct rtattr *rta = IFA_RTA (NLMSG_DATA (nh)); RTA_OK (rta, alen);
+               rta = RTA_NEXT (rta, alen))
+            if (rta->rta_type == IFA_FLAGS && RTA_PAYLOAD (rta) >= sizeof flags)
+              memcpy (&flags, RTA_DATA (rta), sizeof flags);
+          tentative += (flags & IFA_F_TENTATIVE) != 0;
+        }
+    }
+out:
+  close (fd);
+  return *err == 0 ? tentative : -1;
+}
+
+gboolean
+tun_netlink_wait_ipv6_ready (int ifindex, gint64 timeout_us)
+{
+  gint64 start = g_get_monotonic_time ();
+  gint64 deadline = start + timeout_us;
+  for (;;)
+    {
+      int err;
+      gint n = count_tentative (ifindex, &err);
+      if (n == 0)
+        {
+          g_log (NL_DOMAIN, G_LOG_LEVEL_DEBUG, "link %d: IPv6 addresses ready after %.1f ms",
+                 ifindex, (double) (g_get_monotonic_time () - start) / 1000);
+          return TRUE;
+        }
+      if (n < 0)
+        {
+          g_log (NL_DOMAIN, G_LOG_LEVEL_DEBUG, "link %d: cannot list addresses: %s", ifindex,
+                 g_strerror (err));
+          return FALSE;
+        }
+      if (g_get_monotonic_time () >= deadline)
+        return FALSE;
+      g_usleep (2000);
+    }
+}

@@ -300,11 +300,10 @@ static gboolean
 setup_interface (EmberBackend *be, GError **error)
 {
   const TunConfig *c = &be->config;
-  /* Addresses go on while the link is down: bringing it up then installs
-   * their local routes in one step. Added to a link that has just come
-   * up, an IPv6 address can briefly lack its local route (the kernel
-   * finishes the link's set-up asynchronously), and packets to it are
-   * dropped as address errors. */
+  /* Addresses go on while the link is down, then the link comes up. The
+   * kernel finishes IPv6 addresses asynchronously after that (they are
+   * tentative, without a local route, and packets to them are dropped as
+   * address errors), so open waits for them. */
   if (!tun_netlink_link_setup (be->dev.ifindex, c->mtu, c->txqueuelen, FALSE, error))
     return FALSE;
   for (guint i = 0; i < c->n_addresses; i++)
@@ -312,6 +311,13 @@ setup_interface (EmberBackend *be, GError **error)
       return FALSE;
   if (!tun_netlink_link_setup (be->dev.ifindex, c->mtu, -1, TRUE, error))
     return FALSE;
+  gboolean ipv6 = FALSE;
+  for (guint i = 0; i < c->n_addresses; i++)
+    ipv6 |= c->addresses[i].family == 6;
+  /* Open returns a device that answers on every address it was given. */
+  if (ipv6 && !tun_netlink_wait_ipv6_ready (be->dev.ifindex, 2 * G_USEC_PER_SEC))
+    g_warning ("%s: IPv6 addresses still tentative after 2 s; the first packets to them may "
+               "be dropped", be->dev.name);
   for (guint i = 0; i < c->n_routes; i++)
     if (!tun_netlink_route (be->dev.ifindex, &c->routes[i], TRUE, error))
       return FALSE;

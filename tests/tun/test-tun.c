@@ -107,10 +107,14 @@ run_ping (const char *config)
   PingSeen ps = { .got4 = 0 };
   guint8 buf[256];
   /* Like ping, a request whose reply is missing after a round is sent
-   * again (at most 3 rounds): right after set-up the kernel has been
-   * seen to drop a few IPv6 replies as address errors, outside the
-   * plugin. Every sequence number must come back in the end, and the
-   * plugin must have carried every request and reply. */
+   * again (at most 3 rounds): right after set-up the kernel was seen,
+   * about once in eight suite runs, to drop a few IPv6 replies as
+   * address errors, outside the plugin. The likely cause, IPv6
+   * addresses still tentative when open() returned, is fixed (open waits
+   * for them), but it was never reproduced on demand, so the resend
+   * stays; a round that needs it is logged. Every sequence number must
+   * come back in the end, and the plugin must have carried every request
+   * and reply. */
   for (guint round = 0; round < 3 && (ps.got4 < count || ps.got6 < count); round++)
     {
       guint sent_now = 0;

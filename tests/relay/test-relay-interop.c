@@ -96,7 +96,10 @@ fx_setup (Fx *fx, gconstpointer data)
   fx->relay = spawn (&error, relay_argv, FALSE);
   g_assert_no_error (error);
   g_autofree char *pport = g_strdup_printf ("%d", PEER_PORT);
-  const char *peer_argv[] = { "timeout", "120", "turnutils_peer", "-L", "127.0.0.1", "-p", pport, NULL };
+  /* Started directly, not under timeout(1): PR_SET_PDEATHSIG applies to
+   * the direct child only, and a peer behind a killed timeout would
+   * outlive an aborted test. */
+  const char *peer_argv[] = { "turnutils_peer", "-L", "127.0.0.1", "-p", pport, NULL };
   fx->peer = spawn (&error, peer_argv, FALSE);
   g_assert_no_error (error);
   wait_bound (RELAY_PORT);

@@ -17,6 +17,11 @@ typedef enum {
   TX_DEALLOCATE,
   TX_PERMISSION,
   TX_CHANNEL,
+  /* The release of update_credentials(): a Refresh with LIFETIME 0
+   * signed with old_username/old_key. It survives the allocation's loss,
+   * retries a 438 with the new nonce and ends on any other answer or
+   * when given up (turn_client_release_done). */
+  TX_RELEASE_OLD,
 } TxKind;
 
 typedef struct {
@@ -31,9 +36,6 @@ typedef struct {
   gint64 rto;
   gint64 next_send;
   guint auth_retries;
-  /* A release signed with credentials since replaced: survives the
-   * allocation's loss, ends without auth retries (release_done). */
-  gboolean release_old;
 } Tx;
 
 typedef struct {
@@ -71,7 +73,7 @@ struct _EmberTurnClient {
   guint n_relayed;
   gint64 refresh_at;
   gint64 alloc_retry_at;
-  gboolean releasing;    /* a release_old transaction is in flight */
+  gboolean releasing;    /* a TX_RELEASE_OLD transaction is in flight */
   /* The credentials it is signed with, wiped when it ends. */
   char old_username[EMBER_TURN_CREDENTIAL_MAX + 1];
   guint8 old_key[EMBER_STUN_LONG_TERM_KEY_MD5_LEN];
@@ -111,7 +113,6 @@ void turn_client_tx_send (EmberTurnClient *c, gint64 now, Tx *t);
  * free or the request does not fit EMBER_TURN_MAX_MESSAGE. */
 Tx *turn_client_tx_start (EmberTurnClient *c, gint64 now, TxKind kind, const EmberAddr *peer,
                           guint16 channel, guint auth_retries);
-Tx *turn_client_tx_start_release (EmberTurnClient *c, gint64 now);
 /* A STUN message from the server: a Data indication, or the answer to
  * one of our transactions. */
 EmberTurnInputResult turn_client_handle_stun (EmberTurnClient *c, gint64 now, const guint8 *buf,

@@ -121,7 +121,7 @@ turn_client_lose_allocation (EmberTurnClient *c)
   c->n_relayed = 0;
   memset (c->relayed, 0, sizeof c->relayed);
   for (guint i = 0; i < EMBER_TURN_MAX_TRANSACTIONS; i++)
-    if (c->tx[i].used && c->tx[i].kind != TX_BINDING && !c->tx[i].release_old)
+    if (c->tx[i].used && c->tx[i].kind != TX_BINDING && c->tx[i].kind != TX_RELEASE_OLD)
       c->tx[i].used = FALSE;
   for (guint i = 0; i < EMBER_TURN_MAX_PEERS; i++)
     {
@@ -246,8 +246,7 @@ ember_turn_client_update_credentials (EmberTurnClient *c, gint64 now, const char
     {
       g_strlcpy (c->old_username, c->username, sizeof c->old_username);
       memcpy (c->old_key, c->key, sizeof c->old_key);
-      Tx *t = turn_client_tx_start_release (c, now);
-      c->releasing = t != NULL;
+      c->releasing = turn_client_tx_start (c, now, TX_RELEASE_OLD, NULL, 0, 0) != NULL;
     }
   g_strlcpy (c->username, username, sizeof c->username);
   g_strlcpy (c->password, password, sizeof c->password);
@@ -376,7 +375,7 @@ ember_turn_client_handle_timeout (EmberTurnClient *c, gint64 now)
       if (t->sends >= EMBER_TURN_MAX_SENDS)
         {
           t->used = FALSE;
-          if (t->release_old)
+          if (t->kind == TX_RELEASE_OLD)
             turn_client_release_done (c, now);
           else if (t->kind != TX_DEALLOCATE)
             mark_down (c);

@@ -38,6 +38,7 @@ build_request (EmberTurnClient *c, Tx *t)
     [TX_DEALLOCATE] = EMBER_STUN_METHOD_REFRESH,
     [TX_PERMISSION] = EMBER_STUN_METHOD_CREATE_PERMISSION,
     [TX_CHANNEL] = EMBER_STUN_METHOD_CHANNEL_BIND,
+    [TX_RELEASE_OLD] = EMBER_STUN_METHOD_REFRESH,
   };
   turn_client_random_txid (c, t->txid);
   EmberStunBuilder b;
@@ -57,6 +58,7 @@ build_request (EmberTurnClient *c, Tx *t)
     case TX_REFRESH:
       break;
     case TX_DEALLOCATE:
+    case TX_RELEASE_OLD:
       ember_stun_builder_add_u32 (&b, EMBER_STUN_ATTR_LIFETIME, 0);
       break;
     case TX_PERMISSION:
@@ -69,20 +71,15 @@ build_request (EmberTurnClient *c, Tx *t)
     }
   /* RFC 8489 §9.2.4: after the first 401, every request carries USERNAME,
    * REALM, NONCE and MESSAGE-INTEGRITY with the long-term key. A binding
-   * needs no credentials. */
-  if (t->release_old)
+   * needs no credentials; the release of replaced ones uses those. */
+  const char *user = t->kind == TX_RELEASE_OLD ? c->old_username : c->username;
+  const guint8 *key = t->kind == TX_RELEASE_OLD ? c->old_key : c->key;
+  if (t->kind == TX_RELEASE_OLD || (t->kind != TX_BINDING && c->have_key))
     {
-      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_USERNAME, c->old_username);
+      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_USERNAME, user);
       ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_REALM, c->realm);
       ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_NONCE, c->nonce);
-      ember_stun_builder_add_integrity (&b, c->old_key, sizeof c->old_key);
-    }
-  else if (t->kind != TX_BINDING && c->have_key)
-    {
-      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_USERNAME, c->username);
-      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_REALM, c->realm);
-      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_NONCE, c->nonce);
-      ember_stun_builder_add_integrity (&b, c->key, sizeof c->key);
+      ember_stun_builder_add_integrity (&b, key, EMBER_STUN_LONG_TERM_KEY_MD5_LEN);
     }
   ember_stun_builder_add_fingerprint (&b);
   t->len = ember_stun_builder_finish (&b, NULL);
@@ -114,32 +111,6 @@ turn_client_tx_start (EmberTurnClient *c, gint64 now, TxKind kind, const EmberAd
         t->peer = *peer;
       t->channel = channel;
       t->auth_retries = auth_retries;
-      t->rto = EMBER_TURN_RTO_US;
-      if (!build_request (c, t))
-        {
-          t->used = FALSE;
-          return NULL;
-        }
-      turn_client_tx_send (c, now, t);
-      return t;
-    }
-  return NULL;
-}
-
-/* The release of update_credentials(): a Refresh with LIFETIME 0 signed
- * with old_username/old_key. */
-Tx *
-turn_client_tx_start_release (EmberTurnClient *c, gint64 now)
-{
-  for (guint i = 0; i < EMBER_TURN_MAX_TRANSACTIONS; i++)
-    {
-      Tx *t = &c->tx[i];
-      if (t->used)
-        continue;
-      memset (t, 0, sizeof *t);
-      t->used = TRUE;
-      t->kind = TX_DEALLOCATE;
-      t->release_old = TRUE;
       t->rto = EMBER_TURN_RTO_US;
       if (!build_request (c, t))
         {
@@ -227,6 +198,7 @@ on_success (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
       c->refresh_at = now + (gint64) lifetime * G_TIME_SPAN_SECOND * EMBER_TURN_REFRESH_PERCENT / 100;
       break;
     case TX_DEALLOCATE:
+    case TX_RELEASE_OLD:
       break;
     case TX_PERMISSION:
       {
@@ -361,6 +333,7 @@ on_error (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
       }
     case TX_BINDING:
     case TX_DEALLOCATE:
+    case TX_RELEASE_OLD:
       break;
     }
 }
@@ -399,7 +372,7 @@ turn_client_handle_stun (EmberTurnClient *c, gint64 now, const guint8 *buf, gsiz
       && msg.integrity < 0)
     return EMBER_TURN_INPUT_INVALID;
   turn_client_mark_up (c, now);
-  if (t->release_old)
+  if (t->kind == TX_RELEASE_OLD)
     on_release_answer (c, now, t, &msg);
   else if (msg.klass == EMBER_STUN_CLASS_SUCCESS)
     {

@@ -14,6 +14,7 @@
  * metrics server on the main thread.
  */
 #include "relay-io.h"
+#include "io/udp.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -107,45 +108,12 @@ struct _EmberRelayIo {
 
 /* ---- addresses ------------------------------------------------------ */
 
+/* IPv6 sockets are v6-only: a destination is in the family of its socket. */
 static socklen_t
 to_sockaddr (const EmberAddr *a, struct sockaddr_storage *ss)
 {
-  memset (ss, 0, sizeof *ss);
-  if (a->family == EMBER_ADDR_IPV4)
-    {
-      struct sockaddr_in *s4 = (struct sockaddr_in *) ss;
-      s4->sin_family = AF_INET;
-      s4->sin_port = htons (a->port);
-      memcpy (&s4->sin_addr, a->addr, 4);
-      return sizeof *s4;
-    }
-  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) ss;
-  s6->sin6_family = AF_INET6;
-  s6->sin6_port = htons (a->port);
-  memcpy (&s6->sin6_addr, a->addr, 16);
-  s6->sin6_scope_id = a->scope_id;
-  return sizeof *s6;
-}
-
-static void
-from_sockaddr (const struct sockaddr_storage *ss, EmberAddr *a)
-{
-  memset (a, 0, sizeof *a);
-  if (ss->ss_family == AF_INET)
-    {
-      const struct sockaddr_in *s4 = (const struct sockaddr_in *) ss;
-      a->family = EMBER_ADDR_IPV4;
-      a->port = ntohs (s4->sin_port);
-      memcpy (a->addr, &s4->sin_addr, 4);
-    }
-  else if (ss->ss_family == AF_INET6)
-    {
-      const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) ss;
-      a->family = EMBER_ADDR_IPV6;
-      a->port = ntohs (s6->sin6_port);
-      memcpy (a->addr, &s6->sin6_addr, 16);
-      a->scope_id = s6->sin6_scope_id;
-    }
+  int family = a->family == EMBER_ADDR_IPV4 ? AF_INET : AF_INET6;
+  return (socklen_t) ember_udp_addr_to_sockaddr (a, family, ss, sizeof *ss);
 }
 
 /* ---- sockets -------------------------------------------------------- */
@@ -535,7 +503,7 @@ read_socket (EmberRelayIo *r, Sock *s, gint64 now)
               continue;
             }
           EmberAddr from;
-          from_sockaddr (&r->raddr[i], &from);
+          ember_udp_addr_from_sockaddr (&r->raddr[i], r->rmsgs[i].msg_hdr.msg_namelen, &from);
           if (s->port == 0)
             ember_relay_server_handle_client_input (r->server, now, s->listener, &from, r->bufs[i],
                                                     r->rmsgs[i].msg_len);

@@ -64,8 +64,9 @@ static char **opt_listen, **opt_user, **opt_allow;
 static char *opt_ip4, *opt_ip6, *opt_range, *opt_realm, *opt_secret, *opt_secret_file;
 static char *opt_metrics, *opt_log;
 static gboolean opt_rfc5766;
-static gint opt_quota = -1;
-static gint opt_alloc_sndbuf = -1;
+#define UNSET G_MININT
+static gint opt_quota = UNSET;
+static gint opt_alloc_sndbuf = UNSET;
 
 static const GOptionEntry entries[] = {
   { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_listen,
@@ -104,6 +105,32 @@ env_string (char **opt, const char *name)
   const char *v = g_getenv (name);
   if (*opt == NULL && v != NULL && v[0] != '\0')
     *opt = g_strdup (v);
+}
+
+/* An integer option: unset takes the environment variable, if any;
+ * either must be 1..max, else the error names the flag or variable. */
+static gboolean
+positive_int (gint *opt, const char *flag, const char *env, gint max, GError **error)
+{
+  const char *v = g_getenv (env);
+  if (*opt == UNSET && v != NULL && v[0] != '\0')
+    {
+      gint64 n;
+      if (!g_ascii_string_to_signed (v, 10, 1, max, &n, NULL))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "%s=\"%s\": expected an integer from 1 to %d", env, v, max);
+          return FALSE;
+        }
+      *opt = (gint) n;
+    }
+  else if (*opt != UNSET && (*opt < 1 || *opt > max))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "%s %d: expected an integer from 1 to %d", flag, *opt, max);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static void
@@ -212,14 +239,14 @@ main (int argc, char **argv)
   c.software = "ember-relay";
   c.rng = rng;
   c.rfc5766_channels = opt_rfc5766;
-  if (opt_quota < 0 && g_getenv ("EMBER_RELAY_USER_QUOTA") != NULL)
-    opt_quota = (gint) g_ascii_strtoll (g_getenv ("EMBER_RELAY_USER_QUOTA"), NULL, 10);
+  int rc = 1;
+  if (!positive_int (&opt_quota, "--user-quota", "EMBER_RELAY_USER_QUOTA", 1 << 20, &error) ||
+      !positive_int (&opt_alloc_sndbuf, "--allocation-send-buffer",
+                     "EMBER_RELAY_ALLOCATION_SEND_BUFFER", G_MAXINT / 2, &error))
+    goto out;
   if (opt_quota > 0)
     c.max_allocations_per_user = (guint) opt_quota;
-  if (opt_alloc_sndbuf < 0 && g_getenv ("EMBER_RELAY_ALLOCATION_SEND_BUFFER") != NULL)
-    opt_alloc_sndbuf = (gint) g_ascii_strtoll (g_getenv ("EMBER_RELAY_ALLOCATION_SEND_BUFFER"), NULL, 10);
   int alloc_sndbuf = opt_alloc_sndbuf > 0 ? opt_alloc_sndbuf : 1 << 20;
-  int rc = 1;
   if (!configure (&c, &secret, &error))
     goto out;
 
@@ -236,7 +263,10 @@ main (int argc, char **argv)
           goto out;
         }
       if (!parse_host_port (listen[i], 3478, &a, &error))
-        goto out;
+        {
+          g_prefix_error (&error, "--listen: ");
+          goto out;
+        }
       int fd = ember_relay_io_open_udp (&a, 4 << 20, 4 << 20, &error);
       if (fd < 0)
         {

@@ -60,6 +60,8 @@ ember_relay_metrics_format (GString *out, const EmberRelayServerStats *s,
           "Messages of several datagrams sent with UDP segmentation offload.", sh->gso_trains);
   metric (out, "ember_relay_recv_syscalls_total", "counter",
           "recvmmsg calls that received at least one datagram.", sh->recv_syscalls);
+  metric (out, "ember_relay_gro_datagrams_total", "counter",
+          "Datagrams received in trains the kernel coalesced (UDP_GRO).", sh->gro_datagrams);
   metric (out, "ember_relay_recv_truncated_total", "counter",
           "Datagrams larger than a receive slot, dropped.", sh->recv_truncated);
 }

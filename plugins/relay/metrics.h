@@ -15,6 +15,7 @@ typedef struct {
   guint64 send_syscalls;   /* sendmmsg calls that took some */
   guint64 recv_syscalls;   /* recvmmsg calls that returned some */
   guint64 gso_trains;      /* messages sent with UDP_SEGMENT */
+  guint64 gro_datagrams;   /* datagrams received in coalesced trains (UDP_GRO) */
 } EmberRelayShellStats;
 
 typedef struct _EmberRelayMetrics EmberRelayMetrics;

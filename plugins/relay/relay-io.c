@@ -5,7 +5,9 @@
  * listening sockets and every allocation socket, so thousands of
  * allocations cost one wait. Each wake-up reads a batch per ready socket
  * with recvmmsg into receive slots shared by all sockets of that
- * wake-up, feeds the core, drains its commands and writes them with
+ * wake-up (with UDP_GRO a slot may hold a train of datagrams the kernel
+ * coalesced, which is split here), feeds the core, drains its commands
+ * and writes them with
  * sendmmsg: datagrams for the same socket and destination go out as one
  * UDP_SEGMENT message (seed 002). A datagram that cannot be written now
  * is kept, reading stops and the thread waits for that socket to become
@@ -27,8 +29,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
 #define BATCH 64
-#define SLOT 4096
+/* A slot holds what one receive returns: with UDP_GRO, up to 64 KiB of
+ * datagrams coalesced by the kernel (seed 002's receive side). Only the
+ * first page of each is touched at start; the rest is used under GRO
+ * load only. */
+#define SLOT 65536
+#define SLOT_TOUCHED 4096
 /* Receive slots shared by all sockets read in one wake-up: the core's
  * commands point into them until the batch is written, so the replies
  * to several sockets' input leave in the same sendmmsg. */
@@ -96,6 +107,10 @@ struct _EmberRelayIo {
   struct mmsghdr rmsgs[RECV_SLOTS];
   struct iovec riov[RECV_SLOTS];
   struct sockaddr_storage raddr[RECV_SLOTS];
+  union {
+    char buf[CMSG_SPACE (sizeof (int))];
+    size_t align; /* struct cmsghdr alignment */
+  } rctl[RECV_SLOTS];
   guint n_used;         /* receive slots holding input not yet answered */
   int alloc_sndbuf;     /* SO_SNDBUF of allocation sockets */
   /* send batch: trains of datagrams for one (socket, destination) */
@@ -138,6 +153,10 @@ ember_relay_io_open_udp (const EmberAddr *bind_addr, int rcvbuf, int sndbuf, GEr
     setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   if (setsockopt (fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
     setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  /* Trains of datagrams from one source (a sender's UDP_SEGMENT, a
+   * NIC's GRO) stay one buffer up to here; without it (old kernel) they
+   * arrive one by one, as before. */
+  setsockopt (fd, SOL_UDP, UDP_GRO, &one, sizeof one);
   struct sockaddr_storage ss;
   socklen_t len = to_sockaddr (bind_addr, &ss);
   if (bind (fd, (struct sockaddr *) &ss, len) < 0)
@@ -465,10 +484,11 @@ static void
 setup_receive (EmberRelayIo *r)
 {
   r->bufs = g_malloc (sizeof (*r->bufs) * RECV_SLOTS);
-  /* Touched now, so resident memory does not grow with the first burst. */
-  memset (r->bufs, 0, sizeof (*r->bufs) * RECV_SLOTS);
   for (guint i = 0; i < RECV_SLOTS; i++)
     {
+      /* Touched now, so resident memory does not grow with the first
+       * burst of ordinary datagrams. */
+      memset (r->bufs[i], 0, SLOT_TOUCHED);
       r->riov[i].iov_base = r->bufs[i];
       r->riov[i].iov_len = SLOT;
       r->rmsgs[i].msg_hdr.msg_name = &r->raddr[i];
@@ -477,9 +497,33 @@ setup_receive (EmberRelayIo *r)
     }
 }
 
+/* The segment size of a coalesced receive (UDP_GRO), 0 for one datagram. */
+static gsize
+gro_segment (struct msghdr *m, gsize len)
+{
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (m); c != NULL; c = CMSG_NXTHDR (m, c))
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO)
+      {
+        int seg;
+        memcpy (&seg, CMSG_DATA (c), sizeof seg);
+        return seg > 0 && (gsize) seg < len ? (gsize) seg : 0;
+      }
+  return 0;
+}
+
+static void
+feed (EmberRelayIo *r, Sock *s, gint64 now, const EmberAddr *from, const guint8 *data, gsize len)
+{
+  if (s->port == 0)
+    ember_relay_server_handle_client_input (r->server, now, s->listener, from, data, len);
+  else
+    ember_relay_server_handle_peer_input (r->server, now, s->family, s->port, from, data, len);
+}
+
 /* Reads up to 4 batches from `s` into free receive slots and feeds them
- * to the core; the caller drains. When the slots run out, what the
- * core answered so far is written first. */
+ * to the core, a coalesced train datagram by datagram; the caller
+ * drains. When the slots run out, what the core answered so far is
+ * written first. */
 static void
 read_socket (EmberRelayIo *r, Sock *s, gint64 now)
 {
@@ -489,7 +533,11 @@ read_socket (EmberRelayIo *r, Sock *s, gint64 now)
         drain (r);
       guint base = r->n_used;
       for (guint i = base; i < base + BATCH; i++)
-        r->rmsgs[i].msg_hdr.msg_namelen = sizeof r->raddr[i];
+        {
+          r->rmsgs[i].msg_hdr.msg_namelen = sizeof r->raddr[i];
+          r->rmsgs[i].msg_hdr.msg_control = r->rctl[i].buf;
+          r->rmsgs[i].msg_hdr.msg_controllen = sizeof r->rctl[i].buf;
+        }
       int n = recvmmsg (s->fd, r->rmsgs + base, BATCH, MSG_DONTWAIT, NULL);
       if (n <= 0)
         return;
@@ -504,12 +552,19 @@ read_socket (EmberRelayIo *r, Sock *s, gint64 now)
             }
           EmberAddr from;
           ember_udp_addr_from_sockaddr (&r->raddr[i], r->rmsgs[i].msg_hdr.msg_namelen, &from);
-          if (s->port == 0)
-            ember_relay_server_handle_client_input (r->server, now, s->listener, &from, r->bufs[i],
-                                                    r->rmsgs[i].msg_len);
-          else
-            ember_relay_server_handle_peer_input (r->server, now, s->family, s->port, &from,
-                                                  r->bufs[i], r->rmsgs[i].msg_len);
+          gsize len = r->rmsgs[i].msg_len;
+          gsize seg = gro_segment (&r->rmsgs[i].msg_hdr, len);
+          if (seg == 0)
+            {
+              feed (r, s, now, &from, r->bufs[i], len);
+              continue;
+            }
+          /* All `seg` bytes but the last, from one source. */
+          for (gsize at = 0; at < len; at += seg)
+            {
+              feed (r, s, now, &from, r->bufs[i] + at, MIN (seg, len - at));
+              r->stats.gro_datagrams++;
+            }
         }
       if (n < BATCH)
         return;

@@ -3,6 +3,7 @@
 #include "turn-servers.h"
 
 #include <arpa/inet.h>
+#include <netinet/udp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -151,6 +152,26 @@ udp_send_to (int fd, const EmberAddr *to, const guint8 *buf, gsize len)
   g_assert_cmpint (n, ==, (ssize_t) len);
 }
 
+void
+udp_send_train (int fd, const EmberAddr *to, const guint8 *buf, gsize len, guint16 seg)
+{
+  struct sockaddr_in sin = udp_to_sockaddr (to);
+  struct iovec iov = { (void *) buf, len };
+  union {
+    char buf[CMSG_SPACE (sizeof seg)];
+    struct cmsghdr align;
+  } control;
+  struct msghdr m = { .msg_name = &sin, .msg_namelen = sizeof sin, .msg_iov = &iov,
+                      .msg_iovlen = 1, .msg_control = control.buf,
+                      .msg_controllen = sizeof control.buf };
+  struct cmsghdr *c = CMSG_FIRSTHDR (&m);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN (sizeof seg);
+  memcpy (CMSG_DATA (c), &seg, sizeof seg);
+  g_assert_cmpint (sendmsg (fd, &m, 0), ==, (ssize_t) len);
+}
+
 gssize
 udp_recv_from (int fd, int timeout_ms, EmberAddr *from, guint8 *buf, gsize cap)
 {
@@ -166,6 +187,58 @@ udp_recv_from (int fd, int timeout_ms, EmberAddr *from, guint8 *buf, gsize cap)
 }
 
 /* ---- Servers ------------------------------------------------------------- */
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+static guint16
+tcp_free_port (void)
+{
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  EmberAddr lo = udp_loopback (0);
+  struct sockaddr_in sin = udp_to_sockaddr (&lo);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
+  socklen_t len = sizeof sin;
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &sin, &len), ==, 0);
+  close (fd);
+  return ntohs (sin.sin_port);
+}
+
+/* Reads everything `fd` sends until it closes, each wait bounded. */
+static GString *
+read_all (int fd, int timeout_ms)
+{
+  GString *out = g_string_new (NULL);
+  struct pollfd p = { .fd = fd, .events = POLLIN };
+  char buf[4096];
+  ssize_t n;
+  while (poll (&p, 1, timeout_ms) > 0 && (n = read (fd, buf, sizeof buf)) > 0)
+    g_string_append_len (out, buf, n);
+  return out;
+}
+
+gint64
+turn_server_metric (const TurnServer *s, const char *name)
+{
+  if (s->metrics_port == 0)
+    return -1;
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  EmberAddr lo = udp_loopback (s->metrics_port);
+  struct sockaddr_in sin = udp_to_sockaddr (&lo);
+  static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  gint64 value = -1;
+  if (connect (fd, (struct sockaddr *) &sin, sizeof sin) == 0
+      && write (fd, req, sizeof req - 1) == (ssize_t) (sizeof req - 1))
+    {
+      g_autoptr (GString) text = read_all (fd, 2000);
+      g_autofree char *key = g_strdup_printf ("\n%s ", name);
+      const char *at = strstr (text->str, key);
+      if (at != NULL)
+        value = g_ascii_strtoll (at + strlen (key), NULL, 10);
+    }
+  close (fd);
+  return value;
+}
 
 void
 turn_server_dump_log (const TurnServer *s)
@@ -242,6 +315,7 @@ server_argv (const char *prog, const TurnServer *s, const TurnServerConfig *cfg)
         g_ptr_array_add (argv, g_strdup_printf ("--secret=%s", cfg->secret));
       else
         g_ptr_array_add (argv, g_strdup ("--user=" TURN_SERVER_USER ":" TURN_SERVER_PASSWORD));
+      g_ptr_array_add (argv, g_strdup_printf ("--metrics-listen=127.0.0.1:%u", s->metrics_port));
       g_ptr_array_add (argv, g_strdup ("--log=debug"));
     }
   g_ptr_array_add (argv, NULL);
@@ -281,6 +355,7 @@ turn_server_start (TurnServer *s, const TurnServerConfig *cfg)
     }
   s->port = udp_free_port ();
   s->addr = udp_loopback (s->port);
+  s->metrics_port = cfg->coturn ? 0 : tcp_free_port ();
   GPtrArray *argv = server_argv (prog, s, cfg);
 
   int log_fd = open (s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -37,6 +37,7 @@ typedef struct {
   GPid pid;                  /* 0: not running */
   guint16 port;
   EmberAddr addr;            /* 127.0.0.1:port */
+  guint16 metrics_port;      /* ember-relay's --metrics-listen, 0 for coturn */
 } TurnServer;
 
 /* atexit, SIGABRT and SIGTRAP (g_error ()) handlers; once, from main (). */
@@ -64,6 +65,10 @@ void turn_server_stop (TurnServer *s);
 /* The server's log as a test message. */
 void turn_server_dump_log (const TurnServer *s);
 
+/* The value of an unlabelled metric ember-relay exports, or -1 when it
+ * cannot be read (coturn, no answer within 2 s, no such metric). */
+gint64 turn_server_metric (const TurnServer *s, const char *name);
+
 /* ---- Loopback UDP (IPv4) ------------------------------------------------ */
 
 EmberAddr udp_loopback (guint16 port);
@@ -80,6 +85,10 @@ guint16 udp_free_port (void);
 
 /* Sends one datagram; asserts that all of it went. */
 void udp_send_to (int fd, const EmberAddr *to, const guint8 *buf, gsize len);
+
+/* Sends `len` bytes as one UDP_SEGMENT message: datagrams of `seg`
+ * bytes, the last one possibly shorter. Asserts that all of it went. */
+void udp_send_train (int fd, const EmberAddr *to, const guint8 *buf, gsize len, guint16 seg);
 
 /* Waits up to `timeout_ms` for one datagram on `fd`; -1 when none came. */
 gssize udp_recv_from (int fd, int timeout_ms, EmberAddr *from, guint8 *buf, gsize cap);

@@ -33,6 +33,8 @@
 /* Datagrams held per relay for peers whose permission is on its way. */
 #define TURN_HOLD_MAX 64
 #define TURN_HOLD_US (5 * G_TIME_SPAN_SECOND)
+/* The most one UDP_SEGMENT message to a relay may carry (IPv4). */
+#define TURN_TRAIN_MAX (65535 - 20 - 8)
 /* Datagrams kept after EAGAIN: one packet's segments plus control. */
 #define TURN_BLOCKED_MAX (2 * TURN_SEGMENTS_MAX)
 #define TURN_EVENTS_MAX 256
@@ -78,7 +80,7 @@ typedef struct {
 
 typedef struct {
   guint64 rx_packets, rx_foreign, rx_invalid, rx_truncated, rx_errors;
-  guint64 tx_packets, tx_errors, held, held_drops, held_expired, blocked_drops, event_drops;
+  guint64 tx_packets, tx_trains, tx_errors, held, held_drops, held_expired, blocked_drops, event_drops;
 } Counters;
 
 struct _EmberBackend {
@@ -98,6 +100,8 @@ struct _EmberBackend {
   guint rx_first;               /* which socket poll_recv_many() reads first */
   guint8 (*rx_buf)[TURN_WIRE_MAX];
   guint8 wire[TURN_WIRE_MAX];
+  guint8 *train;                /* TURN_TRAIN_MAX: a segmented packet, framed */
+  gboolean no_trains;           /* the kernel refused UDP_SEGMENT */
   Counters n;
 
   /* Shared with the readiness thread. */

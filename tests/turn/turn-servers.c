@@ -216,11 +216,9 @@ read_all (int fd, int timeout_ms)
   return out;
 }
 
-gint64
-turn_server_metric (const TurnServer *s, const char *name)
+static gint64
+read_metric (const TurnServer *s, const char *name)
 {
-  if (s->metrics_port == 0)
-    return -1;
   int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   g_assert_cmpint (fd, >=, 0);
   EmberAddr lo = udp_loopback (s->metrics_port);
@@ -237,6 +235,20 @@ turn_server_metric (const TurnServer *s, const char *name)
         value = g_ascii_strtoll (at + strlen (key), NULL, 10);
     }
   close (fd);
+  return value;
+}
+
+gint64
+turn_server_metric (const TurnServer *s, const char *name, gint64 want)
+{
+  if (s->metrics_port == 0)
+    return -1;
+  gint64 value = read_metric (s, name);
+  for (int i = 0; i < 40 && value < want; i++)
+    {
+      g_usleep (50000);
+      value = read_metric (s, name);
+    }
   return value;
 }
 

@@ -65,9 +65,11 @@ void turn_server_stop (TurnServer *s);
 /* The server's log as a test message. */
 void turn_server_dump_log (const TurnServer *s);
 
-/* The value of an unlabelled metric ember-relay exports, or -1 when it
- * cannot be read (coturn, no answer within 2 s, no such metric). */
-gint64 turn_server_metric (const TurnServer *s, const char *name);
+/* The value of an unlabelled metric ember-relay exports, read until it
+ * is at least `want` or 2 s pass (the data plane publishes its counters
+ * every 100 ms): the last value read, or -1 when it cannot be read
+ * (coturn, no answer, no such metric). */
+gint64 turn_server_metric (const TurnServer *s, const char *name, gint64 want);
 
 /* ---- Loopback UDP (IPv4) ------------------------------------------------ */
 

@@ -115,6 +115,24 @@ flush_blocked (EmberBackend *be)
     }
 }
 
+/* Keeps one datagram until the socket drains; ENOBUFS when the ring is
+ * full (the datagram is lost and counted). */
+static int
+hold_wire (EmberBackend *be, const EmberAddr *to, const guint8 *buf, gsize len)
+{
+  if (be->blocked_len == TURN_BLOCKED_MAX)
+    {
+      be->n.blocked_drops++;
+      return ENOBUFS;
+    }
+  Blocked *b = &be->blocked[(be->blocked_head + be->blocked_len) % TURN_BLOCKED_MAX];
+  b->to = *to;
+  b->len = len;
+  memcpy (b->data, buf, len);
+  be->blocked_len++;
+  return 0;
+}
+
 /* Sends one datagram to a relay, or keeps it when the socket is full (or
  * earlier ones are still waiting: order is kept). 0, or the errno of a
  * datagram that is lost. */
@@ -130,17 +148,7 @@ send_wire (EmberBackend *be, const EmberAddr *to, const guint8 *buf, gsize len)
         be->n.tx_errors++;
       return err;
     }
-  if (be->blocked_len == TURN_BLOCKED_MAX)
-    {
-      be->n.blocked_drops++;
-      return ENOBUFS;
-    }
-  Blocked *b = &be->blocked[(be->blocked_head + be->blocked_len) % TURN_BLOCKED_MAX];
-  b->to = *to;
-  b->len = len;
-  memcpy (b->data, buf, len);
-  be->blocked_len++;
-  return 0;
+  return hold_wire (be, to, buf, len);
 }
 
 /* ---- Relays ---------------------------------------------------------------- */
@@ -680,7 +688,7 @@ try_train (EmberBackend *be, Relay *r, gint64 now, const EmberPacket *packet, gs
   /* Socket full: the framed datagrams are kept, in order. */
   *err = 0;
   for (gsize at = 0; at < fill && *err == 0; at += wire_seg)
-    *err = send_wire (be, &r->server, be->train + at, MIN (wire_seg, fill - at));
+    *err = hold_wire (be, &r->server, be->train + at, MIN (wire_seg, fill - at));
   return TRUE;
 }
 

@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
-relay=$dir/plugins/relay/ember-relay
+relay=$dir/plugins/relay/ember-relay/ember-relay
 [[ -x $relay ]] || { echo "relay bench: build $relay first" >&2; exit 1; }
 for t in turnserver turnutils_uclient turnutils_peer ip; do
   command -v $t >/dev/null || { echo "relay bench: $t missing" >&2; exit 1; }

@@ -322,10 +322,11 @@ compare_strings (gconstpointer a, gconstpointer b)
 }
 
 /* Plugin files of one directory, sorted so the order does not depend on
- * the file system. The build tree keeps each plugin in its own folder, so
- * there one level of sub-folders is searched too. */
+ * the file system. The build tree keeps each plugin in its own folder,
+ * some inside a subsystem's folder (plugins/relay/turn/), so there two
+ * levels of sub-folders are searched too. */
 static void
-collect (const char *dir, gboolean descend, GPtrArray *out)
+collect (const char *dir, guint depth, GPtrArray *out)
 {
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
   const char *entry;
@@ -337,8 +338,8 @@ collect (const char *dir, gboolean descend, GPtrArray *out)
       g_autofree char *path = g_build_filename (dir, entry, NULL);
       if (g_str_has_suffix (entry, ".so") && !g_file_test (path, G_FILE_TEST_IS_DIR))
         g_ptr_array_add (out, g_steal_pointer (&path));
-      else if (descend && g_file_test (path, G_FILE_TEST_IS_DIR))
-        collect (path, FALSE, out);
+      else if (depth > 0 && g_file_test (path, G_FILE_TEST_IS_DIR))
+        collect (path, depth - 1, out);
     }
 }
 
@@ -350,7 +351,7 @@ ember_registry_scan (EmberRegistry *registry, GPtrArray *dirs)
       EmberPluginDir *dir = g_ptr_array_index (dirs, i);
       g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
 
-      collect (dir->path, dir->origin == EMBER_PLUGIN_DIR_BUILD, files);
+      collect (dir->path, dir->origin == EMBER_PLUGIN_DIR_BUILD ? 2 : 0, files);
       g_ptr_array_sort (files, compare_strings);
       for (guint j = 0; j < files->len; j++)
         scan_file (registry, g_ptr_array_index (files, j), dir->origin);

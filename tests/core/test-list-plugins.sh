@@ -12,7 +12,7 @@ out=$("$emberd" --list-plugins)
 echo "$out" | sed 's/^/# /'
 n=0
 fail=0
-for so in "$plugin_dir"/*/*.so; do
+for so in "$plugin_dir"/*/*.so "$plugin_dir"/*/*/*.so; do
   [[ -e $so ]] || continue
   n=$((n + 1))
   if grep -q " $so\$" <<<"$out"; then echo "ok $n - $(basename "$so") listed"

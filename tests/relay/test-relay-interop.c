@@ -83,7 +83,7 @@ fx_setup (Fx *fx, gconstpointer data)
   if (!tools_present ())
     return;
   const char *build = g_getenv ("EMBER_BUILD_ROOT");
-  g_autofree char *relay = g_build_filename (build ? build : ".", "plugins", "relay", "ember-relay", NULL);
+  g_autofree char *relay = g_build_filename (build ? build : ".", "plugins", "relay", "ember-relay", "ember-relay", NULL);
   g_autofree char *listen = g_strdup_printf ("127.0.0.1:%d", RELAY_PORT);
   g_autoptr (GError) error = NULL;
   const char *relay_argv[] = { relay, "--listen", listen, "--port-range", "51000-51999",

@@ -1,4 +1,4 @@
-/* Tests of the TURN transport plugin (plugins/relay/turn-transport.c),
+/* Tests of the TURN transport plugin (plugins/relay/turn/turn-transport.c),
  * the real turn.so loaded through the core loader and driven only through
  * its vtable and EmberRelayControl, the way the core drives it: the test
  * calls poll_recv_many() only when the plugin woke the test's waker (an
@@ -153,7 +153,7 @@ load_plugin (void)
       g_test_skip ("EMBER_BUILD_ROOT is not set (run through meson test)");
       return FALSE;
     }
-  g_autofree char *path = g_build_filename (root, "plugins", "relay", "turn.so", NULL);
+  g_autofree char *path = g_build_filename (root, "plugins", "relay", "turn", "turn.so", NULL);
   g_autoptr (GError) error = NULL;
   plugin = ember_plugin_load (path, EMBER_PLUGIN_DIR_BUILD, &error);
   g_assert_no_error (error);

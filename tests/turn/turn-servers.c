@@ -345,7 +345,7 @@ turn_server_start (TurnServer *s, const TurnServerConfig *cfg)
     {
       const char *root = g_getenv ("EMBER_BUILD_ROOT");
       if (root != NULL)
-        prog = g_build_filename (root, "plugins", "relay", "ember-relay", NULL);
+        prog = g_build_filename (root, "plugins", "relay", "ember-relay", "ember-relay", NULL);
       if (prog != NULL && !g_file_test (prog, G_FILE_TEST_IS_EXECUTABLE))
         g_clear_pointer (&prog, g_free);
     }

@@ -5,7 +5,7 @@
 #pragma once
 
 #include <glib.h>
-#include "server/server.h"
+#include "server.h"
 #include "metrics.h"
 
 G_BEGIN_DECLS

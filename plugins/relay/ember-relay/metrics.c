@@ -1,4 +1,4 @@
-/* relay/metrics.c — see metrics.h. */
+/* ember-relay/metrics.c — see metrics.h. */
 #include "metrics.h"
 
 #include <gio/gio.h>

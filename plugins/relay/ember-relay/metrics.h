@@ -1,10 +1,10 @@
-/* relay/metrics — Prometheus text exposition of ember-relay's counters
+/* ember-relay/metrics — Prometheus text exposition of ember-relay's counters
  * over HTTP (libsoup 3 server on --metrics-listen). Main thread only:
  * the soup server runs on the relay's GMainContext. */
 #pragma once
 
 #include <glib.h>
-#include "server/server.h"
+#include "server.h"
 
 typedef struct {
   guint64 send_buffered;   /* datagrams held while a socket was not writable */

@@ -1,74 +1,11 @@
 /* wgconf — parse [Interface]/[Peer] files line by line. */
 #include "wgconf.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 G_DEFINE_QUARK (ember-wgconf-error-quark, ember_wgconf_error)
-
-gboolean
-ember_cidr_parse (const char *text, EmberCidr *out)
-{
-  g_autofree char *copy = g_strstrip (g_strdup (text));
-  char *slash = strchr (copy, '/');
-  guint max;
-
-  memset (out, 0, sizeof *out);
-  if (slash != NULL)
-    *slash = '\0';
-  if (inet_pton (AF_INET, copy, out->addr) == 1)
-    {
-      out->family = 4;
-      max = 32;
-    }
-  else if (inet_pton (AF_INET6, copy, out->addr) == 1)
-    {
-      out->family = 6;
-      max = 128;
-    }
-  else
-    return FALSE;
-  out->prefix = (guint8) max;
-  if (slash != NULL)
-    {
-      char *end;
-      guint64 p;
-      if (slash[1] == '\0' || !g_ascii_isdigit (slash[1]))
-        return FALSE;
-      errno = 0;
-      p = g_ascii_strtoull (slash + 1, &end, 10);
-      if (errno != 0 || *end != '\0' || p > max)
-        return FALSE;
-      out->prefix = (guint8) p;
-    }
-  return TRUE;
-}
-
-gboolean
-ember_cidr_contains (const EmberCidr *cidr, guint8 family, const guint8 *addr)
-{
-  guint full, rest;
-
-  if (cidr->family != family)
-    return FALSE;
-  full = cidr->prefix / 8u;
-  rest = cidr->prefix % 8u;
-  if (memcmp (cidr->addr, addr, full) != 0)
-    return FALSE;
-  if (rest == 0)
-    return TRUE;
-  return ((cidr->addr[full] ^ addr[full]) & (guint8) (0xff << (8 - rest))) == 0;
-}
-
-char *
-ember_cidr_to_string (const EmberCidr *cidr)
-{
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop (cidr->family == 4 ? AF_INET : AF_INET6, cidr->addr, buf, sizeof buf);
-  return g_strdup_printf ("%s/%u", buf, cidr->prefix);
-}
 
 gboolean
 ember_wgconf_decode_key (const char *text, guint8 key[32])
@@ -151,19 +88,24 @@ parse_u16 (const char *v, guint16 *out)
   return TRUE;
 }
 
+/* Address keeps its host bits (10.0.0.1/24 is an address and its subnet);
+ * AllowedIPs masks them, as `wg` does. Both take a bare address as /32 or
+ * /128. */
 static gboolean
-parse_cidr_list (Parser *p, const char *key, const char *value, GArray *out, GError **error)
+parse_cidr_list (Parser *p, const char *key, const char *value, EmberCidrParseFlags flags,
+                 GArray *out, GError **error)
 {
   g_auto (GStrv) items = g_strsplit (value, ",", -1);
 
   for (guint i = 0; items[i] != NULL; i++)
     {
+      g_autoptr (GError) local = NULL;
       EmberCidr c;
       g_strstrip (items[i]);
       if (*items[i] == '\0')
         continue;
-      if (!ember_cidr_parse (items[i], &c))
-        FAIL ("%s: \"%s\" is not an IP address with an optional /prefix", key, items[i]);
+      if (!ember_cidr_parse (items[i], EMBER_CIDR_PARSE_BARE | flags, &c, &local))
+        FAIL ("%s: %s", key, local->message);
       g_array_append_val (out, c);
     }
   return TRUE;
@@ -217,7 +159,8 @@ interface_key (Parser *p, const char *key, const char *value, GError **error)
       c->has_listen_port = TRUE;
     }
   else if (g_ascii_strcasecmp (key, "Address") == 0)
-    return parse_cidr_list (p, "Address", value, c->addresses, error);
+    return parse_cidr_list (p, "Address", value, EMBER_CIDR_PARSE_KEEP_HOST_BITS, c->addresses,
+                            error);
   else if (g_ascii_strcasecmp (key, "MTU") == 0)
     {
       guint16 mtu;
@@ -254,7 +197,8 @@ peer_key (Parser *p, const char *key, const char *value, GError **error)
       peer->has_preshared_key = TRUE;
     }
   else if (g_ascii_strcasecmp (key, "AllowedIPs") == 0)
-    return parse_cidr_list (p, "AllowedIPs", value, peer->allowed_ips, error);
+    return parse_cidr_list (p, "AllowedIPs", value, EMBER_CIDR_PARSE_MASK_HOST_BITS,
+                            peer->allowed_ips, error);
   else if (g_ascii_strcasecmp (key, "Endpoint") == 0)
     return parse_endpoint (p, value, error);
   else if (g_ascii_strcasecmp (key, "PersistentKeepalive") == 0)

@@ -4,31 +4,23 @@
  * The [Interface] / [Peer] format that `wg setconf` and wg-quick read:
  * PrivateKey, ListenPort, Address, MTU; PublicKey, PresharedKey,
  * AllowedIPs, Endpoint, PersistentKeepalive. Keys are case-insensitive;
- * Address and AllowedIPs accumulate over repeated lines. Every error
- * names the file and the line. wg-quick's shell hooks and DNS handling
- * are refused rather than silently ignored. Pure parsing, any thread.
+ * Address and AllowedIPs accumulate over repeated lines. Addresses and
+ * prefixes are read by ember-net (net/cidr.h): an AllowedIPs entry with
+ * host bits set is masked (10.0.0.1/24 is 10.0.0.0/24) as `wg` does, an
+ * Address keeps them. Every error names the file and the line. wg-quick's
+ * shell hooks and DNS handling are refused rather than silently ignored.
+ * Pure parsing, any thread.
  */
 #pragma once
 
 #include <glib.h>
 
+#include "net/cidr.h"
+
 G_BEGIN_DECLS
 
 #define EMBER_WGCONF_ERROR (ember_wgconf_error_quark ())
 GQuark ember_wgconf_error_quark (void);
-
-typedef struct {
-  guint8 family; /* 4 or 6 */
-  guint8 prefix;
-  guint8 addr[16];
-} EmberCidr;
-
-/* "10.0.0.1/24", "fd00::1/64", or an address alone (full prefix).
- * Returns FALSE on anything else. */
-gboolean ember_cidr_parse (const char *text, EmberCidr *out);
-/* Whether `addr` (4 or 16 bytes of `family`) lies in `cidr`. */
-gboolean ember_cidr_contains (const EmberCidr *cidr, guint8 family, const guint8 *addr);
-char *ember_cidr_to_string (const EmberCidr *cidr);
 
 typedef struct {
   guint line;

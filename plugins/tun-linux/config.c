@@ -1,7 +1,6 @@
 /* config — the tun-linux configuration group. See config.h. */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <string.h>
 
 /* The defaults of the two speed-ups follow bench/tun-udp.sh: offloads
@@ -30,48 +29,6 @@ config_error (GError **error, const char *group, const char *key, const char *fm
   return FALSE;
 }
 
-gboolean
-tun_cidr_parse (const char *text, gboolean host_bits_ok, TunCidr *out)
-{
-  memset (out, 0, sizeof *out);
-  if (text == NULL)
-    return FALSE;
-
-  g_autofree char *copy = g_strstrip (g_strdup (text));
-  char *slash = strchr (copy, '/');
-  if (slash != NULL)
-    *slash = '\0';
-
-  if (inet_pton (AF_INET, copy, out->addr) == 1)
-    out->family = 4;
-  else if (inet_pton (AF_INET6, copy, out->addr) == 1)
-    out->family = 6;
-  else
-    return FALSE;
-
-  guint max = out->family == 4 ? 32 : 128;
-  guint64 prefix = max;
-  if (slash != NULL &&
-      !g_ascii_string_to_unsigned (slash + 1, 10, 0, max, &prefix, NULL))
-    return FALSE;
-  out->prefix = (guint8) prefix;
-
-  if (!host_bits_ok)
-    for (guint bit = out->prefix; bit < max; bit++)
-      if (out->addr[bit / 8] & (0x80 >> (bit % 8)))
-        return FALSE;
-  return TRUE;
-}
-
-const char *
-tun_cidr_format (const TunCidr *cidr, char *buf, gsize len)
-{
-  char a[INET6_ADDRSTRLEN] = "?";
-  inet_ntop (cidr->family == 4 ? AF_INET : AF_INET6, cidr->addr, a, sizeof a);
-  g_snprintf (buf, len, "%s/%u", a, cidr->prefix);
-  return buf;
-}
-
 static gboolean
 valid_ifname (const char *name)
 {
@@ -96,9 +53,10 @@ get_uint (GKeyFile *kf, const char *group, const char *key, guint64 min, guint64
   return TRUE;
 }
 
+/* A list of CIDRs; an address alone is a /32 or /128. */
 static gboolean
-get_cidrs (GKeyFile *kf, const char *group, const char *key, gboolean host_bits_ok,
-           guint limit, TunCidr **out, guint *n_out, GError **error)
+get_cidrs (GKeyFile *kf, const char *group, const char *key, EmberCidrParseFlags flags,
+           guint limit, EmberCidr **out, guint *n_out, GError **error)
 {
   gsize n = 0;
   g_auto (GStrv) items = g_key_file_get_string_list (kf, group, key, &n, NULL);
@@ -107,18 +65,15 @@ get_cidrs (GKeyFile *kf, const char *group, const char *key, gboolean host_bits_
   if (n > limit)
     return config_error (error, group, key, "at most %u entries, got %" G_GSIZE_FORMAT, limit, n);
 
-  g_autofree TunCidr *cidrs = g_new0 (TunCidr, MAX (n, 1));
+  g_autofree EmberCidr *cidrs = g_new0 (EmberCidr, MAX (n, 1));
   guint used = 0;
   for (gsize i = 0; i < n; i++)
     {
+      g_autoptr (GError) local = NULL;
       if (*g_strstrip (items[i]) == '\0')
         continue;
-      if (!tun_cidr_parse (items[i], host_bits_ok, &cidrs[used]))
-        return config_error (error, group, key,
-                             host_bits_ok
-                               ? "expected an IPv4 or IPv6 address with optional /prefix, got \"%s\""
-                               : "expected an IPv4 or IPv6 network (no host bits set), got \"%s\"",
-                             items[i]);
+      if (!ember_cidr_parse (items[i], EMBER_CIDR_PARSE_BARE | flags, &cidrs[used], &local))
+        return config_error (error, group, key, "%s", local->message);
       used++;
     }
   *out = g_steal_pointer (&cidrs);
@@ -192,11 +147,13 @@ tun_config_parse (GKeyFile *kf, const char *group, TunConfig *out, GError **erro
         }
     }
   if (g_key_file_has_key (kf, group, "address", NULL) &&
-      !get_cidrs (kf, group, "address", TRUE, TUN_MAX_ADDRESSES, &out->addresses,
+      !get_cidrs (kf, group, "address", EMBER_CIDR_PARSE_KEEP_HOST_BITS, TUN_MAX_ADDRESSES,
+                  &out->addresses,
                   &out->n_addresses, error))
     goto fail;
   if (g_key_file_has_key (kf, group, "route", NULL) &&
-      !get_cidrs (kf, group, "route", FALSE, TUN_MAX_ROUTES, &out->routes, &out->n_routes, error))
+      !get_cidrs (kf, group, "route", EMBER_CIDR_PARSE_STRICT, TUN_MAX_ROUTES, &out->routes,
+                  &out->n_routes, error))
     goto fail;
 
   /* IPv6 needs a link MTU of at least 1280 (RFC 8200 §5). */

@@ -3,7 +3,7 @@
  * Parses and validates the keys of the plugin's own GKeyFile group
  * (name, mtu, address, route, txqueuelen, queues, offload); an unknown key
  * or a bad value is an EMBER_PLUGIN_ERROR_CONFIG naming the group, the
- * key and what was expected. Also parses one CIDR for run-time routes.
+ * key and what was expected. CIDRs are read by ember-net (net/cidr.h).
  * Pure functions; any thread.
  */
 #pragma once
@@ -12,6 +12,7 @@
 #include <net/if.h>
 
 #include "ember-plugin.h"
+#include "net/cidr.h"
 
 G_BEGIN_DECLS
 
@@ -25,17 +26,11 @@ G_BEGIN_DECLS
 #define TUN_MAX_ROUTES 1024
 
 typedef struct {
-  guint8 family;    /* 4 or 6 */
-  guint8 prefix;
-  guint8 addr[16];
-} TunCidr;
-
-typedef struct {
   char name[IFNAMSIZ];
   guint mtu;
-  TunCidr *addresses;
+  EmberCidr *addresses;  /* host bits kept: 10.0.0.1/24 */
   guint n_addresses;
-  TunCidr *routes;
+  EmberCidr *routes;     /* networks: host bits refused */
   guint n_routes;
   gint txqueuelen;  /* -1: leave the kernel default */
   guint queues;
@@ -47,12 +42,5 @@ typedef struct {
 gboolean tun_config_parse (GKeyFile *config, const char *group, TunConfig *out,
                            GError **error);
 void tun_config_clear (TunConfig *config);
-
-/* "a.b.c.d/n" or "x::y/n"; with `host_bits_ok` FALSE, an address with bits
- * set past the prefix is refused (a route must name a network). Without
- * "/n" the prefix is the full length. */
-gboolean tun_cidr_parse (const char *text, gboolean host_bits_ok, TunCidr *out);
-/* Formats "addr/prefix" into buf (INET6_ADDRSTRLEN + 4 bytes). */
-const char *tun_cidr_format (const TunCidr *cidr, char *buf, gsize len);
 
 G_END_DECLS

@@ -136,7 +136,7 @@ tun_netlink_link_setup (int ifindex, guint mtu, gint txqueuelen, gboolean up, GE
 }
 
 gboolean
-tun_netlink_address_add (int ifindex, const TunCidr *cidr, GError **error)
+tun_netlink_address_add (int ifindex, const EmberCidr *cidr, GError **error)
 {
   struct ifaddrmsg ifa = {
     .ifa_family = cidr->family == 4 ? AF_INET : AF_INET6,
@@ -156,9 +156,9 @@ tun_netlink_address_add (int ifindex, const TunCidr *cidr, GError **error)
       guint32 flags = IFA_F_NODAD;
       nl_attr (&req, IFA_FLAGS, &flags, sizeof flags);
     }
-  char buf[64];
+  char buf[EMBER_CIDR_STRLEN];
   g_log (NL_DOMAIN, G_LOG_LEVEL_DEBUG, "link %d: add address %s", ifindex,
-         tun_cidr_format (cidr, buf, sizeof buf));
+         ember_cidr_format (cidr, buf));
   int err = nl_transact (&req);
   if (err == 0)
     return TRUE;
@@ -167,7 +167,7 @@ tun_netlink_address_add (int ifindex, const TunCidr *cidr, GError **error)
 }
 
 gboolean
-tun_netlink_route (int ifindex, const TunCidr *cidr, gboolean add, GError **error)
+tun_netlink_route (int ifindex, const EmberCidr *cidr, gboolean add, GError **error)
 {
   struct rtmsg rtm = {
     .rtm_family = cidr->family == 4 ? AF_INET : AF_INET6,
@@ -183,9 +183,9 @@ tun_netlink_route (int ifindex, const TunCidr *cidr, gboolean add, GError **erro
   nl_attr (&req, RTA_DST, cidr->addr, cidr->family == 4 ? 4 : 16);
   guint32 oif = (guint32) ifindex;
   nl_attr (&req, RTA_OIF, &oif, sizeof oif);
-  char buf[64];
+  char buf[EMBER_CIDR_STRLEN];
   g_log (NL_DOMAIN, G_LOG_LEVEL_DEBUG, "link %d: %s route %s", ifindex, add ? "add" : "remove",
-         tun_cidr_format (cidr, buf, sizeof buf));
+         ember_cidr_format (cidr, buf));
   int err = nl_transact (&req);
   if (err == 0 || (!add && err == ESRCH))
     return TRUE;

@@ -17,7 +17,7 @@ G_BEGIN_DECLS
 /* Sets MTU, txqueuelen (if >= 0) and, with `up`, brings the link up. */
 gboolean tun_netlink_link_setup (int ifindex, guint mtu, gint txqueuelen, gboolean up,
                                  GError **error);
-gboolean tun_netlink_address_add (int ifindex, const TunCidr *cidr, GError **error);
+gboolean tun_netlink_address_add (int ifindex, const EmberCidr *cidr, GError **error);
 /* Waits (bounded) until none of the link's IPv6 addresses is tentative:
  * until then the kernel has not installed their local routes and drops
  * packets to them as address errors, even with IFA_F_NODAD, because it
@@ -26,6 +26,6 @@ gboolean tun_netlink_address_add (int ifindex, const TunCidr *cidr, GError **err
  * listed. */
 gboolean tun_netlink_wait_ipv6_ready (int ifindex, gint64 timeout_us);
 /* add=FALSE removes; removing an absent route succeeds. */
-gboolean tun_netlink_route (int ifindex, const TunCidr *cidr, gboolean add, GError **error);
+gboolean tun_netlink_route (int ifindex, const EmberCidr *cidr, gboolean add, GError **error);
 
 G_END_DECLS

@@ -497,12 +497,12 @@ tun_validate_config (GKeyFile *config, const char *group, GError **error)
 static gboolean
 route_change (EmberBackend *be, const char *cidr, gboolean add, GError **error)
 {
-  TunCidr c;
-  if (!tun_cidr_parse (cidr, FALSE, &c))
+  g_autoptr (GError) local = NULL;
+  EmberCidr c;
+  if (!ember_cidr_parse (cidr, EMBER_CIDR_PARSE_BARE, &c, &local))
     {
-      g_set_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_CONFIG,
-                   "route \"%s\": expected an IPv4 or IPv6 network (no host bits set)",
-                   cidr != NULL ? cidr : "(null)");
+      g_set_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_CONFIG, "route: %s",
+                   local->message);
       return FALSE;
     }
   return tun_netlink_route (be->dev.ifindex, &c, add, error);

@@ -5,10 +5,11 @@
  * sending peer's allowed IPs. The engine leaves routing to its caller;
  * this is the table emberd's static-peer mode uses for it.
  *
- * An uncompressed binary trie per address family: inserts allocate
- * (control path), lookups walk at most 32/128 nodes and never allocate
- * (packet path). Values are opaque pointers the table does not own.
- * One thread at a time.
+ * The WireGuard face of ember-net's longest-prefix-match table
+ * (net/prefix-table.h, a path-compressed trie): inserts allocate (control
+ * path), lookups never do (packet path). Values are opaque pointers the
+ * table does not own. One writer at a time; lookups may run in parallel
+ * when nobody writes.
  */
 #pragma once
 

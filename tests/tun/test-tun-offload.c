@@ -422,13 +422,15 @@ test_config (void)
       g_assert_null (c.addresses);
     }
 
-  TunCidr cidr;
-  g_assert_true (tun_cidr_parse ("192.0.2.7", FALSE, &cidr));
+  EmberCidr cidr;
+  g_assert_true (ember_cidr_parse ("192.0.2.7", EMBER_CIDR_PARSE_BARE, &cidr, NULL));
   g_assert_cmpuint (cidr.prefix, ==, 32);
-  g_assert_false (tun_cidr_parse ("192.0.2.7/24", FALSE, &cidr));
-  g_assert_true (tun_cidr_parse ("192.0.2.7/24", TRUE, &cidr));
+  g_assert_false (ember_cidr_parse ("192.0.2.7/24", EMBER_CIDR_PARSE_BARE, &cidr, NULL));
+  g_assert_true (ember_cidr_parse ("192.0.2.7/24",
+                                   EMBER_CIDR_PARSE_BARE | EMBER_CIDR_PARSE_KEEP_HOST_BITS, &cidr,
+                                   NULL));
   char buf[64];
-  g_assert_cmpstr (tun_cidr_format (&cidr, buf, sizeof buf), ==, "192.0.2.7/24");
+  g_assert_cmpstr (ember_cidr_format (&cidr, buf), ==, "192.0.2.7/24");
 }
 
 static void

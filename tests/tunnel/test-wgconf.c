@@ -73,21 +73,21 @@ test_cidr (void)
   const guint8 out[4] = { 10, 7, 1, 200 };
   const guint8 v6[16] = { 0xfd, 0x07, [15] = 9 };
 
-  g_assert_true (ember_cidr_parse ("10.7.0.0/24", &c));
+  g_assert_true (ember_cidr_parse ("10.7.0.0/24", EMBER_CIDR_PARSE_BARE, &c, NULL));
   g_assert_true (ember_cidr_contains (&c, 4, in));
   g_assert_false (ember_cidr_contains (&c, 4, out));
   g_assert_false (ember_cidr_contains (&c, 6, v6));
-  g_assert_true (ember_cidr_parse ("10.7.0.0/23", &c));
+  g_assert_true (ember_cidr_parse ("10.7.0.0/23", EMBER_CIDR_PARSE_BARE, &c, NULL));
   g_assert_true (ember_cidr_contains (&c, 4, out));
-  g_assert_true (ember_cidr_parse ("fd07::/16", &c));
+  g_assert_true (ember_cidr_parse ("fd07::/16", EMBER_CIDR_PARSE_BARE, &c, NULL));
   g_assert_true (ember_cidr_contains (&c, 6, v6));
-  g_assert_true (ember_cidr_parse ("0.0.0.0/0", &c));
+  g_assert_true (ember_cidr_parse ("0.0.0.0/0", EMBER_CIDR_PARSE_BARE, &c, NULL));
   g_assert_true (ember_cidr_contains (&c, 4, out));
-  g_assert_false (ember_cidr_parse ("10.7.0.0/33", &c));
-  g_assert_false (ember_cidr_parse ("10.7.0.0/", &c));
-  g_assert_false (ember_cidr_parse ("10.7.0.0/-1", &c));
-  g_assert_false (ember_cidr_parse ("fd07::/129", &c));
-  g_assert_false (ember_cidr_parse ("example.com/8", &c));
+  g_assert_false (ember_cidr_parse ("10.7.0.0/33", EMBER_CIDR_PARSE_BARE, &c, NULL));
+  g_assert_false (ember_cidr_parse ("10.7.0.0/", EMBER_CIDR_PARSE_BARE, &c, NULL));
+  g_assert_false (ember_cidr_parse ("10.7.0.0/-1", EMBER_CIDR_PARSE_BARE, &c, NULL));
+  g_assert_false (ember_cidr_parse ("fd07::/129", EMBER_CIDR_PARSE_BARE, &c, NULL));
+  g_assert_false (ember_cidr_parse ("example.com/8", EMBER_CIDR_PARSE_BARE, &c, NULL));
 }
 
 typedef struct {

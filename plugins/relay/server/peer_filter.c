@@ -12,17 +12,10 @@
 #include "server-private.h"
 
 #include <gio/gio.h>
-#include <stdlib.h>
-
-typedef struct {
-  guint8 family;
-  guint8 prefix;
-  guint8 addr[16];
-} Range;
 
 #define V4(a, b, c, d, p) { EMBER_ADDR_IPV4, p, { a, b, c, d } }
 
-static const Range deny[] = {
+static const EmberCidr deny[] = {
   V4 (0, 0, 0, 0, 8),         /* "this network", incl. 0.0.0.0 (RFC 791) */
   V4 (10, 0, 0, 0, 8),        /* private (RFC 1918) */
   V4 (100, 64, 0, 0, 10),     /* CGNAT shared space (RFC 6598) */
@@ -52,26 +45,6 @@ static const Range deny[] = {
   { EMBER_ADDR_IPV6, 10, { 0xfe, 0xc0 } },                          /* site-local (deprecated) */
   { EMBER_ADDR_IPV6, 8, { 0xff } },                                 /* multicast */
 };
-
-static gboolean
-prefix_match (guint8 family, guint8 prefix, const guint8 *net, const EmberAddr *addr)
-{
-  if (addr->family != family)
-    return FALSE;
-  guint full = prefix / 8, rest = prefix % 8;
-  if (memcmp (net, addr->addr, full) != 0)
-    return FALSE;
-  if (rest == 0)
-    return TRUE;
-  guint8 mask = (guint8) (0xFF << (8 - rest));
-  return (net[full] & mask) == (addr->addr[full] & mask);
-}
-
-gboolean
-relay_cidr_contains (const RelayCidr *cidr, const EmberAddr *addr)
-{
-  return prefix_match (cidr->family, cidr->prefix, cidr->addr, addr);
-}
 
 void
 relay_addr_normalise (const EmberAddr *in, EmberAddr *out)
@@ -103,51 +76,29 @@ ember_relay_server_peer_allowed (const EmberRelayServer *s, const EmberAddr *pee
   relay_addr_normalise (peer, &n);
   /* The operator's allow list wins over the defaults. */
   for (guint i = 0; i < s->allow->len; i++)
-    if (relay_cidr_contains (&g_array_index (s->allow, RelayCidr, i), &n))
+    if (ember_cidr_contains_addr (&g_array_index (s->allow, EmberCidr, i), &n))
       return TRUE;
   for (gsize i = 0; i < G_N_ELEMENTS (deny); i++)
-    if (prefix_match (deny[i].family, deny[i].prefix, deny[i].addr, &n))
+    if (ember_cidr_contains_addr (&deny[i], &n))
       return FALSE;
-  return TRUE;
-}
-
-gboolean
-relay_cidr_parse (const char *text, RelayCidr *out, GError **error)
-{
-  g_auto (GStrv) parts = g_strsplit (text, "/", 2);
-  g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (parts[0]);
-  if (ia == NULL)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "allow-peer \"%s\": expected an IP address with an optional /prefix", text);
-      return FALSE;
-    }
-  memset (out, 0, sizeof *out);
-  gsize len = g_inet_address_get_native_size (ia);
-  out->family = len == 4 ? EMBER_ADDR_IPV4 : EMBER_ADDR_IPV6;
-  memcpy (out->addr, g_inet_address_to_bytes (ia), len);
-  guint64 prefix = len * 8;
-  if (parts[1] != NULL)
-    {
-      char *end = NULL;
-      prefix = g_ascii_strtoull (parts[1], &end, 10);
-      if (end == parts[1] || *end != '\0' || prefix > len * 8)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                       "allow-peer \"%s\": prefix must be 0..%" G_GSIZE_FORMAT, text, len * 8);
-          return FALSE;
-        }
-    }
-  out->prefix = (guint8) prefix;
   return TRUE;
 }
 
 gboolean
 ember_relay_server_allow_peer (EmberRelayServer *s, const char *cidr, GError **error)
 {
-  RelayCidr c;
-  if (!relay_cidr_parse (cidr, &c, error))
-    return FALSE;
+  g_autoptr (GError) local = NULL;
+  EmberCidr c;
+
+  /* An address alone is one peer; host bits are ignored ("10.0.0.1/8" is
+   * 10.0.0.0/8), as they always were here. */
+  if (!ember_cidr_parse (cidr, EMBER_CIDR_PARSE_BARE | EMBER_CIDR_PARSE_MASK_HOST_BITS, &c,
+                         &local))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "allow-peer %s",
+                   local->message);
+      return FALSE;
+    }
   g_array_append_val (s->allow, c);
   return TRUE;
 }

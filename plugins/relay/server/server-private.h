@@ -5,6 +5,7 @@
  * Same thread rules as server.h. */
 #pragma once
 
+#include "net/cidr.h"
 #include "server.h"
 #include "stun/message.h"
 
@@ -16,12 +17,6 @@
 /* A datagram we build never exceeds this (UDP payload from a peer is at
  * most 65507 bytes; a Data indication adds 20 + 24 + 4 + 3). */
 #define RELAY_MAX_OUT (65535 + 64)
-
-typedef struct {
-  guint8 family; /* EMBER_ADDR_IPV4 / _IPV6 */
-  guint8 prefix;
-  guint8 addr[16];
-} RelayCidr;
 
 typedef struct {
   EmberAddr peer; /* only the IP counts (RFC 8656 §9) */
@@ -81,7 +76,7 @@ struct _EmberRelayServer {
   gint64 unix_time;
 
   GHashTable *users;        /* name -> RelayUser */
-  GArray *allow;            /* RelayCidr */
+  GArray *allow;            /* EmberCidr, host bits clear */
 
   GHashTable *by_client;    /* RelayClientKey* -> RelayAllocation* (owned) */
   GHashTable *by_port;      /* family << 16 | port -> RelayAllocation* */
@@ -188,8 +183,6 @@ void relay_allocations_expire (EmberRelayServer *s, gint64 now);
 
 /* ---- peer_filter.c --------------------------------------------------- */
 
-gboolean relay_cidr_parse (const char *text, RelayCidr *out, GError **error);
-gboolean relay_cidr_contains (const RelayCidr *cidr, const EmberAddr *addr);
 /* IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) forms
  * become plain IPv4 so the IPv4 rules apply to them. */
 void relay_addr_normalise (const EmberAddr *in, EmberAddr *out);

@@ -82,7 +82,7 @@ ember_relay_server_new (const EmberRelayServerConfig *config, GError **error)
     s->config.unauth_burst = 1;
   s->config.rng (s->config.rng_data, s->nonce_key, sizeof s->nonce_key);
   s->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, relay_user_free);
-  s->allow = g_array_new (FALSE, TRUE, sizeof (RelayCidr));
+  s->allow = g_array_new (FALSE, TRUE, sizeof (EmberCidr));
   s->by_client = g_hash_table_new (client_hash, client_equal);
   s->by_port = g_hash_table_new (g_direct_hash, g_direct_equal);
   s->per_user = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);

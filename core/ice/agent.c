@@ -190,6 +190,30 @@ ember_ice_agent_set_remote_credentials (EmberIceAgent *agent, const char *ufrag,
   return TRUE;
 }
 
+gboolean
+ember_ice_agent_set_local_credentials (EmberIceAgent *agent, const char *ufrag,
+                                       const char *pwd, GError **error)
+{
+  g_return_val_if_fail (agent != NULL && ufrag != NULL && pwd != NULL, FALSE);
+  if (!valid_credential (ufrag, 4, EMBER_ICE_UFRAG_MAX)
+      || !valid_credential (pwd, 22, EMBER_ICE_PWD_MAX))
+    {
+      g_set_error (error, EMBER_ICE_ERROR, EMBER_ICE_ERROR_PARSE,
+                   "local ICE credentials: ufrag must be 4..%d and pwd 22..%d ice-chars",
+                   EMBER_ICE_UFRAG_MAX, EMBER_ICE_PWD_MAX);
+      return FALSE;
+    }
+  if (agent->n_local > 0 || agent->n_pairs > 0)
+    {
+      g_set_error (error, EMBER_ICE_ERROR, EMBER_ICE_ERROR_STATE,
+                   "local ICE credentials must be set before any candidate");
+      return FALSE;
+    }
+  g_strlcpy (agent->local_ufrag, ufrag, sizeof agent->local_ufrag);
+  g_strlcpy (agent->local_pwd, pwd, sizeof agent->local_pwd);
+  return TRUE;
+}
+
 static gboolean
 refuse (GError **error, EmberIceError code, const char *what, const EmberIceCandidate *cand,
         const char *why)

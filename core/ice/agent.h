@@ -91,6 +91,11 @@ void ember_ice_agent_set_tie_breaker (EmberIceAgent *agent, guint64 tie_breaker)
 
 /* ---- Control (from signalling / the node) --------------------------- */
 
+/* Replaces the drawn local credentials with ones the signalling chose
+ * (the portal hands out both sides' ufrag/pwd). Same limits as below;
+ * only before the first candidate is added. */
+gboolean ember_ice_agent_set_local_credentials (EmberIceAgent *agent, const char *ufrag,
+                                                const char *pwd, GError **error);
 /* ufrag 4..64 and pwd 22..128 ice-chars (RFC 8445 §5.3). May be called
  * once; checks start only after it. */
 gboolean ember_ice_agent_set_remote_credentials (EmberIceAgent *agent, const char *ufrag,

@@ -8,6 +8,7 @@ packages=(
   gcc meson ninja-build pkg-config
   libglib2.0-dev libgnutls28-dev nettle-dev libsoup-3.0-dev libssl-dev
   libjson-glib-dev
+  libsqlite3-dev  # ember-portal's store (bin/ember-portal/store-sqlite.c)
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
   # network tests and reference peers

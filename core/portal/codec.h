@@ -2,7 +2,9 @@
  *
  * The one codec of docs/portal-protocol.md, shared by the portal server
  * (bin/ember-portal) and the client and gateway tunnels. Parsing is
- * strict: the frame and every payload member are checked for type, range
+ * strict: the text must be RFC 8259 JSON (checked before json-glib, which
+ * alone accepts comments and trailing values), and the frame and every
+ * payload member are checked for type, range
  * and size, unknown members are refused, and an error names the JSON
  * path ("payload.resources[2].filters[0].ports") and what was expected.
  * Building checks the same rules, so a frame that builds also parses on
@@ -44,10 +46,11 @@ typedef struct {
   JsonNode *payload;
 } EmberPortalFrame;
 
-/* Text of one WebSocket message → frame. Checks size, nesting, JSON
- * syntax, that the root is an object with exactly the members topic
+/* Text of one WebSocket message → frame. Checks size, UTF-8, nesting,
+ * JSON syntax, that the root is an object with exactly the members topic
  * (string), event (string), payload (object) and ref (string ≤ 64 bytes
- * or null). */
+ * or null). On failure frame->ref holds the ref when it was readable;
+ * clear the frame either way. */
 gboolean ember_portal_frame_parse (const char *text, gsize len, EmberPortalFrame *frame,
                                    GError **error);
 void ember_portal_frame_clear (EmberPortalFrame *frame);

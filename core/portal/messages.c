@@ -322,8 +322,7 @@ resource_eq (const EmberPortalResource *a, const EmberPortalResource *b)
       || !id_eq (&a->site.id, &b->site.id) || !str_eq (a->site.name, b->site.name)
       || a->n_filters != b->n_filters)
     return FALSE;
-  if (a->type == EMBER_PORTAL_RESOURCE_CIDR
-      && (!addr_eq (&a->cidr.addr, &b->cidr.addr) || a->cidr.prefix_len != b->cidr.prefix_len))
+  if (a->type == EMBER_PORTAL_RESOURCE_CIDR && !ember_cidr_equal (&a->cidr, &b->cidr))
     return FALSE;
   if (a->type == EMBER_PORTAL_RESOURCE_DNS && !str_eq (a->dns_pattern, b->dns_pattern))
     return FALSE;

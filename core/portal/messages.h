@@ -13,6 +13,7 @@
 #include "ember-plugin.h"
 #include "ice/candidate.h"
 #include "ice/wire.h"
+#include "net/cidr.h"
 
 G_BEGIN_DECLS
 
@@ -128,13 +129,6 @@ typedef struct {
   EmberAddr ipv6;
 } EmberPortalTunnelAddresses;
 
-/* A network in CIDR notation with no host bits set. Replaced by core/net's
- * EmberCidr once that library is on main. */
-typedef struct {
-  EmberAddr addr;      /* network address, port 0 */
-  guint8 prefix_len;   /* 0..32 or 0..128 */
-} EmberPortalCidr;
-
 /* RFC 8445 §5.3: ufrag 4..64 and pwd 22..128 ice-chars (the ICE agent's
  * bounds, ice/wire.h). */
 typedef struct {
@@ -180,7 +174,7 @@ typedef struct {
   EmberPortalId id;
   char *name;
   EmberPortalResourceType type;
-  EmberPortalCidr cidr;   /* type cidr */
+  EmberCidr cidr;         /* type cidr: a prefix with no host bits set (net/cidr.h) */
   char *dns_pattern;      /* type dns: "app.corp.example", "*.corp.example", "**.corp", "db?.corp" */
   EmberPortalSite site;
   EmberPortalFilter *filters;

@@ -1,7 +1,6 @@
 /* portal/values — the protocol's scalar values, text ⇄ C. */
 #include "portal/values.h"
 
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -327,27 +326,23 @@ gboolean
 ember_portal_ip_parse (const char *text, EmberAddrFamily family, EmberAddr *addr,
                        const char *what, GError **error)
 {
-  memset (addr, 0, sizeof *addr);
-  /* inet_pton: dotted quads without leading zeros, RFC 4291 §2.2 text
-   * for IPv6; no zone, no prefix, no port. */
-  int af = family == EMBER_ADDR_IPV4 ? AF_INET : AF_INET6;
-  if (strlen (text) >= INET6_ADDRSTRLEN || inet_pton (af, text, addr->addr) != 1)
+  g_autoptr (GError) local = NULL;
+  if (!ember_addr_parse (text, addr, &local))
+    return ember_portal_fail (error, what, "%s", local->message);
+  if (addr->family != family)
     {
       g_autofree char *q = quote (text);
+      memset (addr, 0, sizeof *addr);
       return ember_portal_fail (error, what, "%s is not an %s address", q,
                                 family == EMBER_ADDR_IPV4 ? "IPv4" : "IPv6");
     }
-  addr->family = (guint8) family;
   return TRUE;
 }
 
 const char *
 ember_portal_ip_to_string (const EmberAddr *addr, char buf[EMBER_PORTAL_ADDR_STRLEN])
 {
-  int af = addr->family == EMBER_ADDR_IPV6 ? AF_INET6 : AF_INET;
-  if (inet_ntop (af, addr->addr, buf, EMBER_PORTAL_ADDR_STRLEN) == NULL)
-    g_strlcpy (buf, "?", EMBER_PORTAL_ADDR_STRLEN);
-  return buf;
+  return ember_addr_format (addr, buf);
 }
 
 gboolean
@@ -407,81 +402,30 @@ ember_portal_endpoint_check (const EmberAddr *addr, EmberAddrFamily family, cons
   return TRUE;
 }
 
-static gboolean
-host_bits_clear (const EmberPortalCidr *cidr)
-{
-  guint bytes = cidr->addr.family == EMBER_ADDR_IPV4 ? 4 : 16;
-  for (guint i = 0; i < bytes; i++)
-    {
-      guint keep = cidr->prefix_len >= (i + 1) * 8 ? 8
-                   : cidr->prefix_len > i * 8 ? cidr->prefix_len - i * 8 : 0;
-      guint8 mask = (guint8) (keep == 8 ? 0xff : (0xff00u >> keep) & 0xff);
-      if ((cidr->addr.addr[i] & (guint8) ~mask) != 0)
-        return FALSE;
-    }
-  return TRUE;
-}
-
 gboolean
-ember_portal_cidr_parse (const char *text, EmberPortalCidr *cidr, const char *what,
-                         GError **error)
+ember_portal_cidr_parse (const char *text, EmberCidr *cidr, const char *what, GError **error)
 {
-  memset (cidr, 0, sizeof *cidr);
-  g_autofree char *q = quote (text);
-  const char *slash = strchr (text, '/');
-  if (slash == NULL)
-    return ember_portal_fail (error, what, "%s is not ADDRESS/PREFIX", q);
-  g_autofree char *ip = g_strndup (text, (gsize) (slash - text));
-  EmberAddrFamily family = strchr (ip, ':') != NULL ? EMBER_ADDR_IPV6 : EMBER_ADDR_IPV4;
-  guint max = family == EMBER_ADDR_IPV4 ? 32 : 128;
-  const char *p = slash + 1;
-  gsize n = strlen (p);
-  guint v = 0;
-  gboolean ok = n >= 1 && n <= 3 && !(n > 1 && p[0] == '0');
-  for (gsize i = 0; ok && i < n; i++)
-    {
-      ok = g_ascii_isdigit (p[i]);
-      v = v * 10 + (guint) (p[i] - '0');
-    }
-  if (!ok || v > max)
-    return ember_portal_fail (error, what, "%s: the prefix length must be 0..%u", q, max);
-  if (!ember_portal_ip_parse (ip, family, &cidr->addr, what, error))
-    return FALSE;
-  cidr->prefix_len = (guint8) v;
-  if (!host_bits_clear (cidr))
-    {
-      EmberPortalCidr net = *cidr;
-      for (guint i = 0; i < 16; i++)
-        {
-          guint keep = v >= (i + 1) * 8 ? 8 : v > i * 8 ? v - i * 8 : 0;
-          net.addr.addr[i] &= (guint8) (keep == 8 ? 0xff : (0xff00u >> keep) & 0xff);
-        }
-      char b[EMBER_PORTAL_ADDR_STRLEN];
-      return ember_portal_fail (error, what, "%s has host bits set; expected %s", q,
-                                ember_portal_cidr_to_string (&net, b));
-    }
+  g_autoptr (GError) local = NULL;
+  if (!ember_cidr_parse (text, EMBER_CIDR_PARSE_STRICT, cidr, &local))
+    return ember_portal_fail (error, what, "%s", local->message);
   return TRUE;
 }
 
 const char *
-ember_portal_cidr_to_string (const EmberPortalCidr *cidr, char buf[EMBER_PORTAL_ADDR_STRLEN])
+ember_portal_cidr_to_string (const EmberCidr *cidr, char buf[EMBER_PORTAL_ADDR_STRLEN])
 {
-  char ip[EMBER_PORTAL_ADDR_STRLEN];
-  ember_portal_ip_to_string (&cidr->addr, ip);
-  g_snprintf (buf, EMBER_PORTAL_ADDR_STRLEN, "%s/%u", ip, cidr->prefix_len);
-  return buf;
+  return ember_cidr_format (cidr, buf);
 }
 
 gboolean
-ember_portal_cidr_check (const EmberPortalCidr *cidr, const char *what, GError **error)
+ember_portal_cidr_check (const EmberCidr *cidr, const char *what, GError **error)
 {
-  if (cidr->addr.family != EMBER_ADDR_IPV4 && cidr->addr.family != EMBER_ADDR_IPV6)
+  guint bits = ember_addr_family_bits (cidr->family);
+  if (bits == 0)
     return ember_portal_fail (error, what, "expected an IPv4 or IPv6 network");
-  if (cidr->prefix_len > (cidr->addr.family == EMBER_ADDR_IPV4 ? 32 : 128))
-    return ember_portal_fail (error, what, "prefix length %u is too long", cidr->prefix_len);
-  if (cidr->addr.port != 0)
-    return ember_portal_fail (error, what, "a network has no port");
-  if (!host_bits_clear (cidr))
+  if (cidr->prefix > bits)
+    return ember_portal_fail (error, what, "prefix length %u is too long", cidr->prefix);
+  if (ember_cidr_has_host_bits (cidr))
     return ember_portal_fail (error, what, "host bits set");
   return TRUE;
 }

@@ -12,15 +12,15 @@
 
 G_BEGIN_DECLS
 
-/* The one place that parses addresses for the codec (switches to core/net
- * once it is on main). An IP literal of `family`, no port, no prefix. */
+/* Addresses go through core/net's parser (net/cidr.h), the one every
+ * part of Ember uses. An IP literal of `family`, no port, no prefix. */
 gboolean ember_portal_ip_parse (const char *text, EmberAddrFamily family, EmberAddr *addr,
                                 const char *what, GError **error);
 /* "203.0.113.5:3478" (family IPv4) or "[2001:db8::5]:3478" (IPv6). */
 gboolean ember_portal_endpoint_parse (const char *text, EmberAddrFamily family, EmberAddr *addr,
                                       const char *what, GError **error);
 /* "10.20.0.0/24" or "2001:db8::/48", host bits clear. */
-gboolean ember_portal_cidr_parse (const char *text, EmberPortalCidr *cidr, const char *what,
+gboolean ember_portal_cidr_parse (const char *text, EmberCidr *cidr, const char *what,
                                   GError **error);
 
 /* Formats into `buf`; returns it. */
@@ -28,7 +28,7 @@ gboolean ember_portal_cidr_parse (const char *text, EmberPortalCidr *cidr, const
 const char *ember_portal_ip_to_string (const EmberAddr *addr, char buf[EMBER_PORTAL_ADDR_STRLEN]);
 const char *ember_portal_endpoint_to_string (const EmberAddr *addr,
                                              char buf[EMBER_PORTAL_ADDR_STRLEN]);
-const char *ember_portal_cidr_to_string (const EmberPortalCidr *cidr,
+const char *ember_portal_cidr_to_string (const EmberCidr *cidr,
                                          char buf[EMBER_PORTAL_ADDR_STRLEN]);
 
 /* Checks of values already in C form (what build verifies). */
@@ -36,7 +36,7 @@ gboolean ember_portal_ip_check (const EmberAddr *addr, EmberAddrFamily family, c
                                 GError **error);
 gboolean ember_portal_endpoint_check (const EmberAddr *addr, EmberAddrFamily family,
                                       const char *what, GError **error);
-gboolean ember_portal_cidr_check (const EmberPortalCidr *cidr, const char *what, GError **error);
+gboolean ember_portal_cidr_check (const EmberCidr *cidr, const char *what, GError **error);
 gboolean ember_portal_id_check (const EmberPortalId *id, const char *what, GError **error);
 gboolean ember_portal_filter_check (const EmberPortalFilter *filter, const char *what,
                                     GError **error);

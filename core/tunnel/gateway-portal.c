@@ -43,10 +43,7 @@ convert_resource (const EmberPortalResource *in, Converted *out)
     case EMBER_PORTAL_RESOURCE_CIDR:
     default:
       out->res.type = EMBER_GATEWAY_RESOURCE_CIDR;
-      memset (&out->addr, 0, sizeof out->addr);
-      out->addr.family = in->cidr.addr.family;
-      out->addr.prefix = in->cidr.prefix_len;
-      memcpy (out->addr.addr, in->cidr.addr.addr, 16);
+      out->addr = in->cidr;
       out->res.addresses = &out->addr;
       out->res.n_addresses = 1;
       break;

@@ -70,15 +70,16 @@ sample_resource (EmberPortalResource *r, guint type, guint n)
   switch (type % 4)
     {
     case 0:
-      r->type = EMBER_PORTAL_RESOURCE_CIDR;
-      r->cidr.addr = sample_ip ("10.20.0.0", 0);
-      r->cidr.addr.addr[2] = (guint8) n;
-      r->cidr.prefix_len = 24;
-      break;
+      {
+        EmberAddr net = sample_ip ("10.20.0.0", 0);
+        net.addr[2] = (guint8) n;
+        r->type = EMBER_PORTAL_RESOURCE_CIDR;
+        ember_cidr_init (&r->cidr, EMBER_ADDR_IPV4, net.addr, 24);
+        break;
+      }
     case 1:
       r->type = EMBER_PORTAL_RESOURCE_CIDR;
-      r->cidr.addr = sample_ip ("2001:db8::", 0);
-      r->cidr.prefix_len = 48;
+      ember_cidr_init (&r->cidr, EMBER_ADDR_IPV6, sample_ip ("2001:db8::", 0).addr, 48);
       break;
     case 2:
       r->type = EMBER_PORTAL_RESOURCE_DNS;

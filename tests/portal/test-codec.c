@@ -212,8 +212,9 @@ test_doc_authorize_flow_values (void)
   g_assert_null (msg.ref);
   g_assert_cmpstr (af->ref, ==, "AAEC.8d2e1b7f3a60");
   g_assert_cmpint (af->resource.type, ==, EMBER_PORTAL_RESOURCE_CIDR);
-  g_assert_cmpuint (af->resource.cidr.prefix_len, ==, 24);
-  g_assert_cmpmem (af->resource.cidr.addr.addr, 4, "\x0a\x14\x00\x00", 4);
+  g_assert_cmpuint (af->resource.cidr.family, ==, EMBER_ADDR_IPV4);
+  g_assert_cmpuint (af->resource.cidr.prefix, ==, 24);
+  g_assert_cmpmem (af->resource.cidr.addr, 4, "\x0a\x14\x00\x00", 4);
   g_assert_cmpstr (af->resource.site.name, ==, "home");
   g_assert_cmpuint (af->resource.n_filters, ==, 1);
   g_assert_cmpint (af->resource.filters[0].protocol, ==, EMBER_PORTAL_PROTOCOL_TCP);
@@ -484,12 +485,12 @@ test_malformed_resources (void)
       "payload.filters[0].ports: expected a string, got an integer" },
     { "\"cidr\"", "\"10.20.0.0/24\"", "{\"protocol\":\"tcp\"}",
       "payload.filters: expected an array, got an object" },
-    { "\"cidr\"", "\"10.20.0.1/24\"", NULL, "payload.address: \"10.20.0.1/24\" has host bits set; "
-      "expected 10.20.0.0/24" },
-    { "\"cidr\"", "\"2001:db8::1/48\"", NULL, "expected 2001:db8::/48" },
-    { "\"cidr\"", "\"10.20.0.0/33\"", NULL, "payload.address: \"10.20.0.0/33\": the prefix length" },
-    { "\"cidr\"", "\"10.20.0.0\"", NULL, "payload.address: \"10.20.0.0\" is not ADDRESS/PREFIX" },
-    { "\"cidr\"", "\"10.20.0/24\"", NULL, "payload.address: \"10.20.0\" is not an IPv4 address" },
+    { "\"cidr\"", "\"10.20.0.1/24\"", NULL, "payload.address: \"10.20.0.1/24\": has host bits set "
+      "(expected the network address, 10.20.0.0/24)" },
+    { "\"cidr\"", "\"2001:db8::1/48\"", NULL, "network address, 2001:db8::/48)" },
+    { "\"cidr\"", "\"10.20.0.0/33\"", NULL, "payload.address: \"10.20.0.0/33\": prefix length 33 is too long" },
+    { "\"cidr\"", "\"10.20.0.0\"", NULL, "payload.address: \"10.20.0.0\": expected ADDRESS/LENGTH" },
+    { "\"cidr\"", "\"10.20.0/24\"", NULL, "payload.address: \"10.20.0/24\": expected an IPv4 address" },
     { "\"cidr\"", NULL, NULL, "payload.address: missing" },
     { "\"dns\"", "\"a.*.corp\"", NULL, "payload.address: \"a.*.corp\": '*' and '**' may only be" },
     { "\"internet\"", "\"0.0.0.0/0\"", NULL, "payload.address: an internet resource has no address" },
@@ -570,7 +571,7 @@ test_malformed_values (void)
       "payload.connected[0]: a relay needs \"ipv4\", \"ipv6\" or both" },
     { 0, 1, "relays_presence", "{\"disconnected_ids\":[],\"connected\":[{\"id\":\"" ID_A "\","
       "\"type\":\"turn\",\"ipv4\":\"[2001:db8::5]:3478\",\"username\":\"u\",\"password\":\"p\","
-      "\"expires_at\":1}]}", "payload.connected[0].ipv4: \"[2001:db8::5]\" is not an IPv4 address" },
+      "\"expires_at\":1}]}", "payload.connected[0].ipv4: \"[2001:db8::5]\": expected an IPv4 address" },
     { 0, 1, "relays_presence", "{\"disconnected_ids\":[],\"connected\":[{\"id\":\"" ID_A "\","
       "\"type\":\"turn\",\"ipv6\":\"[2001:db8::5]:0\",\"username\":\"u\",\"password\":\"p\","
       "\"expires_at\":1}]}", "payload.connected[0].ipv6: " },
@@ -677,8 +678,8 @@ test_build_refuses_invalid_values (void)
   ember_portal_message_clear (&msg);
 
   sample_message (&msg, EMBER_PORTAL_EVENT_CLIENT_INIT, C);
-  msg.u.client_init.resources[0].cidr.prefix_len = 16;
-  msg.u.client_init.resources[0].cidr.addr.addr[3] = 1;
+  msg.u.client_init.resources[0].cidr.prefix = 16;
+  msg.u.client_init.resources[0].cidr.addr[3] = 1;
   assert_build_refused (&msg, C, EMBER_PORTAL_ERROR_INVALID_PAYLOAD,
                         "payload.resources[0].address: host bits set");
   ember_portal_message_clear (&msg);

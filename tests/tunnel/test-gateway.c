@@ -1167,9 +1167,7 @@ portal_flow (EmberPortalAuthorizeFlow *f, const char *client_id, const char *ip4
   f->ref = g_strdup_printf ("signed.%s", resource_id);
   g_strlcpy (f->resource.id.str, resource_id, sizeof f->resource.id.str);
   f->resource.type = EMBER_PORTAL_RESOURCE_CIDR;
-  f->resource.cidr.addr.family = c.family;
-  memcpy (f->resource.cidr.addr.addr, c.addr, 16);
-  f->resource.cidr.prefix_len = c.prefix;
+  f->resource.cidr = c;
   g_strlcpy (f->client.id.str, client_id, sizeof f->client.id.str);
   memset (f->client.public_key.bytes, 7, 32);
   f->client.tunnel.ipv4 = a4 (ip4, 0);
@@ -1285,7 +1283,7 @@ test_portal_init_keeps_only_listed (void)
   g_assert_cmpint (tcp_to (policy, T0 + 100 * SEC, "c1", "100.64.0.1", "10.0.0.1", 80), ==,
                    EMBER_GATEWAY_DROP_NOT_AUTHORIZED);
   /* A bad entry in init is named and skipped, the others apply. */
-  listed.resource.cidr.prefix_len = 99;
+  listed.resource.cidr.prefix = 99;
   g_assert_false (ember_gateway_policy_apply_init (policy, T0 + 101 * SEC,
                                                    UNIX0 * SEC + 101 * SEC, &init, &error));
   g_assert_nonnull (strstr (error->message, "authorizations[0]"));

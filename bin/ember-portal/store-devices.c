@@ -157,16 +157,16 @@ gateway_from_row (EmberStore *s, const EmberStoreRow *row)
 static gpointer
 first_or_not_found (GPtrArray *rows, const char *what, const char *key, GError **error)
 {
-  g_autoptr (GPtrArray) owned = rows;
+  gpointer first = NULL;
 
   if (rows == NULL)
     return NULL;
   if (rows->len == 0)
-    {
-      store_not_found (error, what, key);
-      return NULL;
-    }
-  return g_ptr_array_steal_index (rows, 0);
+    store_not_found (error, what, key);
+  else
+    first = g_ptr_array_steal_index (rows, 0);
+  g_ptr_array_unref (rows);
+  return first;
 }
 
 EmberStoreClient *
@@ -419,7 +419,6 @@ find_or_create_device (EmberStore *s, EmberStoreDeviceKind kind, const char *nam
                        GError **error)
 {
   g_autofree char *site_id = NULL, *device_site = NULL, *detail = NULL;
-  g_autoptr (JsonBuilder) b = NULL;
   gint64 index;
   char *id;
 

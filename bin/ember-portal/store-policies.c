@@ -70,12 +70,20 @@ query_groups (EmberStore *store, const char *name, GError **error)
                    NULL };
   gboolean ok;
 
-  ok = store_query (store,
-                    "SELECT g.id, g.name, m.client_name FROM client_groups g"
-                    " LEFT JOIN group_members m ON m.group_id = g.id"
-                    " WHERE ? IS NULL OR g.name = ? ORDER BY g.name, m.client_name",
-                    STORE_PARAMS (EMBER_STORE_TEXT (name), EMBER_STORE_TEXT (name)), group_row,
-                    &gr, NULL, error);
+  /* Two texts rather than "? IS NULL OR ...", which PostgreSQL cannot
+   * type. */
+  if (name == NULL)
+    ok = store_query (store,
+                      "SELECT g.id, g.name, m.client_name FROM client_groups g"
+                      " LEFT JOIN group_members m ON m.group_id = g.id"
+                      " ORDER BY g.name, m.client_name",
+                      NULL, 0, group_row, &gr, NULL, error);
+  else
+    ok = store_query (store,
+                      "SELECT g.id, g.name, m.client_name FROM client_groups g"
+                      " LEFT JOIN group_members m ON m.group_id = g.id"
+                      " WHERE g.name = ? ORDER BY g.name, m.client_name",
+                      STORE_PARAMS (EMBER_STORE_TEXT (name)), group_row, &gr, NULL, error);
   close_group (&gr);
   if (!ok)
     g_clear_pointer (&gr.groups, g_ptr_array_unref);

@@ -84,6 +84,7 @@ struct _EmberGatewayClient {
   Rules rules;
   gboolean disconnected;
   gboolean dirty;      /* rules to rebuild at end_sync */
+  gpointer user_data;
   gint64 icmp_tokens;  /* EMBER_GATEWAY_TOKEN per answer */
   gint64 icmp_refilled;
 };

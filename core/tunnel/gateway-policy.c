@@ -734,6 +734,18 @@ ember_gateway_client_is_authorized (const EmberGatewayClient *client, const char
   return FALSE;
 }
 
+void
+ember_gateway_client_set_user_data (EmberGatewayClient *client, gpointer user_data)
+{
+  client->user_data = user_data;
+}
+
+gpointer
+ember_gateway_client_get_user_data (const EmberGatewayClient *client)
+{
+  return client->user_data;
+}
+
 gint64
 ember_gateway_policy_poll_timeout (const EmberGatewayPolicy *policy)
 {

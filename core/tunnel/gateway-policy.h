@@ -216,6 +216,9 @@ const guint8 *ember_gateway_client_get_preshared_key (const EmberGatewayClient *
 guint ember_gateway_client_get_n_authorizations (const EmberGatewayClient *client);
 gboolean ember_gateway_client_is_authorized (const EmberGatewayClient *client,
                                              const char *resource_id);
+/* The owner's per-client state (the gateway tunnel's connection). */
+void ember_gateway_client_set_user_data (EmberGatewayClient *client, gpointer user_data);
+gpointer ember_gateway_client_get_user_data (const EmberGatewayClient *client);
 
 /* ---- Packets (hot path: no allocation, no GError) ------------------- */
 

@@ -1,0 +1,606 @@
+/* gateway — the gateway tunnel: the policy (gateway-policy.h) in front of
+ * the connection layer (node.h), driven by the portal's gateway channel.
+ * See gateway.h. */
+#include <string.h>
+
+#include "tunnel/gateway-portal.h"
+#include "tunnel/gateway.h"
+
+struct _EmberGatewayTunnel {
+  EmberTunnelNode *node;
+  EmberGatewayPolicy *policy;
+  gint64 wall_offset;          /* wall clock (Unix µs) minus `now` */
+  EmberAddr iface[2];          /* our tunnel addresses (init): never host candidates */
+  guint n_iface;
+  GQueue portal_out;           /* EmberPortalMessage* */
+  GQueue events;               /* EmberGatewayTunnelEvent* */
+  EmberGatewayTunnelStats stats;
+};
+
+static EmberPortalMessage *
+new_message (EmberPortalEvent event)
+{
+  EmberPortalMessage *msg = g_new0 (EmberPortalMessage, 1);
+
+  ember_portal_message_init (msg, event, EMBER_PORTAL_CHANNEL_GATEWAY, NULL);
+  return msg;
+}
+
+static void
+push_event (EmberGatewayTunnel *t, EmberGatewayTunnelEventType type, const char *client_id,
+            const char *reason)
+{
+  EmberGatewayTunnelEvent *ev = g_new0 (EmberGatewayTunnelEvent, 1);
+
+  ev->type = type;
+  if (client_id)
+    g_strlcpy (ev->client_id.str, client_id, sizeof ev->client_id.str);
+  ev->reason = reason;
+  g_queue_push_tail (&t->events, ev);
+}
+
+static EmberGatewayClient *
+client_of (EmberTunnelConn *conn)
+{
+  return conn ? ember_tunnel_conn_get_user_data (conn) : NULL;
+}
+
+/* ---- what the policy and the node reported ----------------------------- */
+
+static void
+sync_policy (EmberGatewayTunnel *t)
+{
+  EmberGatewayEvent ev;
+
+  while (ember_gateway_policy_poll_event (t->policy, &ev))
+    {
+      switch (ev.type)
+        {
+        case EMBER_GATEWAY_EVENT_AUTHORIZATION_CREATED:
+          {
+            EmberPortalMessage *msg = new_message (EMBER_PORTAL_EVENT_FLOW_AUTHORIZED);
+
+            msg->u.flow_authorized.ref = g_steal_pointer (&ev.ref);
+            g_queue_push_tail (&t->portal_out, msg);
+            break;
+          }
+        case EMBER_GATEWAY_EVENT_CLIENT_DISCONNECTED:
+          {
+            EmberGatewayClient *c = ember_gateway_policy_find_client (t->policy, ev.client_id);
+            EmberTunnelConn *conn = ember_tunnel_node_lookup (t->node, ev.client_id);
+
+            /* Authorized again since (a later message in the same
+             * batch): it stays. */
+            if (c && ember_gateway_client_get_n_authorizations (c) > 0)
+              break;
+            if (conn)
+              ember_tunnel_node_close (t->node, conn);
+            ember_gateway_policy_remove_client (t->policy, ev.client_id);
+            push_event (t, EMBER_GATEWAY_EVENT_CLIENT_GONE, ev.client_id, ev.reason);
+            break;
+          }
+        case EMBER_GATEWAY_EVENT_AUTHORIZATION_REMOVED:
+        default:
+          break;
+        }
+      ember_gateway_event_clear (&ev);
+    }
+}
+
+static void
+signal_candidate (EmberGatewayTunnel *t, const EmberTunnelNodeEvent *ev, gboolean invalidate)
+{
+  EmberPortalMessage *msg =
+    new_message (invalidate ? EMBER_PORTAL_EVENT_BROADCAST_INVALIDATED_ICE_CANDIDATES
+                            : EMBER_PORTAL_EVENT_BROADCAST_ICE_CANDIDATES);
+  EmberPortalIceBroadcast *b = &msg->u.ice_broadcast;
+
+  b->n_peer_ids = 1;
+  b->peer_ids = g_new0 (EmberPortalId, 1);
+  g_strlcpy (b->peer_ids[0].str, ev->peer_id, sizeof b->peer_ids[0].str);
+  b->n_candidates = 1;
+  b->candidates = g_new (EmberIceCandidate, 1);
+  b->candidates[0] = ev->candidate;
+  g_queue_push_tail (&t->portal_out, msg);
+}
+
+static void
+sync_node (EmberGatewayTunnel *t)
+{
+  EmberTunnelNodeEvent ev;
+
+  while (ember_tunnel_node_poll_event (t->node, &ev))
+    switch (ev.type)
+      {
+      case EMBER_TUNNEL_NODE_EVENT_CANDIDATE:
+        signal_candidate (t, &ev, FALSE);
+        break;
+      case EMBER_TUNNEL_NODE_EVENT_INVALIDATE_CANDIDATE:
+        signal_candidate (t, &ev, TRUE);
+        break;
+      case EMBER_TUNNEL_NODE_EVENT_STATE:
+        {
+          EmberTunnelConn *conn = ember_tunnel_node_lookup (t->node, ev.peer_id);
+
+          /* A failed connection waits: the client restarts it (rules,
+           * docs/tunnel.md). */
+          if (conn && ember_tunnel_conn_get_generation (conn) == ev.generation &&
+              ev.state == EMBER_TUNNEL_CONN_UP)
+            push_event (t, EMBER_GATEWAY_EVENT_CLIENT_UP, ev.peer_id, NULL);
+          break;
+        }
+      default:
+        break;
+      }
+}
+
+/* ---- portal messages ------------------------------------------------------ */
+
+static gint64
+wall_now (const EmberGatewayTunnel *t, gint64 now)
+{
+  return now + t->wall_offset;
+}
+
+static void
+refused (EmberGatewayTunnel *t, const char *what, GError *error)
+{
+  t->stats.portal_errors++;
+  g_warning ("gateway: %s refused: %s", what, error ? error->message : "invalid");
+  g_clear_error (&error);
+}
+
+/* The connection for an authorize_flow: a connected one is reused, any
+ * other (none, CHECKING, FAILED, another key) starts on the flow's ICE
+ * credentials (docs/tunnel.md, rule 2). */
+static void
+connect_client (EmberGatewayTunnel *t, gint64 now, const EmberPortalAuthorizeFlow *f)
+{
+  EmberGatewayClient *c = ember_gateway_policy_find_client (t->policy, f->client.id.str);
+  EmberTunnelConn *conn = ember_tunnel_node_lookup (t->node, f->client.id.str);
+  EmberTunnelConnConfig cfg = { .has_preshared_key = TRUE };
+  guint8 key[EMBER_WG_KEY_SIZE];
+  GError *error = NULL;
+
+  if (!c)
+    return;
+  if (conn)
+    {
+      EmberTunnelConnState s = ember_tunnel_conn_get_state (conn);
+
+      if ((s == EMBER_TUNNEL_CONN_HANDSHAKE || s == EMBER_TUNNEL_CONN_UP) &&
+          ember_tunnel_conn_get_public_key (conn, key) &&
+          memcmp (key, f->client.public_key.bytes, sizeof key) == 0)
+        {
+          ember_tunnel_conn_set_user_data (conn, c);
+          ember_gateway_client_set_user_data (c, conn);
+          return;
+        }
+    }
+  g_strlcpy (cfg.peer_id, f->client.id.str, sizeof cfg.peer_id);
+  memcpy (cfg.public_key, f->client.public_key.bytes, sizeof cfg.public_key);
+  memcpy (cfg.preshared_key, f->preshared_key.bytes, sizeof cfg.preshared_key);
+  g_strlcpy (cfg.local_ufrag, f->gateway_ice.ufrag, sizeof cfg.local_ufrag);
+  g_strlcpy (cfg.local_pwd, f->gateway_ice.pwd, sizeof cfg.local_pwd);
+  g_strlcpy (cfg.remote_ufrag, f->client_ice.ufrag, sizeof cfg.remote_ufrag);
+  g_strlcpy (cfg.remote_pwd, f->client_ice.pwd, sizeof cfg.remote_pwd);
+  conn = ember_tunnel_node_connect (t->node, now, &cfg, &error);
+  explicit_bzero (cfg.preshared_key, sizeof cfg.preshared_key);
+  if (!conn)
+    {
+      refused (t, "authorize_flow (connection)", error);
+      return;
+    }
+  ember_tunnel_conn_set_user_data (conn, c);
+  ember_gateway_client_set_user_data (c, conn);
+}
+
+static void
+relays_from_portal (EmberGatewayTunnel *t, gint64 now, const EmberPortalId *gone, guint n_gone,
+                    const EmberPortalRelay *relays, guint n, gboolean replace_all)
+{
+  g_autofree EmberTunnelRelay *specs = g_new0 (EmberTunnelRelay, MAX (n, 1u) * 2);
+  g_autofree char **ids = g_new0 (char *, MAX (n_gone, 1u) * 2);
+  g_autofree char *id6 = g_new0 (char, (gsize) MAX (n_gone, 1u) * (EMBER_PORTAL_ID_LEN + 3));
+  guint k = 0, m = 0;
+
+  /* One node relay per address family, "/6" marking the IPv6 one, as the
+   * client tunnel does. */
+  for (guint i = 0; i < n; i++)
+    {
+      const EmberAddr *fam[2] = { &relays[i].ipv4, &relays[i].ipv6 };
+
+      for (guint f = 0; f < 2; f++)
+        {
+          EmberTunnelRelay *s;
+
+          if (fam[f]->family == EMBER_ADDR_NONE)
+            continue;
+          s = &specs[k++];
+          g_snprintf (s->id, sizeof s->id, "%s%s", relays[i].id.str, f == 0 ? "" : "/6");
+          s->addr = *fam[f];
+          g_strlcpy (s->username, relays[i].username ? relays[i].username : "",
+                     sizeof s->username);
+          g_strlcpy (s->password, relays[i].password ? relays[i].password : "",
+                     sizeof s->password);
+        }
+    }
+  for (guint i = 0; i < n_gone; i++)
+    {
+      char *s = id6 + (gsize) i * (EMBER_PORTAL_ID_LEN + 3);
+
+      ids[m++] = (char *) gone[i].str;
+      g_snprintf (s, EMBER_PORTAL_ID_LEN + 3, "%s/6", gone[i].str);
+      ids[m++] = s;
+    }
+  ember_tunnel_node_update_relays (t->node, now, (const char *const *) ids, m, specs, k,
+                                   replace_all);
+  explicit_bzero (specs, sizeof *specs * MAX (n, 1u) * 2);
+}
+
+static void
+candidates_to_conn (EmberGatewayTunnel *t, gint64 now, const EmberPortalIceCandidates *c,
+                    gboolean invalidate)
+{
+  EmberTunnelConn *conn = ember_tunnel_node_lookup (t->node, c->peer_id.str);
+
+  if (!conn)
+    return;
+  for (guint i = 0; i < c->n_candidates; i++)
+    {
+      if (invalidate)
+        ember_tunnel_conn_invalidate_remote_candidate (t->node, conn, now, &c->candidates[i]);
+      else
+        ember_tunnel_conn_add_remote_candidate (t->node, conn, now, &c->candidates[i], NULL);
+    }
+}
+
+void
+ember_gateway_tunnel_handle_portal (EmberGatewayTunnel *t, gint64 now,
+                                    const EmberPortalMessage *msg)
+{
+  GError *error = NULL;
+
+  g_return_if_fail (t && msg);
+  switch (msg->event)
+    {
+    case EMBER_PORTAL_EVENT_GATEWAY_INIT:
+      {
+        const EmberPortalGatewayInit *init = &msg->u.gateway_init;
+
+        t->n_iface = 0;
+        if (init->iface.ipv4.family != EMBER_ADDR_NONE)
+          t->iface[t->n_iface++] = init->iface.ipv4;
+        if (init->iface.ipv6.family != EMBER_ADDR_NONE)
+          t->iface[t->n_iface++] = init->iface.ipv6;
+        relays_from_portal (t, now, NULL, 0, init->relays, init->n_relays, TRUE);
+        if (!ember_gateway_policy_apply_init (t->policy, now, wall_now (t, now), init, &error))
+          refused (t, "init", error);
+        break;
+      }
+    case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
+      if (ember_gateway_policy_authorize_flow (t->policy, now, wall_now (t, now),
+                                               &msg->u.authorize_flow, &error))
+        connect_client (t, now, &msg->u.authorize_flow);
+      else
+        refused (t, "authorize_flow", error);
+      break;
+    case EMBER_PORTAL_EVENT_ICE_CANDIDATES:
+      candidates_to_conn (t, now, &msg->u.ice_candidates, FALSE);
+      break;
+    case EMBER_PORTAL_EVENT_INVALIDATE_ICE_CANDIDATES:
+      candidates_to_conn (t, now, &msg->u.ice_candidates, TRUE);
+      break;
+    case EMBER_PORTAL_EVENT_REJECT_ACCESS:
+      /* Already gone (expired, an earlier reject) is not an error here:
+       * the portal and the gateway race on expiry. */
+      if (!ember_gateway_policy_reject_access (t->policy, now, &msg->u.reject_access, &error))
+        g_clear_error (&error);
+      break;
+    case EMBER_PORTAL_EVENT_RESOURCE_UPDATED:
+      if (!ember_gateway_policy_resource_updated (t->policy, now, &msg->u.resource, &error))
+        refused (t, "resource_updated", error);
+      break;
+    case EMBER_PORTAL_EVENT_RELAYS_PRESENCE:
+      relays_from_portal (t, now, msg->u.relays_presence.disconnected_ids,
+                          msg->u.relays_presence.n_disconnected_ids,
+                          msg->u.relays_presence.connected, msg->u.relays_presence.n_connected,
+                          FALSE);
+      break;
+    case EMBER_PORTAL_EVENT_DISCONNECT:
+      {
+        EmberGatewayTunnelEvent *ev = g_new0 (EmberGatewayTunnelEvent, 1);
+
+        ev->type = EMBER_GATEWAY_EVENT_DISCONNECTED;
+        ev->disconnect = msg->u.disconnect.reason;
+        g_queue_push_tail (&t->events, ev);
+        break;
+      }
+    default:
+      break;
+    }
+  /* authorization_created before the candidates of a connection it
+   * started (docs/tunnel.md, rule 4). */
+  sync_policy (t);
+  sync_node (t);
+}
+
+gboolean
+ember_gateway_tunnel_poll_portal (EmberGatewayTunnel *t, EmberPortalMessage *out)
+{
+  EmberPortalMessage *msg;
+
+  sync_policy (t);
+  sync_node (t);
+  msg = g_queue_pop_head (&t->portal_out);
+  if (!msg)
+    return FALSE;
+  *out = *msg;
+  g_free (msg);
+  return TRUE;
+}
+
+static void
+fail_conn (EmberTunnelConn *conn, gpointer user_data)
+{
+  gpointer *args = user_data;
+
+  if (ember_tunnel_conn_get_state (conn) != EMBER_TUNNEL_CONN_FAILED)
+    ember_tunnel_node_fail (args[0], conn, *(gint64 *) args[1], "host addresses changed");
+}
+
+void
+ember_gateway_tunnel_set_host_addresses (EmberGatewayTunnel *t, gint64 now,
+                                         const EmberAddr *addrs, guint n)
+{
+  gpointer args[2] = { t->node, &now };
+
+  /* A gateway that moved withdraws its candidates: the clients restart
+   * (docs/tunnel.md, rules 3 and 5). */
+  if (ember_tunnel_node_set_host_addresses (t->node, addrs, n, t->iface, t->n_iface))
+    ember_tunnel_node_foreach (t->node, fail_conn, args);
+  sync_node (t);
+}
+
+/* ---- packets ---------------------------------------------------------------- */
+
+EmberGatewayResult
+ember_gateway_tunnel_handle_datagram (EmberGatewayTunnel *t, gint64 now, const EmberAddr *local,
+                                      const EmberAddr *remote, guint8 *buf, gsize *off,
+                                      gsize *len)
+{
+  EmberTunnelConn *conn = NULL;
+  EmberGatewayClient *c;
+  EmberIpPacket pkt;
+
+  switch (ember_tunnel_node_handle_input (t->node, now, local, remote, buf, off, len, &conn))
+    {
+    case EMBER_TUNNEL_PACKET:
+      break;
+    case EMBER_TUNNEL_DONE:
+      return EMBER_GATEWAY_DONE;
+    case EMBER_TUNNEL_DROPPED:
+    default:
+      t->stats.dropped++;
+      return EMBER_GATEWAY_DROPPED;
+    }
+  c = client_of (conn);
+  if (!c || ember_ip_packet_parse (&pkt, buf, *off + *len, *off, *len) != EMBER_PACKET_OK)
+    {
+      t->stats.dropped++;
+      return EMBER_GATEWAY_DROPPED;
+    }
+  if (ember_gateway_policy_from_client (t->policy, now, c, &pkt, NULL) !=
+      EMBER_GATEWAY_VERDICT_FORWARD)
+    {
+      t->stats.refused_from_clients++;
+      return EMBER_GATEWAY_REFUSED;
+    }
+  t->stats.to_network++;
+  return EMBER_GATEWAY_TO_NETWORK;
+}
+
+EmberGatewayResult
+ember_gateway_tunnel_handle_tun (EmberGatewayTunnel *t, gint64 now, guint8 *buf, gsize cap,
+                                 gsize *off, gsize *len, EmberTunnelTransmit *tx)
+{
+  EmberGatewayClient *c = NULL;
+  EmberTunnelConn *conn;
+  EmberIpPacket pkt;
+
+  if (*off > cap || *len > cap - *off ||
+      ember_ip_packet_parse (&pkt, buf, cap, *off, *len) != EMBER_PACKET_OK)
+    {
+      t->stats.dropped++;
+      return EMBER_GATEWAY_DROPPED;
+    }
+  if (ember_gateway_policy_from_network (t->policy, now, &pkt, &c, NULL) !=
+      EMBER_GATEWAY_VERDICT_FORWARD)
+    {
+      t->stats.refused_from_network++;
+      return EMBER_GATEWAY_REFUSED;
+    }
+  conn = ember_gateway_client_get_user_data (c);
+  if (!conn)
+    {
+      t->stats.not_ready++;
+      return EMBER_GATEWAY_NOT_READY;
+    }
+  switch (ember_tunnel_node_encapsulate (t->node, conn, now, buf, cap, off, len, tx))
+    {
+    case EMBER_TUNNEL_DATAGRAM:
+      t->stats.to_clients++;
+      return EMBER_GATEWAY_DATAGRAM;
+    case EMBER_TUNNEL_NOT_READY:
+      t->stats.not_ready++;
+      return EMBER_GATEWAY_NOT_READY;
+    default:
+      t->stats.dropped++;
+      return EMBER_GATEWAY_DROPPED;
+    }
+}
+
+void
+ember_gateway_tunnel_handle_timeout (EmberGatewayTunnel *t, gint64 now)
+{
+  ember_tunnel_node_handle_timeout (t->node, now);
+  ember_gateway_policy_handle_timeout (t->policy, now);
+  sync_policy (t);
+  sync_node (t);
+}
+
+gboolean
+ember_gateway_tunnel_poll_transmit (EmberGatewayTunnel *t, gint64 now, guint8 *buf, gsize cap,
+                                    EmberTunnelTransmit *tx)
+{
+  EmberGatewayClient *c;
+  gsize n;
+
+  sync_policy (t);
+  sync_node (t);
+  if (ember_tunnel_node_poll_transmit (t->node, now, buf, cap, tx))
+    return TRUE;
+  if (cap < EMBER_WG_HEADROOM + EMBER_PACKET_MTU + EMBER_WG_TAILROOM)
+    return FALSE;
+  /* ICMP prohibited answers, to the clients whose packets were refused. */
+  while ((n = ember_gateway_policy_poll_packet_to_client (
+            t->policy, buf + EMBER_WG_HEADROOM, cap - EMBER_WG_HEADROOM - EMBER_WG_TAILROOM,
+            &c)) > 0)
+    {
+      EmberTunnelConn *conn = ember_gateway_client_get_user_data (c);
+      gsize off = EMBER_WG_HEADROOM, len = n;
+
+      if (conn &&
+          ember_tunnel_node_encapsulate (t->node, conn, now, buf, cap, &off, &len, tx) ==
+            EMBER_TUNNEL_DATAGRAM)
+        {
+          if (off != 0)
+            memmove (buf, buf + off, len);
+          tx->len = len;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+gboolean
+ember_gateway_tunnel_poll_event (EmberGatewayTunnel *t, EmberGatewayTunnelEvent *ev)
+{
+  EmberGatewayTunnelEvent *head;
+
+  sync_policy (t);
+  sync_node (t);
+  head = g_queue_pop_head (&t->events);
+  if (!head)
+    return FALSE;
+  *ev = *head;
+  g_free (head);
+  return TRUE;
+}
+
+gint64
+ember_gateway_tunnel_poll_timeout (EmberGatewayTunnel *t)
+{
+  return MIN (ember_tunnel_node_poll_timeout (t->node),
+              ember_gateway_policy_poll_timeout (t->policy));
+}
+
+/* ---- life and status ------------------------------------------------------ */
+
+EmberGatewayTunnel *
+ember_gateway_tunnel_new (const EmberGatewayTunnelConfig *config, gint64 now, GError **error)
+{
+  EmberTunnelNodeConfig nc = {
+    .wg = config->wg, .role = EMBER_ICE_ROLE_CONTROLLED, .rng = config->rng,
+    .wall_us = config->wall_us,
+  };
+  EmberGatewayTunnel *t;
+  EmberTunnelNode *node;
+
+  memcpy (nc.private_key, config->private_key, sizeof nc.private_key);
+  node = ember_tunnel_node_new (&nc, now, error);
+  explicit_bzero (nc.private_key, sizeof nc.private_key);
+  if (!node)
+    return NULL;
+  t = g_new0 (EmberGatewayTunnel, 1);
+  t->node = node;
+  t->policy = ember_gateway_policy_new ();
+  t->wall_offset = config->wall_us - now;
+  g_queue_init (&t->portal_out);
+  g_queue_init (&t->events);
+  return t;
+}
+
+static void
+message_free (gpointer p)
+{
+  ember_portal_message_clear (p);
+  g_free (p);
+}
+
+void
+ember_gateway_tunnel_free (EmberGatewayTunnel *t)
+{
+  if (!t)
+    return;
+  ember_tunnel_node_free (t->node);
+  ember_gateway_policy_free (t->policy);
+  g_queue_clear_full (&t->portal_out, message_free);
+  g_queue_clear_full (&t->events, g_free);
+  g_free (t);
+}
+
+EmberTunnelNode *
+ember_gateway_tunnel_get_node (EmberGatewayTunnel *t)
+{
+  return t->node;
+}
+
+EmberGatewayPolicy *
+ember_gateway_tunnel_get_policy (EmberGatewayTunnel *t)
+{
+  return t->policy;
+}
+
+void
+ember_gateway_tunnel_set_wall_clock (EmberGatewayTunnel *t, gint64 now, gint64 wall_us)
+{
+  t->wall_offset = wall_us - now;
+  ember_tunnel_node_set_wall_clock (t->node, now, wall_us);
+}
+
+void
+ember_gateway_tunnel_get_stats (const EmberGatewayTunnel *t, EmberGatewayTunnelStats *stats)
+{
+  *stats = t->stats;
+}
+
+gboolean
+ember_gateway_tunnel_client_up (EmberGatewayTunnel *t, const char *client_id)
+{
+  EmberTunnelConn *conn = ember_tunnel_node_lookup (t->node, client_id);
+
+  return conn && ember_tunnel_conn_get_state (conn) == EMBER_TUNNEL_CONN_UP;
+}
+
+const char *
+ember_gateway_result_to_string (EmberGatewayResult result)
+{
+  switch (result)
+    {
+    case EMBER_GATEWAY_TO_NETWORK:
+      return "to network";
+    case EMBER_GATEWAY_DATAGRAM:
+      return "datagram";
+    case EMBER_GATEWAY_DONE:
+      return "done";
+    case EMBER_GATEWAY_REFUSED:
+      return "refused";
+    case EMBER_GATEWAY_NOT_READY:
+      return "not ready";
+    case EMBER_GATEWAY_DROPPED:
+      return "dropped";
+    default:
+      return "unknown";
+    }
+}

@@ -171,8 +171,11 @@ queue_prohibited (EmberGatewayPolicy *policy, gint64 now, EmberGatewayClient *c,
       return;
     }
   slot = &policy->icmp[(policy->icmp_head + policy->icmp_len) % EMBER_GATEWAY_ICMP_QUEUE];
-  /* The answer comes from the address the client tried to reach. */
-  ember_ip_packet_get_destination (pkt, &from);
+  /* From the gateway, the router that refused it (RFC 1812 §4.3.2.4);
+   * without an address of that family, from the address tried. */
+  from = policy->own[ember_ip_packet_version (pkt) == 4 ? 0 : 1];
+  if (from.family == EMBER_ADDR_NONE)
+    ember_ip_packet_get_destination (pkt, &from);
   if (ember_ip_packet_build_icmp_unreachable (&out, slot->data, sizeof slot->data, 0, pkt,
                                               &from, EMBER_ICMP_UNREACH_PROHIBITED) !=
       EMBER_PACKET_OK)

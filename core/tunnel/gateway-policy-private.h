@@ -106,6 +106,7 @@ struct _EmberGatewayPolicy {
   gboolean syncing;        /* between begin_sync and end_sync */
   gboolean freeing;
   EmberGatewayCounters counters;
+  EmberAddr own[2];        /* ICMP source: [0] IPv4, [1] IPv6; family NONE: unset */
   IcmpSlot icmp[EMBER_GATEWAY_ICMP_QUEUE];
   guint icmp_head, icmp_len;
 };

@@ -677,6 +677,18 @@ ember_gateway_policy_remove_client (EmberGatewayPolicy *policy, const char *clie
   update_deadline (policy);
 }
 
+void
+ember_gateway_policy_set_own_addresses (EmberGatewayPolicy *policy, const EmberAddr *ipv4,
+                                        const EmberAddr *ipv6)
+{
+  g_return_if_fail (policy);
+  memset (policy->own, 0, sizeof policy->own);
+  if (ipv4 && ipv4->family == EMBER_ADDR_IPV4)
+    policy->own[0] = *ipv4;
+  if (ipv6 && ipv6->family == EMBER_ADDR_IPV6)
+    policy->own[1] = *ipv6;
+}
+
 /* Drops the resources no authorization uses any more (those only the
  * table holds), so the table does not keep every resource ever seen. */
 static void

@@ -22,7 +22,8 @@
  * host on the resource network reaches a client only through a resource
  * and port the client may use right now. Refused packets are counted per
  * reason; those a client sent to a place it may not go are answered with
- * ICMP / ICMPv6 "administratively prohibited" (rate-limited per client).
+ * ICMP / ICMPv6 "administratively prohibited" from the gateway's own
+ * tunnel address (rate-limited per client).
  *
  * Time is the caller's monotonic clock in µs; an expiry is a deadline on
  * that clock (gateway.c converts the portal's wall-clock expires_at).
@@ -199,6 +200,13 @@ gboolean ember_gateway_policy_set_resolved_addresses (EmberGatewayPolicy *policy
                                                       const char *resource_id,
                                                       const EmberCidr *addresses, guint n,
                                                       GError **error);
+/* The gateway's own tunnel addresses (its `init`): ICMP answers come from
+ * the one of the packet's family, as from the router that refused it, so
+ * the client accepts them even for a destination it no longer routes to
+ * this gateway. Without one (NULL or EMBER_ADDR_NONE) an answer comes
+ * from the address the client tried. */
+void ember_gateway_policy_set_own_addresses (EmberGatewayPolicy *policy, const EmberAddr *ipv4,
+                                             const EmberAddr *ipv6);
 /* Forgets a client (after CLIENT_DISCONNECTED, or when its connection is
  * gone): its authorizations, addresses and queued ICMP answers. */
 void ember_gateway_policy_remove_client (EmberGatewayPolicy *policy, const char *client_id);

@@ -273,6 +273,7 @@ ember_gateway_tunnel_handle_portal (EmberGatewayTunnel *t, gint64 now,
           t->iface[t->n_iface++] = init->iface.ipv4;
         if (init->iface.ipv6.family != EMBER_ADDR_NONE)
           t->iface[t->n_iface++] = init->iface.ipv6;
+        ember_gateway_policy_set_own_addresses (t->policy, &init->iface.ipv4, &init->iface.ipv6);
         relays_from_portal (t, now, NULL, 0, init->relays, init->n_relays, TRUE);
         if (!ember_gateway_policy_apply_init (t->policy, now, wall_now (t, now), init, &error))
           refused (t, "init", error);
@@ -479,6 +480,8 @@ ember_gateway_tunnel_poll_transmit (EmberGatewayTunnel *t, gint64 now, guint8 *b
           tx->len = len;
           return TRUE;
         }
+      /* No session to carry it (the connection is not up yet). */
+      t->stats.dropped++;
     }
   return FALSE;
 }

@@ -353,6 +353,15 @@ test_filter_allows_80_refuses_22 (Fx *fx, gconstpointer data)
   g_assert_cmpint (ember_ip_packet_icmp_type (&pkt, &type, &code), ==, EMBER_PACKET_OK);
   g_assert_cmpuint (type, ==, 3);
   g_assert_cmpuint (code, ==, 13);
+  /* From the gateway's tunnel address (its init), to the client's. */
+  {
+    EmberAddr from, to, gw4 = tunnel_fx_addr ("100.64.0.100", 0);
+
+    ember_ip_packet_get_source (&pkt, &from);
+    ember_ip_packet_get_destination (&pkt, &to);
+    g_assert_cmpmem (from.addr, 4, gw4.addr, 4);
+    g_assert_cmpmem (to.addr, 4, "\x64\x40\x00\x02", 4);
+  }
   ember_gateway_tunnel_get_stats (fx->gw, &st);
   g_assert_cmpuint (st.to_network, ==, 1);
   g_assert_cmpuint (st.refused_from_clients, ==, 1);
@@ -485,6 +494,29 @@ test_authorization_expires (Fx *fx, gconstpointer data)
 }
 
 static void
+test_init_without_the_client_closes_it (Fx *fx, gconstpointer data)
+{
+  EmberPortalMessage init;
+
+  (void) data;
+  connect_up (fx);
+  /* The portal reconnected and lists no authorization any more. */
+  ember_portal_message_init (&init, EMBER_PORTAL_EVENT_GATEWAY_INIT,
+                             EMBER_PORTAL_CHANNEL_GATEWAY, NULL);
+  init.u.gateway_init.iface.ipv4 = tunnel_fx_addr ("100.64.0.100", 0);
+  init.u.gateway_init.iface.ipv6 = tunnel_fx_addr ("fd00:2021:1111::100", 0);
+  ember_gateway_tunnel_handle_portal (fx->gw, fx->now, &init);
+  ember_portal_message_clear (&init);
+  fx_run (fx, fx->now + SEC);
+  g_assert_cmpuint (fx->gone->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (fx->gone, 0), ==, "not listed");
+  g_assert_false (ember_gateway_tunnel_client_up (fx->gw, client_id));
+  g_assert_cmpint (ember_tunnel_conn_get_state (fx->cconn), ==, EMBER_TUNNEL_CONN_FAILED);
+  g_assert_false (client_try_send (fx, "100.64.0.2", "10.20.0.7", 80));
+  g_assert_cmpuint (fx->to_network->len, ==, 0);
+}
+
+static void
 test_second_resource_reuses_connection (Fx *fx, gconstpointer data)
 {
   static const guint16 ssh[] = { 22 };
@@ -518,6 +550,7 @@ main (int argc, char **argv)
   ADD ("/gateway/tunnel/revoking-one-of-two-keeps-the-connection",
        test_revoking_one_of_two_keeps_the_connection);
   ADD ("/gateway/tunnel/authorization-expires", test_authorization_expires);
+  ADD ("/gateway/tunnel/init-without-the-client-closes-it", test_init_without_the_client_closes_it);
   ADD ("/gateway/tunnel/second-resource-reuses-the-connection",
        test_second_resource_reuses_connection);
   return g_test_run ();

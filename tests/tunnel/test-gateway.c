@@ -1024,6 +1024,37 @@ test_icmp_prohibited_parseable (void)
 }
 
 static void
+test_icmp_from_the_gateway_address (void)
+{
+  g_autoptr (EmberGatewayPolicy) policy = ember_gateway_policy_new ();
+  guint8 buf[EMBER_PACKET_BUF_SIZE];
+  EmberGatewayClient *c;
+  EmberAddr gw4 = a4 ("100.64.0.100", 0), gw6 = a6 ("fd00:2021:1111::100", 0);
+  EmberAddr me = a4 ("100.64.0.1", 40000), far = a4 ("10.7.0.1", 80);
+  EmberAddr me6 = a6 ("fd00:2021:1111::1", 40000), far6 = a6 ("fd00:99::1", 443);
+  gsize len;
+  Pkt p;
+
+  authorize_full (policy, T0, "laptop", "100.64.0.1", "fd00:2021:1111::1", "web",
+                  EMBER_GATEWAY_RESOURCE_CIDR, "10.0.0.0/24", NULL, 0, T0 + SEC);
+  ember_gateway_policy_set_own_addresses (policy, &gw4, &gw6);
+  build (&p, &me, &far, EMBER_IPPROTO_TCP);
+  g_assert_cmpint (check (policy, T0, "laptop", &p), ==, EMBER_GATEWAY_DROP_NOT_AUTHORIZED);
+  build (&p, &me6, &far6, EMBER_IPPROTO_TCP);
+  g_assert_cmpint (check (policy, T0, "laptop", &p), ==, EMBER_GATEWAY_DROP_NOT_AUTHORIZED);
+  len = ember_gateway_policy_poll_packet_to_client (policy, buf, sizeof buf, &c);
+  assert_prohibited (buf, len, 4, &gw4, &me);
+  len = ember_gateway_policy_poll_packet_to_client (policy, buf, sizeof buf, &c);
+  assert_prohibited (buf, len, 6, &gw6, &me6);
+  /* Only an IPv4 address known: IPv6 answers come from the address tried. */
+  ember_gateway_policy_set_own_addresses (policy, &gw4, NULL);
+  build (&p, &me6, &far6, EMBER_IPPROTO_TCP);
+  check (policy, T0 + SEC / 2, "laptop", &p);
+  len = ember_gateway_policy_poll_packet_to_client (policy, buf, sizeof buf, &c);
+  assert_prohibited (buf, len, 6, &far6, &me6);
+}
+
+static void
 test_icmp_never_answers_an_error (void)
 {
   g_autoptr (EmberGatewayPolicy) policy = ember_gateway_policy_new ();
@@ -1349,6 +1380,7 @@ main (int argc, char **argv)
   g_test_add_func ("/gateway/reply/after-revocation-dropped", test_reply_after_revocation_dropped);
   g_test_add_func ("/gateway/reply/ipv6", test_reply_ipv6);
   g_test_add_func ("/gateway/icmp/prohibited-parseable", test_icmp_prohibited_parseable);
+  g_test_add_func ("/gateway/icmp/from-the-gateway-address", test_icmp_from_the_gateway_address);
   g_test_add_func ("/gateway/icmp/never-answers-an-error", test_icmp_never_answers_an_error);
   g_test_add_func ("/gateway/icmp/error-from-client-about-allowed-reply",
                    test_icmp_error_from_client_about_allowed_reply);

@@ -49,18 +49,24 @@ resource_unref (Resource *r)
 }
 
 static gboolean
-check_id (const char *id, const char *what, GError **error)
+check_text (const char *id, gsize max, const char *what, GError **error)
 {
-  gsize len = id ? strlen (id) : 0;
+  gsize len = id ? strnlen (id, max + 1) : 0;
 
-  if (len == 0 || len > EMBER_GATEWAY_ID_MAX || !g_utf8_validate (id, (gssize) len, NULL))
+  if (len == 0 || len > max || !g_utf8_validate (id, (gssize) len, NULL))
     {
       g_set_error (error, EMBER_GATEWAY_POLICY_ERROR, EMBER_GATEWAY_POLICY_ERROR_INVALID,
-                   "%s: expected a non-empty UTF-8 id of at most %u bytes", what,
-                   EMBER_GATEWAY_ID_MAX);
+                   "%s: expected non-empty UTF-8 of at most %" G_GSIZE_FORMAT " bytes", what,
+                   max);
       return FALSE;
     }
   return TRUE;
+}
+
+static gboolean
+check_id (const char *id, const char *what, GError **error)
+{
+  return check_text (id, EMBER_GATEWAY_ID_MAX, what, error);
 }
 
 static gboolean
@@ -436,7 +442,7 @@ ember_gateway_policy_authorize (EmberGatewayPolicy *policy, gint64 now,
   g_return_val_if_fail (policy && auth, FALSE);
   expire_if_due (policy, now);
   if (!check_id (auth->client_id, "client.id", error) ||
-      (auth->ref && !check_id (auth->ref, "ref", error)) ||
+      (auth->ref && !check_text (auth->ref, EMBER_GATEWAY_REF_MAX, "ref", error)) ||
       !check_resource (auth->resource, error))
     return FALSE;
   if (!auth->has_ipv4 && !auth->has_ipv6)

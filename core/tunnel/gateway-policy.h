@@ -60,6 +60,7 @@ typedef enum {
 #define EMBER_GATEWAY_MAX_RESOURCE_ADDRESSES 256u
 #define EMBER_GATEWAY_MAX_FILTERS 1024u /* the portal's 32 filters x 32 ranges */
 #define EMBER_GATEWAY_ID_MAX 128u
+#define EMBER_GATEWAY_REF_MAX 1024u  /* authorize_flow's signed ref (the portal's limit) */
 
 /* ICMP prohibited answers per client: a token bucket of this many
  * answers, refilled at this many per second. */

@@ -328,6 +328,24 @@ test_authorize_refuses_bad_fields (void)
   g_clear_error (&error);
   auth.client_id = "laptop";
 
+  /* The portal signs refs: up to 1024 bytes pass, more do not. */
+  {
+    g_autofree char *ref = g_strnfill (EMBER_GATEWAY_REF_MAX + 1, 'r');
+
+    auth.ref = ref;
+    g_assert_false (ember_gateway_policy_authorize (policy, T0, &auth, &error));
+    g_assert_nonnull (strstr (error->message, "ref"));
+    g_clear_error (&error);
+    ref[EMBER_GATEWAY_REF_MAX] = 0;
+    g_assert_true (ember_gateway_policy_authorize (policy, T0, &auth, &error));
+    g_assert_no_error (error);
+    g_assert_true (ember_gateway_policy_poll_event (policy, &ev));
+    g_assert_cmpuint (strlen (ev.ref), ==, EMBER_GATEWAY_REF_MAX);
+    ember_gateway_event_clear (&ev);
+    ember_gateway_policy_remove_client (policy, "laptop");
+    auth.ref = "r1";
+  }
+
   auth.has_ipv4 = FALSE;
   g_assert_false (ember_gateway_policy_authorize (policy, T0, &auth, &error));
   g_assert_nonnull (strstr (error->message, "ipv4/ipv6"));

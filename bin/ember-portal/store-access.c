@@ -11,17 +11,21 @@
 
 #include "net/cidr.h"
 
+/* Load time is linear in group members plus policies; evaluating one
+ * client walks only the rules of its own groups. */
 typedef struct {
   const EmberStorePolicy *policy;
-  const EmberStoreResource *resource;
+  guint resource;  /* index into resources */
   GArray *sources; /* EmberCidr */
 } Rule;
 
 struct _EmberStoreAccess {
-  GPtrArray *resources;   /* EmberStoreResource*, by name */
-  GPtrArray *policies;    /* EmberStorePolicy* */
-  GArray *rules;          /* Rule */
-  GHashTable *by_client;  /* client name -> GArray of rule indexes */
+  GPtrArray *resources;      /* EmberStoreResource*, by name */
+  GPtrArray *policies;       /* EmberStorePolicy* */
+  GArray *rules;             /* Rule */
+  GPtrArray *group_rules;    /* per group: GArray of rule indexes */
+  GHashTable *by_client;     /* client name -> GArray of group indexes */
+  GHashTable *resource_by_id; /* id -> GUINT_TO_POINTER (index + 1) */
 };
 
 void
@@ -32,7 +36,9 @@ ember_store_access_free (EmberStoreAccess *access)
   for (guint i = 0; access->rules != NULL && i < access->rules->len; i++)
     g_array_unref (g_array_index (access->rules, Rule, i).sources);
   g_clear_pointer (&access->rules, g_array_unref);
+  g_clear_pointer (&access->group_rules, g_ptr_array_unref);
   g_clear_pointer (&access->by_client, g_hash_table_destroy);
+  g_clear_pointer (&access->resource_by_id, g_hash_table_destroy);
   g_clear_pointer (&access->policies, g_ptr_array_unref);
   g_clear_pointer (&access->resources, g_ptr_array_unref);
   g_free (access);
@@ -43,12 +49,13 @@ ember_store_access_load (EmberStore *store, GError **error)
 {
   g_autoptr (EmberStoreAccess) a = g_new0 (EmberStoreAccess, 1);
   g_autoptr (GPtrArray) groups = NULL;
-  g_autoptr (GHashTable) resource_by_id = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (GHashTable) group_by_id = g_hash_table_new (g_str_hash, g_str_equal);
 
   a->rules = g_array_new (FALSE, TRUE, sizeof (Rule));
+  a->group_rules = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
   a->by_client = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify) g_array_unref);
+  a->resource_by_id = g_hash_table_new (g_str_hash, g_str_equal);
   /* One read transaction: the three listings see the same state. */
   if (!store_tx_begin_read (store, error))
     return NULL;
@@ -61,31 +68,15 @@ ember_store_access_load (EmberStore *store, GError **error)
     return NULL;
 
   for (guint i = 0; i < a->resources->len; i++)
-    {
-      EmberStoreResource *r = g_ptr_array_index (a->resources, i);
-      g_hash_table_insert (resource_by_id, r->id, r);
-    }
+    g_hash_table_insert (a->resource_by_id,
+                         ((EmberStoreResource *) a->resources->pdata[i])->id,
+                         GUINT_TO_POINTER (i + 1));
   for (guint i = 0; i < groups->len; i++)
     {
       EmberStoreGroup *g = g_ptr_array_index (groups, i);
-      g_hash_table_insert (group_by_id, g->id, g);
-    }
-  for (guint i = 0; i < a->policies->len; i++)
-    {
-      const EmberStorePolicy *p = g_ptr_array_index (a->policies, i);
-      const EmberStoreGroup *g = g_hash_table_lookup (group_by_id, p->group_id);
-      Rule rule = { p, g_hash_table_lookup (resource_by_id, p->resource_id),
-                    g_array_new (FALSE, TRUE, sizeof (EmberCidr)) };
-      guint index = a->rules->len;
-
-      for (guint j = 0; p->source_cidrs != NULL && p->source_cidrs[j] != NULL; j++)
-        {
-          EmberCidr c;
-          if (ember_cidr_parse (p->source_cidrs[j], EMBER_CIDR_PARSE_BARE, &c, NULL))
-            g_array_append_val (rule.sources, c);
-        }
-      g_array_append_val (a->rules, rule);
-      for (guint j = 0; g != NULL && g->clients[j] != NULL; j++)
+      g_hash_table_insert (group_by_id, g->id, GUINT_TO_POINTER (i + 1));
+      g_ptr_array_add (a->group_rules, g_array_new (FALSE, FALSE, sizeof (guint)));
+      for (guint j = 0; g->clients[j] != NULL; j++)
         {
           GArray *list = g_hash_table_lookup (a->by_client, g->clients[j]);
           if (list == NULL)
@@ -93,8 +84,28 @@ ember_store_access_load (EmberStore *store, GError **error)
               list = g_array_new (FALSE, FALSE, sizeof (guint));
               g_hash_table_insert (a->by_client, g_strdup (g->clients[j]), list);
             }
-          g_array_append_val (list, index);
+          g_array_append_val (list, i);
         }
+    }
+  for (guint i = 0; i < a->policies->len; i++)
+    {
+      const EmberStorePolicy *p = g_ptr_array_index (a->policies, i);
+      guint group = GPOINTER_TO_UINT (g_hash_table_lookup (group_by_id, p->group_id));
+      guint resource = GPOINTER_TO_UINT (g_hash_table_lookup (a->resource_by_id, p->resource_id));
+      Rule rule = { p, resource - 1, NULL };
+      guint index = a->rules->len;
+
+      if (group == 0 || resource == 0)
+        continue;
+      rule.sources = g_array_new (FALSE, TRUE, sizeof (EmberCidr));
+      for (guint j = 0; p->source_cidrs != NULL && p->source_cidrs[j] != NULL; j++)
+        {
+          EmberCidr c;
+          if (ember_cidr_parse (p->source_cidrs[j], EMBER_CIDR_PARSE_BARE, &c, NULL))
+            g_array_append_val (rule.sources, c);
+        }
+      g_array_append_val (a->rules, rule);
+      g_array_append_val (g_ptr_array_index (a->group_rules, group - 1), index);
     }
   return g_steal_pointer (&a);
 }
@@ -141,8 +152,6 @@ rule_holds (const Rule *rule, gint64 now, GInetAddress *source)
 {
   const EmberStorePolicy *p = rule->policy;
 
-  if (rule->resource == NULL)
-    return FALSE;
   if (p->has_time_window)
     {
       guint m = minute_of_day (now);
@@ -156,29 +165,51 @@ rule_holds (const Rule *rule, gint64 now, GInetAddress *source)
 }
 
 static int
-resource_name_cmp (gconstpointer a, gconstpointer b)
+uint_cmp (gconstpointer a, gconstpointer b)
 {
-  const EmberStoreResource *x = *(EmberStoreResource *const *) a;
-  const EmberStoreResource *y = *(EmberStoreResource *const *) b;
+  guint x = *(const guint *) a, y = *(const guint *) b;
 
-  return strcmp (x->name, y->name);
+  return x < y ? -1 : x > y;
+}
+
+/* The rule indexes of each of the client's groups, or NULL. */
+static GArray *
+groups_of (EmberStoreAccess *access, const char *client_name)
+{
+  return g_hash_table_lookup (access->by_client, client_name);
+}
+
+static const Rule *
+group_rule (EmberStoreAccess *access, guint group, guint i)
+{
+  GArray *rules = g_ptr_array_index (access->group_rules, group);
+
+  return i < rules->len ? &g_array_index (access->rules, Rule, g_array_index (rules, guint, i))
+                        : NULL;
 }
 
 GPtrArray *
 ember_store_access_resources (EmberStoreAccess *access, const char *client_name, gint64 now,
                               GInetAddress *source)
 {
-  GPtrArray *out = g_ptr_array_new ();
-  GArray *list = g_hash_table_lookup (access->by_client, client_name);
+  g_autofree guint8 *seen = g_new0 (guint8, access->resources->len + 1);
+  g_autoptr (GArray) granted = g_array_new (FALSE, FALSE, sizeof (guint));
+  GArray *groups = groups_of (access, client_name);
+  const Rule *rule;
+  GPtrArray *out;
 
-  for (guint i = 0; list != NULL && i < list->len; i++)
-    {
-      const Rule *rule = &g_array_index (access->rules, Rule, g_array_index (list, guint, i));
-      if (rule_holds (rule, now, source) &&
-          !g_ptr_array_find (out, rule->resource, NULL))
-        g_ptr_array_add (out, (gpointer) rule->resource);
-    }
-  g_ptr_array_sort (out, resource_name_cmp);
+  for (guint g = 0; groups != NULL && g < groups->len; g++)
+    for (guint i = 0; (rule = group_rule (access, g_array_index (groups, guint, g), i)); i++)
+      if (!seen[rule->resource] && rule_holds (rule, now, source))
+        {
+          seen[rule->resource] = 1;
+          g_array_append_val (granted, rule->resource);
+        }
+  /* Resources are listed by name, so index order is name order. */
+  g_array_sort (granted, uint_cmp);
+  out = g_ptr_array_sized_new (granted->len);
+  for (guint i = 0; i < granted->len; i++)
+    g_ptr_array_add (out, access->resources->pdata[g_array_index (granted, guint, i)]);
   return out;
 }
 
@@ -186,15 +217,16 @@ gboolean
 ember_store_access_allows (EmberStoreAccess *access, const char *client_name,
                            const char *resource_id, gint64 now, GInetAddress *source)
 {
-  GArray *list = g_hash_table_lookup (access->by_client, client_name);
+  guint resource = GPOINTER_TO_UINT (g_hash_table_lookup (access->resource_by_id, resource_id));
+  GArray *groups = groups_of (access, client_name);
+  const Rule *rule;
 
-  for (guint i = 0; list != NULL && i < list->len; i++)
-    {
-      const Rule *rule = &g_array_index (access->rules, Rule, g_array_index (list, guint, i));
-      if (rule->resource != NULL && g_strcmp0 (rule->resource->id, resource_id) == 0 &&
-          rule_holds (rule, now, source))
+  if (resource == 0)
+    return FALSE;
+  for (guint g = 0; groups != NULL && g < groups->len; g++)
+    for (guint i = 0; (rule = group_rule (access, g_array_index (groups, guint, g), i)); i++)
+      if (rule->resource == resource - 1 && rule_holds (rule, now, source))
         return TRUE;
-    }
   return FALSE;
 }
 

@@ -614,6 +614,8 @@ test_policy_evaluation_with_conditions (Fixture *f, gconstpointer data)
   allowed (a, "laptop", day + 20 * 3600, "2001:db8::5", "office web");
   allowed (a, "laptop", day + 20 * 3600, NULL, "office");
   allowed (a, "laptop", day + 12 * 3600, NULL, "office web");
+  /* Granted twice (staff's window and ops's source): listed once. */
+  allowed (a, "laptop", day + 12 * 3600, "192.0.2.77", "office web");
   /* A member named before its client exists. */
   allowed (a, "future-client", day, "192.0.2.1", "office web");
 

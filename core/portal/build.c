@@ -5,139 +5,214 @@
 #include "portal/reader.h"
 #include "portal/values.h"
 
-/* Building reuses the reader's path and error so a value that breaks a
- * rule is named the way the parser on the other side would name it. */
-typedef Reader Writer;
+/* The text is written straight into a GString (json-glib's builder and
+ * generator took ten times as long). Building reuses the reader's path
+ * and error so a value that breaks a rule is named the way the parser on
+ * the other side would name it. */
+typedef struct {
+  Reader r;
+  GString *out;
+  gboolean comma;   /* a value precedes at this level: the next needs ',' */
+} Writer;
 
 static void
-add_string (JsonBuilder *b, const char *name, const char *value)
+w_sep (Writer *w)
 {
-  json_builder_set_member_name (b, name);
-  json_builder_add_string_value (b, value);
+  if (w->comma)
+    g_string_append_c (w->out, ',');
+}
+
+/* RFC 8259 §7: '"', '\\' and control characters are escaped; UTF-8 is
+ * written as it is (every text was validated before). */
+static void
+w_quoted (Writer *w, const char *s)
+{
+  g_string_append_c (w->out, '"');
+  for (const char *p = s; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+      if (c == '"' || c == '\\')
+        {
+          g_string_append_c (w->out, '\\');
+          g_string_append_c (w->out, (char) c);
+        }
+      else if (c < 0x20)
+        g_string_append_printf (w->out, "\\u%04x", c);
+      else
+        g_string_append_c (w->out, (char) c);
+    }
+  g_string_append_c (w->out, '"');
+}
+
+static void
+w_key (Writer *w, const char *name)
+{
+  w_sep (w);
+  w_quoted (w, name);
+  g_string_append_c (w->out, ':');
+  w->comma = FALSE;
+}
+
+static void
+w_string (Writer *w, const char *value)
+{
+  w_sep (w);
+  w_quoted (w, value);
+  w->comma = TRUE;
+}
+
+static void
+w_int (Writer *w, gint64 value)
+{
+  w_sep (w);
+  g_string_append_printf (w->out, "%" G_GINT64_FORMAT, value);
+  w->comma = TRUE;
+}
+
+static void
+w_begin (Writer *w, char open)
+{
+  w_sep (w);
+  g_string_append_c (w->out, open);
+  w->comma = FALSE;
+}
+
+static void
+w_end (Writer *w, char close)
+{
+  g_string_append_c (w->out, close);
+  w->comma = TRUE;
+}
+
+static void
+add_string (Writer *w, const char *name, const char *value)
+{
+  w_key (w, name);
+  w_string (w, value);
 }
 
 static gboolean
-put_text (Writer *w, JsonBuilder *b, const char *name, const char *value, gsize max)
+put_text (Writer *w, const char *name, const char *value, gsize max)
 {
-  gsize mark = reader_push_member (w, name);
-  if (!ember_portal_text_check (value, max, w->path->str, w->error))
+  gsize mark = reader_push_member (&w->r, name);
+  if (!ember_portal_text_check (value, max, w->r.path->str, w->r.error))
     return FALSE;
-  reader_pop (w, mark);
-  add_string (b, name, value);
+  reader_pop (&w->r, mark);
+  add_string (w, name, value);
   return TRUE;
 }
 
 static gboolean
-put_id (Writer *w, JsonBuilder *b, const char *name, const EmberPortalId *id)
+put_id (Writer *w, const char *name, const EmberPortalId *id)
 {
-  gsize mark = reader_push_member (w, name);
-  if (!ember_portal_id_check (id, w->path->str, w->error))
+  gsize mark = reader_push_member (&w->r, name);
+  if (!ember_portal_id_check (id, w->r.path->str, w->r.error))
     return FALSE;
-  reader_pop (w, mark);
-  add_string (b, name, id->str);
+  reader_pop (&w->r, mark);
+  add_string (w, name, id->str);
   return TRUE;
 }
 
 static void
-put_key (JsonBuilder *b, const char *name, const EmberPortalKey *key)
+put_key (Writer *w, const char *name, const EmberPortalKey *key)
 {
   char text[EMBER_PORTAL_KEY_B64_LEN + 1];
   ember_portal_key_to_base64 (key, text);
-  add_string (b, name, text);
+  add_string (w, name, text);
   explicit_bzero (text, sizeof text);
 }
 
 static gboolean
-put_ip (Writer *w, JsonBuilder *b, const char *name, const EmberAddr *addr,
+put_ip (Writer *w, const char *name, const EmberAddr *addr,
         EmberAddrFamily family)
 {
-  gsize mark = reader_push_member (w, name);
-  if (!ember_portal_ip_check (addr, family, w->path->str, w->error))
+  gsize mark = reader_push_member (&w->r, name);
+  if (!ember_portal_ip_check (addr, family, w->r.path->str, w->r.error))
     return FALSE;
-  reader_pop (w, mark);
+  reader_pop (&w->r, mark);
   char text[EMBER_PORTAL_ADDR_STRLEN];
-  add_string (b, name, ember_portal_ip_to_string (addr, text));
+  add_string (w, name, ember_portal_ip_to_string (addr, text));
   return TRUE;
 }
 
 static gboolean
-put_time (Writer *w, JsonBuilder *b, const char *name, gint64 t)
+put_time (Writer *w, const char *name, gint64 t)
 {
   if (t < 1 || t > (G_GINT64_CONSTANT (1) << 53))
     {
-      gsize mark = reader_push_member (w, name);
-      reader_fail (w, "%" G_GINT64_FORMAT " is out of range 1..2^53", t);
-      reader_pop (w, mark);
+      gsize mark = reader_push_member (&w->r, name);
+      reader_fail (&w->r, "%" G_GINT64_FORMAT " is out of range 1..2^53", t);
+      reader_pop (&w->r, mark);
       return FALSE;
     }
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, t);
+  w_key (w, name);
+  w_int (w, t);
   return TRUE;
 }
 
 static gboolean
-put_enum (Writer *w, JsonBuilder *b, const char *name, guint value, const char *const *names,
+put_enum (Writer *w, const char *name, guint value, const char *const *names,
           guint n)
 {
   if (value >= n)
     {
-      gsize mark = reader_push_member (w, name);
-      reader_fail (w, "value %u is out of range", value);
-      reader_pop (w, mark);
+      gsize mark = reader_push_member (&w->r, name);
+      reader_fail (&w->r, "value %u is out of range", value);
+      reader_pop (&w->r, mark);
       return FALSE;
     }
-  add_string (b, name, names[value]);
+  add_string (w, name, names[value]);
   return TRUE;
 }
 
 static gboolean
-put_tunnel (Writer *w, JsonBuilder *b, const char *name, const EmberPortalTunnelAddresses *t)
+put_tunnel (Writer *w, const char *name, const EmberPortalTunnelAddresses *t)
 {
-  gsize mark = reader_push_member (w, name);
-  json_builder_set_member_name (b, name);
-  json_builder_begin_object (b);
-  if (!put_ip (w, b, "ipv4", &t->ipv4, EMBER_ADDR_IPV4)
-      || !put_ip (w, b, "ipv6", &t->ipv6, EMBER_ADDR_IPV6))
+  gsize mark = reader_push_member (&w->r, name);
+  w_key (w, name);
+  w_begin (w, '{');
+  if (!put_ip (w, "ipv4", &t->ipv4, EMBER_ADDR_IPV4)
+      || !put_ip (w, "ipv6", &t->ipv6, EMBER_ADDR_IPV6))
     return FALSE;
-  json_builder_end_object (b);
-  reader_pop (w, mark);
+  w_end (w, '}');
+  reader_pop (&w->r, mark);
   return TRUE;
 }
 
 static gboolean
-put_ice (Writer *w, JsonBuilder *b, const char *name, const EmberPortalIceCredentials *ice)
+put_ice (Writer *w, const char *name, const EmberPortalIceCredentials *ice)
 {
-  gsize mark = reader_push_member (w, name);
-  gsize m = reader_push_member (w, "ufrag");
-  if (!ember_portal_ice_chars_check (ice->ufrag, 4, EMBER_ICE_UFRAG_MAX, w->path->str, w->error))
+  gsize mark = reader_push_member (&w->r, name);
+  gsize m = reader_push_member (&w->r, "ufrag");
+  if (!ember_portal_ice_chars_check (ice->ufrag, 4, EMBER_ICE_UFRAG_MAX, w->r.path->str, w->r.error))
     return FALSE;
-  reader_pop (w, m);
-  m = reader_push_member (w, "pwd");
-  if (!ember_portal_ice_chars_check (ice->pwd, 22, EMBER_ICE_PWD_MAX, w->path->str, w->error))
+  reader_pop (&w->r, m);
+  m = reader_push_member (&w->r, "pwd");
+  if (!ember_portal_ice_chars_check (ice->pwd, 22, EMBER_ICE_PWD_MAX, w->r.path->str, w->r.error))
     return FALSE;
-  reader_pop (w, mark);
-  json_builder_set_member_name (b, name);
-  json_builder_begin_object (b);
-  add_string (b, "ufrag", ice->ufrag);
-  add_string (b, "pwd", ice->pwd);
-  json_builder_end_object (b);
+  reader_pop (&w->r, mark);
+  w_key (w, name);
+  w_begin (w, '{');
+  add_string (w, "ufrag", ice->ufrag);
+  add_string (w, "pwd", ice->pwd);
+  w_end (w, '}');
   return TRUE;
 }
 
 static gboolean
-put_peer (Writer *w, JsonBuilder *b, const char *name, const EmberPortalPeer *peer)
+put_peer (Writer *w, const char *name, const EmberPortalPeer *peer)
 {
-  gsize mark = reader_push_member (w, name);
-  json_builder_set_member_name (b, name);
-  json_builder_begin_object (b);
-  if (!put_id (w, b, "id", &peer->id))
+  gsize mark = reader_push_member (&w->r, name);
+  w_key (w, name);
+  w_begin (w, '{');
+  if (!put_id (w, "id", &peer->id))
     return FALSE;
-  put_key (b, "public_key", &peer->public_key);
-  if (!put_ip (w, b, "ipv4", &peer->tunnel.ipv4, EMBER_ADDR_IPV4)
-      || !put_ip (w, b, "ipv6", &peer->tunnel.ipv6, EMBER_ADDR_IPV6))
+  put_key (w, "public_key", &peer->public_key);
+  if (!put_ip (w, "ipv4", &peer->tunnel.ipv4, EMBER_ADDR_IPV4)
+      || !put_ip (w, "ipv6", &peer->tunnel.ipv6, EMBER_ADDR_IPV6))
     return FALSE;
-  json_builder_end_object (b);
-  reader_pop (w, mark);
+  w_end (w, '}');
+  reader_pop (&w->r, mark);
   return TRUE;
 }
 
@@ -146,149 +221,149 @@ check_count (Writer *w, const char *name, guint n, guint min, guint max, gconstp
 {
   if (n >= min && n <= max && (n == 0 || array != NULL))
     return TRUE;
-  gsize mark = reader_push_member (w, name);
+  gsize mark = reader_push_member (&w->r, name);
   if (n > 0 && array == NULL)
-    reader_fail (w, "%u elements but no array", n);
+    reader_fail (&w->r, "%u elements but no array", n);
   else
-    reader_fail (w, "%u elements; expected %u..%u", n, min, max);
-  reader_pop (w, mark);
+    reader_fail (&w->r, "%u elements; expected %u..%u", n, min, max);
+  reader_pop (&w->r, mark);
   return FALSE;
 }
 
 static gboolean
-put_ids (Writer *w, JsonBuilder *b, const char *name, const EmberPortalId *ids, guint n,
+put_ids (Writer *w, const char *name, const EmberPortalId *ids, guint n,
          guint min, guint max)
 {
   if (!check_count (w, name, n, min, max, ids))
     return FALSE;
-  gsize mark = reader_push_member (w, name);
-  json_builder_set_member_name (b, name);
-  json_builder_begin_array (b);
+  gsize mark = reader_push_member (&w->r, name);
+  w_key (w, name);
+  w_begin (w, '[');
   for (guint i = 0; i < n; i++)
     {
-      gsize m = reader_push_index (w, i);
-      if (!ember_portal_id_check (&ids[i], w->path->str, w->error))
+      gsize m = reader_push_index (&w->r, i);
+      if (!ember_portal_id_check (&ids[i], w->r.path->str, w->r.error))
         return FALSE;
-      reader_pop (w, m);
-      json_builder_add_string_value (b, ids[i].str);
+      reader_pop (&w->r, m);
+      w_string (w, ids[i].str);
     }
-  json_builder_end_array (b);
-  reader_pop (w, mark);
+  w_end (w, ']');
+  reader_pop (&w->r, mark);
   return TRUE;
 }
 
 static gboolean
-put_candidates (Writer *w, JsonBuilder *b, const char *name, const EmberIceCandidate *c,
+put_candidates (Writer *w, const char *name, const EmberIceCandidate *c,
                 guint n)
 {
   if (!check_count (w, name, n, 1, EMBER_PORTAL_MAX_CANDIDATES, c))
     return FALSE;
-  gsize mark = reader_push_member (w, name);
-  json_builder_set_member_name (b, name);
-  json_builder_begin_array (b);
+  gsize mark = reader_push_member (&w->r, name);
+  w_key (w, name);
+  w_begin (w, '[');
   for (guint i = 0; i < n; i++)
     {
-      gsize m = reader_push_index (w, i);
-      g_autofree char *text = ember_portal_candidate_to_string (&c[i], w->path->str, w->error);
+      gsize m = reader_push_index (&w->r, i);
+      g_autofree char *text = ember_portal_candidate_to_string (&c[i], w->r.path->str, w->r.error);
       if (text == NULL)
         return FALSE;
-      reader_pop (w, m);
-      json_builder_add_string_value (b, text);
+      reader_pop (&w->r, m);
+      w_string (w, text);
     }
-  json_builder_end_array (b);
-  reader_pop (w, mark);
+  w_end (w, ']');
+  reader_pop (&w->r, mark);
   return TRUE;
 }
 
 static gboolean
-put_resource_body (Writer *w, JsonBuilder *b, const EmberPortalResource *res)
+put_resource_body (Writer *w, const EmberPortalResource *res)
 {
   static const char *const types[] = { "cidr", "dns", "internet" };
   static const char *const protocols[] = { "tcp", "udp", "icmp" };
-  json_builder_begin_object (b);
-  if (!put_id (w, b, "id", &res->id) || !put_text (w, b, "name", res->name, EMBER_PORTAL_NAME_MAX)
-      || !put_enum (w, b, "type", res->type, types, G_N_ELEMENTS (types)))
+  w_begin (w, '{');
+  if (!put_id (w, "id", &res->id) || !put_text (w, "name", res->name, EMBER_PORTAL_NAME_MAX)
+      || !put_enum (w, "type", res->type, types, G_N_ELEMENTS (types)))
     return FALSE;
-  gsize mark = reader_push_member (w, "address");
+  gsize mark = reader_push_member (&w->r, "address");
   char text[EMBER_PORTAL_ADDR_STRLEN];
   switch (res->type)
     {
     case EMBER_PORTAL_RESOURCE_CIDR:
-      if (!ember_portal_cidr_check (&res->cidr, w->path->str, w->error))
+      if (!ember_portal_cidr_check (&res->cidr, w->r.path->str, w->r.error))
         return FALSE;
-      add_string (b, "address", ember_portal_cidr_to_string (&res->cidr, text));
+      add_string (w, "address", ember_portal_cidr_to_string (&res->cidr, text));
       break;
     case EMBER_PORTAL_RESOURCE_DNS:
       if (res->dns_pattern == NULL)
-        return reader_fail (w, "missing (a dns resource needs a name pattern)");
-      if (!ember_portal_dns_pattern_check (res->dns_pattern, w->path->str, w->error))
+        return reader_fail (&w->r, "missing (a dns resource needs a name pattern)");
+      if (!ember_portal_dns_pattern_check (res->dns_pattern, w->r.path->str, w->r.error))
         return FALSE;
-      add_string (b, "address", res->dns_pattern);
+      add_string (w, "address", res->dns_pattern);
       break;
     case EMBER_PORTAL_RESOURCE_INTERNET:
       break;
     }
-  reader_pop (w, mark);
+  reader_pop (&w->r, mark);
 
-  mark = reader_push_member (w, "site");
-  json_builder_set_member_name (b, "site");
-  json_builder_begin_object (b);
-  if (!put_id (w, b, "id", &res->site.id)
-      || !put_text (w, b, "name", res->site.name, EMBER_PORTAL_NAME_MAX))
+  mark = reader_push_member (&w->r, "site");
+  w_key (w, "site");
+  w_begin (w, '{');
+  if (!put_id (w, "id", &res->site.id)
+      || !put_text (w, "name", res->site.name, EMBER_PORTAL_NAME_MAX))
     return FALSE;
-  json_builder_end_object (b);
-  reader_pop (w, mark);
+  w_end (w, '}');
+  reader_pop (&w->r, mark);
 
   if (!check_count (w, "filters", res->n_filters, 0, EMBER_PORTAL_MAX_FILTERS, res->filters))
     return FALSE;
   if (res->n_filters > 0)
     {
-      mark = reader_push_member (w, "filters");
-      json_builder_set_member_name (b, "filters");
-      json_builder_begin_array (b);
+      mark = reader_push_member (&w->r, "filters");
+      w_key (w, "filters");
+      w_begin (w, '[');
       for (guint i = 0; i < res->n_filters; i++)
         {
           const EmberPortalFilter *f = &res->filters[i];
-          gsize m = reader_push_index (w, i);
-          if (!ember_portal_filter_check (f, w->path->str, w->error))
+          gsize m = reader_push_index (&w->r, i);
+          if (!ember_portal_filter_check (f, w->r.path->str, w->r.error))
             return FALSE;
-          json_builder_begin_object (b);
-          put_enum (w, b, "protocol", f->protocol, protocols, G_N_ELEMENTS (protocols));
+          w_begin (w, '{');
+          put_enum (w, "protocol", f->protocol, protocols, G_N_ELEMENTS (protocols));
           if (f->n_ports > 0)
             {
               g_autofree char *ports = ember_portal_ports_to_string (f);
-              add_string (b, "ports", ports);
+              add_string (w, "ports", ports);
             }
-          json_builder_end_object (b);
-          reader_pop (w, m);
+          w_end (w, '}');
+          reader_pop (&w->r, m);
         }
-      json_builder_end_array (b);
-      reader_pop (w, mark);
+      w_end (w, ']');
+      reader_pop (&w->r, mark);
     }
-  json_builder_end_object (b);
+  w_end (w, '}');
   return TRUE;
 }
 
 static gboolean
-put_resource (Writer *w, JsonBuilder *b, const char *name, const EmberPortalResource *res)
+put_resource (Writer *w, const char *name, const EmberPortalResource *res)
 {
-  gsize mark = reader_push_member (w, name);
-  json_builder_set_member_name (b, name);
-  if (!put_resource_body (w, b, res))
+  gsize mark = reader_push_member (&w->r, name);
+  w_key (w, name);
+  if (!put_resource_body (w, res))
     return FALSE;
-  reader_pop (w, mark);
+  reader_pop (&w->r, mark);
   return TRUE;
 }
 
 static gboolean
-put_relay (Writer *w, JsonBuilder *b, const EmberPortalRelay *relay)
+put_relay (Writer *w, const EmberPortalRelay *relay)
 {
-  json_builder_begin_object (b);
-  if (!put_id (w, b, "id", &relay->id))
+  w_begin (w, '{');
+  if (!put_id (w, "id", &relay->id))
     return FALSE;
-  add_string (b, "type", "turn");
+  add_string (w, "type", "turn");
   if (relay->ipv4.family == EMBER_ADDR_NONE && relay->ipv6.family == EMBER_ADDR_NONE)
-    return reader_fail (w, "a relay needs \"ipv4\", \"ipv6\" or both");
+    return reader_fail (&w->r, "a relay needs \"ipv4\", \"ipv6\" or both");
   const struct {
     const char *name;
     const EmberAddr *addr;
@@ -298,90 +373,90 @@ put_relay (Writer *w, JsonBuilder *b, const EmberPortalRelay *relay)
     {
       if (eps[i].addr->family == EMBER_ADDR_NONE)
         continue;
-      gsize mark = reader_push_member (w, eps[i].name);
-      if (!ember_portal_endpoint_check (eps[i].addr, eps[i].family, w->path->str, w->error))
+      gsize mark = reader_push_member (&w->r, eps[i].name);
+      if (!ember_portal_endpoint_check (eps[i].addr, eps[i].family, w->r.path->str, w->r.error))
         return FALSE;
-      reader_pop (w, mark);
+      reader_pop (&w->r, mark);
       char text[EMBER_PORTAL_ADDR_STRLEN];
-      add_string (b, eps[i].name, ember_portal_endpoint_to_string (eps[i].addr, text));
+      add_string (w, eps[i].name, ember_portal_endpoint_to_string (eps[i].addr, text));
     }
-  if (!put_text (w, b, "username", relay->username, EMBER_PORTAL_CREDENTIAL_MAX)
-      || !put_text (w, b, "password", relay->password, EMBER_PORTAL_CREDENTIAL_MAX)
-      || !put_time (w, b, "expires_at", relay->expires_at))
+  if (!put_text (w, "username", relay->username, EMBER_PORTAL_CREDENTIAL_MAX)
+      || !put_text (w, "password", relay->password, EMBER_PORTAL_CREDENTIAL_MAX)
+      || !put_time (w, "expires_at", relay->expires_at))
     return FALSE;
-  json_builder_end_object (b);
+  w_end (w, '}');
   return TRUE;
 }
 
 static gboolean
-put_relays (Writer *w, JsonBuilder *b, const char *name, const EmberPortalRelay *relays, guint n)
+put_relays (Writer *w, const char *name, const EmberPortalRelay *relays, guint n)
 {
   if (!check_count (w, name, n, 0, EMBER_PORTAL_MAX_RELAYS, relays))
     return FALSE;
-  gsize mark = reader_push_member (w, name);
-  json_builder_set_member_name (b, name);
-  json_builder_begin_array (b);
+  gsize mark = reader_push_member (&w->r, name);
+  w_key (w, name);
+  w_begin (w, '[');
   for (guint i = 0; i < n; i++)
     {
-      gsize m = reader_push_index (w, i);
-      if (!put_relay (w, b, &relays[i]))
+      gsize m = reader_push_index (&w->r, i);
+      if (!put_relay (w, &relays[i]))
         return FALSE;
-      reader_pop (w, m);
+      reader_pop (&w->r, m);
     }
-  json_builder_end_array (b);
-  reader_pop (w, mark);
+  w_end (w, ']');
+  reader_pop (&w->r, mark);
   return TRUE;
 }
 
 static gboolean
-put_resources (Writer *w, JsonBuilder *b, const EmberPortalResource *res, guint n)
+put_resources (Writer *w, const EmberPortalResource *res, guint n)
 {
   if (!check_count (w, "resources", n, 0, EMBER_PORTAL_MAX_RESOURCES, res))
     return FALSE;
-  gsize mark = reader_push_member (w, "resources");
-  json_builder_set_member_name (b, "resources");
-  json_builder_begin_array (b);
+  gsize mark = reader_push_member (&w->r, "resources");
+  w_key (w, "resources");
+  w_begin (w, '[');
   for (guint i = 0; i < n; i++)
     {
-      gsize m = reader_push_index (w, i);
-      if (!put_resource_body (w, b, &res[i]))
+      gsize m = reader_push_index (&w->r, i);
+      if (!put_resource_body (w, &res[i]))
         return FALSE;
-      reader_pop (w, m);
+      reader_pop (&w->r, m);
     }
-  json_builder_end_array (b);
-  reader_pop (w, mark);
+  w_end (w, ']');
+  reader_pop (&w->r, mark);
   return TRUE;
 }
 
 static gboolean
-put_authorizations (Writer *w, JsonBuilder *b, const EmberPortalAuthorization *a, guint n)
+put_authorizations (Writer *w, const EmberPortalAuthorization *a, guint n)
 {
   if (!check_count (w, "authorizations", n, 0, EMBER_PORTAL_MAX_AUTHORIZATIONS, a))
     return FALSE;
-  gsize mark = reader_push_member (w, "authorizations");
-  json_builder_set_member_name (b, "authorizations");
-  json_builder_begin_array (b);
+  gsize mark = reader_push_member (&w->r, "authorizations");
+  w_key (w, "authorizations");
+  w_begin (w, '[');
   for (guint i = 0; i < n; i++)
     {
-      gsize m = reader_push_index (w, i);
-      json_builder_begin_object (b);
-      if (!put_peer (w, b, "client", &a[i].client)
-          || !put_resource (w, b, "resource", &a[i].resource))
+      gsize m = reader_push_index (&w->r, i);
+      w_begin (w, '{');
+      if (!put_peer (w, "client", &a[i].client)
+          || !put_resource (w, "resource", &a[i].resource))
         return FALSE;
-      put_key (b, "preshared_key", &a[i].preshared_key);
-      if (!put_time (w, b, "expires_at", a[i].expires_at))
+      put_key (w, "preshared_key", &a[i].preshared_key);
+      if (!put_time (w, "expires_at", a[i].expires_at))
         return FALSE;
-      json_builder_end_object (b);
-      reader_pop (w, m);
+      w_end (w, '}');
+      reader_pop (&w->r, m);
     }
-  json_builder_end_array (b);
-  reader_pop (w, mark);
+  w_end (w, ']');
+  reader_pop (&w->r, mark);
   return TRUE;
 }
 
 /* The payload object of `msg` (the writer's path is "payload"). */
 static gboolean
-put_payload (Writer *w, JsonBuilder *b, const EmberPortalMessage *msg, gboolean gw)
+put_payload (Writer *w, const EmberPortalMessage *msg, gboolean gw)
 {
   static const char *const reasons[] = {
     "none", "invalid_frame", "invalid_payload", "unknown_event", "wrong_direction",
@@ -392,9 +467,9 @@ put_payload (Writer *w, JsonBuilder *b, const EmberPortalMessage *msg, gboolean 
                                              "replaced", "shutdown", "protocol_error" };
   if (msg->event == EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED
       || msg->event == EMBER_PORTAL_EVENT_RESOURCE_UPDATED)
-    return put_resource_body (w, b, &msg->u.resource);
+    return put_resource_body (w, &msg->u.resource);
 
-  json_builder_begin_object (b);
+  w_begin (w, '{');
   switch (msg->event)
     {
     case EMBER_PORTAL_EVENT_PHX_JOIN:
@@ -405,40 +480,40 @@ put_payload (Writer *w, JsonBuilder *b, const EmberPortalMessage *msg, gboolean 
       {
         const EmberPortalReply *r = &msg->u.reply;
         if (r->status != EMBER_PORTAL_REPLY_OK && r->status != EMBER_PORTAL_REPLY_ERROR)
-          return reader_fail (w, "status %d is neither ok nor error", (int) r->status);
+          return reader_fail (&w->r, "status %d is neither ok nor error", (int) r->status);
         gboolean ok = r->status == EMBER_PORTAL_REPLY_OK;
-        add_string (b, "status", ok ? "ok" : "error");
-        gsize mark = reader_push_member (w, "response");
-        json_builder_set_member_name (b, "response");
-        json_builder_begin_object (b);
+        add_string (w, "status", ok ? "ok" : "error");
+        gsize mark = reader_push_member (&w->r, "response");
+        w_key (w, "response");
+        w_begin (w, '{');
         if (ok && (r->reason != EMBER_PORTAL_REPLY_REASON_NONE || r->message != NULL))
-          return reader_fail (w, "an ok reply carries no reason or message");
+          return reader_fail (&w->r, "an ok reply carries no reason or message");
         if (!ok)
           {
             if (r->reason == EMBER_PORTAL_REPLY_REASON_NONE)
-              return reader_fail (w, "an error reply needs a reason");
-            if (!put_enum (w, b, "reason", r->reason, reasons, G_N_ELEMENTS (reasons))
+              return reader_fail (&w->r, "an error reply needs a reason");
+            if (!put_enum (w, "reason", r->reason, reasons, G_N_ELEMENTS (reasons))
                 || (r->message != NULL
-                    && !put_text (w, b, "message", r->message, EMBER_PORTAL_MESSAGE_MAX)))
+                    && !put_text (w, "message", r->message, EMBER_PORTAL_MESSAGE_MAX)))
               return FALSE;
           }
-        json_builder_end_object (b);
-        reader_pop (w, mark);
+        w_end (w, '}');
+        reader_pop (&w->r, mark);
         break;
       }
 
     case EMBER_PORTAL_EVENT_RELAYS_PRESENCE:
       {
         const EmberPortalRelaysPresence *p = &msg->u.relays_presence;
-        if (!put_ids (w, b, "disconnected_ids", p->disconnected_ids, p->n_disconnected_ids, 0,
+        if (!put_ids (w, "disconnected_ids", p->disconnected_ids, p->n_disconnected_ids, 0,
                       EMBER_PORTAL_MAX_RELAYS)
-            || !put_relays (w, b, "connected", p->connected, p->n_connected))
+            || !put_relays (w, "connected", p->connected, p->n_connected))
           return FALSE;
         break;
       }
 
     case EMBER_PORTAL_EVENT_DISCONNECT:
-      if (!put_enum (w, b, "reason", msg->u.disconnect.reason, disconnects,
+      if (!put_enum (w, "reason", msg->u.disconnect.reason, disconnects,
                      G_N_ELEMENTS (disconnects)))
         return FALSE;
       break;
@@ -447,50 +522,50 @@ put_payload (Writer *w, JsonBuilder *b, const EmberPortalMessage *msg, gboolean 
     case EMBER_PORTAL_EVENT_INVALIDATE_ICE_CANDIDATES:
       {
         const EmberPortalIceCandidates *c = &msg->u.ice_candidates;
-        if (!put_id (w, b, gw ? "client_id" : "gateway_id", &c->peer_id)
-            || !put_candidates (w, b, "candidates", c->candidates, c->n_candidates))
+        if (!put_id (w, gw ? "client_id" : "gateway_id", &c->peer_id)
+            || !put_candidates (w, "candidates", c->candidates, c->n_candidates))
           return FALSE;
         break;
       }
 
     case EMBER_PORTAL_EVENT_REJECT_ACCESS:
-      if ((gw && !put_id (w, b, "client_id", &msg->u.reject_access.client_id))
-          || !put_id (w, b, "resource_id", &msg->u.reject_access.resource_id))
+      if ((gw && !put_id (w, "client_id", &msg->u.reject_access.client_id))
+          || !put_id (w, "resource_id", &msg->u.reject_access.resource_id))
         return FALSE;
       break;
 
     case EMBER_PORTAL_EVENT_CLIENT_INIT:
       {
         const EmberPortalClientInit *in = &msg->u.client_init;
-        if (!put_tunnel (w, b, "interface", &in->iface)
-            || !put_resources (w, b, in->resources, in->n_resources)
-            || !put_relays (w, b, "relays", in->relays, in->n_relays))
+        if (!put_tunnel (w, "interface", &in->iface)
+            || !put_resources (w, in->resources, in->n_resources)
+            || !put_relays (w, "relays", in->relays, in->n_relays))
           return FALSE;
         break;
       }
 
     case EMBER_PORTAL_EVENT_RESOURCE_DELETED:
-      if (!put_id (w, b, "id", &msg->u.resource_deleted.id))
+      if (!put_id (w, "id", &msg->u.resource_deleted.id))
         return FALSE;
       break;
 
     case EMBER_PORTAL_EVENT_AUTHORIZATION_CREATED:
       {
         const EmberPortalAuthorizationCreated *ac = &msg->u.authorization_created;
-        if (!put_id (w, b, "resource_id", &ac->resource_id)
-            || !put_peer (w, b, "gateway", &ac->gateway))
+        if (!put_id (w, "resource_id", &ac->resource_id)
+            || !put_peer (w, "gateway", &ac->gateway))
           return FALSE;
-        put_key (b, "preshared_key", &ac->preshared_key);
-        if (!put_ice (w, b, "client_ice", &ac->client_ice)
-            || !put_ice (w, b, "gateway_ice", &ac->gateway_ice)
-            || !put_time (w, b, "expires_at", ac->expires_at))
+        put_key (w, "preshared_key", &ac->preshared_key);
+        if (!put_ice (w, "client_ice", &ac->client_ice)
+            || !put_ice (w, "gateway_ice", &ac->gateway_ice)
+            || !put_time (w, "expires_at", ac->expires_at))
           return FALSE;
         break;
       }
 
     case EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED:
-      if (!put_id (w, b, "resource_id", &msg->u.authorization_failed.resource_id)
-          || !put_enum (w, b, "reason", msg->u.authorization_failed.reason, authz,
+      if (!put_id (w, "resource_id", &msg->u.authorization_failed.resource_id)
+          || !put_enum (w, "reason", msg->u.authorization_failed.reason, authz,
                         G_N_ELEMENTS (authz)))
         return FALSE;
       break;
@@ -498,8 +573,8 @@ put_payload (Writer *w, JsonBuilder *b, const EmberPortalMessage *msg, gboolean 
     case EMBER_PORTAL_EVENT_REQUEST_AUTHORIZATION:
       {
         const EmberPortalRequestAuthorization *ra = &msg->u.request_authorization;
-        if (!put_id (w, b, "resource_id", &ra->resource_id)
-            || !put_ids (w, b, "connected_gateway_ids", ra->connected_gateway_ids,
+        if (!put_id (w, "resource_id", &ra->resource_id)
+            || !put_ids (w, "connected_gateway_ids", ra->connected_gateway_ids,
                          ra->n_connected_gateway_ids, 0, EMBER_PORTAL_MAX_PEER_IDS))
           return FALSE;
         break;
@@ -511,9 +586,9 @@ put_payload (Writer *w, JsonBuilder *b, const EmberPortalMessage *msg, gboolean 
     case EMBER_PORTAL_EVENT_BROADCAST_INVALIDATED_ICE_CANDIDATES:
       {
         const EmberPortalIceBroadcast *ib = &msg->u.ice_broadcast;
-        if (!put_ids (w, b, gw ? "client_ids" : "gateway_ids", ib->peer_ids, ib->n_peer_ids, 1,
+        if (!put_ids (w, gw ? "client_ids" : "gateway_ids", ib->peer_ids, ib->n_peer_ids, 1,
                       EMBER_PORTAL_MAX_PEER_IDS)
-            || !put_candidates (w, b, "candidates", ib->candidates, ib->n_candidates))
+            || !put_candidates (w, "candidates", ib->candidates, ib->n_candidates))
           return FALSE;
         break;
       }
@@ -521,9 +596,9 @@ put_payload (Writer *w, JsonBuilder *b, const EmberPortalMessage *msg, gboolean 
     case EMBER_PORTAL_EVENT_GATEWAY_INIT:
       {
         const EmberPortalGatewayInit *in = &msg->u.gateway_init;
-        if (!put_tunnel (w, b, "interface", &in->iface)
-            || !put_relays (w, b, "relays", in->relays, in->n_relays)
-            || !put_authorizations (w, b, in->authorizations, in->n_authorizations))
+        if (!put_tunnel (w, "interface", &in->iface)
+            || !put_relays (w, "relays", in->relays, in->n_relays)
+            || !put_authorizations (w, in->authorizations, in->n_authorizations))
           return FALSE;
         break;
       }
@@ -531,29 +606,29 @@ put_payload (Writer *w, JsonBuilder *b, const EmberPortalMessage *msg, gboolean 
     case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
       {
         const EmberPortalAuthorizeFlow *af = &msg->u.authorize_flow;
-        if (!put_text (w, b, "ref", af->ref, EMBER_PORTAL_FLOW_REF_MAX)
-            || !put_resource (w, b, "resource", &af->resource)
-            || !put_peer (w, b, "client", &af->client))
+        if (!put_text (w, "ref", af->ref, EMBER_PORTAL_FLOW_REF_MAX)
+            || !put_resource (w, "resource", &af->resource)
+            || !put_peer (w, "client", &af->client))
           return FALSE;
-        put_key (b, "preshared_key", &af->preshared_key);
-        if (!put_ice (w, b, "client_ice", &af->client_ice)
-            || !put_ice (w, b, "gateway_ice", &af->gateway_ice)
-            || !put_time (w, b, "expires_at", af->expires_at))
+        put_key (w, "preshared_key", &af->preshared_key);
+        if (!put_ice (w, "client_ice", &af->client_ice)
+            || !put_ice (w, "gateway_ice", &af->gateway_ice)
+            || !put_time (w, "expires_at", af->expires_at))
           return FALSE;
         break;
       }
 
     case EMBER_PORTAL_EVENT_FLOW_AUTHORIZED:
-      if (!put_text (w, b, "ref", msg->u.flow_authorized.ref, EMBER_PORTAL_FLOW_REF_MAX))
+      if (!put_text (w, "ref", msg->u.flow_authorized.ref, EMBER_PORTAL_FLOW_REF_MAX))
         return FALSE;
       break;
 
     case EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED:
     case EMBER_PORTAL_EVENT_RESOURCE_UPDATED:
     case EMBER_PORTAL_EVENT_COUNT_:
-      return reader_fail (w, "no payload writer for this event");
+      return reader_fail (&w->r, "no payload writer for this event");
     }
-  json_builder_end_object (b);
+  w_end (w, '}');
   return TRUE;
 }
 
@@ -610,39 +685,41 @@ ember_portal_message_build (const EmberPortalMessage *msg, EmberPortalChannel ch
       return NULL;
     }
 
-  g_autoptr (JsonBuilder) b = json_builder_new_immutable ();
-  json_builder_begin_object (b);
-  add_string (b, "topic", ember_portal_topic_to_string (msg->topic));
-  add_string (b, "event", event);
-  json_builder_set_member_name (b, "payload");
-  Writer w;
-  reader_init (&w, "payload", error);
-  gboolean ok = put_payload (&w, b, msg, channel == EMBER_PORTAL_CHANNEL_GATEWAY);
-  reader_finish (&w);
-  if (!ok)
-    return NULL;
-  json_builder_set_member_name (b, "ref");
-  if (msg->ref != NULL)
-    json_builder_add_string_value (b, msg->ref);
-  else
-    json_builder_add_null_value (b);
-  json_builder_end_object (b);
-
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, root);
-  gsize len = 0;
-  char *text = json_generator_to_data (gen, &len);
-  if (len > EMBER_PORTAL_FRAME_MAX)
+  Writer w = { .out = g_string_sized_new (256) };
+  reader_init (&w.r, "payload", error);
+  w_begin (&w, '{');
+  add_string (&w, "topic", ember_portal_topic_to_string (msg->topic));
+  add_string (&w, "event", event);
+  w_key (&w, "payload");
+  gboolean ok = put_payload (&w, msg, channel == EMBER_PORTAL_CHANNEL_GATEWAY);
+  reader_finish (&w.r);
+  if (ok)
     {
-      explicit_bzero (text, len);
-      g_free (text);
-      g_set_error (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_TOO_LARGE,
-                   "frame of %" G_GSIZE_FORMAT " bytes; at most %d are allowed", len,
-                   EMBER_PORTAL_FRAME_MAX);
+      w_key (&w, "ref");
+      if (msg->ref != NULL)
+        w_string (&w, msg->ref);
+      else
+        {
+          w_sep (&w);
+          g_string_append (w.out, "null");
+        }
+      w_end (&w, '}');
+      if (w.out->len > EMBER_PORTAL_FRAME_MAX)
+        {
+          g_set_error (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_TOO_LARGE,
+                       "frame of %" G_GSIZE_FORMAT " bytes; at most %d are allowed", w.out->len,
+                       EMBER_PORTAL_FRAME_MAX);
+          ok = FALSE;
+        }
+    }
+  if (!ok)
+    {
+      /* A half-written frame may hold a preshared key. */
+      explicit_bzero (w.out->str, w.out->allocated_len);
+      g_string_free (w.out, TRUE);
       return NULL;
     }
   if (len_out != NULL)
-    *len_out = len;
-  return text;
+    *len_out = w.out->len;
+  return g_string_free (w.out, FALSE);
 }

@@ -119,6 +119,24 @@ test_build_heartbeat_reply_on_phoenix (void)
                              "{\"status\":\"ok\",\"response\":{}},\"ref\":\"7\"}");
 }
 
+static void
+test_build_escapes_strings (void)
+{
+  /* Quotes and backslashes in a name are escaped (RFC 8259 §7), UTF-8
+   * goes through as it is, and the name comes back unchanged. */
+  g_auto (EmberPortalMessage) msg = { 0 };
+  sample_message (&msg, EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED, EMBER_PORTAL_CHANNEL_CLIENT);
+  g_free (msg.u.resource.name);
+  msg.u.resource.name = g_strdup ("say \"hi\" \\ to/ü");
+  gsize len;
+  g_autofree char *text = ember_portal_message_build (&msg, EMBER_PORTAL_CHANNEL_CLIENT, &len, NULL);
+  g_assert_nonnull (strstr (text, "\"name\":\"say \\\"hi\\\" \\\\ to/ü\""));
+  g_auto (EmberPortalMessage) back = { 0 };
+  g_assert_true (ember_portal_message_parse (text, len, EMBER_PORTAL_CHANNEL_CLIENT,
+                                             EMBER_PORTAL_FROM_PORTAL, &back, NULL));
+  g_assert_cmpstr (back.u.resource.name, ==, msg.u.resource.name);
+}
+
 /* ---- the document's examples ------------------------------------------------ */
 
 /* Every ```json block of the protocol document that is a frame parses in
@@ -729,6 +747,8 @@ main (int argc, char **argv)
                    test_roundtrip_changes_are_seen);
   g_test_add_func ("/portal/codec/build/heartbeat-reply-goes-on-phoenix",
                    test_build_heartbeat_reply_on_phoenix);
+  g_test_add_func ("/portal/codec/build/escapes-quotes-and-backslashes",
+                   test_build_escapes_strings);
   g_test_add_func ("/portal/codec/doc/every-example-parses-in-one-direction",
                    test_doc_examples_parse);
   g_test_add_func ("/portal/codec/doc/authorize-flow-gives-these-values",

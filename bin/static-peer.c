@@ -24,6 +24,7 @@
 #include "io/udp.h"
 #include "loader.h"
 #include "loop.h"
+#include "net/prefix-table.h"
 #include "paths.h"
 #include "tunnel/wgconf.h"
 
@@ -47,11 +48,6 @@ typedef struct {
 } Peer;
 
 typedef struct {
-  EmberCidr cidr;
-  Peer *peer;
-} Route;
-
-typedef struct {
   GMainLoop *main_loop;
   EmberWgConf *conf;
   char *ifname;
@@ -69,7 +65,7 @@ typedef struct {
   guint udp_out_watch;
   EmberTimer *timer;
   GPtrArray *peers;  /* Peer */
-  GArray *routes;    /* Route, longest prefix first */
+  EmberPrefixTable *routes; /* AllowedIPs -> Peer, cryptokey routing */
   EmberPacket *udp_batch;
   guint8 *udp_buf;
   guint8 *scratch;
@@ -79,23 +75,10 @@ typedef struct {
 
 /* ---- Routing ------------------------------------------------------------- */
 
-static gint
-route_cmp (gconstpointer a, gconstpointer b)
-{
-  const Route *x = a, *y = b;
-  return (gint) y->cidr.prefix - (gint) x->cidr.prefix;
-}
-
 static Peer *
 route_lookup (Node *n, guint8 family, const guint8 *addr)
 {
-  for (guint i = 0; i < n->routes->len; i++)
-    {
-      Route *r = &g_array_index (n->routes, Route, i);
-      if (ember_cidr_contains (&r->cidr, family, addr))
-        return r->peer;
-    }
-  return NULL;
+  return ember_prefix_table_lookup (n->routes, family, addr, NULL);
 }
 
 /* Destination (dst=TRUE) or source address of an IP packet, bounds
@@ -531,6 +514,14 @@ join_cidrs (GArray *a, GArray *b)
 }
 
 static gboolean
+collect_route (const EmberCidr *cidr, gpointer peer, gpointer routes)
+{
+  (void) peer;
+  g_array_append_val ((GArray *) routes, *cidr);
+  return TRUE;
+}
+
+static gboolean
 open_tun (Node *n, GError **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
@@ -540,8 +531,7 @@ open_tun (Node *n, GError **error)
   EmberBackendArgs args = { kf, "tun-linux", "ember-tun" };
 
   /* Like wg-quick: a route into the tunnel for each AllowedIPs entry. */
-  for (guint i = 0; i < n->routes->len; i++)
-    g_array_append_val (routes, g_array_index (n->routes, Route, i).cidr);
+  ember_prefix_table_foreach (n->routes, collect_route, routes);
   route_list = join_cidrs (routes, NULL);
   g_key_file_set_string (kf, "tun-linux", "name", n->ifname);
   g_key_file_set_integer (kf, "tun-linux", "mtu", (gint) n->mtu);
@@ -657,13 +647,11 @@ node_start (Node *n, GError **error)
       gnutls_memset (pc.preshared_key, 0, sizeof pc.preshared_key);
       if (p->wg == NULL)
         return FALSE;
+      /* As with `wg setconf`, a prefix listed by two peers belongs to
+       * the later one. */
       for (guint j = 0; j < cp->allowed_ips->len; j++)
-        {
-          Route r = { g_array_index (cp->allowed_ips, EmberCidr, j), p };
-          g_array_append_val (n->routes, r);
-        }
+        ember_prefix_table_insert (n->routes, &g_array_index (cp->allowed_ips, EmberCidr, j), p);
     }
-  g_array_sort (n->routes, route_cmp);
 
   if (n->conf->has_listen_port)
     {
@@ -727,7 +715,7 @@ node_stop (Node *n)
   g_free (n->udp_batch);
   g_free (n->scratch);
   g_ptr_array_unref (n->peers);
-  g_array_unref (n->routes);
+  ember_prefix_table_free (n->routes);
   g_clear_pointer (&n->registry, ember_registry_free);
   if (n->status_path != NULL)
     g_unlink (n->status_path);
@@ -752,7 +740,7 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   n.mtu = conf->mtu != 0 ? conf->mtu : DEFAULT_MTU;
   n.ifname = (char *) (ifname != NULL ? ifname : "ember0");
   n.peers = g_ptr_array_new_with_free_func (peer_free);
-  n.routes = g_array_new (FALSE, FALSE, sizeof (Route));
+  n.routes = ember_prefix_table_new ();
   n.status_path = ember_static_status_path (n.ifname);
   status_dir = g_path_get_dirname (n.status_path);
   g_mkdir_with_parents (status_dir, 0755);

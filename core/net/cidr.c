@@ -217,6 +217,13 @@ ember_cidr_contains_addr (const EmberCidr *cidr, const EmberAddr *addr)
 }
 
 gboolean
+ember_cidr_covers (const EmberCidr *outer, const EmberCidr *inner)
+{
+  return outer->family == inner->family && outer->prefix <= inner->prefix &&
+         ember_cidr_contains (outer, inner->family, inner->addr);
+}
+
+gboolean
 ember_cidr_equal (const EmberCidr *a, const EmberCidr *b)
 {
   return a->family == b->family && a->prefix == b->prefix &&

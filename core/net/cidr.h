@@ -92,6 +92,10 @@ gboolean ember_cidr_contains (const EmberCidr *cidr, guint family, const guint8 
 /* The same for an EmberAddr (port and scope ignored). */
 gboolean ember_cidr_contains_addr (const EmberCidr *cidr, const EmberAddr *addr);
 
+/* Whether every address of inner lies in outer (same family, outer no
+ * longer, and inner's first outer->prefix bits equal outer's). */
+gboolean ember_cidr_covers (const EmberCidr *outer, const EmberCidr *inner);
+
 /* Same family, prefix and all address bytes (host bits included). */
 gboolean ember_cidr_equal (const EmberCidr *a, const EmberCidr *b);
 /* Whether any bit past the prefix is set. */

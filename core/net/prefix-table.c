@@ -8,6 +8,12 @@
  *     so the trie never has more than 2 * size - 1 nodes.
  * Addresses are held as two host-order 64-bit words (IPv4 in the top 32
  * bits of the first), so matching a node is two XOR-AND-compares.
+ *
+ * Nodes are exactly one cache line and come from 64-byte aligned blocks
+ * of the table's own, so a lookup touches one line per node it visits
+ * (malloc's 16-byte aligned chunks would split most nodes over two); a
+ * removed node goes on a free list for the next insert, and the blocks
+ * are released with the table.
  */
 #include "net/prefix-table.h"
 
@@ -19,16 +25,28 @@ typedef struct {
 
 typedef struct _Node Node;
 struct _Node {
-  Node *child[2];
+  Node *child[2]; /* on the free list: child[0] is the next free node */
   Key key;        /* the prefix, bits past `bits` clear */
   Key mask;       /* `bits` leading ones */
   gpointer value; /* NULL: a branching node only */
   guint8 bits;
 };
 
+#define LINE 64
+#define NODES_PER_BLOCK 64 /* 4 KiB */
+G_STATIC_ASSERT (sizeof (Node) <= LINE);
+
+typedef union {
+  Node node;
+  guint8 line[LINE];
+} Slot;
+
 struct _EmberPrefixTable {
   Node *root[2]; /* IPv4, IPv6 */
   guint size;
+  Node *free_nodes;
+  GPtrArray *blocks;  /* Slot[NODES_PER_BLOCK], LINE-aligned */
+  guint last_used;    /* slots handed out from the last block */
 };
 
 static inline Key
@@ -98,9 +116,22 @@ node_matches (const Node *n, Key k)
 }
 
 static Node *
-node_new (Key k, guint bits, gpointer value)
+node_new (EmberPrefixTable *t, Key k, guint bits, gpointer value)
 {
-  Node *n = g_new0 (Node, 1);
+  Node *n = t->free_nodes;
+
+  if (n != NULL)
+    t->free_nodes = n->child[0];
+  else
+    {
+      if (t->blocks->len == 0 || t->last_used == NODES_PER_BLOCK)
+        {
+          g_ptr_array_add (t->blocks, g_aligned_alloc (NODES_PER_BLOCK, sizeof (Slot), LINE));
+          t->last_used = 0;
+        }
+      n = &((Slot *) g_ptr_array_index (t->blocks, t->blocks->len - 1))[t->last_used++].node;
+    }
+  memset (n, 0, sizeof *n);
   n->mask = mask_of (bits);
   n->key = key_and (k, n->mask);
   n->bits = (guint8) bits;
@@ -109,26 +140,23 @@ node_new (Key k, guint bits, gpointer value)
 }
 
 static void
-node_free_all (Node *n)
+node_free (EmberPrefixTable *t, Node *n)
 {
-  if (n == NULL)
-    return;
-  node_free_all (n->child[0]);
-  node_free_all (n->child[1]);
-  g_free (n);
+  n->child[0] = t->free_nodes;
+  t->free_nodes = n;
 }
 
 /* After a value or a child went away: a node that neither holds a value
  * nor branches is replaced by its only child (or by nothing). */
 static Node *
-collapse (Node *n)
+collapse (EmberPrefixTable *t, Node *n)
 {
   Node *only;
 
   if (n->value != NULL || (n->child[0] != NULL && n->child[1] != NULL))
     return n;
   only = n->child[0] != NULL ? n->child[0] : n->child[1];
-  g_free (n);
+  node_free (t, n);
   return only;
 }
 
@@ -178,7 +206,9 @@ node_cidr (const Node *n, int root, EmberCidr *out)
 EmberPrefixTable *
 ember_prefix_table_new (void)
 {
-  return g_new0 (EmberPrefixTable, 1);
+  EmberPrefixTable *t = g_new0 (EmberPrefixTable, 1);
+  t->blocks = g_ptr_array_new_with_free_func (g_aligned_free);
+  return t;
 }
 
 void
@@ -186,8 +216,7 @@ ember_prefix_table_free (EmberPrefixTable *table)
 {
   if (table == NULL)
     return;
-  node_free_all (table->root[0]);
-  node_free_all (table->root[1]);
+  g_ptr_array_unref (table->blocks);
   g_free (table);
 }
 
@@ -210,7 +239,7 @@ ember_prefix_table_insert (EmberPrefixTable *table, const EmberCidr *cidr, gpoin
 
       if (n == NULL)
         {
-          *slot = node_new (k, plen, value);
+          *slot = node_new (table, k, plen, value);
           table->size++;
           return NULL;
         }
@@ -232,13 +261,13 @@ ember_prefix_table_insert (EmberPrefixTable *table, const EmberCidr *cidr, gpoin
        * hang below a new branching node at their first differing bit. */
       if (c == plen)
         {
-          mid = node_new (k, plen, value);
+          mid = node_new (table, k, plen, value);
           mid->child[bit_at (n->key, plen)] = n;
         }
       else
         {
-          mid = node_new (k, c, NULL);
-          mid->child[bit_at (k, c)] = node_new (k, plen, value);
+          mid = node_new (table, k, c, NULL);
+          mid->child[bit_at (k, c)] = node_new (table, k, plen, value);
           mid->child[bit_at (n->key, c)] = n;
         }
       *slot = mid;
@@ -248,7 +277,7 @@ ember_prefix_table_insert (EmberPrefixTable *table, const EmberCidr *cidr, gpoin
 }
 
 static Node *
-remove_exact (Node *n, Key k, guint plen, gpointer *old)
+remove_exact (EmberPrefixTable *t, Node *n, Key k, guint plen, gpointer *old)
 {
   if (n == NULL || n->bits > plen || !node_matches (n, k))
     return n;
@@ -260,9 +289,9 @@ remove_exact (Node *n, Key k, guint plen, gpointer *old)
   else
     {
       guint b = bit_at (k, n->bits);
-      n->child[b] = remove_exact (n->child[b], k, plen, old);
+      n->child[b] = remove_exact (t, n->child[b], k, plen, old);
     }
-  return collapse (n);
+  return collapse (t, n);
 }
 
 gpointer
@@ -275,25 +304,25 @@ ember_prefix_table_remove (EmberPrefixTable *table, const EmberCidr *cidr)
   g_return_val_if_fail (table != NULL && cidr != NULL, NULL);
   if (!cidr_key (cidr, &root, &k))
     return NULL;
-  table->root[root] = remove_exact (table->root[root], k, cidr->prefix, &old);
+  table->root[root] = remove_exact (table, table->root[root], k, cidr->prefix, &old);
   if (old != NULL)
     table->size--;
   return old;
 }
 
 static Node *
-remove_value (Node *n, gpointer value, guint *removed)
+remove_value (EmberPrefixTable *t, Node *n, gpointer value, guint *removed)
 {
   if (n == NULL)
     return NULL;
-  n->child[0] = remove_value (n->child[0], value, removed);
-  n->child[1] = remove_value (n->child[1], value, removed);
+  n->child[0] = remove_value (t, n->child[0], value, removed);
+  n->child[1] = remove_value (t, n->child[1], value, removed);
   if (n->value == value)
     {
       n->value = NULL;
       (*removed)++;
     }
-  return collapse (n);
+  return collapse (t, n);
 }
 
 guint
@@ -303,7 +332,7 @@ ember_prefix_table_remove_value (EmberPrefixTable *table, gpointer value)
 
   g_return_val_if_fail (table != NULL && value != NULL, 0);
   for (int i = 0; i < 2; i++)
-    table->root[i] = remove_value (table->root[i], value, &removed);
+    table->root[i] = remove_value (table, table->root[i], value, &removed);
   table->size -= removed;
   return removed;
 }
@@ -340,14 +369,24 @@ ember_prefix_table_lookup (const EmberPrefixTable *table, guint family, const gu
       return NULL;
     }
   k = key_from_bytes (family, addr);
-  for (n = table->root[root]; n != NULL && node_matches (n, k);
-       n = n->child[bit_at (k, n->bits)])
+  if (root == 0)
     {
-      if (n->value != NULL)
-        best = n;
-      if (n->bits == 128)
-        break;
+      /* IPv4: one word, and no node is longer than 32 bits, so the bit
+       * after a node's prefix is always inside it. */
+      for (n = table->root[0]; n != NULL && ((k.hi ^ n->key.hi) & n->mask.hi) == 0;
+           n = n->child[(k.hi >> (63 - n->bits)) & 1])
+        if (n->value != NULL)
+          best = n;
     }
+  else
+    for (n = table->root[1]; n != NULL && node_matches (n, k);
+         n = n->child[bit_at (k, n->bits)])
+      {
+        if (n->value != NULL)
+          best = n;
+        if (n->bits == 128)
+          break;
+      }
   if (matched != NULL)
     {
       if (best != NULL)

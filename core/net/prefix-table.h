@@ -14,8 +14,11 @@
  * words. IPv4 and IPv6 live in separate tries: 10.0.0.0/8 never matches
  * ::ffff:10.0.0.1 (unmap first if that is what you mean).
  *
- * Costs: insert and remove allocate or free at most two nodes (control
- * path); lookups never allocate and take no lock (packet path).
+ * Costs: an insert takes at most two nodes from the table's own pool,
+ * which grows 4 KiB at a time; a remove gives them back to it for the next
+ * insert; the pool is released with the table (control path). Lookups
+ * never allocate and take no lock (packet path): 15-50 ns with up to a
+ * few hundred prefixes, bench/net-lpm.sh.
  *
  * Ownership: the table owns its nodes, never the values (they are the
  * caller's: peers, resources, GUINT_TO_POINTER (index + 1) ...). Host bits

@@ -270,6 +270,21 @@ test_cidr_helpers (void)
   g_assert_false (ember_cidr_init (&a, 6, raw, 129));
   g_assert_false (ember_cidr_init (&a, 5, raw, 8));
   g_assert_cmpstr (ember_cidr_format (&a, buf), ==, "invalid");
+  /* covers: a prefix and every longer one inside it, nothing else. */
+  g_assert_true (ember_cidr_parse ("10.0.0.0/8", 0, &a, NULL));
+  g_assert_true (ember_cidr_parse ("10.1.2.0/24", 0, &b, NULL));
+  g_assert_true (ember_cidr_covers (&a, &b));
+  g_assert_false (ember_cidr_covers (&b, &a));
+  g_assert_true (ember_cidr_covers (&a, &a));
+  g_assert_true (ember_cidr_parse ("11.1.2.0/24", 0, &b, NULL));
+  g_assert_false (ember_cidr_covers (&a, &b));
+  g_assert_true (ember_cidr_parse ("0.0.0.0/0", 0, &a, NULL));
+  g_assert_true (ember_cidr_covers (&a, &b));
+  g_assert_true (ember_cidr_parse ("::/0", 0, &a, NULL));
+  g_assert_false (ember_cidr_covers (&a, &b));
+  g_assert_true (ember_cidr_parse ("10.1.2.7/24", EMBER_CIDR_PARSE_KEEP_HOST_BITS, &a, NULL));
+  g_assert_true (ember_cidr_parse ("10.1.2.128/25", 0, &b, NULL));
+  g_assert_true (ember_cidr_covers (&a, &b));
   /* Same prefix in two families is not equal. */
   g_assert_true (ember_cidr_parse ("0.0.0.0/0", 0, &a, NULL));
   g_assert_true (ember_cidr_parse ("::/0", 0, &b, NULL));
@@ -668,7 +683,7 @@ main (int argc, char **argv)
                    test_parse_messages);
   g_test_add_func ("/net/cidr/format/round-trips-through-parse", test_cidr_round_trips_through_text);
   g_test_add_func ("/net/cidr/contains/matches-only-its-prefix-and-family", test_cidr_contains);
-  g_test_add_func ("/net/cidr/helpers/mask-equal-init-family", test_cidr_helpers);
+  g_test_add_func ("/net/cidr/helpers/mask-covers-equal-init-family", test_cidr_helpers);
   g_test_add_func ("/net/addr/parse/accepts-addresses-and-refuses-the-rest", test_addr_parse);
   g_test_add_func ("/net/prefix-table/lookup/longest-of-overlapping-prefixes",
                    test_table_overlapping_prefixes);

@@ -408,11 +408,12 @@ log_policy_deletions (EmberStore *store, const char *group_id, const char *resou
   for (guint i = 0; i < policies->len; i++)
     {
       EmberStorePolicy *p = g_ptr_array_index (policies, i);
-      g_autofree char *name = NULL;
+      g_autofree char *name = NULL, *detail = NULL;
       if (g_strcmp0 (p->group_id, group_id) != 0 && g_strcmp0 (p->resource_id, resource_id) != 0)
         continue;
       name = g_strdup_printf ("%s -> %s", p->group_name, p->resource_name);
-      if (!store_change (store, actor, "deleted", "policy", p->id, name, NULL, error))
+      detail = ember_store_json_text (ember_store_policy_to_json (p), FALSE);
+      if (!store_change (store, actor, "deleted", "policy", p->id, name, detail, error))
         return FALSE;
     }
   return TRUE;
@@ -422,16 +423,21 @@ gboolean
 ember_store_resource_delete (EmberStore *store, const char *name, const char *actor,
                              GError **error)
 {
-  g_autofree char *id = NULL;
+  g_autoptr (EmberStoreResource) old = NULL;
+  g_autofree char *detail = NULL;
   gboolean ok;
 
   if (!store_tx_begin (store, error))
     return FALSE;
-  ok = lookup_id (store, "SELECT id FROM resources WHERE name = ?", "resource", name, &id,
-                  error) &&
-       log_policy_deletions (store, NULL, id, actor, error) &&
+  /* The detail keeps the last state: the server tells the resource's
+   * site's gateways and the clients that had it. */
+  ok = (old = resource_by (store, RESOURCE_SELECT " WHERE r.name = ?", "resource", name,
+                           error)) != NULL;
+  if (ok)
+    detail = ember_store_json_text (ember_store_resource_to_json (old), FALSE);
+  ok = ok && log_policy_deletions (store, NULL, old->id, actor, error) &&
        store_query (store, "DELETE FROM resources WHERE id = ?",
-                    STORE_PARAMS (EMBER_STORE_TEXT (id)), NULL, NULL, NULL, error) &&
-       store_change (store, actor, "deleted", "resource", id, name, NULL, error);
+                    STORE_PARAMS (EMBER_STORE_TEXT (old->id)), NULL, NULL, NULL, error) &&
+       store_change (store, actor, "deleted", "resource", old->id, name, detail, error);
   return store_tx_end (store, ok, error);
 }

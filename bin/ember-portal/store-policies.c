@@ -184,9 +184,12 @@ log_policies_of_group (EmberStore *store, const char *group_id, const char *acto
   for (guint i = 0; i < policies->len; i++)
     {
       EmberStorePolicy *p = g_ptr_array_index (policies, i);
-      g_autofree char *name = g_strdup_printf ("%s -> %s", p->group_name, p->resource_name);
-      if (g_strcmp0 (p->group_id, group_id) == 0 &&
-          !store_change (store, actor, "deleted", "policy", p->id, name, NULL, error))
+      g_autofree char *name = NULL, *detail = NULL;
+      if (g_strcmp0 (p->group_id, group_id) != 0)
+        continue;
+      name = g_strdup_printf ("%s -> %s", p->group_name, p->resource_name);
+      detail = ember_store_json_text (ember_store_policy_to_json (p), FALSE);
+      if (!store_change (store, actor, "deleted", "policy", p->id, name, detail, error))
         return FALSE;
     }
   return TRUE;
@@ -385,8 +388,11 @@ ember_store_policy_delete (EmberStore *store, const char *group_name, const char
   if (ok && (old = policy_of (store, group_id, resource_id, error)) == NULL)
     ok = store_not_found (error, "policy", name);
   if (ok)
-    ok = store_query (store, "DELETE FROM policies WHERE id = ?",
-                      STORE_PARAMS (EMBER_STORE_TEXT (old->id)), NULL, NULL, NULL, error) &&
-         store_change (store, actor, "deleted", "policy", old->id, name, NULL, error);
+    {
+      g_autofree char *detail = ember_store_json_text (ember_store_policy_to_json (old), FALSE);
+      ok = store_query (store, "DELETE FROM policies WHERE id = ?",
+                        STORE_PARAMS (EMBER_STORE_TEXT (old->id)), NULL, NULL, NULL, error) &&
+           store_change (store, actor, "deleted", "policy", old->id, name, detail, error);
+    }
   return store_tx_end (store, ok, error);
 }

@@ -324,7 +324,8 @@ typedef struct {
                   * "token", "apikey" */
   char *object_id;
   char *object_name; /* a policy's is "GROUP -> RESOURCE" */
-  char *detail;      /* JSON object: the new state, or NULL */
+  char *detail;      /* JSON object (store-json.h shapes): the new state; for a
+                      * deleted resource or policy the last one; else NULL */
 } EmberStoreChange;
 
 void ember_store_change_free (EmberStoreChange *change);

@@ -327,6 +327,26 @@ test_deeply_nested_files_are_refused (Fixture *f, gconstpointer data)
   g_error_free (error);
 }
 
+static void
+test_the_shipped_example_applies (Fixture *f, gconstpointer data)
+{
+  const char *root = g_getenv ("EMBER_SOURCE_ROOT");
+  g_autofree char *path = NULL, *text = NULL, *first = NULL, *second = NULL;
+
+  (void) data;
+  if (root == NULL)
+    {
+      g_test_skip ("EMBER_SOURCE_ROOT is not set (run through meson test)");
+      return;
+    }
+  path = g_build_filename (root, "data", "portal-policy.json", NULL);
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  first = apply_ok (f->store, text, FALSE);
+  g_assert_nonnull (strstr (first, "+ resource internet: internet in home, all traffic"));
+  second = apply_ok (f->store, text, FALSE);
+  g_assert_cmpstr (second, ==, "");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -341,5 +361,6 @@ main (int argc, char **argv)
   ADD ("bad-files-name-the-path-and-change-nothing",
        test_bad_files_name_the_path_and_change_nothing);
   ADD ("deeply-nested-files-are-refused", test_deeply_nested_files_are_refused);
+  ADD ("the-shipped-example-applies", test_the_shipped_example_applies);
   return g_test_run ();
 }

@@ -551,7 +551,10 @@ test_deleting_a_resource_logs_its_policies (Fixture *f, gconstpointer data)
   g_assert_cmpuint (changes->len, ==, 2);
   g_assert_cmpstr (((EmberStoreChange *) changes->pdata[0])->kind, ==, "policy");
   g_assert_cmpstr (((EmberStoreChange *) changes->pdata[0])->object_name, ==, "staff -> web");
+  g_assert_nonnull (strstr (((EmberStoreChange *) changes->pdata[0])->detail, "\"group\":\"staff\""));
   g_assert_cmpstr (((EmberStoreChange *) changes->pdata[1])->kind, ==, "resource");
+  /* The last state, for the gateways of its site. */
+  g_assert_nonnull (strstr (((EmberStoreChange *) changes->pdata[1])->detail, "\"site\":\"home\""));
   policies = ember_store_list_policies (f->store, &error);
   g_assert_cmpuint (policies->len, ==, 0);
   g_assert_true (ember_store_site_delete (f->store, "home", "test", &error));

@@ -92,6 +92,7 @@ ember_portal_frame_parse (const char *text, gsize len, EmberPortalFrame *frame, 
                            "frame is not UTF-8 JSON text");
       return FALSE;
     }
+  G_STATIC_ASSERT (EMBER_PORTAL_DEPTH_MAX <= EMBER_PORTAL_SYNTAX_DEPTH_MAX);
   const char *why;
   gsize at;
   if (!ember_portal_json_syntax_check (text, len, EMBER_PORTAL_DEPTH_MAX, &why, &at))

@@ -3,10 +3,21 @@
 
 #include <string.h>
 
+/* The member names of the objects being scanned, one row per level, to
+ * refuse duplicates (json-glib keeps the last one silently). */
+#define MEMBERS_MAX 16
+
+typedef struct {
+  const char *name;
+  gsize len;
+} Name;
+
 typedef struct {
   const char *start, *p, *end;
   guint depth, max_depth;
   const char *why;
+  Name names[EMBER_PORTAL_SYNTAX_DEPTH_MAX][MEMBERS_MAX];
+  guint n_names[EMBER_PORTAL_SYNTAX_DEPTH_MAX];
 } Scan;
 
 static gboolean
@@ -124,6 +135,27 @@ literal (Scan *s, const char *word)
   return TRUE;
 }
 
+/* An object member's name: plain (no escape, so two spellings cannot
+ * name one member), new in its object, and at most MEMBERS_MAX of them. */
+static gboolean
+member_name (Scan *s)
+{
+  const char *from = s->p + 1;
+  if (!string (s))
+    return FALSE;
+  gsize len = (gsize) (s->p - 1 - from);
+  if (memchr (from, '\\', len) != NULL)
+    return fail (s, "escape in a member name");
+  guint level = s->depth - 1;
+  for (guint i = 0; i < s->n_names[level]; i++)
+    if (s->names[level][i].len == len && memcmp (s->names[level][i].name, from, len) == 0)
+      return fail (s, "member given twice in one object");
+  if (s->n_names[level] == MEMBERS_MAX)
+    return fail (s, "object with more than " G_STRINGIFY (MEMBERS_MAX) " members");
+  s->names[level][s->n_names[level]++] = (Name) { from, len };
+  return TRUE;
+}
+
 static gboolean value (Scan *s);
 
 /* Recursion is bounded by max_depth. */
@@ -132,6 +164,7 @@ container (Scan *s, char close)
 {
   if (++s->depth > s->max_depth)
     return fail (s, "arrays and objects nest too deep");
+  s->n_names[s->depth - 1] = 0;
   s->p++;
   skip_ws (s);
   if (s->p < s->end && *s->p == close)
@@ -144,7 +177,7 @@ container (Scan *s, char close)
     {
       if (close == '}')
         {
-          if (!string (s))
+          if (!member_name (s))
             return FALSE;
           skip_ws (s);
           if (!expect (s, ':', "expected ':' after a member name"))
@@ -195,7 +228,14 @@ gboolean
 ember_portal_json_syntax_check (const char *text, gsize len, guint max_depth, const char **why,
                                 gsize *offset)
 {
-  Scan s = { .start = text, .p = text, .end = text + len, .max_depth = max_depth };
+  g_return_val_if_fail (max_depth <= EMBER_PORTAL_SYNTAX_DEPTH_MAX, FALSE);
+  /* The names table makes this about 4 KiB of stack. */
+  Scan s;
+  s.start = s.p = text;
+  s.end = text + len;
+  s.depth = 0;
+  s.max_depth = max_depth;
+  s.why = NULL;
   skip_ws (&s);
   gboolean ok = value (&s);
   if (ok)

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "engine.h"
+#include "net/prefix-table.h"
 #include "packet/packet.h"
 #include "tunnel/gateway-policy.h"
 #include "wire.h"
@@ -167,6 +168,79 @@ check_alone (guint clients, guint resources, double seconds, gint64 now)
   return (double) us * 1e3 / (double) n;
 }
 
+/* The table layout, lookup alone: one prefix table per client (what the
+ * policy does) against one table for the whole gateway keyed by (client,
+ * address) — the client's index as the first 32 bits of an IPv6-sized
+ * key, then the IPv4 address, so a prefix p becomes 32 + p. */
+static void
+compare_layouts (guint clients, guint resources, double seconds)
+{
+  EmberPrefixTable **per = g_new0 (EmberPrefixTable *, clients);
+  g_autoptr (EmberPrefixTable) one = ember_prefix_table_new ();
+  guint8 (*keys)[16] = g_malloc0 (sizeof (guint8[16]) * BATCH);
+  guint *who = g_new (guint, BATCH);
+  double ns[2];
+
+  for (guint k = 0; k < clients; k++)
+    {
+      per[k] = ember_prefix_table_new ();
+      for (guint r = 0; r < resources; r++)
+        {
+          EmberCidr c = { .family = 4, .prefix = 24,
+                          .addr = { 10, (guint8) (r >> 8), (guint8) r, 0 } };
+          EmberCidr g = { .family = 6, .prefix = 32 + 24 };
+
+          ember_prefix_table_insert (per[k], &c, GUINT_TO_POINTER (r + 1));
+          g.addr[0] = (guint8) (k >> 24);
+          g.addr[1] = (guint8) (k >> 16);
+          g.addr[2] = (guint8) (k >> 8);
+          g.addr[3] = (guint8) k;
+          memcpy (g.addr + 4, c.addr, 4);
+          ember_prefix_table_insert (one, &g, GUINT_TO_POINTER (r + 1));
+        }
+    }
+  for (guint i = 0; i < BATCH; i++)
+    {
+      guint k = g_random_int_range (0, (gint32) clients);
+      guint r = g_random_int_range (0, (gint32) resources);
+
+      who[i] = k;
+      keys[i][0] = (guint8) (k >> 24);
+      keys[i][1] = (guint8) (k >> 16);
+      keys[i][2] = (guint8) (k >> 8);
+      keys[i][3] = (guint8) k;
+      keys[i][4] = 10;
+      keys[i][5] = (guint8) (r >> 8);
+      keys[i][6] = (guint8) r;
+      keys[i][7] = 7;
+    }
+  for (int layout = 0; layout < 2; layout++)
+    {
+      guint64 n = 0, found = 0;
+      gint64 t0 = cpu_us (), us;
+
+      do
+        {
+          for (guint i = 0; i < BATCH; i++)
+            found += (layout == 0 ? ember_prefix_table_lookup (per[who[i]], 4, keys[i] + 4, NULL)
+                                  : ember_prefix_table_lookup (one, 6, keys[i], NULL)) != NULL;
+          n += BATCH;
+          us = cpu_us () - t0;
+        }
+      while (us < (gint64) (seconds * 1e6));
+      if (found != n)
+        g_error ("layout %d missed", layout);
+      ns[layout] = (double) us * 1e3 / (double) n;
+    }
+  g_print ("lookup alone, %4u clients x %4u resources: per-client tables %5.1f ns, "
+           "one (client, address) table %5.1f ns\n", clients, resources, ns[0], ns[1]);
+  for (guint k = 0; k < clients; k++)
+    ember_prefix_table_free (per[k]);
+  g_free (per);
+  g_free (keys);
+  g_free (who);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -261,6 +335,8 @@ main (int argc, char **argv)
     for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
       g_print ("check alone, %4u clients x %4u resources: %6.1f ns/packet\n", sizes[i][0],
                sizes[i][1], check_alone (sizes[i][0], sizes[i][1], seconds / 2, now));
+    for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+      compare_layouts (sizes[i][0], sizes[i][1], seconds / 2);
   }
 
   ember_wg_engine_free (eng[0]);

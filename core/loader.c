@@ -9,6 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef G_OS_WIN32
+/* The Windows cross build: plugins are DLLs (PE), opened without
+ * inheritance instead of close-on-exec. */
+#define O_CLOEXEC O_NOINHERIT
+#include <glib/gstdio.h>
+#endif
+
 G_DEFINE_QUARK (ember-loader-error-quark, ember_loader_error)
 
 struct _EmberRegistry {
@@ -51,10 +58,56 @@ is_io_kind (EmberPluginKind kind)
          kind == EMBER_PLUGIN_KIND_DNS;
 }
 
+#ifdef G_OS_WIN32
+/* Reads the PE headers ourselves so that "not a DLL" gets a clear reason
+ * instead of the loader's message: the "MZ" stub, at e_lfanew (offset
+ * 0x3c) the "PE\0\0" signature, and in the COFF header after it the
+ * Characteristics with IMAGE_FILE_DLL (0x2000). */
+static gboolean
+check_shared_object (const char *path, GError **error)
+{
+  guint8 hdr[512];
+  ssize_t n;
+  /* g_open: the path is UTF-8, which open() on Windows does not take. */
+  int fd = g_open (path, O_RDONLY | O_BINARY | O_CLOEXEC, 0);
+
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, EMBER_LOADER_ERROR, EMBER_LOADER_ERROR_OPEN, "%s: %s", path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  n = read (fd, hdr, sizeof hdr);
+  close (fd);
+  if (n < 0x40 || hdr[0] != 'M' || hdr[1] != 'Z')
+    {
+      g_set_error (error, EMBER_LOADER_ERROR, EMBER_LOADER_ERROR_NOT_SHARED_OBJECT,
+                   "%s: not a shared object (no PE header)", path);
+      return FALSE;
+    }
+  guint32 pe = (guint32) hdr[0x3c] | (guint32) hdr[0x3d] << 8 | (guint32) hdr[0x3e] << 16 |
+               (guint32) hdr[0x3f] << 24;
+  if (pe > (guint32) n - 24 || memcmp (hdr + pe, "PE\0\0", 4) != 0)
+    {
+      g_set_error (error, EMBER_LOADER_ERROR, EMBER_LOADER_ERROR_NOT_SHARED_OBJECT,
+                   "%s: not a shared object (no PE signature)", path);
+      return FALSE;
+    }
+  guint16 characteristics = (guint16) (hdr[pe + 22] | hdr[pe + 23] << 8);
+  if (!(characteristics & 0x2000))
+    {
+      g_set_error (error, EMBER_LOADER_ERROR, EMBER_LOADER_ERROR_NOT_SHARED_OBJECT,
+                   "%s: not a shared object (a PE image, but not a DLL)", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+#else
 /* Reads the ELF header ourselves so that "not a shared object" gets a
  * clear reason instead of the dynamic linker's message. */
 static gboolean
-check_elf_shared_object (const char *path, GError **error)
+check_shared_object (const char *path, GError **error)
 {
   guint8 hdr[18];
   ssize_t n;
@@ -89,7 +142,26 @@ check_elf_shared_object (const char *path, GError **error)
     }
   return TRUE;
 }
+#endif
 
+#ifdef G_OS_WIN32
+/* Windows has no root uid or mode bits: who may write a file is in its
+ * ACL, which this check does not read yet. It refuses what is not a
+ * regular file (a reparse point, a folder) and leaves the rest to the
+ * ACL of the installation folder. */
+static gboolean
+check_owner (const char *path, GError **error)
+{
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_set_error (error, EMBER_LOADER_ERROR, EMBER_LOADER_ERROR_UNSAFE_FILE,
+                   "%s: refused: a plugin in the system directory must be a regular file",
+                   path);
+      return FALSE;
+    }
+  return TRUE;
+}
+#else
 /* STYLE: a file in the system directory must be a regular file owned by
  * root that neither group nor others can write. */
 static gboolean
@@ -114,6 +186,7 @@ check_owner (const char *path, GError **error)
     }
   return TRUE;
 }
+#endif
 
 EmberPlugin *
 ember_plugin_load (const char *path, EmberPluginDirOrigin origin, GError **error)
@@ -125,7 +198,7 @@ ember_plugin_load (const char *path, EmberPluginDirOrigin origin, GError **error
 
   if (origin == EMBER_PLUGIN_DIR_SYSTEM && !check_owner (path, error))
     return NULL;
-  if (!check_elf_shared_object (path, error))
+  if (!check_shared_object (path, error))
     return NULL;
 
   module = g_module_open (path, G_MODULE_BIND_LOCAL | G_MODULE_BIND_LAZY);
@@ -336,7 +409,7 @@ collect (const char *dir, guint depth, GPtrArray *out)
   while ((entry = g_dir_read_name (d)) != NULL)
     {
       g_autofree char *path = g_build_filename (dir, entry, NULL);
-      if (g_str_has_suffix (entry, ".so") && !g_file_test (path, G_FILE_TEST_IS_DIR))
+      if (g_str_has_suffix (entry, "." G_MODULE_SUFFIX) && !g_file_test (path, G_FILE_TEST_IS_DIR))
         g_ptr_array_add (out, g_steal_pointer (&path));
       else if (depth > 0 && g_file_test (path, G_FILE_TEST_IS_DIR))
         collect (path, depth - 1, out);

@@ -1,11 +1,12 @@
 /* loader — finds, checks and loads plugins (GModule).
  *
  * A plugin file is refused, with a GError naming the file and the reason,
- * when it is not an ELF shared object, lacks the entry symbol, has another
- * ABI major (or a newer minor) than this host, returns a malformed
- * descriptor, or (in the system directory) is not a root-owned regular
- * file that only root can write. Loaded modules stay resident: a plugin is
- * never unloaded. Call from the main thread.
+ * when it is not an ELF shared object (a PE DLL on Windows), lacks the
+ * entry symbol, has another ABI major (or a newer minor) than this host,
+ * returns a malformed descriptor, or (in the system directory) is not a
+ * root-owned regular file that only root can write (on Windows: not a
+ * regular file; its ACL is not checked yet). Loaded modules stay
+ * resident: a plugin is never unloaded. Call from the main thread.
  */
 #pragma once
 

@@ -1,8 +1,15 @@
 /* net/cidr.c — address and prefix parsing, formatting, matching. */
 #include "net/cidr.h"
 
-#include <arpa/inet.h>
 #include <string.h>
+
+#ifdef G_OS_WIN32
+/* The Windows cross build (tun-wintun): the same calls live in Winsock. */
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
+#include <arpa/inet.h>
+#endif
 
 G_DEFINE_QUARK (ember-net-error-quark, ember_net_error)
 
@@ -185,7 +192,7 @@ ember_cidr_format (const EmberCidr *cidr, char buf[EMBER_CIDR_STRLEN])
   memcpy (a.addr, cidr->addr, sizeof a.addr);
   ember_addr_format (&a, buf);
   if (ember_addr_family_bits (cidr->family) != 0)
-    g_snprintf (buf + strlen (buf), EMBER_CIDR_STRLEN - strlen (buf), "/%u", cidr->prefix);
+    g_snprintf (buf + strlen (buf), (gulong) (EMBER_CIDR_STRLEN - strlen (buf)), "/%u", cidr->prefix);
   return buf;
 }
 

@@ -16,6 +16,9 @@ packages=(
   wireguard-go wireguard-tools iperf3 tshark coturn
   # test tooling
   jq python3 ca-certificates
+  # Windows cross build of tun-wintun and its Wine tests (scripts/build-windows.sh):
+  # MinGW-w64, wine64, and dpkg-dev + make to build GLib from Debian's sources
+  gcc-mingw-w64-x86-64 wine64 dpkg-dev make
 )
 
 missing=()

@@ -33,16 +33,24 @@ run_suite() {
 run_suite build
 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false
 
+# The Windows TUN plugin, cross-built with MinGW-w64 (GLib from Debian's
+# sources, cached in build-windows/deps) and tested under wine64.
+echo "=== windows"
+scripts/build-windows.sh "$root/build-windows" || status=1
+
 if [[ -x scripts/fuzz.sh ]]; then
   echo "=== fuzz"
   scripts/fuzz.sh "$root/build-fuzz" || status=1
 fi
 
 # One closing line over both runs, in the plain "N passed, N failed" form.
-python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
-import json, sys
+python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+  build-windows/meson-logs/testlog.json <<'PY'
+import json, os, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:]:
+    if not os.path.exists(path):
+        continue
     for line in open(path):
         r = json.loads(line)
         res = r.get("result")

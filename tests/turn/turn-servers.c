@@ -381,11 +381,13 @@ turn_server_start (TurnServer *s, const TurnServerConfig *cfg)
   g_assert_no_error (error);
   child_pid = s->pid;
 
-  /* Up when the port answers a STUN Binding (bounded: 5 s). */
+  /* Up when the port answers a STUN Binding. Bounded at 20 s: coturn reads
+   * its SQLite database and starts its relay threads first, which took more
+   * than 5 s on a machine busy with parallel builds. */
   EmberAddr local;
   int fd = udp_socket (&local);
   gboolean up = FALSE;
-  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
   while (!up && g_get_monotonic_time () < deadline && turn_server_alive (s))
     up = binding_answered (fd, &s->addr);
   close (fd);

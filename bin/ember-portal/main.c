@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "serve.h"
 #include "ember-build-config.h"
 
 static const EmberPortalVerb verbs[] = {
@@ -18,7 +19,8 @@ static const EmberPortalVerb verbs[] = {
     ember_portal_cli_list },
   { "log", "Print the audit log of changes", ember_portal_cli_log },
   { "apikey", "Create or revoke a key of the HTTP admin API", ember_portal_cli_apikey },
-  /* { "serve", ..., ember_portal_serve_main } — the signalling server */
+  { "serve", "Serve clients and gateways: the signalling channel, admin API, metrics",
+    ember_portal_serve_main },
 };
 
 static void

@@ -6,10 +6,13 @@
 
 G_DEFINE_QUARK (ember-portal-config-error-quark, ember_portal_config_error)
 
-/* Every key any verb reads; `serve` owns all but state-dir. */
+/* Every key any verb reads; `serve` owns all but state-dir (the tuning
+ * keys from heartbeat-interval on: docs/portal-serve.md). */
 static const char *const portal_keys[] = {
   "state-dir", "listen", "tls-certificate", "tls-key", "admin-listen", "metrics-listen",
-  "insecure", NULL,
+  "insecure", "heartbeat-interval", "join-rate", "join-burst", "auth-failure-rate",
+  "auth-failure-burst", "max-frame-size", "change-poll-interval", "relay-probe-interval",
+  "relay-credential-lifetime", NULL,
 };
 static const char *const relay_keys[] = { "address", "secret-file", NULL };
 

@@ -1,0 +1,395 @@
+/* ember-portal/session.c — one WebSocket session with Phoenix-channel
+ * semantics: phx_join answered by phx_reply and then init, heartbeats on
+ * topic "phoenix", every frame parsed by core/portal's codec and handed
+ * to the authorization flow; bad input answered with an error reply or a
+ * close with a reason, logged once per session. */
+#include "serve-private.h"
+
+#include <string.h>
+
+/* Frames a session may send per second, and in a burst (the init
+ * exchange and an ICE gathering burst fit easily). */
+#define SESSION_MSG_RATE 50.0
+#define SESSION_MSG_BURST 200.0
+/* docs/portal-protocol.md: more than 10 errors in 10 s close the session. */
+#define SESSION_BAD_FRAMES_MAX 10
+#define SESSION_BAD_WINDOW_US (10 * G_USEC_PER_SEC)
+
+void
+session_send_text (Session *s, const char *text)
+{
+  if (s->closed || soup_websocket_connection_get_state (s->ws) != SOUP_WEBSOCKET_STATE_OPEN)
+    return;
+  soup_websocket_connection_send_text (s->ws, text);
+  s->server->stats.messages_sent_total++;
+}
+
+gboolean
+session_send (Session *s, const EmberPortalMessage *msg)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = ember_portal_message_build (msg, s->channel, NULL, &error);
+  if (text == NULL)
+    {
+      g_warning ("%s %s: %s not sent: %s", ember_portal_channel_to_string (s->channel),
+                 s->device_name ? s->device_name : "?", ember_portal_event_to_string (msg->event),
+                 error->message);
+      return FALSE;
+    }
+  session_send_text (s, text);
+  return TRUE;
+}
+
+static void
+reply (Session *s, const char *ref, gboolean phoenix, EmberPortalReplyStatus status,
+       EmberPortalReplyReason reason, const char *message)
+{
+  g_auto (EmberPortalMessage) m;
+  ember_portal_message_init (&m, EMBER_PORTAL_EVENT_PHX_REPLY, s->channel, ref);
+  if (phoenix)
+    m.topic = EMBER_PORTAL_TOPIC_PHOENIX;
+  m.u.reply.status = status;
+  m.u.reply.reason = reason;
+  m.u.reply.message = message != NULL ? g_utf8_make_valid (message, MIN (strlen (message), EMBER_PORTAL_MESSAGE_MAX - 4)) : NULL;
+  session_send (s, &m);
+}
+
+void
+session_reply_ok (Session *s, const char *ref)
+{
+  reply (s, ref, FALSE, EMBER_PORTAL_REPLY_OK, EMBER_PORTAL_REPLY_REASON_NONE, NULL);
+}
+
+void
+session_reply_error (Session *s, const char *ref, EmberPortalReplyReason reason,
+                     const char *message)
+{
+  reply (s, ref, FALSE, EMBER_PORTAL_REPLY_ERROR, reason, message);
+}
+
+void
+session_close (Session *s, gushort code, const char *reason)
+{
+  if (soup_websocket_connection_get_state (s->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close (s->ws, code, reason);
+}
+
+void
+session_disconnect (Session *s, EmberPortalDisconnectReason reason)
+{
+  const char *why = ember_portal_disconnect_reason_to_string (reason);
+  if (s->joined)
+    {
+      g_auto (EmberPortalMessage) m;
+      ember_portal_message_init (&m, EMBER_PORTAL_EVENT_DISCONNECT, s->channel, NULL);
+      m.u.disconnect.reason = reason;
+      session_send (s, &m);
+    }
+  g_info ("%s %s: disconnected: %s", ember_portal_channel_to_string (s->channel),
+          s->device_name, why);
+  session_close (s, EMBER_PORTAL_CLOSE_DISCONNECTED, why);
+}
+
+guint
+session_relays (Session *s, EmberPortalRelay *out, gint64 now)
+{
+  EmberPortalServer *srv = s->server;
+  gint64 expires = now + srv->config->relay_credential_lifetime_us / G_USEC_PER_SEC;
+  guint n = 0;
+  for (guint i = 0; i < ember_portal_relays_count (srv->relays) && n < EMBER_PORTAL_MAX_RELAYS; i++)
+    {
+      if (!ember_portal_relays_is_up (srv->relays, i))
+        continue;
+      const EmberPortalRelayConfig *rc = ember_portal_relays_get (srv->relays, i);
+      EmberPortalRelay *r = &out[n];
+      memset (r, 0, sizeof *r);
+      r->id = srv->relay_ids[i];
+      if (!convert_relay_addresses (rc, &r->ipv4, &r->ipv6))
+        continue;
+      ember_portal_relay_credentials (rc->secret, expires, s->device_id, &r->username,
+                                      &r->password);
+      r->expires_at = expires;
+      n++;
+    }
+  s->relay_expires_at = expires;
+  return n;
+}
+
+/* ---- join ---------------------------------------------------------------- */
+
+static void
+send_client_init (Session *s)
+{
+  g_auto (EmberPortalMessage) m;
+  ember_portal_message_init (&m, EMBER_PORTAL_EVENT_CLIENT_INIT, s->channel, NULL);
+  EmberPortalClientInit *init = &m.u.client_init;
+  init->iface = s->tunnel;
+  init->n_resources = fanout_client_resources (s, &init->resources);
+  init->relays = g_new0 (EmberPortalRelay, EMBER_PORTAL_MAX_RELAYS);
+  init->n_relays = session_relays (s, init->relays, server_unix_now ());
+  session_send (s, &m);
+}
+
+static void
+send_gateway_init (Session *s)
+{
+  g_auto (EmberPortalMessage) m;
+  ember_portal_message_init (&m, EMBER_PORTAL_EVENT_GATEWAY_INIT, s->channel, NULL);
+  EmberPortalGatewayInit *init = &m.u.gateway_init;
+  init->iface = s->tunnel;
+  init->relays = g_new0 (EmberPortalRelay, EMBER_PORTAL_MAX_RELAYS);
+  init->n_relays = session_relays (s, init->relays, server_unix_now ());
+  authorize_gateway_init (s, init);
+  session_send (s, &m);
+}
+
+static void
+join (Session *s, const char *ref)
+{
+  if (s->joined)
+    {
+      session_reply_error (s, ref, EMBER_PORTAL_REPLY_REASON_ALREADY_JOINED, NULL);
+      return;
+    }
+  s->joined = TRUE;
+  s->last_heartbeat_us = g_get_monotonic_time ();
+  server_register_joined (s->server, s);
+  s->server->stats.joins_total++;
+  session_reply_ok (s, ref);
+  if (s->channel == EMBER_PORTAL_CHANNEL_CLIENT)
+    send_client_init (s);
+  else
+    send_gateway_init (s);
+  g_info ("%s %s (%s) joined from %s", ember_portal_channel_to_string (s->channel),
+          s->device_name, s->external_id, s->remote_host);
+}
+
+/* ---- frames in ------------------------------------------------------------ */
+
+static void
+bad_frame (Session *s, const char *ref, EmberPortalReplyReason reason, const char *detail)
+{
+  EmberPortalServer *srv = s->server;
+  srv->stats.bad_messages_total++;
+  gint64 now = g_get_monotonic_time ();
+  if (now - s->bad_window_us > SESSION_BAD_WINDOW_US)
+    {
+      s->bad_window_us = now;
+      s->bad_frames_window = 0;
+    }
+  s->bad_frames++;
+  s->bad_frames_window++;
+  /* Once per session at warning level: a broken or hostile peer cannot
+   * flood the log, and other sessions' first offences still show. */
+  if (s->bad_frames == 1)
+    g_warning ("%s %s from %s: %s: %s", ember_portal_channel_to_string (s->channel),
+               s->device_name, s->remote_host, ember_portal_reply_reason_to_string (reason),
+               detail);
+  else
+    g_debug ("%s %s: %s: %s", ember_portal_channel_to_string (s->channel), s->device_name,
+             ember_portal_reply_reason_to_string (reason), detail);
+  if (s->bad_frames_window > SESSION_BAD_FRAMES_MAX)
+    {
+      session_close (s, EMBER_PORTAL_CLOSE_POLICY, "protocol_error");
+      return;
+    }
+  /* Only a request (a frame with a ref) gets an answer. */
+  if (ref != NULL)
+    session_reply_error (s, ref, reason, detail);
+}
+
+static gboolean
+rate_ok (Session *s)
+{
+  gint64 now = g_get_monotonic_time ();
+  s->msg_tokens = MIN (SESSION_MSG_BURST,
+                       s->msg_tokens + (double) (now - s->msg_last_us) * SESSION_MSG_RATE / 1e6);
+  s->msg_last_us = now;
+  if (s->msg_tokens < 1)
+    return FALSE;
+  s->msg_tokens -= 1;
+  return TRUE;
+}
+
+static void
+dispatch (Session *s, EmberPortalMessage *msg)
+{
+  switch (msg->event)
+    {
+    case EMBER_PORTAL_EVENT_HEARTBEAT:
+      s->last_heartbeat_us = g_get_monotonic_time ();
+      reply (s, msg->ref, TRUE, EMBER_PORTAL_REPLY_OK, EMBER_PORTAL_REPLY_REASON_NONE, NULL);
+      return;
+    case EMBER_PORTAL_EVENT_PHX_JOIN:
+      join (s, msg->ref);
+      return;
+    default:
+      break;
+    }
+  if (!s->joined)
+    {
+      bad_frame (s, msg->ref, EMBER_PORTAL_REPLY_REASON_NOT_JOINED,
+                 ember_portal_event_to_string (msg->event));
+      return;
+    }
+  switch (msg->event)
+    {
+    case EMBER_PORTAL_EVENT_REQUEST_AUTHORIZATION:
+      authorize_request (s, msg);
+      break;
+    case EMBER_PORTAL_EVENT_NEW_GATEWAY_ICE_CANDIDATES:
+    case EMBER_PORTAL_EVENT_INVALIDATE_GATEWAY_ICE_CANDIDATES:
+      authorize_ice_from_client (s, msg);
+      break;
+    case EMBER_PORTAL_EVENT_FLOW_AUTHORIZED:
+      authorize_flow_authorized (s, msg);
+      break;
+    case EMBER_PORTAL_EVENT_BROADCAST_ICE_CANDIDATES:
+    case EMBER_PORTAL_EVENT_BROADCAST_INVALIDATED_ICE_CANDIDATES:
+      authorize_ice_from_gateway (s, msg);
+      break;
+    default:
+      /* The codec refuses events of the other direction; anything else
+       * that reaches here is a portal event this server does not take. */
+      bad_frame (s, msg->ref, EMBER_PORTAL_REPLY_REASON_WRONG_DIRECTION,
+                 ember_portal_event_to_string (msg->event));
+      break;
+    }
+}
+
+static void
+on_message (SoupWebsocketConnection *ws, gint type, GBytes *bytes, gpointer user_data)
+{
+  (void) ws;
+  Session *s = user_data;
+  EmberPortalServer *srv = s->server;
+  if (s->closed)
+    return;
+  srv->stats.messages_received_total++;
+  if (!rate_ok (s))
+    {
+      srv->stats.bad_messages_total++;
+      g_warning ("%s %s from %s: more than %.0f frames/s: closed",
+                 ember_portal_channel_to_string (s->channel), s->device_name, s->remote_host,
+                 SESSION_MSG_RATE);
+      session_close (s, EMBER_PORTAL_CLOSE_RATE_LIMITED, "rate_limited");
+      return;
+    }
+  if (type != SOUP_WEBSOCKET_DATA_TEXT)
+    {
+      srv->stats.bad_messages_total++;
+      g_warning ("%s %s from %s: a binary message: closed",
+                 ember_portal_channel_to_string (s->channel), s->device_name, s->remote_host);
+      session_close (s, EMBER_PORTAL_CLOSE_POLICY, "protocol_error");
+      return;
+    }
+  gsize len = 0;
+  const char *text = g_bytes_get_data (bytes, &len);
+  g_auto (EmberPortalMessage) msg = { 0 };
+  g_autoptr (GError) error = NULL;
+  if (!ember_portal_message_parse (text, len, s->channel, EMBER_PORTAL_TO_PORTAL, &msg, &error))
+    {
+      if (g_error_matches (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_TOO_LARGE))
+        {
+          srv->stats.bad_messages_total++;
+          g_warning ("%s %s from %s: %s", ember_portal_channel_to_string (s->channel),
+                     s->device_name, s->remote_host, error->message);
+          session_close (s, EMBER_PORTAL_CLOSE_TOO_BIG, "frame_too_large");
+          return;
+        }
+      if (g_error_matches (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_INVALID_JSON))
+        {
+          srv->stats.bad_messages_total++;
+          g_warning ("%s %s from %s: %s", ember_portal_channel_to_string (s->channel),
+                     s->device_name, s->remote_host, error->message);
+          session_close (s, EMBER_PORTAL_CLOSE_INVALID_JSON, "invalid_json");
+          return;
+        }
+      EmberPortalReplyReason reason = error->domain == EMBER_PORTAL_ERROR
+                                        ? ember_portal_error_to_reply_reason ((EmberPortalError) error->code)
+                                        : EMBER_PORTAL_REPLY_REASON_INVALID_FRAME;
+      bad_frame (s, msg.ref, reason, error->message);
+      return;
+    }
+  dispatch (s, &msg);
+}
+
+void
+session_free (Session *s)
+{
+  if (s->ws != NULL)
+    g_signal_handlers_disconnect_by_data (s->ws, s);
+  g_clear_object (&s->ws);
+  g_free (s->device_id);
+  g_free (s->device_name);
+  g_free (s->token_id);
+  g_free (s->site_id);
+  g_free (s->remote_host);
+  g_clear_object (&s->source);
+  g_free (s->external_id);
+  if (s->sent != NULL)
+    g_array_unref (s->sent);
+  g_free (s);
+}
+
+static gboolean
+free_later (gpointer user_data)
+{
+  session_free (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_closed (SoupWebsocketConnection *ws, gpointer user_data)
+{
+  Session *s = user_data;
+  if (s->closed)
+    return;
+  s->closed = TRUE;
+  g_signal_handlers_disconnect_by_data (ws, s);
+  g_debug ("%s %s: closed (%u %s)", ember_portal_channel_to_string (s->channel),
+           s->device_name, soup_websocket_connection_get_close_code (ws),
+           soup_websocket_connection_get_close_data (ws));
+  server_unregister (s->server, s);
+  /* The connection is still inside its own signal emission. */
+  g_idle_add (free_later, s);
+}
+
+static void
+on_error (SoupWebsocketConnection *ws, GError *error, gpointer user_data)
+{
+  (void) ws;
+  Session *s = user_data;
+  /* libsoup enforces max-incoming-payload-size itself: it closes with
+   * 1009 and says so here. */
+  if (g_error_matches (error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_CLOSE_TOO_BIG))
+    {
+      s->server->stats.bad_messages_total++;
+      g_warning ("%s %s from %s: a message over %u bytes: closed (1009)",
+                 ember_portal_channel_to_string (s->channel), s->device_name, s->remote_host,
+                 s->server->config->max_frame_size);
+      return;
+    }
+  g_debug ("%s %s: %s", ember_portal_channel_to_string (s->channel), s->device_name,
+           error->message);
+}
+
+Session *
+session_new (EmberPortalServer *srv, SoupWebsocketConnection *ws, EmberPortalChannel channel)
+{
+  Session *s = g_new0 (Session, 1);
+  s->server = srv;
+  s->ws = g_object_ref (ws);
+  s->channel = channel;
+  s->link.data = s;
+  s->msg_tokens = SESSION_MSG_BURST;
+  s->msg_last_us = g_get_monotonic_time ();
+  s->last_heartbeat_us = s->msg_last_us;
+  soup_websocket_connection_set_max_incoming_payload_size (
+    ws, MIN (srv->config->max_frame_size, EMBER_PORTAL_FRAME_MAX));
+  soup_websocket_connection_set_keepalive_interval (ws, 0);
+  g_signal_connect (ws, "message", G_CALLBACK (on_message), s);
+  g_signal_connect (ws, "closed", G_CALLBACK (on_closed), s);
+  g_signal_connect (ws, "error", G_CALLBACK (on_error), s);
+  return s;
+}

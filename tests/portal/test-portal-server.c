@@ -1,0 +1,763 @@
+/* tests/portal/test-portal-server — ember-portal serve over real
+ * WebSockets: libsoup clients and gateways against the server running in
+ * this process, a real SQLite store in a temporary directory written
+ * through a second connection (as `ember-portal apply` does from another
+ * process), a real ember-relay for relay liveness. Loopback only, ports
+ * chosen by the kernel. */
+#include "portal-fx.h"
+#include "ratelimit.h"
+#include "relays.h"
+
+#include <glib/gstdio.h>
+#include <gnutls/crypto.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static EmberIceCandidate
+candidate (const char *text)
+{
+  EmberIceCandidate c;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ember_ice_candidate_from_string (text, &c, &error));
+  return c;
+}
+
+static void
+send_candidates (PortalPeer *from, EmberPortalEvent event, const char *peer_id, const char *text)
+{
+  g_auto (EmberPortalMessage) m;
+  ember_portal_message_init (&m, event, from->channel, NULL);
+  EmberPortalIceBroadcast *b = &m.u.ice_broadcast;
+  b->peer_ids = g_new0 (EmberPortalId, 1);
+  g_assert_true (ember_portal_id_parse (peer_id, &b->peer_ids[0], "peer", NULL));
+  b->n_peer_ids = 1;
+  b->candidates = g_new0 (EmberIceCandidate, 1);
+  b->candidates[0] = candidate (text);
+  b->n_candidates = 1;
+  portal_peer_send (from, &m);
+}
+
+static void
+request (PortalPeer *client, const char *resource_id)
+{
+  g_auto (EmberPortalMessage) m;
+  ember_portal_message_init (&m, EMBER_PORTAL_EVENT_REQUEST_AUTHORIZATION,
+                             EMBER_PORTAL_CHANNEL_CLIENT, NULL);
+  g_assert_true (ember_portal_id_parse (resource_id, &m.u.request_authorization.resource_id, "r",
+                                        NULL));
+  portal_peer_send (client, &m);
+}
+
+static char *
+addr_string (const EmberAddr *a)
+{
+  g_autoptr (GInetAddress) ia = g_inet_address_new_from_bytes (
+    a->addr, a->family == EMBER_ADDR_IPV4 ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6);
+  return g_inet_address_to_string (ia);
+}
+
+/* Client and gateway joined, the client authorized for "web" through the
+ * gateway; returns the client's authorization_created. */
+static EmberPortalMessage *
+authorize (PortalFx *fx, PortalPeer *client, PortalPeer *gw, const char *resource_id)
+{
+  (void) fx;
+  request (client, resource_id);
+  g_autoptr (EmberPortalMessage) flow = portal_peer_expect (gw, EMBER_PORTAL_EVENT_AUTHORIZE_FLOW, 2000);
+  g_assert_nonnull (flow);
+  g_auto (EmberPortalMessage) ok;
+  ember_portal_message_init (&ok, EMBER_PORTAL_EVENT_FLOW_AUTHORIZED, EMBER_PORTAL_CHANNEL_GATEWAY,
+                             NULL);
+  ok.u.flow_authorized.ref = g_strdup (flow->u.authorize_flow.ref);
+  portal_peer_send (gw, &ok);
+  EmberPortalMessage *created = portal_peer_expect (client, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATED, 2000);
+  g_assert_nonnull (created);
+  return created;
+}
+
+/* ---- join ------------------------------------------------------------------- */
+
+static void
+test_join (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  portal_fx_run (200); /* the policy change reaches the snapshot */
+
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  g_autoptr (EmberPortalMessage) init = portal_peer_expect (client, EMBER_PORTAL_EVENT_CLIENT_INIT, 10);
+  g_autoptr (EmberStoreClient) stored = ember_store_client_get_by_name (fx.store, "laptop", NULL);
+  g_autofree char *v4 = addr_string (&init->u.client_init.iface.ipv4);
+  g_autofree char *v6 = addr_string (&init->u.client_init.iface.ipv6);
+  g_assert_cmpstr (v4, ==, stored->ipv4);
+  g_assert_cmpstr (v6, ==, stored->ipv6);
+  g_assert_true (g_str_has_prefix (v4, "100."));
+  g_assert_cmpuint (init->u.client_init.n_resources, ==, 1);
+  EmberPortalResource *r = &init->u.client_init.resources[0];
+  g_assert_cmpstr (r->name, ==, "web");
+  g_assert_cmpint (r->type, ==, EMBER_PORTAL_RESOURCE_CIDR);
+  g_assert_cmpuint (r->cidr.prefix, ==, 24);
+  g_assert_cmpstr (r->site.name, ==, "home");
+  g_assert_cmpuint (r->n_filters, ==, 2);
+  /* The store remembers the key the client connected with. */
+  g_assert_cmpstr (stored->public_key, ==, client->public_key);
+
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) ginit = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+  g_assert_cmpuint (ginit->u.gateway_init.n_authorizations, ==, 0);
+  g_assert_cmpuint (ember_portal_server_n_clients (fx.server), ==, 1);
+  g_assert_cmpuint (ember_portal_server_n_gateways (fx.server), ==, 1);
+
+  /* heartbeat on topic phoenix is answered there */
+  g_auto (EmberPortalMessage) hb;
+  ember_portal_message_init (&hb, EMBER_PORTAL_EVENT_HEARTBEAT, EMBER_PORTAL_CHANNEL_CLIENT, NULL);
+  g_autofree char *ref = g_strdup (portal_peer_send (client, &hb));
+  g_autoptr (EmberPortalMessage) hr = portal_peer_expect (client, EMBER_PORTAL_EVENT_PHX_REPLY, 2000);
+  g_assert_nonnull (hr);
+  g_assert_cmpint (hr->topic, ==, EMBER_PORTAL_TOPIC_PHOENIX);
+  g_assert_cmpstr (hr->ref, ==, ref);
+
+  /* a second join is refused, the session stays */
+  g_auto (EmberPortalMessage) again;
+  ember_portal_message_init (&again, EMBER_PORTAL_EVENT_PHX_JOIN, EMBER_PORTAL_CHANNEL_CLIENT, NULL);
+  portal_peer_send (client, &again);
+  g_autoptr (EmberPortalMessage) er = portal_peer_expect (client, EMBER_PORTAL_EVENT_PHX_REPLY, 2000);
+  g_assert_cmpint (er->u.reply.status, ==, EMBER_PORTAL_REPLY_ERROR);
+  g_assert_cmpint (er->u.reply.reason, ==, EMBER_PORTAL_REPLY_REASON_ALREADY_JOINED);
+
+  portal_peer_free (client);
+  portal_peer_free (gw);
+  portal_fx_teardown (&fx);
+}
+
+/* ---- the authorization flow --------------------------------------------------- */
+
+static void
+test_authorization_flow (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  portal_fx_run (200);
+  g_autofree char *web = portal_fx_resource_id (&fx, "web");
+  g_autofree char *client_id = portal_fx_client_id (&fx, "laptop");
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) ginit = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+
+  request (client, web);
+  g_autoptr (EmberPortalMessage) flow = portal_peer_expect (gw, EMBER_PORTAL_EVENT_AUTHORIZE_FLOW, 2000);
+  g_assert_nonnull (flow);
+  EmberPortalAuthorizeFlow *f = &flow->u.authorize_flow;
+  g_assert_cmpstr (f->resource.id.str, ==, web);
+  g_assert_cmpstr (f->client.id.str, ==, client_id);
+  char pk[EMBER_PORTAL_KEY_B64_LEN + 1];
+  ember_portal_key_to_base64 (&f->client.public_key, pk);
+  g_assert_cmpstr (pk, ==, client->public_key);
+  g_assert_cmpint (f->expires_at, >, g_get_real_time () / G_USEC_PER_SEC);
+
+  /* A forged ref is refused; the real one completes the flow. */
+  g_auto (EmberPortalMessage) forged;
+  ember_portal_message_init (&forged, EMBER_PORTAL_EVENT_FLOW_AUTHORIZED,
+                             EMBER_PORTAL_CHANNEL_GATEWAY, NULL);
+  forged.u.flow_authorized.ref = g_strdup (f->ref);
+  forged.u.flow_authorized.ref[strlen (f->ref) - 1] ^= 1;
+  portal_peer_send (gw, &forged);
+  g_autoptr (EmberPortalMessage) fr = portal_peer_expect (gw, EMBER_PORTAL_EVENT_PHX_REPLY, 2000);
+  g_assert_cmpint (fr->u.reply.status, ==, EMBER_PORTAL_REPLY_ERROR);
+  g_assert_null (portal_peer_expect (client, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATED, 50));
+
+  g_auto (EmberPortalMessage) ok;
+  ember_portal_message_init (&ok, EMBER_PORTAL_EVENT_FLOW_AUTHORIZED, EMBER_PORTAL_CHANNEL_GATEWAY,
+                             NULL);
+  ok.u.flow_authorized.ref = g_strdup (f->ref);
+  portal_peer_send (gw, &ok);
+  g_autoptr (EmberPortalMessage) created = portal_peer_expect (client, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATED, 2000);
+  g_assert_nonnull (created);
+  EmberPortalAuthorizationCreated *c = &created->u.authorization_created;
+  g_assert_cmpstr (c->resource_id.str, ==, web);
+  ember_portal_key_to_base64 (&c->gateway.public_key, pk);
+  g_assert_cmpstr (pk, ==, gw->public_key);
+  /* Both sides hold the same preshared key and ICE credentials. */
+  g_assert_cmpmem (c->preshared_key.bytes, 32, f->preshared_key.bytes, 32);
+  g_assert_cmpstr (c->client_ice.ufrag, ==, f->client_ice.ufrag);
+  g_assert_cmpstr (c->client_ice.pwd, ==, f->client_ice.pwd);
+  g_assert_cmpstr (c->gateway_ice.ufrag, ==, f->gateway_ice.ufrag);
+  g_assert_cmpstr (c->gateway_ice.pwd, ==, f->gateway_ice.pwd);
+  g_assert_cmpstr (c->client_ice.ufrag, !=, c->gateway_ice.ufrag);
+
+  /* ICE candidates, client -> gateway and back, and invalidations. */
+  send_candidates (client, EMBER_PORTAL_EVENT_NEW_GATEWAY_ICE_CANDIDATES, c->gateway.id.str,
+                   "candidate:1 1 udp 2130706431 192.0.2.10 51820 typ host");
+  g_autoptr (EmberPortalMessage) gc = portal_peer_expect (gw, EMBER_PORTAL_EVENT_ICE_CANDIDATES, 2000);
+  g_assert_nonnull (gc);
+  g_assert_cmpstr (gc->u.ice_candidates.peer_id.str, ==, client_id);
+  g_assert_cmpuint (gc->u.ice_candidates.n_candidates, ==, 1);
+  g_assert_cmpuint (gc->u.ice_candidates.candidates[0].addr.port, ==, 51820);
+
+  send_candidates (gw, EMBER_PORTAL_EVENT_BROADCAST_ICE_CANDIDATES, client_id,
+                   "candidate:2 1 udp 1694498815 198.51.100.7 40000 typ srflx raddr 10.0.0.2 rport 51820");
+  g_autoptr (EmberPortalMessage) cc = portal_peer_expect (client, EMBER_PORTAL_EVENT_ICE_CANDIDATES, 2000);
+  g_assert_nonnull (cc);
+  g_assert_cmpstr (cc->u.ice_candidates.peer_id.str, ==, c->gateway.id.str);
+  g_assert_cmpuint (cc->u.ice_candidates.candidates[0].addr.port, ==, 40000);
+
+  send_candidates (client, EMBER_PORTAL_EVENT_INVALIDATE_GATEWAY_ICE_CANDIDATES, c->gateway.id.str,
+                   "candidate:1 1 udp 2130706431 192.0.2.10 51820 typ host");
+  g_autoptr (EmberPortalMessage) gi = portal_peer_expect (gw, EMBER_PORTAL_EVENT_INVALIDATE_ICE_CANDIDATES, 2000);
+  g_assert_nonnull (gi);
+  send_candidates (gw, EMBER_PORTAL_EVENT_BROADCAST_INVALIDATED_ICE_CANDIDATES, client_id,
+                   "candidate:2 1 udp 1694498815 198.51.100.7 40000 typ srflx raddr 10.0.0.2 rport 51820");
+  g_autoptr (EmberPortalMessage) ci = portal_peer_expect (client, EMBER_PORTAL_EVENT_INVALIDATE_ICE_CANDIDATES, 2000);
+  g_assert_nonnull (ci);
+
+  /* A gateway that reconnects finds the authorization in its init. */
+  portal_peer_free (gw);
+  portal_fx_run (100);
+  gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) ginit2 = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+  g_assert_cmpuint (ginit2->u.gateway_init.n_authorizations, ==, 1);
+  g_assert_cmpstr (ginit2->u.gateway_init.authorizations[0].client.id.str, ==, client_id);
+  g_assert_cmpmem (ginit2->u.gateway_init.authorizations[0].preshared_key.bytes, 32,
+                   f->preshared_key.bytes, 32);
+
+  portal_peer_free (client);
+  portal_peer_free (gw);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_authorization_failures (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  /* a resource without a policy for the client */
+  EmberStoreResource db = { 0 };
+  db.name = (char *) "db";
+  db.type = EMBER_STORE_RESOURCE_DNS;
+  db.address = (char *) "db.corp.example";
+  db.site_name = (char *) "home";
+  g_assert_true (ember_store_resource_put (fx.store, &db, "test", NULL));
+  portal_fx_run (200);
+  g_autofree char *web = portal_fx_resource_id (&fx, "web");
+  g_autofree char *dbid = portal_fx_resource_id (&fx, "db");
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+
+  const struct { const char *id; EmberPortalAuthzFailure reason; } cases[] = {
+    { web, EMBER_PORTAL_AUTHZ_OFFLINE },  /* no gateway of "home" is connected */
+    { dbid, EMBER_PORTAL_AUTHZ_FORBIDDEN },
+    { "00000000-0000-4000-8000-000000000000", EMBER_PORTAL_AUTHZ_NOT_FOUND },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      request (client, cases[i].id);
+      g_autoptr (EmberPortalMessage) failed = portal_peer_expect (client, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED, 2000);
+      g_assert_nonnull (failed);
+      g_assert_cmpstr (failed->u.authorization_failed.resource_id.str, ==, cases[i].id);
+      g_assert_cmpint (failed->u.authorization_failed.reason, ==, cases[i].reason);
+    }
+  portal_peer_free (client);
+  portal_fx_teardown (&fx);
+}
+
+/* ---- refused upgrades ------------------------------------------------------- */
+
+static void
+test_bad_token (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  guint status = 0;
+  g_assert_null (portal_peer_connect (&fx, EMBER_PORTAL_CHANNEL_CLIENT, "not-a-token", "x", &status));
+  g_assert_cmpuint (status, ==, 401);
+  g_assert_null (portal_peer_connect (&fx, EMBER_PORTAL_CHANNEL_CLIENT, gt, "x", &status));
+  g_assert_cmpuint (status, ==, 401);
+
+  /* The JSON body names why. */
+  g_autofree char *body = NULL;
+  g_assert_cmpuint (portal_fx_get (&fx, fx.port, "/client/websocket?public_key=x&external_id=y",
+                                   NULL, &body), ==, 401);
+  g_assert_cmpstr (body, ==, "{\"error\":\"unauthorized\",\"reason\":\"missing_token\"}");
+  g_free (body);
+  g_assert_cmpuint (portal_fx_get (&fx, fx.port, "/client/websocket", "Bearer AAAA", &body), ==, 401);
+  g_assert_cmpstr (body, ==, "{\"error\":\"unauthorized\",\"reason\":\"invalid_token\"}");
+  g_free (body);
+
+  g_autoptr (GPtrArray) tokens = ember_store_list_tokens (fx.store, EMBER_STORE_DEVICE_CLIENT, NULL);
+  g_assert_cmpuint (tokens->len, ==, 1);
+  g_assert_true (ember_store_token_revoke (fx.store, ((EmberStoreToken *) tokens->pdata[0])->id,
+                                           "test", NULL));
+  g_autofree char *auth = g_strdup_printf ("Bearer %s", ct);
+  g_assert_cmpuint (portal_fx_get (&fx, fx.port, "/client/websocket", auth, &body), ==, 401);
+  g_assert_cmpstr (body, ==, "{\"error\":\"unauthorized\",\"reason\":\"revoked_token\"}");
+  g_free (body);
+
+  /* A good token with a bad key is a 400. */
+  g_autofree char *gauth = g_strdup_printf ("Bearer %s", gt);
+  g_assert_cmpuint (portal_fx_get (&fx, fx.port, "/gateway/websocket?public_key=abc&external_id=g",
+                                   gauth, &body), ==, 400);
+  g_assert_cmpstr (body, ==, "{\"error\":\"bad_request\",\"reason\":\"invalid_public_key\"}");
+
+  g_assert_cmpuint (ember_portal_server_n_clients (fx.server), ==, 0);
+  g_assert_cmpuint (ember_portal_server_n_gateways (fx.server), ==, 0);
+
+  /* The failures show in /metrics. */
+  g_autofree char *metrics = NULL;
+  g_assert_cmpuint (portal_fx_get (&fx, ember_portal_server_metrics_port (fx.server), "/metrics",
+                                   NULL, &metrics), ==, 200);
+  g_assert_nonnull (strstr (metrics, "ember_portal_auth_failures_total{reason=\"invalid\"} 2\n"));
+  g_assert_nonnull (strstr (metrics, "ember_portal_auth_failures_total{reason=\"revoked\"} 1\n"));
+  g_assert_nonnull (strstr (metrics, "ember_portal_sessions{kind=\"client\"} 0\n"));
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_failed_logins_rate_limited (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, "auth-failure-burst=3\nauth-failure-rate=0.01\n");
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  for (int i = 0; i < 3; i++)
+    g_assert_cmpuint (portal_fx_get (&fx, fx.port, "/client/websocket", "Bearer guess", NULL), ==, 401);
+  /* Out of failures: even the right token waits. */
+  g_autofree char *body = NULL;
+  g_autofree char *auth = g_strdup_printf ("Bearer %s", ct);
+  g_assert_cmpuint (portal_fx_get (&fx, fx.port, "/client/websocket", auth, &body), ==, 429);
+  g_assert_cmpstr (body, ==, "{\"error\":\"rate_limited\",\"reason\":\"too_many_attempts\"}");
+  portal_fx_teardown (&fx);
+}
+
+/* ---- sessions end ------------------------------------------------------------ */
+
+static void
+test_heartbeat_timeout (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, "heartbeat-interval=0.2\n");
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  PortalPeer *silent = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *alive = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  gint64 start = g_get_monotonic_time ();
+  while (!silent->closed && g_get_monotonic_time () - start < 3 * G_USEC_PER_SEC)
+    {
+      g_auto (EmberPortalMessage) hb;
+      ember_portal_message_init (&hb, EMBER_PORTAL_EVENT_HEARTBEAT, EMBER_PORTAL_CHANNEL_GATEWAY, NULL);
+      portal_peer_send (alive, &hb);
+      portal_fx_run (100);
+    }
+  gint64 took = g_get_monotonic_time () - start;
+  g_assert_cmpuint (silent->close_code, ==, EMBER_PORTAL_CLOSE_HEARTBEAT_TIMEOUT);
+  g_assert_cmpstr (silent->close_reason, ==, "heartbeat_timeout");
+  /* three intervals (0.6 s), not much later */
+  g_assert_cmpint (took, >=, 500 * 1000);
+  g_assert_cmpint (took, <, 2 * G_USEC_PER_SEC);
+  g_assert_false (alive->closed);
+  g_assert_cmpuint (ember_portal_server_n_gateways (fx.server), ==, 1);
+  g_assert_cmpuint (ember_portal_server_n_clients (fx.server), ==, 0);
+  portal_peer_free (silent);
+  portal_peer_free (alive);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_revoked_token_closes_session (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  g_autoptr (GPtrArray) tokens = ember_store_list_tokens (fx.store, EMBER_STORE_DEVICE_CLIENT, NULL);
+  gint64 start = g_get_monotonic_time ();
+  g_assert_true (ember_store_token_revoke (fx.store, ((EmberStoreToken *) tokens->pdata[0])->id,
+                                           "test", NULL));
+  g_autoptr (EmberPortalMessage) d = portal_peer_expect (client, EMBER_PORTAL_EVENT_DISCONNECT, 1000);
+  g_assert_nonnull (d);
+  g_assert_cmpint (d->u.disconnect.reason, ==, EMBER_PORTAL_DISCONNECT_TOKEN_REVOKED);
+  g_assert_cmpuint (portal_peer_wait_closed (client, 1000), ==, EMBER_PORTAL_CLOSE_DISCONNECTED);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  g_assert_cmpuint (ember_portal_server_n_clients (fx.server), ==, 0);
+  portal_peer_free (client);
+  portal_fx_teardown (&fx);
+}
+
+/* ---- live changes -------------------------------------------------------------- */
+
+static void
+test_policy_change (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  portal_fx_run (200);
+  g_autofree char *web = portal_fx_resource_id (&fx, "web");
+  g_autofree char *client_id = portal_fx_client_id (&fx, "laptop");
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) created = authorize (&fx, client, gw, web);
+
+  /* A new resource and its policy: the client learns it. */
+  EmberStoreResource wiki = { 0 };
+  wiki.name = (char *) "wiki";
+  wiki.type = EMBER_STORE_RESOURCE_DNS;
+  wiki.address = (char *) "*.corp.example";
+  wiki.site_name = (char *) "home";
+  EmberStorePolicy p = { 0 };
+  p.group_name = (char *) "staff";
+  p.resource_name = (char *) "wiki";
+  gint64 start = g_get_monotonic_time ();
+  g_assert_true (ember_store_begin (fx.store, NULL));
+  g_assert_true (ember_store_resource_put (fx.store, &wiki, "test", NULL));
+  g_assert_true (ember_store_policy_put (fx.store, &p, "test", NULL));
+  g_assert_true (ember_store_commit (fx.store, NULL));
+  g_autoptr (EmberPortalMessage) added = portal_peer_expect (client, EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED, 1000);
+  g_assert_nonnull (added);
+  g_assert_cmpstr (added->u.resource.name, ==, "wiki");
+  g_assert_cmpstr (added->u.resource.dns_pattern, ==, "*.corp.example");
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  /* only the difference: web was not sent again */
+  g_assert_null (portal_peer_expect (client, EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED, 100));
+
+  /* The policy for web goes: the client loses it, the gateway stops. */
+  start = g_get_monotonic_time ();
+  g_assert_true (ember_store_policy_delete (fx.store, "staff", "web", "test", NULL));
+  g_autoptr (EmberPortalMessage) rej = portal_peer_expect (gw, EMBER_PORTAL_EVENT_REJECT_ACCESS, 1000);
+  g_assert_nonnull (rej);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  g_assert_cmpstr (rej->u.reject_access.resource_id.str, ==, web);
+  g_assert_cmpstr (rej->u.reject_access.client_id.str, ==, client_id);
+  g_autoptr (EmberPortalMessage) crej = portal_peer_expect (client, EMBER_PORTAL_EVENT_REJECT_ACCESS, 1000);
+  g_assert_nonnull (crej);
+  g_autoptr (EmberPortalMessage) del = portal_peer_expect (client, EMBER_PORTAL_EVENT_RESOURCE_DELETED, 1000);
+  g_assert_nonnull (del);
+  g_assert_cmpstr (del->u.resource_deleted.id.str, ==, web);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+
+  /* Asking again is now forbidden. */
+  request (client, web);
+  g_autoptr (EmberPortalMessage) failed = portal_peer_expect (client, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED, 1000);
+  g_assert_cmpint (failed->u.authorization_failed.reason, ==, EMBER_PORTAL_AUTHZ_FORBIDDEN);
+
+  portal_peer_free (client);
+  portal_peer_free (gw);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_restart_keeps_state (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  portal_fx_run (200);
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  g_autoptr (EmberPortalMessage) init = portal_peer_expect (client, EMBER_PORTAL_EVENT_CLIENT_INIT, 10);
+
+  portal_fx_restart (&fx);
+  /* The old session ended with the old server. */
+  g_assert_cmpuint (portal_peer_wait_closed (client, 2000), !=, 0);
+  portal_peer_free (client);
+
+  client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  g_autoptr (EmberPortalMessage) init2 = portal_peer_expect (client, EMBER_PORTAL_EVENT_CLIENT_INIT, 10);
+  g_assert_cmpmem (&init2->u.client_init.iface, sizeof (EmberPortalTunnelAddresses),
+                   &init->u.client_init.iface, sizeof (EmberPortalTunnelAddresses));
+  g_assert_cmpuint (init2->u.client_init.n_resources, ==, 1);
+  g_assert_cmpstr (init2->u.client_init.resources[0].id.str, ==,
+                   init->u.client_init.resources[0].id.str);
+  portal_peer_free (client);
+  portal_fx_teardown (&fx);
+}
+
+/* ---- bad input ------------------------------------------------------------------- */
+
+static void
+test_bad_frames (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, "max-frame-size=4096\n");
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+
+  const struct { const char *text; EmberPortalReplyReason reason; } cases[] = {
+    { "{\"topic\":\"client\",\"event\":\"no_such_event\",\"payload\":{},\"ref\":\"a\"}",
+      EMBER_PORTAL_REPLY_REASON_UNKNOWN_EVENT },
+    { "{\"topic\":\"client\",\"event\":\"broadcast_ice_candidates\",\"payload\":{},\"ref\":\"b\"}",
+      EMBER_PORTAL_REPLY_REASON_WRONG_DIRECTION },
+    { "{\"topic\":\"client\",\"event\":\"request_authorization\",\"payload\":{\"resource_id\":7},\"ref\":\"c\"}",
+      EMBER_PORTAL_REPLY_REASON_INVALID_PAYLOAD },
+    { "{\"topic\":\"client\",\"event\":\"phx_join\",\"ref\":\"d\"}",
+      EMBER_PORTAL_REPLY_REASON_INVALID_FRAME },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      portal_peer_send_text (client, cases[i].text);
+      g_autoptr (EmberPortalMessage) r = portal_peer_expect (client, EMBER_PORTAL_EVENT_PHX_REPLY, 2000);
+      g_assert_nonnull (r);
+      g_assert_cmpint (r->u.reply.status, ==, EMBER_PORTAL_REPLY_ERROR);
+      g_assert_cmpint (r->u.reply.reason, ==, cases[i].reason);
+    }
+  g_assert_false (client->closed);
+
+  /* Not JSON: closed with 1007. */
+  portal_peer_send_text (client, "{\"topic\":");
+  g_assert_cmpuint (portal_peer_wait_closed (client, 2000), ==, EMBER_PORTAL_CLOSE_INVALID_JSON);
+  portal_peer_free (client);
+
+  /* Over max-frame-size: closed (1009; the server drops the unread rest,
+   * so the client may see the reset before the close frame). */
+  client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  g_autofree char *big = g_strnfill (8000, ' ');
+  portal_peer_send_text (client, big);
+  portal_peer_wait_closed (client, 2000);
+  g_assert_true (client->closed);
+  g_assert_true (client->close_code == EMBER_PORTAL_CLOSE_TOO_BIG || client->close_code == 0);
+  portal_peer_free (client);
+  g_autofree char *metrics = NULL;
+  portal_fx_get (&fx, ember_portal_server_metrics_port (fx.server), "/metrics", NULL, &metrics);
+  /* four error replies, the invalid JSON, the oversized message */
+  g_assert_nonnull (strstr (metrics, "ember_portal_bad_messages_total 6\n"));
+
+  /* The gateway did not notice any of it. */
+  g_auto (EmberPortalMessage) hb;
+  ember_portal_message_init (&hb, EMBER_PORTAL_EVENT_HEARTBEAT, EMBER_PORTAL_CHANNEL_GATEWAY, NULL);
+  portal_peer_send (gw, &hb);
+  g_autoptr (EmberPortalMessage) hr = portal_peer_expect (gw, EMBER_PORTAL_EVENT_PHX_REPLY, 2000);
+  g_assert_nonnull (hr);
+  g_assert_cmpint (hr->u.reply.status, ==, EMBER_PORTAL_REPLY_OK);
+  g_assert_false (gw->closed);
+  portal_peer_free (gw);
+  portal_fx_teardown (&fx);
+}
+
+/* ---- relays ------------------------------------------------------------------------ */
+
+static char *
+relay_program (void)
+{
+  const char *root = g_getenv ("EMBER_BUILD_ROOT");
+  if (root == NULL)
+    return NULL;
+  char *p = g_build_filename (root, "plugins", "relay", "ember-relay", "ember-relay", NULL);
+  if (g_file_test (p, G_FILE_TEST_IS_EXECUTABLE))
+    return p;
+  g_free (p);
+  p = g_build_filename (root, "plugins", "relay", "ember-relay", NULL);
+  if (g_file_test (p, G_FILE_TEST_IS_EXECUTABLE) && !g_file_test (p, G_FILE_TEST_IS_DIR))
+    return p;
+  g_free (p);
+  return NULL;
+}
+
+static guint16
+free_udp_port (void)
+{
+  int fd = socket (AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
+  socklen_t len = sizeof sin;
+  getsockname (fd, (struct sockaddr *) &sin, &len);
+  close (fd);
+  return ntohs (sin.sin_port);
+}
+
+static void
+child_setup (gpointer user_data)
+{
+  (void) user_data;
+  prctl (PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test (spawned
+                                      * without an intermediate process) */
+}
+
+static void
+stop_relay (GPid pid)
+{
+  kill (pid, SIGKILL);
+  waitpid (pid, NULL, 0);
+  g_spawn_close_pid (pid);
+}
+
+static void
+test_relay_down (void)
+{
+  g_autofree char *prog = relay_program ();
+  if (prog == NULL)
+    {
+      g_test_skip ("ember-relay not built (EMBER_BUILD_ROOT unset)");
+      return;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("portal-relay-XXXXXX", &error);
+  g_autofree char *secret_file = g_build_filename (dir, "secret", NULL);
+  g_file_set_contents (secret_file, "relay-test-secret\n", -1, &error);
+  g_assert_no_error (error);
+  guint16 port = free_udp_port ();
+  g_autofree char *listen = g_strdup_printf ("--listen=127.0.0.1:%u", port);
+  g_autofree char *secret_arg = g_strdup_printf ("--secret-file=%s", secret_file);
+  const char *argv[] = { prog, listen, secret_arg, "--realm=ember.test", NULL };
+  GPid pid = 0;
+  g_spawn_async (dir, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL, &pid, &error);
+  g_assert_no_error (error);
+
+  PortalFx fx;
+  g_autofree char *extra = g_strdup_printf ("relay-probe-interval=0.1\n"
+                                            "[relay r1]\naddress=127.0.0.1:%u\nsecret-file=%s\n",
+                                            port, secret_file);
+  portal_fx_setup (&fx, extra);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  /* The relay answers the first probes: up. */
+  portal_fx_run (500);
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  g_autoptr (EmberPortalMessage) init = portal_peer_expect (client, EMBER_PORTAL_EVENT_CLIENT_INIT, 10);
+  g_assert_cmpuint (init->u.client_init.n_relays, ==, 1);
+  EmberPortalRelay *r = &init->u.client_init.relays[0];
+  g_assert_cmpuint (r->ipv4.port, ==, port);
+  /* REST credentials ember-relay verifies: HMAC-SHA1 of the username. */
+  g_autofree char *client_id = portal_fx_client_id (&fx, "laptop");
+  g_autofree char *want_user = g_strdup_printf ("%" G_GINT64_FORMAT ":%s", r->expires_at, client_id);
+  g_assert_cmpstr (r->username, ==, want_user);
+  guint8 mac[20];
+  g_assert_cmpint (gnutls_hmac_fast (GNUTLS_MAC_SHA1, "relay-test-secret", 17, r->username,
+                                     strlen (r->username), mac), ==, 0);
+  g_autofree char *want_pass = g_base64_encode (mac, sizeof mac);
+  g_assert_cmpstr (r->password, ==, want_pass);
+  g_assert_cmpint (r->expires_at, >, g_get_real_time () / G_USEC_PER_SEC + 600);
+
+  /* Kill it: within three probe intervals the client hears. */
+  stop_relay (pid);
+  gint64 start = g_get_monotonic_time ();
+  g_autoptr (EmberPortalMessage) gone = portal_peer_expect (client, EMBER_PORTAL_EVENT_RELAYS_PRESENCE, 2000);
+  g_assert_nonnull (gone);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  g_assert_cmpuint (gone->u.relays_presence.n_disconnected_ids, ==, 1);
+  g_assert_cmpstr (gone->u.relays_presence.disconnected_ids[0].str, ==, r->id.str);
+  g_assert_cmpuint (gone->u.relays_presence.n_connected, ==, 0);
+
+  /* Back on the same port: announced in `connected` with credentials. */
+  g_spawn_async (dir, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL, &pid, &error);
+  g_assert_no_error (error);
+  g_autoptr (EmberPortalMessage) back = portal_peer_expect (client, EMBER_PORTAL_EVENT_RELAYS_PRESENCE, 3000);
+  stop_relay (pid);
+  g_assert_nonnull (back);
+  g_assert_cmpuint (back->u.relays_presence.n_connected, ==, 1);
+  g_assert_cmpstr (back->u.relays_presence.connected[0].id.str, ==, r->id.str);
+
+  portal_peer_free (client);
+  portal_fx_teardown (&fx);
+  g_remove (secret_file);
+  g_rmdir (dir);
+}
+
+/* ---- rate limit ------------------------------------------------------------------ */
+
+static void
+test_rate_limit (void)
+{
+  g_autoptr (EmberPortalRateLimit) rl = ember_portal_rate_limit_new (2.0, 3, 2);
+  gint64 t = 1000 * G_USEC_PER_SEC;
+  /* a burst of 3, then nothing */
+  for (int i = 0; i < 3; i++)
+    g_assert_true (ember_portal_rate_limit_take (rl, "192.0.2.1", t));
+  g_assert_false (ember_portal_rate_limit_take (rl, "192.0.2.1", t));
+  g_assert_false (ember_portal_rate_limit_check (rl, "192.0.2.1", t));
+  /* another address is not affected */
+  for (int i = 0; i < 3; i++)
+    g_assert_true (ember_portal_rate_limit_take (rl, "192.0.2.2", t));
+  /* 2 per second: one token after half a second */
+  g_assert_true (ember_portal_rate_limit_take (rl, "192.0.2.1", t + G_USEC_PER_SEC / 2));
+  g_assert_false (ember_portal_rate_limit_take (rl, "192.0.2.1", t + G_USEC_PER_SEC / 2));
+  /* the table holds two keys: a third is refused while both are in use */
+  g_assert_false (ember_portal_rate_limit_take (rl, "192.0.2.3", t + G_USEC_PER_SEC / 2));
+  g_assert_cmpuint (ember_portal_rate_limit_size (rl), ==, 2);
+  /* once buckets have refilled they carry nothing and make room */
+  g_assert_true (ember_portal_rate_limit_take (rl, "192.0.2.3", t + 10 * G_USEC_PER_SEC));
+  g_assert_cmpuint (ember_portal_rate_limit_size (rl), <=, 2);
+  /* a clock that goes back refills nothing: 2 left, then none */
+  g_assert_true (ember_portal_rate_limit_take (rl, "192.0.2.3", t));
+  g_assert_true (ember_portal_rate_limit_take (rl, "192.0.2.3", t));
+  g_assert_false (ember_portal_rate_limit_take (rl, "192.0.2.3", t));
+}
+
+/* ---- config ----------------------------------------------------------------------- */
+
+static void
+test_config_errors (void)
+{
+  const struct { const char *text; const char *needle; } cases[] = {
+    { "[portal]\nstate-dir=/x\nlisten=0.0.0.0:443\n", "loopback" },
+    { "[portal]\nstate-dir=/x\nlisten=localhost\n", "listen" },
+    { "[portal]\nlisten=127.0.0.1:1\n", "state-dir" },
+    { "[portal]\nstate-dir=/x\ntls-certificate=/c\n", "tls-key" },
+    { "[portal]\nstate-dir=/x\nheartbeat-interval=-1\n", "heartbeat-interval" },
+    { "[portal]\nstate-dir=/x\nlisten-on=1\n", "unknown key" },
+    { "[portal]\nstate-dir=/x\n[relay r]\naddress=127.0.0.1:3478\n", "secret-file" },
+    { "[portal]\nstate-dir=/x\n[nope]\n", "unknown group" },
+    { "[portal]\nstate-dir=/x\nadmin-listen=10.0.0.1:80\n", "admin-listen" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (EmberPortalServeConfig) c =
+        ember_portal_serve_config_load_data (cases[i].text, "t.conf", &error);
+      g_assert_null (c);
+      g_assert_nonnull (error);
+      if (strstr (error->message, cases[i].needle) == NULL)
+        g_error ("case %u: \"%s\" does not name %s", i, error->message, cases[i].needle);
+      g_assert_true (g_str_has_prefix (error->message, "t.conf: "));
+    }
+  /* non-loopback plain ws only with insecure=true */
+  const char *ok = "[portal]\nstate-dir=/x\nlisten=0.0.0.0:8080;[::1]:8080\ninsecure=true\n";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberPortalServeConfig) c = ember_portal_serve_config_load_data (ok, "t", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (c->listen), ==, 2);
+  g_assert_cmpint (c->heartbeat_interval_us, ==, 10 * G_USEC_PER_SEC);
+  g_assert_cmpstr (c->admin_listen, ==, "127.0.0.1:8081");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL);
+  /* Bad input is logged at warning level on purpose; it is not fatal. */
+  g_log_set_fatal_mask ("ember-portal", G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR);
+  g_test_add_func ("/portal/server/config/errors-name-the-key", test_config_errors);
+  g_test_add_func ("/portal/server/rate-limit/refills-per-address-and-bounds-keys", test_rate_limit);
+  g_test_add_func ("/portal/server/client-and-gateway-join", test_join);
+  g_test_add_func ("/portal/server/authorization-flow-with-ice-both-ways", test_authorization_flow);
+  g_test_add_func ("/portal/server/authorization-fails-offline-forbidden-not-found",
+                   test_authorization_failures);
+  g_test_add_func ("/portal/server/bad-token-gets-401-and-no-session", test_bad_token);
+  g_test_add_func ("/portal/server/failed-logins-are-rate-limited", test_failed_logins_rate_limited);
+  g_test_add_func ("/portal/server/heartbeat-timeout-closes", test_heartbeat_timeout);
+  g_test_add_func ("/portal/server/revoked-token-closes-its-session", test_revoked_token_closes_session);
+  g_test_add_func ("/portal/server/policy-change-reaches-client-and-gateway-within-1s",
+                   test_policy_change);
+  g_test_add_func ("/portal/server/restart-keeps-state-and-tunnel-addresses",
+                   test_restart_keeps_state);
+  g_test_add_func ("/portal/server/bad-frames-answered-others-unaffected", test_bad_frames);
+  g_test_add_func ("/portal/server/relay-down-sends-relays-presence", test_relay_down);
+  return g_test_run ();
+}

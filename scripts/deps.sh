@@ -17,8 +17,9 @@ packages=(
   # test tooling
   jq python3 ca-certificates
   # Windows cross build of tun-wintun and its Wine tests (scripts/build-windows.sh):
-  # MinGW-w64, wine64, and dpkg-dev + make to build GLib from Debian's sources
-  gcc-mingw-w64-x86-64 wine64 dpkg-dev make
+  # MinGW-w64 and its zlib (GLib requires it), wine64, and dpkg-dev + make to
+  # build GLib from Debian's sources
+  gcc-mingw-w64-x86-64 libz-mingw-w64-dev wine64 dpkg-dev make
 )
 
 missing=()

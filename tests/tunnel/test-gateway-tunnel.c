@@ -451,7 +451,9 @@ test_revoking_one_of_two_keeps_the_connection (Fx *fx, gconstpointer data)
 
   (void) data;
   connect_up (fx);
-  authorize (fx, db_id, "10.21.0.0", NULL, 0, 60 * SEC, "bbbb");
+  /* The portal hands out the pair's credentials again for a second
+   * resource on a connected pair (docs/tunnel.md, rule 2). */
+  authorize (fx, db_id, "10.21.0.0", NULL, 0, 60 * SEC, "aaaa");
   fx_run (fx, fx->now + SEC);
   client_sends (fx, "100.64.0.2", "10.20.0.7", 80);
   client_sends (fx, "100.64.0.2", "10.21.0.7", 5432);
@@ -526,7 +528,8 @@ test_second_resource_reuses_connection (Fx *fx, gconstpointer data)
   connect_up (fx);
   gen = ember_tunnel_conn_get_generation (
     ember_tunnel_node_lookup (ember_gateway_tunnel_get_node (fx->gw), client_id));
-  authorize (fx, "9b1f6c3a-2e8d-4f70-a9c5-8d2e1b7f3a61", "10.21.0.0", ssh, 1, 60 * SEC, "bbbb");
+  /* Same pair, same credentials (docs/tunnel.md, rule 2). */
+  authorize (fx, "9b1f6c3a-2e8d-4f70-a9c5-8d2e1b7f3a61", "10.21.0.0", ssh, 1, 60 * SEC, "aaaa");
   fx_run (fx, fx->now + SEC);
   g_assert_cmpuint (fx->flows_answered, ==, 2);
   g_assert_cmpuint (ember_tunnel_conn_get_generation (

@@ -294,8 +294,6 @@ put_resource_body (Writer *w, const EmberPortalResource *res)
       add_string (w, "address", ember_portal_cidr_to_string (&res->cidr, text));
       break;
     case EMBER_PORTAL_RESOURCE_DNS:
-      if (res->dns_pattern == NULL)
-        return reader_fail (&w->r, "missing (a dns resource needs a name pattern)");
       if (!ember_portal_dns_pattern_check (res->dns_pattern, w->r.path->str, w->r.error))
         return FALSE;
       add_string (w, "address", res->dns_pattern);

@@ -85,7 +85,8 @@ char *ember_portal_message_build (const EmberPortalMessage *msg, EmberPortalChan
 /* ---- Values shared with the rest of the portal ------------------------ */
 
 /* These are the checks the codec applies, for the portal's storage, its
- * policy file and the CLI, so one rule holds everywhere. `what` names the
+ * policy file and the CLI, so one rule holds everywhere (networks and
+ * addresses: net/cidr.h; dns patterns: dns/pattern.h). `what` names the
  * value in the error message. */
 gboolean ember_portal_id_parse (const char *text, EmberPortalId *id, const char *what,
                                 GError **error);
@@ -99,8 +100,5 @@ gboolean ember_portal_ports_parse (const char *text, EmberPortalFilter *filter, 
                                    GError **error);
 /* ranges → "80,8000-8100" (newly allocated). */
 char *ember_portal_ports_to_string (const EmberPortalFilter *filter);
-/* A dns resource address: labels of letters, digits, '-' and '_', '?'
- * for one character, and a first label of "*" or "**" only. */
-gboolean ember_portal_dns_pattern_check (const char *pattern, const char *what, GError **error);
 
 G_END_DECLS

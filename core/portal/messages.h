@@ -175,7 +175,8 @@ typedef struct {
   char *name;
   EmberPortalResourceType type;
   EmberCidr cidr;         /* type cidr: a prefix with no host bits set (net/cidr.h) */
-  char *dns_pattern;      /* type dns: "app.corp.example", "*.corp.example", "**.corp", "db?.corp" */
+  char *dns_pattern;      /* type dns, normalized (dns/pattern.h): "app.corp.example",
+                           * "*.corp.example", "**.corp", "db?.corp" */
   EmberPortalSite site;
   EmberPortalFilter *filters;
   guint n_filters;

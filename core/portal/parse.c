@@ -218,9 +218,9 @@ read_resource (Reader *r, JsonNode *node, EmberPortalResource *res)
     case EMBER_PORTAL_RESOURCE_DNS:
       if (address == NULL)
         return reader_fail (r, "missing (a dns resource needs a name pattern)");
-      if (!ember_portal_dns_pattern_check (address, r->path->str, r->error))
+      res->dns_pattern = ember_portal_dns_pattern_parse (address, r->path->str, r->error);
+      if (res->dns_pattern == NULL)
         return FALSE;
-      res->dns_pattern = g_steal_pointer (&address);
       break;
     case EMBER_PORTAL_RESOURCE_INTERNET:
       if (address != NULL)

@@ -1,6 +1,8 @@
 /* portal/values — the protocol's scalar values, text ⇄ C. */
 #include "portal/values.h"
 
+#include "dns/pattern.h"
+
 #include <stdarg.h>
 #include <string.h>
 
@@ -280,42 +282,28 @@ ember_portal_filter_check (const EmberPortalFilter *filter, const char *what, GE
 
 /* ---- DNS patterns ------------------------------------------------------ */
 
+char *
+ember_portal_dns_pattern_parse (const char *text, const char *what, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  char *pattern = ember_dns_pattern_normalize (text, &local);
+  if (pattern == NULL)
+    ember_portal_fail (error, what, "%s", local->message);
+  return pattern;
+}
+
 gboolean
 ember_portal_dns_pattern_check (const char *pattern, const char *what, GError **error)
 {
-  g_return_val_if_fail (pattern != NULL && what != NULL, FALSE);
-  gsize n = strlen (pattern);
-  g_autofree char *q = quote (pattern);
-  if (n == 0 || n > EMBER_PORTAL_DNS_PATTERN_MAX)
-    return ember_portal_fail (error, what, "a name pattern is 1..%d characters",
-                              EMBER_PORTAL_DNS_PATTERN_MAX);
-  guint label = 0;
-  const char *p = pattern;
-  for (;;)
+  if (pattern == NULL)
+    return ember_portal_fail (error, what, "missing (a dns resource needs a name pattern)");
+  g_autofree char *normal = ember_portal_dns_pattern_parse (pattern, what, error);
+  if (normal == NULL)
+    return FALSE;
+  if (strcmp (normal, pattern) != 0)
     {
-      const char *dot = strchr (p, '.');
-      gsize len = dot != NULL ? (gsize) (dot - p) : strlen (p);
-      if (len == 0)
-        return ember_portal_fail (error, what, "%s has an empty label", q);
-      if (len > 63)
-        return ember_portal_fail (error, what, "%s has a label longer than 63", q);
-      gboolean wildcard = (len == 1 && p[0] == '*') || (len == 2 && p[0] == '*' && p[1] == '*');
-      if (wildcard && label != 0)
-        return ember_portal_fail (error, what, "%s: '*' and '**' may only be the first label", q);
-      if (wildcard && dot == NULL)
-        return ember_portal_fail (error, what, "%s: a wildcard needs a domain after it", q);
-      for (gsize i = 0; !wildcard && i < len; i++)
-        {
-          char c = p[i];
-          if (!g_ascii_isalnum (c) && c != '-' && c != '_' && c != '?')
-            return ember_portal_fail (error, what, "%s: byte %" G_GSIZE_FORMAT " (0x%02x) is "
-                                      "none of A-Z a-z 0-9 - _ ?", q, (gsize) (p - pattern) + i,
-                                      (guchar) c);
-        }
-      label++;
-      if (dot == NULL)
-        break;
-      p = dot + 1;
+      g_autofree char *q = quote (normal);
+      return ember_portal_fail (error, what, "patterns are sent normalized: %s", q);
     }
   return TRUE;
 }

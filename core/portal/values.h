@@ -46,6 +46,12 @@ gboolean ember_portal_ice_chars_check (const char *text, gsize min, gsize max, c
 /* UTF-8, 1..max bytes, no control characters. */
 gboolean ember_portal_text_check (const char *text, gsize max, const char *what, GError **error);
 
+/* A dns resource address through core/dns's rules (dns/pattern.h): a
+ * newly allocated normalized copy (lower case, no trailing dot). */
+char *ember_portal_dns_pattern_parse (const char *text, const char *what, GError **error);
+/* The pattern as build sends it: valid and already normalized. */
+gboolean ember_portal_dns_pattern_check (const char *pattern, const char *what, GError **error);
+
 /* A "candidate:" attribute (RFC 8839 §5.1) through core/ice's parser. */
 gboolean ember_portal_candidate_parse (const char *text, EmberIceCandidate *cand,
                                        const char *what, GError **error);

@@ -322,22 +322,48 @@ test_values_ports (void)
   g_string_free (many, TRUE);
 }
 
+static char *resource_frame (const char *type, const char *address, const char *filters);
+
 static void
 test_values_dns_patterns (void)
 {
-  const char *good[] = { "app.corp.example", "*.corp.example", "**.corp", "db?.corp.example",
-                         "a", "_sip._udp.example", "x-1.example" };
-  const char *bad[] = { "", "*", "**", "a.*.b", "a..b", ".a", "a.", "***.a", "a b.c",
-                        "a/b.c", "é.example" };
+  /* core/dns's rules (dns/pattern.h); the codec hands on the normalized
+   * form: lower case, no trailing dot. */
+  static const struct {
+    const char *in, *out;
+  } good[] = {
+    { "app.corp.example", "app.corp.example" }, { "*.corp.example", "*.corp.example" },
+    { "**.corp", "**.corp" }, { "db?.Corp.Example.", "db?.corp.example" }, { "a", "a" },
+    { "_sip._udp.example", "_sip._udp.example" },
+  };
+  const char *bad[] = { "*", "**", "a.*.b", "a..b", ".a", "***.a", "a b.c", "a/b.c",
+                        "\u00e9.example" };
   for (guint i = 0; i < G_N_ELEMENTS (good); i++)
-    g_assert_true (ember_portal_dns_pattern_check (good[i], "address", NULL));
+    {
+      g_autofree char *address = g_strdup_printf ("\"%s\"", good[i].in);
+      g_autofree char *text = resource_frame ("\"dns\"", address, NULL);
+      g_auto (EmberPortalMessage) msg = { 0 };
+      g_autoptr (GError) error = NULL;
+      if (!ember_portal_message_parse (text, strlen (text), EMBER_PORTAL_CHANNEL_CLIENT,
+                                       EMBER_PORTAL_FROM_PORTAL, &msg, &error))
+        g_error ("%s: %s", good[i].in, error->message);
+      g_assert_cmpstr (msg.u.resource.dns_pattern, ==, good[i].out);
+    }
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
-      g_autoptr (GError) error = NULL;
-      if (ember_portal_dns_pattern_check (bad[i], "address", &error))
-        g_error ("accepted dns pattern \"%s\"", bad[i]);
-      g_assert_true (g_str_has_prefix (error->message, "address: "));
+      g_autofree char *address = g_strdup_printf ("\"%s\"", bad[i]);
+      g_autofree char *text = resource_frame ("\"dns\"", address, NULL);
+      assert_refused (EMBER_PORTAL_CHANNEL_CLIENT, EMBER_PORTAL_FROM_PORTAL, text,
+                      EMBER_PORTAL_ERROR_INVALID_PAYLOAD, "payload.address: expected a DNS name pattern");
     }
+  /* Build sends patterns normalized only. */
+  g_auto (EmberPortalMessage) msg = { 0 };
+  sample_message (&msg, EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED, EMBER_PORTAL_CHANNEL_CLIENT);
+  g_free (msg.u.resource.dns_pattern);
+  msg.u.resource.dns_pattern = g_strdup ("Wiki.corp.");
+  g_autoptr (GError) error = NULL;
+  g_assert_null (ember_portal_message_build (&msg, EMBER_PORTAL_CHANNEL_CLIENT, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "payload.address: patterns are sent normalized: \"wiki.corp\""));
 }
 
 /* ---- malformed frames ---------------------------------------------------------- */
@@ -522,7 +548,8 @@ test_malformed_resources (void)
     { "\"cidr\"", "\"10.20.0.0\"", NULL, "payload.address: \"10.20.0.0\": expected ADDRESS/LENGTH" },
     { "\"cidr\"", "\"10.20.0/24\"", NULL, "payload.address: \"10.20.0/24\": expected an IPv4 address" },
     { "\"cidr\"", NULL, NULL, "payload.address: missing" },
-    { "\"dns\"", "\"a.*.corp\"", NULL, "payload.address: \"a.*.corp\": '*' and '**' may only be" },
+    { "\"dns\"", "\"a.*.corp\"", NULL, "payload.address: expected a DNS name pattern (name, ?, *. "
+      "or **.), got \"a.*.corp\": a wildcard label is allowed only first" },
     { "\"internet\"", "\"0.0.0.0/0\"", NULL, "payload.address: an internet resource has no address" },
     { "\"vpn\"", NULL, NULL, "payload.type: \"vpn\" is none of \"cidr\", \"dns\", \"internet\"" },
     { "null", NULL, NULL, "payload.type: expected a string, got null" },

@@ -53,15 +53,28 @@ respond_gerror (SoupServerMessage *msg, GError *error)
   guint status = SOUP_STATUS_INTERNAL_SERVER_ERROR;
   const char *code = "internal";
 
+  static const struct {
+    int code;
+    guint status;
+    const char *name;
+  } store_errors[] = {
+    { EMBER_STORE_ERROR_NOT_FOUND, SOUP_STATUS_NOT_FOUND, "not_found" },
+    { EMBER_STORE_ERROR_INVALID, SOUP_STATUS_BAD_REQUEST, "invalid" },
+    { EMBER_STORE_ERROR_EXISTS, SOUP_STATUS_CONFLICT, "exists" },
+  };
+
   if (error->domain == EMBER_POLICY_FILE_ERROR)
-    status = SOUP_STATUS_BAD_REQUEST, code = "bad_policy";
-  else if (g_error_matches (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_NOT_FOUND))
-    status = SOUP_STATUS_NOT_FOUND, code = "not_found";
-  else if (g_error_matches (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_INVALID))
-    status = SOUP_STATUS_BAD_REQUEST, code = "invalid";
-  else if (g_error_matches (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_EXISTS))
-    status = SOUP_STATUS_CONFLICT, code = "exists";
-  else
+    {
+      status = SOUP_STATUS_BAD_REQUEST;
+      code = "bad_policy";
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (store_errors); i++)
+    if (g_error_matches (error, EMBER_STORE_ERROR, store_errors[i].code))
+      {
+        status = store_errors[i].status;
+        code = store_errors[i].name;
+      }
+  if (status == SOUP_STATUS_INTERNAL_SERVER_ERROR)
     g_warning ("admin API: %s", error->message);
   respond_error (msg, status, code, error->message);
   g_error_free (error);
@@ -328,7 +341,10 @@ query_int (GHashTable *query, const char *name, gint64 *out)
   *out = 0;
   if (v == NULL)
     return TRUE;
-  return g_ascii_string_to_unsigned (v, 10, 0, G_MAXINT64, &n, NULL) && (*out = (gint64) n, TRUE);
+  if (!g_ascii_string_to_unsigned (v, 10, 0, G_MAXINT64, &n, NULL))
+    return FALSE;
+  *out = (gint64) n;
+  return TRUE;
 }
 
 static void
@@ -363,6 +379,23 @@ handle (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
   if (g_str_equal (head, "apikeys") && !g_str_equal (method, "GET"))
     {
       handle_apikeys (admin, msg, method, rest, actor);
+      return;
+    }
+  if ((g_str_equal (head, "clients") || g_str_equal (head, "gateways")) && *rest != '\0' &&
+      g_str_equal (method, "DELETE"))
+    {
+      result = ember_portal_op_device_delete (admin->store,
+                                              g_str_equal (head, "gateways")
+                                                ? EMBER_STORE_DEVICE_GATEWAY
+                                                : EMBER_STORE_DEVICE_CLIENT,
+                                              rest, actor, &error);
+      if (result == NULL)
+        {
+          respond_gerror (msg, error);
+          return;
+        }
+      respond (msg, SOUP_STATUS_OK, result);
+      changed (admin);
       return;
     }
   if (g_strv_contains (ember_portal_list_kinds, head) && *rest == '\0')

@@ -15,6 +15,7 @@
  *   DELETE /v1/tokens/ID                             revoke
  *   POST   /v1/apikeys  {"name", "expires_in"}       -> 201, with "key"
  *   DELETE /v1/apikeys/NAME                          revoke
+ *   DELETE /v1/clients/NAME, /v1/gateways/NAME       delete (tokens revoked)
  *
  * Errors are JSON {"error": {"code", "message"}} with 400 (bad request or
  * policy file: the message names the JSON path), 401 (key missing,

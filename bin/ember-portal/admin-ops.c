@@ -11,42 +11,65 @@ const char *const ember_portal_list_kinds[] = {
   "sites", "clients", "gateways", "resources", "groups", "policies", "tokens", "apikeys", NULL,
 };
 
+/* Each listing as "rows, then each row to JSON". */
+static GPtrArray *
+list_gateways (EmberStore *store, GError **error)
+{
+  return ember_store_list_gateways (store, NULL, error);
+}
+
+static GPtrArray *
+list_tokens (EmberStore *store, GError **error)
+{
+  return ember_store_list_tokens (store, 0, error);
+}
+
+/* Typed serializers behind the one pointer type a table can hold. */
+#define ANY_TO_JSON(type, fn)                                                                   \
+  static JsonNode *fn##_any (gconstpointer item)                                                \
+  {                                                                                             \
+    return fn ((const type *) item);                                                            \
+  }
+ANY_TO_JSON (EmberStoreSite, ember_store_site_to_json)
+ANY_TO_JSON (EmberStoreClient, ember_store_client_to_json)
+ANY_TO_JSON (EmberStoreGateway, ember_store_gateway_to_json)
+ANY_TO_JSON (EmberStoreResource, ember_store_resource_to_json)
+ANY_TO_JSON (EmberStoreGroup, ember_store_group_to_json)
+ANY_TO_JSON (EmberStorePolicy, ember_store_policy_to_json)
+ANY_TO_JSON (EmberStoreToken, ember_store_token_to_json)
+ANY_TO_JSON (EmberStoreApiKey, ember_store_apikey_to_json)
+ANY_TO_JSON (EmberStoreChange, ember_store_change_to_json)
+
+static const struct {
+  const char *kind;
+  GPtrArray *(*list) (EmberStore *store, GError **error);
+  EmberStoreToJson to_json;
+} listings[] = {
+  { "sites", ember_store_list_sites, ember_store_site_to_json_any },
+  { "clients", ember_store_list_clients, ember_store_client_to_json_any },
+  { "gateways", list_gateways, ember_store_gateway_to_json_any },
+  { "resources", ember_store_list_resources, ember_store_resource_to_json_any },
+  { "groups", ember_store_list_groups, ember_store_group_to_json_any },
+  { "policies", ember_store_list_policies, ember_store_policy_to_json_any },
+  { "tokens", list_tokens, ember_store_token_to_json_any },
+  { "apikeys", ember_store_list_apikeys, ember_store_apikey_to_json_any },
+};
+
 JsonNode *
 ember_portal_op_list (EmberStore *store, const char *kind, GError **error)
 {
-  g_autoptr (GPtrArray) items = NULL;
-  EmberStoreToJson to_json;
-
-  if (g_strcmp0 (kind, "sites") == 0)
-    items = ember_store_list_sites (store, error), to_json = (EmberStoreToJson) ember_store_site_to_json;
-  else if (g_strcmp0 (kind, "clients") == 0)
-    items = ember_store_list_clients (store, error), to_json = (EmberStoreToJson) ember_store_client_to_json;
-  else if (g_strcmp0 (kind, "gateways") == 0)
-    items = ember_store_list_gateways (store, NULL, error),
-    to_json = (EmberStoreToJson) ember_store_gateway_to_json;
-  else if (g_strcmp0 (kind, "resources") == 0)
-    items = ember_store_list_resources (store, error),
-    to_json = (EmberStoreToJson) ember_store_resource_to_json;
-  else if (g_strcmp0 (kind, "groups") == 0)
-    items = ember_store_list_groups (store, error), to_json = (EmberStoreToJson) ember_store_group_to_json;
-  else if (g_strcmp0 (kind, "policies") == 0)
-    items = ember_store_list_policies (store, error),
-    to_json = (EmberStoreToJson) ember_store_policy_to_json;
-  else if (g_strcmp0 (kind, "tokens") == 0)
-    items = ember_store_list_tokens (store, 0, error), to_json = (EmberStoreToJson) ember_store_token_to_json;
-  else if (g_strcmp0 (kind, "apikeys") == 0)
-    items = ember_store_list_apikeys (store, error),
-    to_json = (EmberStoreToJson) ember_store_apikey_to_json;
-  else
-    {
-      g_autofree char *list = g_strjoinv (", ", (char **) ember_portal_list_kinds);
-      g_set_error (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_NOT_FOUND,
-                   "nothing to list named \"%s\" (expected one of: %s)", kind ? kind : "", list);
-      return NULL;
-    }
-  if (items == NULL)
+  for (guint i = 0; i < G_N_ELEMENTS (listings); i++)
+    if (g_strcmp0 (kind, listings[i].kind) == 0)
+      {
+        g_autoptr (GPtrArray) items = listings[i].list (store, error);
+        return items != NULL ? ember_store_list_to_json (items, listings[i].to_json) : NULL;
+      }
+  {
+    g_autofree char *list = g_strjoinv (", ", (char **) ember_portal_list_kinds);
+    g_set_error (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_NOT_FOUND,
+                 "nothing to list named \"%s\" (expected one of: %s)", kind ? kind : "", list);
     return NULL;
-  return ember_store_list_to_json (items, to_json);
+  }
 }
 
 JsonNode *
@@ -60,8 +83,7 @@ ember_portal_op_log (EmberStore *store, gint64 after, guint limit, GError **erro
     return NULL;
   obj = json_object_new ();
   json_object_set_member (obj, "changes",
-                          ember_store_list_to_json (changes,
-                                                    (EmberStoreToJson) ember_store_change_to_json));
+                          ember_store_list_to_json (changes, ember_store_change_to_json_any));
   node = json_node_new (JSON_NODE_OBJECT);
   json_node_take_object (node, obj);
   return node;
@@ -122,6 +144,23 @@ ember_portal_op_token_revoke (EmberStore *store, const char *id, const char *act
       (info = ember_store_token_get (store, id, error)) == NULL)
     return NULL;
   return ember_store_token_to_json (info);
+}
+
+JsonNode *
+ember_portal_op_device_delete (EmberStore *store, EmberStoreDeviceKind kind, const char *name,
+                               const char *actor, GError **error)
+{
+  JsonObject *obj;
+  JsonNode *node;
+
+  if (!ember_store_device_delete (store, kind, name, actor, error))
+    return NULL;
+  obj = json_object_new ();
+  json_object_set_string_member (obj, "kind", ember_store_device_kind_name (kind));
+  json_object_set_string_member (obj, "deleted", name);
+  node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (node, obj);
+  return node;
 }
 
 JsonNode *

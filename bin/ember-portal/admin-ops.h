@@ -35,6 +35,10 @@ JsonNode *ember_portal_op_token_create (EmberStore *store, EmberStoreDeviceKind 
 /* The token object after revocation. */
 JsonNode *ember_portal_op_token_revoke (EmberStore *store, const char *id, const char *actor,
                                         GError **error);
+/* Deletes a client or gateway with its tokens (revoked first, so their
+ * sessions close); {"deleted": NAME, "kind": ...}. */
+JsonNode *ember_portal_op_device_delete (EmberStore *store, EmberStoreDeviceKind kind,
+                                         const char *name, const char *actor, GError **error);
 /* The key object plus "key": the secret, shown this once. */
 JsonNode *ember_portal_op_apikey_create (EmberStore *store, const char *name, gint64 expires_at,
                                          const char *actor, GError **error);

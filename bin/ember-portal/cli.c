@@ -512,3 +512,33 @@ ember_portal_cli_apikey (int argc, char **argv)
   ember_portal_op_wipe_secret (result);
   return EMBER_PORTAL_EXIT_OK;
 }
+
+int
+ember_portal_cli_delete (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) ctx =
+    verb_context ("client NAME | gateway NAME",
+                  "Delete a client or a gateway: its tokens are revoked (its sessions close) "
+                  "and its tunnel addresses are freed.");
+  g_autoptr (EmberPortalConfig) config = NULL;
+  g_autoptr (EmberStore) store = NULL;
+  g_autoptr (JsonNode) result = NULL;
+  GError *error = NULL;
+  int code = 0;
+
+  if (!parse_options (ctx, &argc, &argv, &code))
+    return code;
+  if (argc != 3 || (!g_str_equal (argv[1], "client") && !g_str_equal (argv[1], "gateway")))
+    return usage (ctx, "delete: expected client NAME or gateway NAME");
+  if ((code = ember_portal_cli_open (opt_config, &config, &store)) != 0)
+    return code;
+  result = ember_portal_op_device_delete (store,
+                                          g_str_equal (argv[1], "gateway")
+                                            ? EMBER_STORE_DEVICE_GATEWAY
+                                            : EMBER_STORE_DEVICE_CLIENT,
+                                          argv[2], ACTOR, &error);
+  if (result == NULL)
+    return report (error);
+  g_print ("deleted %s %s\n", argv[1], argv[2]);
+  return EMBER_PORTAL_EXIT_OK;
+}

@@ -31,6 +31,7 @@ int ember_portal_cli_token (int argc, char **argv);
 int ember_portal_cli_list (int argc, char **argv);
 int ember_portal_cli_log (int argc, char **argv);
 int ember_portal_cli_apikey (int argc, char **argv);
+int ember_portal_cli_delete (int argc, char **argv);
 
 /* For every verb, `serve` included: loads --config (exit code INPUT and
  * a message on stderr when it fails) and, when `store` is not NULL,

@@ -19,6 +19,7 @@ static const EmberPortalVerb verbs[] = {
     ember_portal_cli_list },
   { "log", "Print the audit log of changes", ember_portal_cli_log },
   { "apikey", "Create or revoke a key of the HTTP admin API", ember_portal_cli_apikey },
+  { "delete", "Delete a client or a gateway (revokes its tokens)", ember_portal_cli_delete },
   { "serve", "Serve clients and gateways: the signalling channel, admin API, metrics",
     ember_portal_serve_main },
 };

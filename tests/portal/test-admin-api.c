@@ -299,6 +299,40 @@ test_tokens_are_created_and_revoked (Fixture *f, gconstpointer data)
 }
 
 static void
+test_deleting_a_device_revokes_its_tokens (Fixture *f, gconstpointer data)
+{
+  g_autofree char *token = NULL;
+  EmberStoreTokenStatus status;
+  GError *error = NULL;
+
+  (void) data;
+  token = ember_store_token_create (f->store, EMBER_STORE_DEVICE_CLIENT, "laptop", NULL, 0, "test",
+                                    NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (http (f, "DELETE", "/v1/clients/laptop", NULL, f->key), ==, 200);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (f->json), "deleted"), ==,
+                   "laptop");
+  g_assert_cmpuint (f->changed, ==, 1);
+  g_assert_true (ember_store_token_verify (f->store, token, 0, &status, NULL, &error));
+  g_assert_cmpint (status, ==, EMBER_STORE_TOKEN_UNKNOWN);
+  g_assert_cmpuint (http (f, "GET", "/v1/clients", NULL, f->key), ==, 200);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (f->json)), ==, 0);
+  g_assert_cmpuint (http (f, "DELETE", "/v1/clients/laptop", NULL, f->key), ==, 404);
+  g_assert_cmpuint (http (f, "DELETE", "/v1/gateways/laptop", NULL, f->key), ==, 404);
+  /* The audit log shows the revocation before the deletion. */
+  g_assert_cmpuint (http (f, "GET", "/v1/log?after=3", NULL, f->key), ==, 200);
+  {
+    JsonArray *c = json_object_get_array_member (json_node_get_object (f->json), "changes");
+    g_assert_cmpuint (json_array_get_length (c), ==, 2);
+    g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (c, 0), "verb"),
+                     ==, "revoked");
+    g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (c, 1), "verb"),
+                     ==, "deleted");
+  }
+  ember_store_secret_free (g_steal_pointer (&token));
+}
+
+static void
 test_api_keys_manage_api_keys (Fixture *f, gconstpointer data)
 {
   g_autofree char *second = NULL;
@@ -340,6 +374,7 @@ main (int argc, char **argv)
   ADD ("a-bad-policy-is-400-and-changes-nothing", test_a_bad_policy_is_400_and_changes_nothing);
   ADD ("tokens-are-created-and-revoked", test_tokens_are_created_and_revoked);
   ADD ("api-keys-manage-api-keys", test_api_keys_manage_api_keys);
+  ADD ("deleting-a-device-revokes-its-tokens", test_deleting_a_device_revokes_its_tokens);
   ADD ("unknown-endpoints-and-methods-are-json-errors",
        test_unknown_endpoints_and_methods_are_json_errors);
   return g_test_run ();

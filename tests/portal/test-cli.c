@@ -112,10 +112,12 @@ test_exit_codes_a_script_can_rely_on (Fixture *f, gconstpointer data)
 {
   g_autofree char *bad = g_build_filename (f->dir, "bad.json", NULL);
   g_autofree char *good = g_build_filename (f->dir, "good.json", NULL);
+  g_autofree char *empty = g_build_filename (f->dir, "empty.json", NULL);
 
   (void) data;
   g_assert_true (g_file_set_contents (good, "{\"sites\": [{\"name\": \"home\"}]}", -1, NULL));
   g_assert_true (g_file_set_contents (bad, "{\"sites\": [{\"name\": 1}]}", -1, NULL));
+  g_assert_true (g_file_set_contents (empty, "{}", -1, NULL));
 
   g_assert_cmpint (run (f, "frobnicate", NULL), ==, 2);
   g_assert_cmpint (run (f, NULL), ==, 2);
@@ -147,6 +149,14 @@ test_exit_codes_a_script_can_rely_on (Fixture *f, gconstpointer data)
   g_assert_cmpint (run (f, "token", "create", "-c", "@config", "gateway", "gw", "--site", "home",
                         NULL),
                    ==, 0);
+  /* A site with a gateway cannot go; the gateway can, then the site. */
+  g_assert_cmpint (run (f, "apply", "-c", "@config", empty, NULL), ==, 1);
+  g_assert_nonnull (strstr (f->err, "gateway gw"));
+  g_assert_cmpint (run (f, "delete", "-c", "@config", "gateway", "gw", NULL), ==, 0);
+  g_assert_cmpint (run (f, "delete", "-c", "@config", "gateway", "gw", NULL), ==, 1);
+  g_assert_cmpint (run (f, "delete", "-c", "@config", "router", "gw", NULL), ==, 2);
+  g_assert_cmpint (run (f, "apply", "-c", "@config", empty, NULL), ==, 0);
+  g_assert_cmpstr (f->out, ==, "- site home\n");
 }
 
 static void
@@ -186,7 +196,7 @@ test_list_and_log_json_are_the_api_shapes (Fixture *f, gconstpointer data)
 static void
 test_every_verb_has_help (Fixture *f, gconstpointer data)
 {
-  const char *verbs[] = { "apply", "token", "list", "log", "apikey" };
+  const char *verbs[] = { "apply", "token", "list", "log", "apikey", "delete" };
 
   (void) data;
   g_assert_cmpint (run (f, "--help", NULL), ==, 0);

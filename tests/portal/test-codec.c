@@ -199,7 +199,7 @@ test_doc_examples_parse (void)
           frames++;
         }
     }
-  g_assert_cmpuint (frames, >=, 10);
+  g_assert_cmpuint (frames, >=, 16);
 }
 
 static const char authorize_flow_example[] =

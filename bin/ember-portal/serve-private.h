@@ -16,6 +16,7 @@
 #pragma once
 
 #include "serve.h"
+#include "admin-api.h"
 #include "store.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -92,6 +93,7 @@ struct _EmberPortalServer {
   EmberStoreAccess *access;   /* snapshot of resources, policies, groups */
   SoupServer *soup;           /* /client/websocket, /gateway/websocket */
   SoupServer *admin;
+  EmberPortalAdmin *admin_api;
   EmberPortalMetrics *metrics;
   EmberPortalRelays *relays;
   EmberPortalId *relay_ids;   /* per configured relay, stable */

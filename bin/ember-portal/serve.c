@@ -386,6 +386,12 @@ on_poll (gpointer user_data)
 }
 
 static void
+on_admin_changed (gpointer user_data)
+{
+  fanout_poll (user_data);
+}
+
+static void
 on_relays_changed (gpointer user_data, const gint *down, const gint *up)
 {
   EmberPortalServer *srv = user_data;
@@ -539,6 +545,22 @@ ember_portal_server_new (const EmberPortalServeConfig *config, GError **error)
   if (!listen_all (srv, error))
     return NULL;
 
+  if (config->admin_listen != NULL)
+    {
+      g_autoptr (GInetSocketAddress) sa = ember_portal_parse_listen (config->admin_listen,
+                                                                     "admin-listen", error);
+      srv->admin = soup_server_new ("server-header", "ember-portal", NULL);
+      /* Same storage connection and thread; a change made through it is
+       * fanned out at once instead of at the next poll. */
+      srv->admin_api = ember_portal_admin_attach (srv->admin, srv->store, on_admin_changed, srv);
+      if (sa == NULL || !soup_server_listen (srv->admin, G_SOCKET_ADDRESS (sa), 0, error))
+        {
+          g_prefix_error (error, "%s: [portal] admin-listen %s: ", config->path,
+                          config->admin_listen);
+          return NULL;
+        }
+    }
+
   if (config->metrics_listen != NULL)
     {
       srv->metrics = ember_portal_metrics_start (config->metrics_listen, &srv->stats, error);
@@ -575,6 +597,7 @@ ember_portal_server_free (EmberPortalServer *srv)
       soup_server_disconnect (srv->soup);
       g_object_unref (srv->soup);
     }
+  g_clear_pointer (&srv->admin_api, ember_portal_admin_free);
   if (srv->admin != NULL)
     {
       soup_server_disconnect (srv->admin);
@@ -655,6 +678,9 @@ ember_portal_serve_main (int argc, char **argv)
   for (guint i = 0; config->listen[i] != NULL; i++)
     g_message ("listening on %s://%s (port %u)", config->tls_certificate ? "wss" : "ws",
                config->listen[i], ember_portal_server_port (srv, i));
+  if (srv->admin != NULL)
+    g_message ("admin API on http://%s/v1 (port %u)", config->admin_listen,
+               ember_portal_server_admin_port (srv));
   if (srv->metrics != NULL)
     g_message ("metrics on http://%s/metrics (port %u)", config->metrics_listen,
                ember_portal_server_metrics_port (srv));

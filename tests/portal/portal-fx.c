@@ -54,14 +54,16 @@ portal_fx_setup (PortalFx *fx, const char *extra)
   fx->dir = g_dir_make_tmp ("portal-server-XXXXXX", &error);
   g_assert_no_error (error);
   fx->state_dir = g_build_filename (fx->dir, "state", NULL);
+  gboolean admin = extra != NULL && strstr (extra, "admin-listen=") != NULL;
   g_autofree char *text = g_strdup_printf ("[portal]\n"
                                            "listen=127.0.0.1:0\n"
                                            "state-dir=%s\n"
-                                           "admin-listen=\n"
+                                           "%s"
                                            "metrics-listen=127.0.0.1:0\n"
                                            "change-poll-interval=0.05\n"
                                            "%s",
-                                           fx->state_dir, extra ? extra : "");
+                                           fx->state_dir, admin ? "" : "admin-listen=\n",
+                                           extra ? extra : "");
   g_autofree char *conf = portal_fx_path (fx, "portal.conf");
   g_file_set_contents (conf, text, -1, &error);
   g_assert_no_error (error);
@@ -370,22 +372,34 @@ on_read (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 guint
-portal_fx_get (PortalFx *fx, guint16 port, const char *path, const char *authorization,
-               char **body)
+portal_fx_request (PortalFx *fx, const char *method, guint16 port, const char *path,
+                   const char *authorization, const char *body_in, char **body)
 {
   /* Asynchronous: the server answers from this thread's main loop. */
   g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u%s", port, path);
-  g_autoptr (SoupMessage) msg = soup_message_new ("GET", uri);
+  g_autoptr (SoupMessage) msg = soup_message_new (method, uri);
   if (authorization != NULL)
     soup_message_headers_append (soup_message_get_request_headers (msg), "Authorization",
                                  authorization);
+  if (body_in != NULL)
+    {
+      g_autoptr (GBytes) b = g_bytes_new (body_in, strlen (body_in));
+      soup_message_set_request_body_from_bytes (msg, "application/json", b);
+    }
   Get g = { 0 };
   soup_session_send_and_read_async (fx->http, msg, G_PRIORITY_DEFAULT, NULL, on_read, &g);
-  portal_fx_wait (&g.done, 2000);
+  portal_fx_wait (&g.done, 5000);
   g_assert_true (g.done);
   g_assert_no_error (g.error);
   if (body != NULL)
     *body = g_strndup (g_bytes_get_data (g.bytes, NULL), g_bytes_get_size (g.bytes));
   g_bytes_unref (g.bytes);
   return soup_message_get_status (msg);
+}
+
+guint
+portal_fx_get (PortalFx *fx, guint16 port, const char *path, const char *authorization,
+               char **body)
+{
+  return portal_fx_request (fx, "GET", port, path, authorization, NULL, body);
 }

@@ -82,3 +82,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmberPortalMessage, portal_message_free)
  * status and the body. */
 guint portal_fx_get (PortalFx *fx, guint16 port, const char *path, const char *authorization,
                      char **body);
+/* Any method, with a JSON body (may be NULL). */
+guint portal_fx_request (PortalFx *fx, const char *method, guint16 port, const char *path,
+                         const char *authorization, const char *body_in, char **body);

@@ -461,6 +461,50 @@ test_policy_change (void)
 }
 
 static void
+test_admin_api_change (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, "admin-listen=127.0.0.1:0\n");
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  g_autoptr (GError) error = NULL;
+  char *key = ember_store_apikey_create (fx.store, "test", 0, "test", NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *auth = g_strdup_printf ("Bearer %s", key);
+  ember_store_secret_free (key);
+  portal_fx_run (200);
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+
+  /* The same model plus "wiki", applied through the admin API. */
+  const char *policy =
+    "{\"sites\": [{\"name\": \"home\"}],"
+    " \"resources\": [{\"name\": \"web\", \"type\": \"cidr\", \"address\": \"10.20.0.0/24\","
+    "   \"site\": \"home\", \"filters\": [{\"protocol\": \"tcp\", \"ports\": \"80\"},"
+    "   {\"protocol\": \"icmp\"}]},"
+    "  {\"name\": \"wiki\", \"type\": \"dns\", \"address\": \"*.corp.example\", \"site\": \"home\"}],"
+    " \"groups\": [{\"name\": \"staff\", \"clients\": [\"laptop\"]}],"
+    " \"policies\": [{\"group\": \"staff\", \"resource\": \"web\"},"
+    "  {\"group\": \"staff\", \"resource\": \"wiki\"}]}";
+  gint64 start = g_get_monotonic_time ();
+  g_autofree char *body = NULL;
+  guint status = portal_fx_request (&fx, "POST", ember_portal_server_admin_port (fx.server),
+                                    "/v1/apply", auth, policy, &body);
+  if (status != 200)
+    g_error ("POST /v1/apply: %u %s", status, body);
+  g_autoptr (EmberPortalMessage) added = portal_peer_expect (client, EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED, 1000);
+  g_assert_nonnull (added);
+  g_assert_cmpstr (added->u.resource.name, ==, "wiki");
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  /* web did not change: not sent again */
+  g_assert_null (portal_peer_expect (client, EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED, 100));
+  /* without a key: 401 */
+  g_assert_cmpuint (portal_fx_get (&fx, ember_portal_server_admin_port (fx.server), "/v1/sites",
+                                   NULL, NULL), ==, 401);
+  portal_peer_free (client);
+  portal_fx_teardown (&fx);
+}
+
+static void
 test_restart_keeps_state (void)
 {
   PortalFx fx;
@@ -755,6 +799,8 @@ main (int argc, char **argv)
   g_test_add_func ("/portal/server/revoked-token-closes-its-session", test_revoked_token_closes_session);
   g_test_add_func ("/portal/server/policy-change-reaches-client-and-gateway-within-1s",
                    test_policy_change);
+  g_test_add_func ("/portal/server/admin-api-change-reaches-client-within-1s",
+                   test_admin_api_change);
   g_test_add_func ("/portal/server/restart-keeps-state-and-tunnel-addresses",
                    test_restart_keeps_state);
   g_test_add_func ("/portal/server/bad-frames-answered-others-unaffected", test_bad_frames);

@@ -1,7 +1,7 @@
 /* config — the tun-wintun plugin's configuration group.
  *
  * Parses and validates the keys of the plugin's GKeyFile group (name,
- * tunnel-type, mtu, address, route, ring-size, dll) the way tun-linux
+ * tunnel-type, guid, mtu, address, route, ring-size, dll) the way tun-linux
  * does: an unknown key or a bad value is an EMBER_PLUGIN_ERROR_CONFIG
  * naming the group, the key and what was expected; CIDRs are read by
  * ember-net's parser. Pure functions; any thread; built on every platform.
@@ -28,9 +28,25 @@ G_BEGIN_DECLS
 #define WINTUN_MAX_ADDRESSES 64
 #define WINTUN_MAX_ROUTES 1024
 
+/* A Windows GUID in host order, as struct _GUID lays it out. */
+typedef struct {
+  guint32 data1;
+  guint16 data2;
+  guint16 data3;
+  guint8 data4[8];
+} WintunGuid;
+
+/* "{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}" and the terminator. */
+#define WINTUN_GUID_STRLEN 39
+
 typedef struct {
   char *name;
   char *tunnel_type;
+  /* The adapter's GUID: configured, or derived from the name so that
+   * Windows keeps one network profile (NLA) for the adapter across
+   * restarts instead of making a new one each time. */
+  WintunGuid guid;
+  gboolean guid_configured;
   guint mtu;
   EmberCidr *addresses;
   guint n_addresses;
@@ -45,5 +61,13 @@ typedef struct {
 gboolean wintun_config_parse (GKeyFile *config, const char *group, WintunConfig *out,
                               GError **error);
 void wintun_config_clear (WintunConfig *config);
+
+/* The GUID derived from an adapter name: the first 16 bytes of SHA-256
+ * over a fixed label and the name, marked as an RFC 4122 name-based
+ * (version 5 layout) GUID. */
+void wintun_guid_from_name (const char *name, WintunGuid *out);
+/* "{...}" with or without the braces, case-insensitive. */
+gboolean wintun_guid_parse (const char *text, WintunGuid *out);
+const char *wintun_guid_format (const WintunGuid *guid, char buf[WINTUN_GUID_STRLEN]);
 
 G_END_DECLS

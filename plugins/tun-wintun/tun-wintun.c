@@ -13,6 +13,8 @@
  *
  * Threads: vtable functions run on the core's main thread (ember-plugin.h).
  */
+#include <string.h>
+
 #include "ember-plugin.h"
 #include "config.h"
 #include "io.h"
@@ -81,15 +83,23 @@ tun_open (const EmberBackendArgs *args, GError **error)
 
   name = g_utf8_to_utf16 (be->config.name, -1, NULL, NULL, NULL);
   type = g_utf8_to_utf16 (be->config.tunnel_type, -1, NULL, NULL, NULL);
-  be->adapter = be->wintun.CreateAdapter ((LPCWSTR) name, (LPCWSTR) type, NULL);
+  GUID guid = {
+    .Data1 = be->config.guid.data1,
+    .Data2 = be->config.guid.data2,
+    .Data3 = be->config.guid.data3,
+  };
+  memcpy (guid.Data4, be->config.guid.data4, sizeof guid.Data4);
+  be->adapter = be->wintun.CreateAdapter ((LPCWSTR) name, (LPCWSTR) type, &guid);
   if (be->adapter == NULL)
     {
       win32_error (error, "WintunCreateAdapter", be->config.name, GetLastError ());
       goto fail;
     }
   DWORD version = be->wintun.GetRunningDriverVersion ();
-  g_log (be->log_domain, G_LOG_LEVEL_INFO, "Wintun adapter \"%s\" from %s, driver %lu.%lu",
-         be->config.name, be->wintun.path, (version >> 16) & 0xffff, version & 0xffff);
+  char guid_text[WINTUN_GUID_STRLEN];
+  g_log (be->log_domain, G_LOG_LEVEL_INFO, "Wintun adapter \"%s\" %s from %s, driver %lu.%lu",
+         be->config.name, wintun_guid_format (&be->config.guid, guid_text), be->wintun.path,
+         (version >> 16) & 0xffff, version & 0xffff);
 
   be->netif.dll = &be->iphlp;
   be->wintun.GetAdapterLUID (be->adapter, &be->netif.luid);

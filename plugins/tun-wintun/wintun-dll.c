@@ -62,9 +62,7 @@ plugin_dir (void)
         goto fail;                                                                          \
       }                                                                                     \
     /* FARPROC to the real type: the way GetProcAddress is meant to be used. */            \
-    G_GNUC_BEGIN_IGNORE_DEPRECATIONS                                                        \
     memcpy (&(dll)->name, &p_, sizeof p_);                                                  \
-    G_GNUC_END_IGNORE_DEPRECATIONS                                                          \
   }                                                                                         \
   G_STMT_END
 

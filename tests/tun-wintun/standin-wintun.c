@@ -77,7 +77,6 @@ read_event_set (void *data)
 EXPORT WINTUN_ADAPTER_HANDLE WINAPI
 WintunCreateAdapter (LPCWSTR name, LPCWSTR tunnel_type, const GUID *requested_guid)
 {
-  (void) requested_guid;
   if (adapter_open)
     {
       SetLastError (ERROR_ALREADY_EXISTS);
@@ -92,7 +91,14 @@ WintunCreateAdapter (LPCWSTR name, LPCWSTR tunnel_type, const GUID *requested_gu
     }
   adapter.luid.Value = STANDIN_LUID;
   adapter_open = TRUE;
-  note ("created %s/%s", n, t);
+  if (requested_guid != NULL)
+    note ("created %s/%s {%08lX-%04X-%04X-%02X%02X-%02X%02X%02X%02X%02X%02X}", n, t,
+          requested_guid->Data1, requested_guid->Data2, requested_guid->Data3,
+          requested_guid->Data4[0], requested_guid->Data4[1], requested_guid->Data4[2],
+          requested_guid->Data4[3], requested_guid->Data4[4], requested_guid->Data4[5],
+          requested_guid->Data4[6], requested_guid->Data4[7]);
+  else
+    note ("created %s/%s (random GUID)", n, t);
   if (logger != NULL)
     logger (WINTUN_LOG_INFO, 0, L"Created adapter");
   return &adapter;

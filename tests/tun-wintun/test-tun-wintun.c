@@ -13,6 +13,10 @@
 #include "ring.h"
 #include "test-util.h"
 
+/* SHA-256 over "Ember Wintun adapter", its NUL and "Ember", first 16
+ * bytes, version and variant bits set (checked with Python's hashlib). */
+#define PINNED_EMBER_GUID "{DEE1FB88-4BC5-54B7-ADDB-FE94D9136917}"
+
 /* ---- A session over a FakeRing, with a read event made of a GCond ----- */
 
 typedef struct {
@@ -179,6 +183,49 @@ test_config_rejects_bad_values_naming_the_key (void)
   assert_config_error ("mtu=1000\naddress=fd00::1/64", "[tun-wintun] mtu: IPv6 addresses need");
   assert_config_error ("dll=wintun.dll", "[tun-wintun] dll: expected the absolute path");
   assert_config_error ("name=", "[tun-wintun] name: expected 1 to 127 characters");
+  assert_config_error ("guid=not-a-guid", "[tun-wintun] guid: expected a GUID like");
+}
+
+static void
+test_config_guid_is_configured_or_derived_from_the_name (void)
+{
+  WintunGuid a, b, c;
+  char text[WINTUN_GUID_STRLEN];
+
+  /* Derived: stable (the same name always gives the same GUID, so
+   * Windows keeps the adapter's network profile), an RFC 4122 version 5
+   * layout, and different for another name. */
+  wintun_guid_from_name ("Ember", &a);
+  wintun_guid_from_name ("Ember", &b);
+  wintun_guid_from_name ("Ember 2", &c);
+  g_assert_true (memcmp (&a, &b, sizeof a) == 0);
+  g_assert_false (memcmp (&a, &c, sizeof a) == 0);
+  g_assert_cmpuint (a.data3 >> 12, ==, 5);
+  g_assert_cmpuint (a.data4[0] & 0xc0, ==, 0x80);
+  /* Pinned: a change here gives every user's adapter a new identity. */
+  g_assert_cmpstr (wintun_guid_format (&a, text), ==, PINNED_EMBER_GUID);
+
+  g_assert_true (wintun_guid_parse ("7b2a1c3d-0e4f-5a6b-8c7d-0123456789ab", &b));
+  g_assert_cmpstr (wintun_guid_format (&b, text), ==, "{7B2A1C3D-0E4F-5A6B-8C7D-0123456789AB}");
+  g_assert_true (wintun_guid_parse ("{7B2A1C3D-0E4F-5A6B-8C7D-0123456789AB}", &c));
+  g_assert_true (memcmp (&b, &c, sizeof b) == 0);
+  g_assert_false (wintun_guid_parse ("{7B2A1C3D-0E4F-5A6B-8C7D-0123456789AB", &c));
+  g_assert_false (wintun_guid_parse ("7b2a1c3d0e4f-5a6b-8c7d-0123456789ab0", &c));
+  g_assert_false (wintun_guid_parse ("7b2a1c3d-0e4f-5a6b-8c7d-0123456789ag", &c));
+
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_data (
+    kf, "[tun-wintun]\nname=Other\nguid={7B2A1C3D-0E4F-5A6B-8C7D-0123456789AB}\n", -1, 0, NULL));
+  WintunConfig cfg;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (wintun_config_parse (kf, "tun-wintun", &cfg, &error));
+  g_assert_true (memcmp (&cfg.guid, &b, sizeof b) == 0);
+  wintun_config_clear (&cfg);
+  g_assert_true (g_key_file_load_from_data (kf, "[tun-wintun]\nname=Other\n", -1, 0, NULL));
+  g_assert_true (wintun_config_parse (kf, "tun-wintun", &cfg, &error));
+  wintun_guid_from_name ("Other", &c);
+  g_assert_true (memcmp (&cfg.guid, &c, sizeof c) == 0);
+  wintun_config_clear (&cfg);
 }
 
 /* ---- ring -------------------------------------------------------------- */
@@ -740,6 +787,8 @@ main (int argc, char **argv)
   g_test_add_func ("/tun-wintun/config/reads-every-key", test_config_reads_every_key);
   g_test_add_func ("/tun-wintun/config/rejects-bad-values-naming-the-key",
                    test_config_rejects_bad_values_naming_the_key);
+  g_test_add_func ("/tun-wintun/config/guid-is-configured-or-derived-from-the-name",
+                   test_config_guid_is_configured_or_derived_from_the_name);
   g_test_add_func ("/tun-wintun/ring/receive-drains-in-batches",
                    test_ring_receive_drains_in_batches);
   g_test_add_func ("/tun-wintun/ring/receive-counts-oversized-and-goes-on",

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "config.h"
 #include "loader.h"
 #include "standin.h"
 #include "test-util.h"
@@ -166,6 +167,7 @@ test_open_sets_mtu_addresses_and_routes (void)
 {
   g_autoptr (GError) error = NULL;
   EmberBackend *be = open_backend ("mtu=1400\nring-size=0x20000\n"
+                                   "guid=7b2a1c3d-0e4f-5a6b-8c7d-0123456789ab\n"
                                    "address=100.64.0.2/32;fd00:2021:1111::2/128\n"
                                    "route=10.0.0.0/8;fd00::/8",
                                    &error);
@@ -173,7 +175,9 @@ test_open_sets_mtu_addresses_and_routes (void)
   g_assert_nonnull (be);
 
   g_autofree char *history = env.history ();
-  g_assert_cmpstr (history, ==, "created Ember Test/Ember\nsession 131072\n");
+  g_assert_cmpstr (history, ==,
+                   "created Ember Test/Ember {7B2A1C3D-0E4F-5A6B-8C7D-0123456789AB}\n"
+                   "session 131072\n");
   /* Everything on the adapter's LUID; the link-local address Windows
    * made, the route it derived and the other interface's rows stay. */
   g_autofree char *calls = env.net_calls ();
@@ -238,7 +242,16 @@ fixture_setup (Fixture *f, gconstpointer data)
   test_waker_init (&f->tx);
   f->be = open_backend (NULL, &error);
   g_assert_no_error (error);
-  g_free (env.history ());
+  /* Without guid=, the GUID comes from the name: the same every time, so
+   * Windows keeps one network profile for the adapter. */
+  WintunGuid guid;
+  char text[WINTUN_GUID_STRLEN];
+  wintun_guid_from_name ("Ember Test", &guid);
+  g_autofree char *want = g_strdup_printf ("created Ember Test/Ember %s\nsession %u\n",
+                                           wintun_guid_format (&guid, text),
+                                           WINTUN_DEFAULT_RING_SIZE);
+  g_autofree char *history = env.history ();
+  g_assert_cmpstr (history, ==, want);
   g_free (env.net_calls ());
   f->mem = g_malloc ((gsize) EMBER_BATCH_MAX * MTU);
   for (guint i = 0; i < EMBER_BATCH_MAX; i++)

@@ -27,6 +27,10 @@ struct _EmberTunnelConn {
   guint8 public_key[EMBER_WG_KEY_SIZE];
   gboolean has_psk;
   guint8 psk[EMBER_WG_KEY_SIZE];
+  /* The credentials this generation runs on (rule 2: the same ones again
+   * mean "keep it", docs/tunnel.md). */
+  char local_ufrag[EMBER_ICE_UFRAG_MAX + 1], local_pwd[EMBER_ICE_PWD_MAX + 1];
+  char remote_ufrag[EMBER_ICE_UFRAG_MAX + 1], remote_pwd[EMBER_ICE_PWD_MAX + 1];
   /* The relay this generation sampled (seed 000), or unset. */
   EmberAddr sampled;
   /* Selected pair, valid in HANDSHAKE and UP. */
@@ -112,6 +116,11 @@ set_state (EmberTunnelNode *node, EmberTunnelConn *conn, EmberTunnelConnState st
 {
   if (conn->state == state)
     return;
+  g_debug ("%s %s: %s -> %s (generation %u)%s%s",
+           node->role == EMBER_ICE_ROLE_CONTROLLING ? "client, gateway" : "gateway, client",
+           conn->peer_id, ember_tunnel_conn_state_to_string (conn->state),
+           ember_tunnel_conn_state_to_string (state), conn->generation, reason != NULL ? ": " : "",
+           reason != NULL ? reason : "");
   conn->state = state;
   EmberTunnelNodeEvent *ev = push_event (node, EMBER_TUNNEL_NODE_EVENT_STATE, conn);
   ev->reason = reason;
@@ -257,17 +266,18 @@ handle_agent_event (EmberTunnelNode *node, EmberTunnelConn *conn, const EmberIce
         node->wg->set_endpoint (conn->peer, &ev->remote.addr);
         EmberWgPeerStats st;
         node->wg->get_peer_stats (conn->peer, &st);
-        if (conn->state == EMBER_TUNNEL_CONN_UP)
+        if (conn->state == EMBER_TUNNEL_CONN_UP || conn->state == EMBER_TUNNEL_CONN_HANDSHAKE)
           break;  /* a new selection of the same generation */
-        if (st.has_session)
-          set_state (node, conn, EMBER_TUNNEL_CONN_UP, NULL);
-        else
-          {
-            set_state (node, conn, EMBER_TUNNEL_CONN_HANDSHAKE, NULL);
-            /* The controlling side (client) is the WireGuard initiator. */
-            if (node->role == EMBER_ICE_ROLE_CONTROLLING)
-              node->wg->initiate (node->engine, conn->peer, now);
-          }
+        /* The controlling side (client) is the WireGuard initiator; it
+         * handshakes on every new ICE session, even with a session in
+         * hand: the peer may have restarted and lost it, and would
+         * otherwise drop our data until the engine's own timers give up
+         * on it (KEEPALIVE + REKEY_TIMEOUT, 15 s). Data flows on the old
+         * session meanwhile. */
+        if (node->role == EMBER_ICE_ROLE_CONTROLLING)
+          node->wg->initiate (node->engine, conn->peer, now);
+        set_state (node, conn, st.has_session ? EMBER_TUNNEL_CONN_UP : EMBER_TUNNEL_CONN_HANDSHAKE,
+                   NULL);
         break;
       }
     case EMBER_ICE_EVENT_FAILED:
@@ -578,6 +588,14 @@ ember_tunnel_node_poll_relay_command (EmberTunnelNode *node, EmberTunnelRelayCom
 
 /* ---- connections --------------------------------------------------------- */
 
+static gboolean
+same_peer (const EmberTunnelConn *conn, const EmberTunnelConnConfig *cfg)
+{
+  return conn->peer != NULL && memcmp (conn->public_key, cfg->public_key, EMBER_WG_KEY_SIZE) == 0
+         && conn->has_psk == cfg->has_preshared_key
+         && (!conn->has_psk || memcmp (conn->psk, cfg->preshared_key, EMBER_WG_KEY_SIZE) == 0);
+}
+
 EmberTunnelConn *
 ember_tunnel_node_connect (EmberTunnelNode *node, gint64 now, const EmberTunnelConnConfig *cfg,
                            GError **error)
@@ -588,6 +606,15 @@ ember_tunnel_node_connect (EmberTunnelNode *node, gint64 now, const EmberTunnelC
       g_set_error (error, EMBER_ICE_ERROR, EMBER_ICE_ERROR_PARSE, "connection: peer id is empty or too long");
       return NULL;
     }
+  EmberTunnelConn *conn = g_hash_table_lookup (node->by_id, cfg->peer_id);
+  if (conn != NULL && conn->state != EMBER_TUNNEL_CONN_FAILED && conn->agent != NULL
+      && same_peer (conn, cfg) && cfg->local_ufrag[0] != '\0'
+      && strcmp (conn->local_ufrag, cfg->local_ufrag) == 0
+      && strcmp (conn->local_pwd, cfg->local_pwd) == 0
+      && strcmp (conn->remote_ufrag, cfg->remote_ufrag) == 0
+      && strcmp (conn->remote_pwd, cfg->remote_pwd) == 0)
+    return conn;  /* rule 2: the session these credentials name goes on */
+
   g_autoptr (EmberIceAgent) agent = ember_ice_agent_new (node->role, &node->rng, now);
   if (cfg->local_ufrag[0] != '\0'
       && !ember_ice_agent_set_local_credentials (agent, cfg->local_ufrag, cfg->local_pwd, error))
@@ -595,11 +622,7 @@ ember_tunnel_node_connect (EmberTunnelNode *node, gint64 now, const EmberTunnelC
   if (!ember_ice_agent_set_remote_credentials (agent, cfg->remote_ufrag, cfg->remote_pwd, error))
     return NULL;
 
-  EmberTunnelConn *conn = g_hash_table_lookup (node->by_id, cfg->peer_id);
-  gboolean same_key = conn != NULL && conn->peer != NULL
-                      && memcmp (conn->public_key, cfg->public_key, EMBER_WG_KEY_SIZE) == 0
-                      && conn->has_psk == cfg->has_preshared_key
-                      && (!conn->has_psk || memcmp (conn->psk, cfg->preshared_key, EMBER_WG_KEY_SIZE) == 0);
+  gboolean same_key = conn != NULL && same_peer (conn, cfg);
   if (conn != NULL && !same_key)
     {
       g_hash_table_remove (node->by_peer, conn->peer);
@@ -635,6 +658,10 @@ ember_tunnel_node_connect (EmberTunnelNode *node, gint64 now, const EmberTunnelC
 
   g_clear_pointer (&conn->agent, ember_ice_agent_free);
   conn->agent = g_steal_pointer (&agent);
+  g_strlcpy (conn->local_ufrag, ember_ice_agent_get_local_ufrag (conn->agent), sizeof conn->local_ufrag);
+  g_strlcpy (conn->local_pwd, ember_ice_agent_get_local_pwd (conn->agent), sizeof conn->local_pwd);
+  g_strlcpy (conn->remote_ufrag, cfg->remote_ufrag, sizeof conn->remote_ufrag);
+  g_strlcpy (conn->remote_pwd, cfg->remote_pwd, sizeof conn->remote_pwd);
   conn->generation++;
   conn->n_locals = conn->n_remotes = 0;
   memset (&conn->sel_local, 0, sizeof conn->sel_local);
@@ -722,6 +749,8 @@ ember_tunnel_conn_invalidate_remote_candidate (EmberTunnelNode *node, EmberTunne
     return FALSE;
   gboolean removed = ember_ice_agent_invalidate_remote_candidate (conn->agent, now, &c->addr);
   gboolean had = conn->n_remotes > 0;
+  g_debug ("%s: the peer withdrew %s (%u signalled before)", conn->peer_id,
+           ember_ice_candidate_type_to_string (c->type), conn->n_remotes);
   for (guint i = 0; i < conn->n_remotes; i++)
     if (ember_ice_addr_equal (&conn->remotes[i], &c->addr))
       {

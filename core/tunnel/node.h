@@ -224,11 +224,18 @@ gboolean ember_tunnel_node_poll_relay_command (EmberTunnelNode *node,
 
 /* ---- Connections ------------------------------------------------------ */
 
-/* Creates the connection to cfg->peer_id, or restarts it when it exists:
- * a new ICE agent (new credentials, new relay sample, fresh candidates)
- * and, when the key and PSK did not change, the same WireGuard peer (its
- * session survives: WireGuard roams). Returns the connection, NULL with
- * an error for bad credentials or a key the engine refuses. */
+/* Creates the connection to cfg->peer_id, or, when it exists:
+ *   - keeps it as it is when it is not FAILED and cfg names the same
+ *     ICE credentials (all four), WireGuard key and PSK: the portal
+ *     handed out the credentials of the session already running (the
+ *     client listed this peer as connected) — rule 2 of docs/tunnel.md;
+ *   - restarts it otherwise: a new ICE agent (these credentials, a new
+ *     relay sample, fresh candidates) and, when the key and PSK did not
+ *     change, the same WireGuard peer (its session survives: WireGuard
+ *     roams).
+ * Returns the connection, NULL with an error for bad credentials or a
+ * key the engine refuses. Callers decide nothing themselves: both sides
+ * calling connect() for every authorization keeps them in step. */
 EmberTunnelConn *ember_tunnel_node_connect (EmberTunnelNode *node, gint64 now,
                                             const EmberTunnelConnConfig *cfg, GError **error);
 EmberTunnelConn *ember_tunnel_node_lookup (EmberTunnelNode *node, const char *peer_id);

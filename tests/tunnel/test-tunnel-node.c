@@ -233,6 +233,11 @@ test_restart_keeps_wireguard_session (Fx *fx, gconstpointer data)
   EmberWgPeerStats before;
   guint8 key[32];
   g_assert_true (ember_tunnel_conn_get_public_key (fx->c[0], key));
+  /* The same credentials again (a second resource): nothing restarts. */
+  fx_connect (fx, "cuf1", "guf1");
+  g_assert_cmpuint (ember_tunnel_conn_get_generation (fx->c[0]), ==, 1);
+  g_assert_cmpuint (ember_tunnel_conn_get_generation (fx->c[1]), ==, 1);
+  g_assert_cmpint (ember_tunnel_conn_get_state (fx->c[0]), ==, EMBER_TUNNEL_CONN_UP);
   /* A new authorization with new credentials on both sides. */
   EmberTunnelConn *old = fx->c[0];
   fx_connect (fx, "cuf2", "guf2");
@@ -385,7 +390,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fx, NULL, fx_setup, fn, fx_teardown)
   ADD ("/tunnel/node/connects-handshakes-and-carries-packets", test_connects_and_carries_packets);
   ADD ("/tunnel/node/fail-withdraws-candidates-and-the-peer-fails-too", test_fail_withdraws_and_peer_follows);
-  ADD ("/tunnel/node/restart-with-new-credentials-keeps-the-wireguard-peer", test_restart_keeps_wireguard_session);
+  ADD ("/tunnel/node/same-credentials-keep-new-ones-restart-with-the-wireguard-peer", test_restart_keeps_wireguard_session);
   ADD ("/tunnel/node/no-signalling-fails-after-the-connect-timeout", test_connect_timeout_fails);
   ADD ("/tunnel/node/relays-become-commands-and-candidates", test_relays_commands_and_candidates);
   ADD ("/tunnel/node/close-withdraws-candidates", test_close_withdraws);

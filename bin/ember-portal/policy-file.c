@@ -5,7 +5,6 @@
 
 #include <json-glib/json-glib.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "dns/pattern.h"
@@ -377,20 +376,24 @@ parse_groups (Parser *p, JsonArray *array)
   return TRUE;
 }
 
-/* "HH:MM-HH:MM" -> minutes since midnight. */
+/* "HH:MM-HH:MM" -> minutes since midnight; exactly that shape. */
 static gboolean
 parse_window (const char *text, guint16 *start, guint16 *end)
 {
-  guint h1, m1, h2, m2;
-  int used = 0;
+  static const char shape[] = "00:00-00:00";
+  guint v[4];
 
-  if (strlen (text) != 11 ||
-      sscanf (text, "%2u:%2u-%2u:%2u%n", &h1, &m1, &h2, &m2, &used) != 4 || used != 11 ||
-      !g_ascii_isdigit (text[0]) || !g_ascii_isdigit (text[6]) || h1 > 23 || h2 > 23 ||
-      m1 > 59 || m2 > 59)
+  if (strlen (text) != sizeof shape - 1)
     return FALSE;
-  *start = (guint16) (h1 * 60 + m1);
-  *end = (guint16) (h2 * 60 + m2);
+  for (guint i = 0; i < sizeof shape - 1; i++)
+    if (shape[i] == '0' ? !g_ascii_isdigit (text[i]) : text[i] != shape[i])
+      return FALSE;
+  for (guint i = 0; i < 4; i++)
+    v[i] = (guint) (text[i * 3] - '0') * 10 + (guint) (text[i * 3 + 1] - '0');
+  if (v[0] > 23 || v[2] > 23 || v[1] > 59 || v[3] > 59)
+    return FALSE;
+  *start = (guint16) (v[0] * 60 + v[1]);
+  *end = (guint16) (v[2] * 60 + v[3]);
   return *start != *end;
 }
 

@@ -273,6 +273,14 @@ static const BadCase bad_cases[] = {
     "$.policies[0].conditions.utc_time: expected a daily UTC window \"HH:MM-HH:MM\"" },
   { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"internet\","
     " \"site\": \"s\"}], \"groups\": [{\"name\": \"g\"}], \"policies\": [{\"group\": \"g\","
+    " \"resource\": \"r\", \"conditions\": {\"utc_time\": \"08: 0-24:00\"}}]}",
+    "$.policies[0].conditions.utc_time: expected a daily UTC window \"HH:MM-HH:MM\"" },
+  { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"internet\","
+    " \"site\": \"s\"}], \"groups\": [{\"name\": \"g\"}], \"policies\": [{\"group\": \"g\","
+    " \"resource\": \"r\", \"conditions\": {\"utc_time\": \"08:00-08:00\"}}]}",
+    "with two different times" },
+  { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"internet\","
+    " \"site\": \"s\"}], \"groups\": [{\"name\": \"g\"}], \"policies\": [{\"group\": \"g\","
     " \"resource\": \"r\", \"conditions\": {\"source_cidrs\": [\"x\"]}}]}",
     "$.policies[0].conditions.source_cidrs[0]: expected a CIDR" },
   { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"internet\","

@@ -45,23 +45,58 @@ merge_ranges (PortRange *r, guint n)
   return out + 1;
 }
 
+/* The resources whose address is exactly one prefix: their filters,
+ * gathered before the union with the enclosing prefixes. */
+typedef struct {
+  gboolean all, icmp;
+  GArray *tcp, *udp;   /* PortRange */
+} Group;
+
 static void
-rule_add_resource (Rule *rule, GArray *tcp, GArray *udp, const Resource *r)
+group_free (gpointer p)
 {
-  if (r->filters->len == 0)
+  Group *g = p;
+
+  g_array_unref (g->tcp);
+  g_array_unref (g->udp);
+  g_free (g);
+}
+
+typedef struct {
+  EmberPrefixTable *seen;  /* prefix -> GUINT_TO_POINTER (index + 1) in groups */
+  GPtrArray *groups;       /* Group */
+  const Resource *resource;
+} Gather;
+
+static void
+gather_address (const EmberCidr *c, gpointer data)
+{
+  Gather *g = data;
+  guint idx = GPOINTER_TO_UINT (ember_prefix_table_get (g->seen, c));
+  const Resource *r = g->resource;
+  Group *grp;
+
+  if (idx == 0)
     {
-      rule->all = TRUE;
-      return;
+      grp = g_new0 (Group, 1);
+      grp->tcp = g_array_new (FALSE, FALSE, sizeof (PortRange));
+      grp->udp = g_array_new (FALSE, FALSE, sizeof (PortRange));
+      g_ptr_array_add (g->groups, grp);
+      idx = g->groups->len;
+      ember_prefix_table_insert (g->seen, c, GUINT_TO_POINTER (idx));
     }
+  grp = g_ptr_array_index (g->groups, idx - 1);
+  if (r->filters->len == 0)
+    grp->all = TRUE;
   for (guint i = 0; i < r->filters->len; i++)
     {
       const EmberGatewayFilter *f = &g_array_index (r->filters, EmberGatewayFilter, i);
       PortRange pr = { f->port_min, f->port_max };
 
       if (f->protocol == EMBER_GATEWAY_FILTER_ICMP)
-        rule->icmp = TRUE;
+        grp->icmp = TRUE;
       else
-        g_array_append_val (f->protocol == EMBER_GATEWAY_FILTER_TCP ? tcp : udp, pr);
+        g_array_append_val (f->protocol == EMBER_GATEWAY_FILTER_TCP ? grp->tcp : grp->udp, pr);
     }
 }
 
@@ -75,25 +110,45 @@ each_address (const Resource *r, void (*fn) (const EmberCidr *c, gpointer data),
       fn (&g_array_index (r->resolved, EmberCidr, i), data);
 }
 
-static void
-add_prefix (const EmberCidr *c, gpointer data)
-{
-  EmberPrefixTable *seen = data;
+typedef struct {
+  EmberCidr prefix;
+  guint group;         /* index in groups */
+} Ordered;
 
-  ember_prefix_table_insert (seen, c, GINT_TO_POINTER (1));
+static gboolean
+collect_prefix (const EmberCidr *cidr, gpointer value, gpointer data)
+{
+  Ordered o = { *cidr, GPOINTER_TO_UINT (value) - 1 };
+
+  ember_cidr_mask (&o.prefix);
+  g_array_append_val ((GArray *) data, o);
+  return TRUE;
 }
 
-typedef struct {
-  const EmberCidr *inner;
-  gboolean covered;
-} CoverQuery;
-
+/* rule = group ∪ parent (the rule of the closest enclosing prefix). */
 static void
-covers_query (const EmberCidr *c, gpointer data)
+rule_union (Rule *rule, const Group *g, const Rule *parent, GArray *tcp, GArray *udp)
 {
-  CoverQuery *q = data;
-
-  q->covered = q->covered || cidr_covers (c, q->inner);
+  rule->all = g->all || (parent && parent->all);
+  rule->icmp = g->icmp || (parent && parent->icmp);
+  if (rule->all)
+    return;
+  g_array_set_size (tcp, 0);
+  g_array_set_size (udp, 0);
+  g_array_append_vals (tcp, g->tcp->data, g->tcp->len);
+  g_array_append_vals (udp, g->udp->data, g->udp->len);
+  if (parent)
+    {
+      g_array_append_vals (tcp, parent->ranges, parent->n_tcp);
+      g_array_append_vals (udp, parent->ranges + parent->n_tcp, parent->n_udp);
+    }
+  rule->n_tcp = (guint16) merge_ranges ((PortRange *) (void *) tcp->data, tcp->len);
+  rule->n_udp = (guint16) merge_ranges ((PortRange *) (void *) udp->data, udp->len);
+  rule->ranges = g_new (PortRange, (gsize) rule->n_tcp + rule->n_udp + 1u);
+  if (rule->n_tcp > 0)
+    memcpy (rule->ranges, tcp->data, rule->n_tcp * sizeof (PortRange));
+  if (rule->n_udp > 0)
+    memcpy (rule->ranges + rule->n_tcp, udp->data, rule->n_udp * sizeof (PortRange));
 }
 
 void
@@ -107,58 +162,53 @@ ember_gateway_rules_clear (Rules *rules)
   g_clear_pointer (&rules->table, ember_prefix_table_free);
 }
 
-static gboolean
-collect_prefix (const EmberCidr *cidr, gpointer value, gpointer data)
-{
-  EmberCidr m = *cidr;
-
-  (void) value;
-  ember_cidr_mask (&m);
-  g_array_append_val ((GArray *) data, m);
-  return TRUE;
-}
-
+/* O(P log P) in the distinct prefixes P: the prefix table hands them
+ * out in order (by address, a shorter prefix before the longer ones it
+ * contains), so the prefixes enclosing the current one are exactly a
+ * stack, and each rule is its own resources' filters joined with the
+ * rule of the closest enclosing prefix, which already holds the rest. */
 void
 ember_gateway_rules_build (Rules *rules, GPtrArray *auths)
 {
   g_autoptr (EmberPrefixTable) seen = ember_prefix_table_new ();
-  g_autoptr (GArray) prefixes = g_array_new (FALSE, FALSE, sizeof (EmberCidr));
+  g_autoptr (GPtrArray) groups = g_ptr_array_new_with_free_func (group_free);
+  g_autoptr (GArray) order = g_array_new (FALSE, FALSE, sizeof (Ordered));
+  g_autoptr (GArray) stack = g_array_new (FALSE, FALSE, sizeof (guint));
   g_autoptr (GArray) tcp = g_array_new (FALSE, FALSE, sizeof (PortRange));
   g_autoptr (GArray) udp = g_array_new (FALSE, FALSE, sizeof (PortRange));
+  Gather gather = { seen, groups, NULL };
 
   ember_gateway_rules_clear (rules);
   rules->entries = g_array_new (FALSE, TRUE, sizeof (RuleEntry));
-  /* The distinct prefixes, each once (the table ignores host bits). */
   for (guint i = 0; i < auths->len; i++)
-    each_address (((Auth *) g_ptr_array_index (auths, i))->resource, add_prefix, seen);
-  ember_prefix_table_foreach (seen, collect_prefix, prefixes);
-
-  for (guint p = 0; p < prefixes->len; p++)
     {
-      RuleEntry e = { .prefix = g_array_index (prefixes, EmberCidr, p) };
+      gather.resource = ((Auth *) g_ptr_array_index (auths, i))->resource;
+      each_address (gather.resource, gather_address, &gather);
+    }
+  ember_prefix_table_foreach (seen, collect_prefix, order);
 
-      g_array_set_size (tcp, 0);
-      g_array_set_size (udp, 0);
-      for (guint i = 0; i < auths->len; i++)
-        {
-          const Resource *r = ((Auth *) g_ptr_array_index (auths, i))->resource;
-          CoverQuery q = { &e.prefix, FALSE };
+  g_array_set_size (rules->entries, order->len);
+  for (guint i = 0; i < order->len; i++)
+    {
+      const Ordered *o = &g_array_index (order, Ordered, i);
+      RuleEntry *e = &g_array_index (rules->entries, RuleEntry, i);
+      const Rule *parent = NULL;
 
-          each_address (r, covers_query, &q);
-          if (q.covered)
-            rule_add_resource (&e.rule, tcp, udp, r);
-        }
-      if (!e.rule.all)
+      while (stack->len > 0)
         {
-          e.rule.n_tcp = (guint16) merge_ranges ((PortRange *) (void *) tcp->data, tcp->len);
-          e.rule.n_udp = (guint16) merge_ranges ((PortRange *) (void *) udp->data, udp->len);
-          e.rule.ranges = g_new (PortRange, (gsize) e.rule.n_tcp + e.rule.n_udp + 1u);
-          if (e.rule.n_tcp > 0)
-            memcpy (e.rule.ranges, tcp->data, e.rule.n_tcp * sizeof (PortRange));
-          if (e.rule.n_udp > 0)
-            memcpy (e.rule.ranges + e.rule.n_tcp, udp->data, e.rule.n_udp * sizeof (PortRange));
+          const RuleEntry *top =
+            &g_array_index (rules->entries, RuleEntry, g_array_index (stack, guint, stack->len - 1));
+
+          if (cidr_covers (&top->prefix, &o->prefix))
+            {
+              parent = &top->rule;
+              break;
+            }
+          g_array_set_size (stack, stack->len - 1);
         }
-      g_array_append_val (rules->entries, e);
+      e->prefix = o->prefix;
+      rule_union (&e->rule, g_ptr_array_index (groups, o->group), parent, tcp, udp);
+      g_array_append_val (stack, i);
     }
   /* The entries array is complete: pointers into it stay valid. */
   rules->table = ember_prefix_table_new ();

@@ -150,33 +150,22 @@ refused (EmberGatewayTunnel *t, const char *what, GError *error)
   g_clear_error (&error);
 }
 
-/* The connection for an authorize_flow: a connected one is reused, any
- * other (none, CHECKING, FAILED, another key) starts on the flow's ICE
- * credentials (docs/tunnel.md, rule 2). */
+/* The connection for an authorize_flow: node_connect() decides — the
+ * same ICE credentials, key and PSK on a connection that has not failed
+ * keep it, anything else restarts it on the flow's credentials
+ * (docs/tunnel.md, rule 2). The gateway judges nothing by its own view of
+ * the connection's health, so it cannot decide differently from the
+ * client after a lost message. */
 static void
 connect_client (EmberGatewayTunnel *t, gint64 now, const EmberPortalAuthorizeFlow *f)
 {
   EmberGatewayClient *c = ember_gateway_policy_find_client (t->policy, f->client.id.str);
-  EmberTunnelConn *conn = ember_tunnel_node_lookup (t->node, f->client.id.str);
   EmberTunnelConnConfig cfg = { .has_preshared_key = TRUE };
-  guint8 key[EMBER_WG_KEY_SIZE];
+  EmberTunnelConn *conn;
   GError *error = NULL;
 
   if (!c)
     return;
-  if (conn)
-    {
-      EmberTunnelConnState s = ember_tunnel_conn_get_state (conn);
-
-      if ((s == EMBER_TUNNEL_CONN_HANDSHAKE || s == EMBER_TUNNEL_CONN_UP) &&
-          ember_tunnel_conn_get_public_key (conn, key) &&
-          memcmp (key, f->client.public_key.bytes, sizeof key) == 0)
-        {
-          ember_tunnel_conn_set_user_data (conn, c);
-          ember_gateway_client_set_user_data (c, conn);
-          return;
-        }
-    }
   g_strlcpy (cfg.peer_id, f->client.id.str, sizeof cfg.peer_id);
   memcpy (cfg.public_key, f->client.public_key.bytes, sizeof cfg.public_key);
   memcpy (cfg.preshared_key, f->preshared_key.bytes, sizeof cfg.preshared_key);

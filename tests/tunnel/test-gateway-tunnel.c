@@ -142,11 +142,10 @@ authorize (Fx *fx, const char *resource_id, const char *cidr, const guint16 *tcp
     g_strlcpy (cfg.local_pwd, f->client_ice.pwd, sizeof cfg.local_pwd);
     g_strlcpy (cfg.remote_ufrag, f->gateway_ice.ufrag, sizeof cfg.remote_ufrag);
     g_strlcpy (cfg.remote_pwd, f->gateway_ice.pwd, sizeof cfg.remote_pwd);
-    if (fx->cconn == NULL || ember_tunnel_conn_get_state (fx->cconn) != EMBER_TUNNEL_CONN_UP)
-      {
-        fx->cconn = ember_tunnel_node_connect (fx->client, fx->now, &cfg, &error);
-        g_assert_no_error (error);
-      }
+    /* Both sides connect() for every authorization (docs/tunnel.md,
+     * rule 2): the same credentials keep the session. */
+    fx->cconn = ember_tunnel_node_connect (fx->client, fx->now, &cfg, &error);
+    g_assert_no_error (error);
   }
   ember_portal_message_clear (&m);
 }
@@ -539,6 +538,28 @@ test_second_resource_reuses_connection (Fx *fx, gconstpointer data)
   g_assert_cmpuint (fx->to_network->len, ==, 1);
 }
 
+static void
+test_new_credentials_restart_both_sides (Fx *fx, gconstpointer data)
+{
+  EmberTunnelNode *gnode;
+  guint gen;
+
+  (void) data;
+  connect_up (fx);
+  gnode = ember_gateway_tunnel_get_node (fx->gw);
+  gen = ember_tunnel_conn_get_generation (ember_tunnel_node_lookup (gnode, client_id));
+  /* The portal handed out fresh credentials (say, the client did not list
+   * this gateway as connected): both sides restart ICE on them. */
+  authorize (fx, web_id, "10.20.0.0", NULL, 0, 60 * SEC, "cccc");
+  g_assert_cmpuint (ember_tunnel_conn_get_generation (ember_tunnel_node_lookup (gnode, client_id)),
+                    >, gen);
+  fx_run (fx, fx->now + 5 * SEC);
+  g_assert_true (ember_gateway_tunnel_client_up (fx->gw, client_id));
+  g_assert_cmpint (ember_tunnel_conn_get_state (fx->cconn), ==, EMBER_TUNNEL_CONN_UP);
+  client_sends (fx, "100.64.0.2", "10.20.0.7", 22);
+  g_assert_cmpuint (fx->to_network->len, ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -554,6 +575,8 @@ main (int argc, char **argv)
        test_revoking_one_of_two_keeps_the_connection);
   ADD ("/gateway/tunnel/authorization-expires", test_authorization_expires);
   ADD ("/gateway/tunnel/init-without-the-client-closes-it", test_init_without_the_client_closes_it);
+  ADD ("/gateway/tunnel/new-credentials-restart-both-sides",
+       test_new_credentials_restart_both_sides);
   ADD ("/gateway/tunnel/second-resource-reuses-the-connection",
        test_second_resource_reuses_connection);
   return g_test_run ();

@@ -247,6 +247,29 @@ verb_context (const char *parameters, const char *summary)
   return ctx;
 }
 
+/* Standard input, up to one byte more than a policy file may have (the
+ * parser then names the limit). */
+static gboolean
+read_stdin (char **data, gsize *len, GError **error)
+{
+  GString *buf = g_string_new (NULL);
+  char chunk[65536];
+  size_t n;
+
+  while (buf->len <= EMBER_POLICY_FILE_MAX_BYTES &&
+         (n = fread (chunk, 1, sizeof chunk, stdin)) > 0)
+    g_string_append_len (buf, chunk, (gssize) n);
+  if (ferror (stdin))
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "standard input: read failed");
+      g_string_free (buf, TRUE);
+      return FALSE;
+    }
+  *len = buf->len;
+  *data = g_string_free (buf, FALSE);
+  return TRUE;
+}
+
 int
 ember_portal_cli_apply (int argc, char **argv)
 {
@@ -258,7 +281,7 @@ ember_portal_cli_apply (int argc, char **argv)
   g_autoptr (GOptionContext) ctx =
     verb_context ("POLICY.json",
                   "Make the portal's sites, resources, groups and policies those of "
-                  "POLICY.json.\nPrints each difference (+ added, ~ changed, - removed); "
+                  "POLICY.json (\"-\": standard input).\nPrints each difference (+ added, ~ changed, - removed); "
                   "applies all of them in one transaction, or none.");
   g_autoptr (EmberPortalConfig) config = NULL;
   g_autoptr (EmberStore) store = NULL;
@@ -277,13 +300,16 @@ ember_portal_cli_apply (int argc, char **argv)
     return usage (ctx, "apply: expected one POLICY.json");
   if ((code = ember_portal_cli_open (opt_config, &config, &store)) != 0)
     return code;
-  if (!g_file_get_contents (argv[1], &data, &len, &error))
+  if (g_str_equal (argv[1], "-") ? !read_stdin (&data, &len, &error)
+                                 : !g_file_get_contents (argv[1], &data, &len, &error))
     {
       g_printerr ("ember-portal: %s\n", error->message);
       g_error_free (error);
       return EMBER_PORTAL_EXIT_INPUT;
     }
-  result = ember_portal_op_apply (store, data, len, argv[1], opt_dry_run, ACTOR, &error);
+  result = ember_portal_op_apply (store, data, len,
+                                  g_str_equal (argv[1], "-") ? "<stdin>" : argv[1], opt_dry_run,
+                                  ACTOR, &error);
   if (result == NULL)
     return report (error);
   if (opt_json)

@@ -160,6 +160,36 @@ test_exit_codes_a_script_can_rely_on (Fixture *f, gconstpointer data)
 }
 
 static void
+test_apply_reads_standard_input (Fixture *f, gconstpointer data)
+{
+  const char *argv[] = { EMBER_PORTAL_BIN, "apply", "-c", f->config, "-", NULL };
+  g_autoptr (GSubprocess) p = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  GError *error = NULL;
+
+  (void) data;
+  p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                 G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                         &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (p, "{\"sites\": [{\"name\": 7}]}", NULL, &out,
+                                                &err, &error));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 3);
+  g_assert_nonnull (strstr (err, "<stdin>: $.sites[0].name"));
+  g_clear_object (&p);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                 G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                         &error);
+  g_assert_true (g_subprocess_communicate_utf8 (p, "{\"sites\": [{\"name\": \"home\"}]}", NULL,
+                                                &out, &err, &error));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 0);
+  g_assert_cmpstr (out, ==, "+ site home\n");
+}
+
+static void
 test_list_and_log_json_are_the_api_shapes (Fixture *f, gconstpointer data)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
@@ -267,6 +297,7 @@ main (int argc, char **argv)
   ADD ("token-create-prints-the-token-last", test_token_create_prints_the_token_last);
   ADD ("exit-codes-a-script-can-rely-on", test_exit_codes_a_script_can_rely_on);
   ADD ("list-and-log-json-are-the-api-shapes", test_list_and_log_json_are_the_api_shapes);
+  ADD ("apply-reads-standard-input", test_apply_reads_standard_input);
   ADD ("every-verb-has-help", test_every_verb_has_help);
   ADD ("config-errors-name-file-group-and-key", test_config_errors_name_file_group_and_key);
   return g_test_run ();

@@ -378,7 +378,9 @@ typedef struct {
 } EmberPortalMessage;
 
 /* Zeroes `msg` and sets event, the topic its channel implies (heartbeat:
- * phoenix) and a copy of `ref` (may be NULL). */
+ * phoenix) and a copy of `ref` (may be NULL). A phx_reply answers on the
+ * topic of its request: for a heartbeat's, set topic to
+ * EMBER_PORTAL_TOPIC_PHOENIX afterwards. */
 void ember_portal_message_init (EmberPortalMessage *msg, EmberPortalEvent event,
                                 EmberPortalChannel channel, const char *ref);
 /* Frees everything `msg` owns, wipes keys and relay passwords, and zeroes

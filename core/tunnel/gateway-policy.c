@@ -460,6 +460,14 @@ ember_gateway_policy_authorize (EmberGatewayPolicy *policy, gint64 now,
     }
 
   c = g_hash_table_lookup (policy->clients, auth->client_id);
+  if (c && c->auths->len >= EMBER_GATEWAY_MAX_AUTHORIZATIONS &&
+      !ember_gateway_client_is_authorized (c, auth->resource->id))
+    {
+      g_set_error (error, EMBER_GATEWAY_POLICY_ERROR, EMBER_GATEWAY_POLICY_ERROR_LIMIT,
+                   "resource.id: client %s has %u authorizations already, at most %u",
+                   auth->client_id, c->auths->len, EMBER_GATEWAY_MAX_AUTHORIZATIONS);
+      return FALSE;
+    }
   if (!c)
     {
       if (g_hash_table_size (policy->clients) >= EMBER_GATEWAY_MAX_CLIENTS)

@@ -57,6 +57,7 @@ typedef enum {
 /* Limits: a bad or hostile portal message must not grow the tables
  * without bound. */
 #define EMBER_GATEWAY_MAX_CLIENTS 65536u
+#define EMBER_GATEWAY_MAX_AUTHORIZATIONS 4096u /* per client: the portal's init limit */
 #define EMBER_GATEWAY_MAX_RESOURCE_ADDRESSES 256u
 #define EMBER_GATEWAY_MAX_FILTERS 1024u /* the portal's 32 filters x 32 ranges */
 #define EMBER_GATEWAY_ID_MAX 128u

@@ -381,6 +381,42 @@ test_authorize_refuses_bad_fields (void)
 }
 
 static void
+test_authorize_limits_a_client (void)
+{
+  g_autoptr (EmberGatewayPolicy) policy = ember_gateway_policy_new ();
+  g_autoptr (GError) error = NULL;
+  EmberCidr net = { .family = 4, .prefix = 32, .addr = { 10 } };
+  char rid[16];
+  EmberGatewayResource res = { .id = rid, .addresses = &net, .n_addresses = 1 };
+  EmberGatewayAuthorization auth = {
+    .client_id = "laptop", .has_ipv4 = TRUE, .client_ipv4 = { 100, 64, 0, 1 },
+    .resource = &res, .expires_at = T0 + SEC,
+  };
+
+  ember_gateway_policy_begin_sync (policy);
+  for (guint i = 0; i < EMBER_GATEWAY_MAX_AUTHORIZATIONS; i++)
+    {
+      g_snprintf (rid, sizeof rid, "r%u", i);
+      net.addr[2] = (guint8) (i >> 8);
+      net.addr[3] = (guint8) i;
+      g_assert_true (ember_gateway_policy_authorize (policy, T0, &auth, NULL));
+    }
+  ember_gateway_policy_end_sync (policy, T0);
+  /* One more resource is refused, naming the limit; a refresh is not. */
+  g_snprintf (rid, sizeof rid, "one-more");
+  g_assert_false (ember_gateway_policy_authorize (policy, T0, &auth, &error));
+  g_assert_error (error, EMBER_GATEWAY_POLICY_ERROR, EMBER_GATEWAY_POLICY_ERROR_LIMIT);
+  g_assert_nonnull (strstr (error->message, "at most 4096"));
+  g_snprintf (rid, sizeof rid, "r7");
+  net.addr[2] = 0;
+  net.addr[3] = 7;
+  g_assert_true (ember_gateway_policy_authorize (policy, T0, &auth, NULL));
+  g_assert_cmpint (tcp_to (policy, T0, "laptop", "100.64.0.1", "10.0.15.255", 80), ==, PASS);
+  g_assert_cmpint (tcp_to (policy, T0, "laptop", "100.64.0.1", "10.0.16.0", 80), ==,
+                   EMBER_GATEWAY_DROP_NOT_AUTHORIZED);
+}
+
+static void
 test_authorize_keeps_client_keys (void)
 {
   g_autoptr (EmberGatewayPolicy) policy = ember_gateway_policy_new ();
@@ -1691,6 +1727,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/gateway/authorize/refuses-bad-fields", test_authorize_refuses_bad_fields);
   g_test_add_func ("/gateway/authorize/keeps-client-keys", test_authorize_keeps_client_keys);
+  g_test_add_func ("/gateway/authorize/limits-a-client", test_authorize_limits_a_client);
   g_test_add_func ("/gateway/check/passes-authorized-packet", test_check_passes_authorized_packet);
   g_test_add_func ("/gateway/check/spoofing-comes-first", test_check_spoofing_comes_first);
   g_test_add_func ("/gateway/check/destination-before-filter",

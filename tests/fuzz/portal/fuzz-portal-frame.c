@@ -8,7 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
+
+/* A g_return_if_fail reached from input is a bug too: make it fatal. */
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+  (void) argc;
+  (void) argv;
+  g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+  return 0;
+}
 
 static void
 roundtrip (const EmberPortalMessage *msg, EmberPortalChannel channel,

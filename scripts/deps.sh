@@ -11,6 +11,9 @@ packages=(
   libsqlite3-dev  # ember-portal's store (bin/ember-portal/store-sqlite.c)
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
+  # ember-relay's XDP fast path: BPF object (clang), skeleton (bpftool), loader
+  # (libbpf); ethtool readies veth ends for XDP_REDIRECT in its tests
+  libbpf-dev bpftool ethtool
   # network tests and reference peers
   iproute2 iputils-ping procps kmod
   wireguard-go wireguard-tools iperf3 tshark coturn

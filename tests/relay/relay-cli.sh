@@ -11,7 +11,7 @@ notok() { n=$((n + 1)); echo "not ok $n - $*"; fail=1; }
 
 help=$("$relay" --help 2>&1)
 for f in listen public-ip4 public-ip6 port-range realm secret secret-file user allow-peer \
-         rfc5766-channels user-quota allocation-send-buffer metrics-listen log; do
+         rfc5766-channels user-quota allocation-send-buffer metrics-listen log xdp xdp-interface; do
   env=EMBER_RELAY_$(tr 'a-z-' 'A-Z_' <<<"$f")
   [[ $f == secret-file ]] && env=EMBER_RELAY_SECRET_FILE
   if grep -q -- "--$f" <<<"$help" && grep -q "$env" <<<"$help"; then ok "--help: --$f [$env]"
@@ -37,6 +37,8 @@ refuse "--user" "$relay" "${base[@]}" --user nocolon
 refuse "--public-ip4" "$relay" "${base[@]}" --public-ip4 ::1
 refuse "--listen" "$relay" --listen not-an-address:3478
 refuse "--log" "$relay" "${base[@]}" --log "info,=bogus=level"
+refuse "--xdp" "$relay" "${base[@]}" --xdp fast
+refuse "--xdp" EMBER_RELAY_XDP=on "$relay" "${base[@]}"
 
 echo "1..$n"
 exit $fail

@@ -459,6 +459,88 @@ test_expiry (Fx *fx, gconstpointer d)
   g_assert_cmpint (ember_relay_server_poll_timeout (fx->s), >, fx->now);
 }
 
+/* Like advance(), counting the commands of `kind` handed out on the way. */
+static guint
+advance_counting (Fx *fx, gint64 to, EmberRelayCommandKind kind)
+{
+  guint n = 0;
+  while (ember_relay_server_poll_timeout (fx->s) <= to)
+    {
+      fx->now = MAX (fx->now, ember_relay_server_poll_timeout (fx->s));
+      ember_relay_server_handle_timeout (fx->s, fx->now);
+      drain (fx);
+      n += count (fx, kind);
+    }
+  fx->now = to;
+  return n;
+}
+
+/* The channel events a fast path follows: CHANNEL_BOUND before the
+ * ChannelBind success, with everything that names the binding and the
+ * earliest of the channel's, permission's and allocation's expiry;
+ * again whenever that moves; CHANNEL_UNBOUND when any of them ends. */
+static void
+test_channel_events (Fx *fx, gconstpointer d)
+{
+  (void) d;
+  gint64 t0 = fx->now;
+  get_nonce (fx);
+  EmberAddr relayed;
+  g_assert_cmpuint (allocate (fx, 0, 0, &relayed, NULL), ==, 0);
+  g_assert_cmpuint (count (fx, EMBER_RELAY_CMD_CHANNEL_BOUND), ==, 0);
+  EmberAddr peer = ip ("8.8.8.8", 7000);
+
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CHANNEL_BIND, &peer, 0x4001, -1), ==, 0);
+  g_assert_cmpuint (count (fx, EMBER_RELAY_CMD_CHANNEL_BOUND), ==, 1);
+  g_assert_cmpint (g_array_index (fx->out, Out, 0).c.kind, ==, EMBER_RELAY_CMD_CHANNEL_BOUND);
+  const EmberRelayCommand *c = &first (fx, EMBER_RELAY_CMD_CHANNEL_BOUND)->c;
+  g_assert_cmpuint (c->listener, ==, 0);
+  g_assert_cmpuint (c->client.port, ==, fx->client.port);
+  assert_mem (c->client.addr, 4, fx->client.addr, 4);
+  g_assert_cmpuint (c->family, ==, EMBER_ADDR_IPV4);
+  g_assert_cmpuint (c->port, ==, relayed.port);
+  g_assert_cmpuint (c->to.port, ==, 7000);
+  assert_mem (c->to.addr, 4, peer.addr, 4);
+  g_assert_cmpuint (c->channel, ==, 0x4001);
+  /* The permission (300 s) ends first. */
+  g_assert_cmpint (c->deadline, ==, t0 + S (EMBER_TURN_PERMISSION_LIFETIME));
+
+  /* A Refresh announces again (its expiry may have been the earliest). */
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_REFRESH, NULL, 0, 3600), ==, 0);
+  g_assert_cmpuint (count (fx, EMBER_RELAY_CMD_CHANNEL_BOUND), ==, 1);
+  /* A new permission at 200 s moves the deadline to 500 s. */
+  g_assert_cmpuint (advance_counting (fx, t0 + S (200), EMBER_RELAY_CMD_CHANNEL_UNBOUND), ==, 0);
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CREATE_PERMISSION, &peer, 0, -1), ==, 0);
+  g_assert_cmpuint (count (fx, EMBER_RELAY_CMD_CHANNEL_BOUND), ==, 1);
+  g_assert_cmpint (first (fx, EMBER_RELAY_CMD_CHANNEL_BOUND)->c.deadline, ==, t0 + S (500));
+  /* Another peer's permission leaves the channel alone. */
+  EmberAddr other = ip ("8.8.4.4", 7000);
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CREATE_PERMISSION, &other, 0, -1), ==, 0);
+  g_assert_cmpuint (count (fx, EMBER_RELAY_CMD_CHANNEL_BOUND), ==, 0);
+
+  /* The permission lapses: unbound, once. */
+  g_assert_cmpuint (advance_counting (fx, t0 + S (550), EMBER_RELAY_CMD_CHANNEL_UNBOUND), ==, 1);
+  /* A new permission makes the still bound channel usable until the
+   * channel itself ends (600 s). */
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CREATE_PERMISSION, &peer, 0, -1), ==, 0);
+  g_assert_cmpuint (count (fx, EMBER_RELAY_CMD_CHANNEL_BOUND), ==, 1);
+  g_assert_cmpint (first (fx, EMBER_RELAY_CMD_CHANNEL_BOUND)->c.deadline, ==,
+                   t0 + S (EMBER_TURN_CHANNEL_LIFETIME));
+  /* The channel lapses: unbound; nothing more when the permission ends. */
+  g_assert_cmpuint (advance_counting (fx, t0 + S (601), EMBER_RELAY_CMD_CHANNEL_UNBOUND), ==, 1);
+  g_assert_cmpuint (advance_counting (fx, t0 + S (900), EMBER_RELAY_CMD_CHANNEL_UNBOUND), ==, 0);
+
+  /* Bound again, then the allocation is deleted: unbound with it. */
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CHANNEL_BIND, &peer, 0x4001, -1), ==, 0);
+  g_assert_cmpuint (count (fx, EMBER_RELAY_CMD_CHANNEL_BOUND), ==, 1);
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_REFRESH, NULL, 0, 0), ==, 0);
+  g_assert_cmpuint (count (fx, EMBER_RELAY_CMD_CHANNEL_UNBOUND), ==, 1);
+  c = &first (fx, EMBER_RELAY_CMD_CHANNEL_UNBOUND)->c;
+  g_assert_cmpuint (c->channel, ==, 0x4001);
+  g_assert_cmpuint (c->port, ==, relayed.port);
+  g_assert_cmpuint (c->client.port, ==, fx->client.port);
+}
+
 static void
 test_refresh_zero_deletes (Fx *fx, gconstpointer d)
 {
@@ -780,6 +862,7 @@ main (int argc, char **argv)
   ADD ("allocate/permission/channel/data-both-ways", test_full_data_path);
   ADD ("expiry/permission-channel-allocation", test_expiry);
   ADD ("refresh/lifetime-zero-deletes", test_refresh_zero_deletes);
+  ADD ("channel/events-follow-binding-permission-allocation", test_channel_events);
   ADD ("auth/stale-nonce-gets-438-and-new-nonce", test_stale_nonce);
   ADD ("auth/nonce-bound-to-client-address", test_nonce_bound_to_address);
   ADD ("auth/wrong-password-gets-401", test_wrong_credentials);

@@ -42,6 +42,9 @@ drain (SimWorld *w, SimRelay *relay)
         case EMBER_RELAY_CMD_CREATE_ALLOCATION:
         case EMBER_RELAY_CMD_FREE_ALLOCATION:
           break;  /* every port of the simulated host is open */
+        case EMBER_RELAY_CMD_CHANNEL_BOUND:
+        case EMBER_RELAY_CMD_CHANNEL_UNBOUND:
+          break;  /* no fast path in the simulation */
         }
     }
   relay->wake = MIN (relay->wake, ember_relay_server_poll_timeout (relay->server->srv));

@@ -64,6 +64,30 @@ ember_relay_metrics_format (GString *out, const EmberRelayServerStats *s,
           "Datagrams received in trains the kernel coalesced (UDP_GRO).", sh->gro_datagrams);
   metric (out, "ember_relay_recv_truncated_total", "counter",
           "Datagrams larger than a receive slot, dropped.", sh->recv_truncated);
+
+  const EmberRelayXdpStats *x = &sh->xdp_stats;
+  metric (out, "ember_relay_xdp_enabled", "gauge",
+          "1 when the XDP fast path for bound channels is attached.", sh->xdp ? 1 : 0);
+  if (!sh->xdp)
+    return;
+  metric (out, "ember_relay_xdp_bindings", "gauge", "Channels in the XDP maps.", x->bindings);
+  metric (out, "ember_relay_xdp_packets_to_peer_total", "counter",
+          "ChannelData relayed to peers in XDP (not in ember_relay_packets_to_peer_total).",
+          x->packets_to_peer);
+  metric (out, "ember_relay_xdp_bytes_to_peer_total", "counter",
+          "Payload bytes relayed to peers in XDP.", x->bytes_to_peer);
+  metric (out, "ember_relay_xdp_packets_to_client_total", "counter",
+          "Datagrams relayed to clients as ChannelData in XDP.", x->packets_to_client);
+  metric (out, "ember_relay_xdp_bytes_to_client_total", "counter",
+          "Payload bytes relayed to clients in XDP.", x->bytes_to_client);
+  metric (out, "ember_relay_xdp_bind_failures_total", "counter",
+          "Channel bindings the XDP maps refused (relayed in user space).", sh->xdp_bind_failures);
+  g_string_append (out, "# HELP ember_relay_xdp_passed_total Datagrams for the relay the XDP "
+                        "program handed to the kernel, by reason.\n"
+                        "# TYPE ember_relay_xdp_passed_total counter\n");
+  for (guint i = 0; i < G_N_ELEMENTS (x->passed); i++)
+    g_string_append_printf (out, "ember_relay_xdp_passed_total{reason=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                            ember_relay_xdp_pass_reason (i), x->passed[i]);
 }
 
 static void

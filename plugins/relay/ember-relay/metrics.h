@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include "server.h"
+#include "xdp.h"
 
 typedef struct {
   guint64 send_buffered;   /* datagrams held while a socket was not writable */
@@ -16,6 +17,9 @@ typedef struct {
   guint64 recv_syscalls;   /* recvmmsg calls that returned some */
   guint64 gso_trains;      /* messages sent with UDP_SEGMENT */
   guint64 gro_datagrams;   /* datagrams received in coalesced trains (UDP_GRO) */
+  gboolean xdp;            /* the XDP fast path runs; then: */
+  EmberRelayXdpStats xdp_stats;
+  guint64 xdp_bind_failures; /* channels the maps refused (full): relayed in user space */
 } EmberRelayShellStats;
 
 typedef struct _EmberRelayMetrics EmberRelayMetrics;

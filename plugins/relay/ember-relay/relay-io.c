@@ -51,6 +51,7 @@ typedef struct {
   guint8 family;
   guint16 port;     /* allocation port, 0 for a listener */
   guint listener;   /* listener index when port == 0 */
+  EmberAddr local;  /* a listener's bound address */
 } Sock;
 
 typedef struct {
@@ -113,6 +114,7 @@ struct _EmberRelayIo {
   } rctl[RECV_SLOTS];
   guint n_used;         /* receive slots holding input not yet answered */
   int alloc_sndbuf;     /* SO_SNDBUF of allocation sockets */
+  EmberRelayXdp *xdp;   /* the fast path for bound channels, or NULL */
   /* send batch: trains of datagrams for one (socket, destination) */
   Train trains[BATCH];
   struct mmsghdr smsgs[BATCH];
@@ -442,6 +444,74 @@ queue_send (EmberRelayIo *r, Sock *s, const EmberAddr *to, const guint8 *data, g
     }
 }
 
+/* ---- the XDP fast path ---------------------------------------------- */
+
+/* The local address the kernel sends from towards `to` (its route's
+ * preferred source): where that side's datagrams are addressed to. */
+static gboolean
+route_source (const EmberAddr *to, EmberAddr *out)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = to_sockaddr (to, &ss);
+  int fd = socket (ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return FALSE;
+  gboolean ok = connect (fd, (struct sockaddr *) &ss, len) == 0;
+  len = sizeof ss;
+  ok = ok && getsockname (fd, (struct sockaddr *) &ss, &len) == 0;
+  close (fd);
+  return ok && ember_udp_addr_from_sockaddr (&ss, len, out);
+}
+
+static gboolean
+xdp_binding (EmberRelayIo *r, const EmberRelayCommand *c, EmberRelayXdpBinding *b)
+{
+  if (c->listener >= r->n_listeners || c->client.family != c->to.family)
+    return FALSE; /* another family on each side: user space converts */
+  const Sock *l = &r->listeners[c->listener];
+  memset (b, 0, sizeof *b);
+  b->client = c->client;
+  b->listen_port = l->local.port;
+  b->channel = c->channel;
+  b->peer = c->to;
+  b->alloc_port = c->port;
+  b->deadline = c->deadline;
+  return TRUE;
+}
+
+static void
+xdp_command (EmberRelayIo *r, const EmberRelayCommand *c)
+{
+  EmberRelayXdpBinding b;
+  if (r->xdp == NULL || !xdp_binding (r, c, &b))
+    return;
+  if (c->kind == EMBER_RELAY_CMD_CHANNEL_UNBOUND)
+    {
+      guint64 packets = 0, bytes = 0;
+      ember_relay_xdp_unbind (r->xdp, &b, &packets, &bytes);
+      g_debug ("XDP: channel 0x%04x unbound after %" G_GUINT64_FORMAT " datagrams, %"
+               G_GUINT64_FORMAT " bytes on the fast path", c->channel, packets, bytes);
+      return;
+    }
+  /* A listener on a wildcard address and the (wildcard) allocation
+   * sockets take what the route gives; the program checks that the
+   * datagrams really arrive there and passes them up otherwise. */
+  static const guint8 zero[16];
+  const Sock *l = &r->listeners[c->listener];
+  if (memcmp (l->local.addr, zero, sizeof zero) != 0)
+    b.client_local = l->local;
+  else if (!route_source (&b.client, &b.client_local))
+    return;
+  if (!route_source (&b.peer, &b.peer_local))
+    return;
+  if (!ember_relay_xdp_bind (r->xdp, &b))
+    {
+      if (r->stats.xdp_bind_failures++ == 0)
+        g_warning ("XDP: a channel binding did not fit in the maps (%s); such channels "
+                   "are relayed in user space", g_strerror (errno));
+    }
+}
+
 /* Carries out everything the core asked for. Input buffers are still
  * valid here; the batch is flushed before they are reused. */
 static void
@@ -472,6 +542,10 @@ drain (EmberRelayIo *r)
         break;
       case EMBER_RELAY_CMD_WAKE:
         r->deadline = MIN (r->deadline, c.deadline);
+        break;
+      case EMBER_RELAY_CMD_CHANNEL_BOUND:
+      case EMBER_RELAY_CMD_CHANNEL_UNBOUND:
+        xdp_command (r, &c);
         break;
       }
   flush_batch (r);
@@ -609,7 +683,9 @@ static int
 wait_ms (const EmberRelayIo *r, gint64 now)
 {
   gint64 d = r->deadline;
-  if (r->dirty)
+  /* With the fast path, the kernel relays without waking us: its
+   * counters are read on the same 100 ms beat. */
+  if (r->dirty || r->xdp != NULL)
     d = MIN (d, r->published + 100 * G_TIME_SPAN_MILLISECOND);
   if (d == G_MAXINT64)
     return -1;
@@ -621,6 +697,11 @@ wait_ms (const EmberRelayIo *r, gint64 now)
 static void
 publish_stats (EmberRelayIo *r, gint64 now)
 {
+  if (r->xdp != NULL)
+    {
+      r->stats.xdp = TRUE;
+      ember_relay_xdp_read_stats (r->xdp, &r->stats.xdp_stats);
+    }
   g_mutex_lock (&r->stats_lock);
   ember_relay_server_get_stats (r->server, &r->server_snapshot);
   r->shell_snapshot = r->stats;
@@ -672,7 +753,7 @@ worker (gpointer user_data)
           drain (r);
           r->dirty = TRUE;
         }
-      if (r->dirty && now - r->published >= 100 * G_TIME_SPAN_MILLISECOND)
+      if ((r->dirty || r->xdp != NULL) && now - r->published >= 100 * G_TIME_SPAN_MILLISECOND)
         publish_stats (r, now);
     }
 out:
@@ -713,6 +794,10 @@ ember_relay_io_add_listener (EmberRelayIo *r, int fd, guint8 family, GError **er
   Sock *s = &r->listeners[r->n_listeners];
   s->fd = fd;
   s->family = family;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname (fd, (struct sockaddr *) &ss, &len) == 0)
+    ember_udp_addr_from_sockaddr (&ss, len, &s->local);
   s->listener = r->n_listeners++;
   if (!epoll_add (r, s))
     {
@@ -722,6 +807,13 @@ ember_relay_io_add_listener (EmberRelayIo *r, int fd, guint8 family, GError **er
       return FALSE;
     }
   return TRUE;
+}
+
+void
+ember_relay_io_set_xdp (EmberRelayIo *r, EmberRelayXdp *xdp)
+{
+  g_return_if_fail (r->worker == NULL);
+  r->xdp = xdp;
 }
 
 void

@@ -25,6 +25,9 @@ EmberRelayIo *ember_relay_io_new (EmberRelayServer *server, int alloc_sndbuf, gb
 /* Takes `fd`; its index (0, 1, ...) is the listener number the core
  * sees. */
 gboolean ember_relay_io_add_listener (EmberRelayIo *io, int fd, guint8 family, GError **error);
+/* Hands the bound channels to the XDP fast path from now on (before
+ * start; `xdp` stays the caller's and must outlive the thread). */
+void ember_relay_io_set_xdp (EmberRelayIo *io, EmberRelayXdp *xdp);
 /* Starts and stops the data-plane thread. While it runs, only
  * get_stats() may be called from other threads. */
 void ember_relay_io_start (EmberRelayIo *io);

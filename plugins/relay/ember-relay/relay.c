@@ -62,7 +62,8 @@ collect_stats (gpointer user_data, EmberRelayServerStats *server, EmberRelayShel
 
 static char **opt_listen, **opt_user, **opt_allow;
 static char *opt_ip4, *opt_ip6, *opt_range, *opt_realm, *opt_secret, *opt_secret_file;
-static char *opt_metrics, *opt_log;
+static char *opt_metrics, *opt_log, *opt_xdp;
+static char **opt_xdp_if;
 static gboolean opt_rfc5766;
 #define UNSET G_MININT
 static gint opt_quota = UNSET;
@@ -92,6 +93,10 @@ static const GOptionEntry entries[] = {
     "Allocations per username (default 10) [EMBER_RELAY_USER_QUOTA]", "N" },
   { "allocation-send-buffer", 0, 0, G_OPTION_ARG_INT, &opt_alloc_sndbuf,
     "Kernel send buffer of each allocation socket in bytes (default 1048576) [EMBER_RELAY_ALLOCATION_SEND_BUFFER]", "BYTES" },
+  { "xdp", 0, 0, G_OPTION_ARG_STRING, &opt_xdp,
+    "Relay bound channels in XDP: off, auto (default: native where the driver has it, else off), native or generic [EMBER_RELAY_XDP]", "MODE" },
+  { "xdp-interface", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_xdp_if,
+    "Interface to attach XDP to, repeatable (default: those holding the --listen addresses; all that are up but loopback for a wildcard one) [EMBER_RELAY_XDP_INTERFACE, comma-separated]", "IFNAME" },
   { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &opt_metrics,
     "Serve Prometheus metrics at http://ADDR:PORT/metrics [EMBER_RELAY_METRICS_LISTEN]", "ADDR:PORT" },
   { "log", 0, 0, G_OPTION_ARG_STRING, &opt_log,
@@ -219,6 +224,8 @@ main (int argc, char **argv)
   env_string (&opt_secret_file, "EMBER_RELAY_SECRET_FILE");
   env_string (&opt_metrics, "EMBER_RELAY_METRICS_LISTEN");
   env_string (&opt_log, "EMBER_RELAY_LOG");
+  env_string (&opt_xdp, "EMBER_RELAY_XDP");
+  env_list (&opt_xdp_if, "EMBER_RELAY_XDP_INTERFACE");
   if (g_strcmp0 (g_getenv ("EMBER_RELAY_RFC5766_CHANNELS"), "1") == 0)
     opt_rfc5766 = TRUE;
 
@@ -230,6 +237,11 @@ main (int argc, char **argv)
 
   EmberRelayServer *server = NULL;
   EmberRelayIo *io = NULL;
+  EmberRelayXdp *xdp = NULL;
+  EmberRelayXdpMode xdp_mode = EMBER_RELAY_XDP_AUTO;
+  guint16 listen_ports[EMBER_RELAY_IO_MAX_LISTENERS];
+  EmberAddr listen_addrs[EMBER_RELAY_IO_MAX_LISTENERS];
+  guint n_listen_ports = 0;
   GMainLoop *loop = NULL;
   g_autoptr (GArray) listen_fds = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr (GArray) listen_families = g_array_new (FALSE, FALSE, sizeof (guint8));
@@ -239,6 +251,10 @@ main (int argc, char **argv)
   c.software = "ember-relay";
   c.rng = rng;
   c.rfc5766_channels = opt_rfc5766;
+  /* Tests only: watch a channel binding expire without waiting 10 min. */
+  const char *lifetime = g_getenv ("EMBER_RELAY_TEST_CHANNEL_LIFETIME");
+  if (lifetime != NULL)
+    c.channel_lifetime = (guint) g_ascii_strtoull (lifetime, NULL, 10);
   int rc = 1;
   if (!positive_int (&opt_quota, "--user-quota", "EMBER_RELAY_USER_QUOTA", 1 << 20, &error) ||
       !positive_int (&opt_alloc_sndbuf, "--allocation-send-buffer",
@@ -248,6 +264,8 @@ main (int argc, char **argv)
     c.max_allocations_per_user = (guint) opt_quota;
   int alloc_sndbuf = opt_alloc_sndbuf > 0 ? opt_alloc_sndbuf : 1 << 20;
   if (!configure (&c, &secret, &error))
+    goto out;
+  if (opt_xdp != NULL && !ember_relay_xdp_mode_parse (opt_xdp, &xdp_mode, &error))
     goto out;
 
   /* Listeners. */
@@ -275,6 +293,8 @@ main (int argc, char **argv)
         }
       g_array_append_val (listen_fds, fd);
       g_array_append_val (listen_families, a.family);
+      listen_addrs[n_listen_ports] = a;
+      listen_ports[n_listen_ports++] = a.port;
       /* An explicit listen address doubles as the announced address. */
       static const guint8 zero[16];
       gboolean unspecified = memcmp (a.addr, zero, 16) == 0;
@@ -315,6 +335,30 @@ main (int argc, char **argv)
         goto out;
       g_array_index (listen_fds, int, i) = -1; /* the shell's now */
     }
+  if (xdp_mode != EMBER_RELAY_XDP_OFF)
+    {
+      EmberRelayXdpConfig xc = {
+        .interfaces = (const char *const *) opt_xdp_if,
+        .listen_addrs = listen_addrs,
+        .n_listen_addrs = n_listen_ports,
+        .listen_ports = listen_ports,
+        .n_listen_ports = n_listen_ports,
+        .port_min = c.port_min,
+        .port_max = c.port_max,
+      };
+      g_autoptr (GError) xdp_error = NULL;
+      xdp = ember_relay_xdp_new (xdp_mode, &xc, &xdp_error);
+      if (xdp != NULL)
+        {
+          g_info ("XDP fast path for bound channels: %s mode on %u interface(s)",
+                  ember_relay_xdp_mode_name (xdp), ember_relay_xdp_n_interfaces (xdp));
+          ember_relay_io_set_xdp (io, xdp);
+        }
+      else if (xdp_mode == EMBER_RELAY_XDP_AUTO)
+        g_info ("XDP fast path off: %s", xdp_error->message);
+      else
+        g_warning ("XDP fast path off, relaying in user space: %s", xdp_error->message);
+    }
   loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGINT, on_signal, loop);
   g_unix_signal_add (SIGTERM, on_signal, loop);
@@ -336,6 +380,7 @@ out:
   if (error != NULL)
     g_printerr ("ember-relay: %s\n", error->message);
   ember_relay_io_free (io);
+  ember_relay_xdp_free (xdp);
   for (guint i = 0; i < listen_fds->len; i++)
     if (g_array_index (listen_fds, int, i) >= 0)
       close (g_array_index (listen_fds, int, i));

@@ -94,6 +94,9 @@ relay_allocation_create (EmberRelayServer *s, guint listener, const EmberAddr *c
 static void
 allocation_release (EmberRelayServer *s, RelayAllocation *a, gboolean emit)
 {
+  if (emit && a->channels != NULL)
+    for (guint i = 0; i < a->channels->len; i++)
+      relay_channel_unannounce (s, a, &g_array_index (a->channels, RelayChannel, i));
   if (a->port4 != 0)
     {
       g_hash_table_remove (s->by_port, GUINT_TO_POINTER (port_key (EMBER_ADDR_IPV4, a->port4)));
@@ -175,6 +178,20 @@ relay_permission_active (const RelayAllocation *a, gint64 now, const EmberAddr *
         return TRUE;
     }
   return FALSE;
+}
+
+gint64
+relay_permission_expiry (const RelayAllocation *a, gint64 now, const EmberAddr *peer)
+{
+  if (a->permissions == NULL)
+    return 0;
+  for (guint i = 0; i < a->permissions->len; i++)
+    {
+      const RelayPermission *p = &g_array_index (a->permissions, RelayPermission, i);
+      if (p->expires > now && relay_addr_ip_equal (&p->peer, peer))
+        return p->expires;
+    }
+  return 0;
 }
 
 gboolean
@@ -264,6 +281,14 @@ expire_one (EmberRelayServer *s, RelayAllocation *a, gint64 now)
         RelayPermission *p = &g_array_index (a->permissions, RelayPermission, i);
         if (p->expires <= now)
           {
+            /* Its channels may not relay any more (RFC 8656 §12). */
+            if (a->channels != NULL)
+              for (guint k = 0; k < a->channels->len; k++)
+                {
+                  RelayChannel *c = &g_array_index (a->channels, RelayChannel, k);
+                  if (relay_addr_ip_equal (&c->peer, &p->peer))
+                    relay_channel_unannounce (s, a, c);
+                }
             g_array_remove_index_fast (a->permissions, i);
             s->stats.permissions--;
           }
@@ -280,6 +305,7 @@ expire_one (EmberRelayServer *s, RelayAllocation *a, gint64 now)
              * for the reuse guard (RFC 8656 §12). */
             c->lapsed = TRUE;
             s->stats.channels--;
+            relay_channel_unannounce (s, a, c);
           }
         gint64 until = c->lapsed ? c->expires + (gint64) EMBER_TURN_CHANNEL_REUSE_GUARD * G_USEC_PER_SEC
                                  : c->expires;

@@ -29,6 +29,7 @@ typedef struct {
   gint64 expires;  /* bound until then; the entry then guards the number
                     * and the peer for EMBER_TURN_CHANNEL_REUSE_GUARD */
   gboolean lapsed; /* expired and no longer counted as a channel */
+  gboolean announced; /* CHANNEL_BOUND handed out, no UNBOUND since */
 } RelayChannel;
 
 typedef struct {
@@ -57,6 +58,8 @@ typedef struct {
   gsize offset;           /* else: data at arena + offset */
   gsize len;
   gint64 deadline;
+  EmberAddr client;
+  guint16 channel;
 } RelayCommand;
 
 typedef struct {
@@ -128,6 +131,13 @@ void relay_out_to_peer (EmberRelayServer *s, guint8 family, guint16 port, const 
 void relay_out_control (EmberRelayServer *s, EmberRelayCommandKind kind, guint8 family,
                         guint16 port);
 void relay_note_deadline (EmberRelayServer *s, gint64 deadline);
+/* CHANNEL_BOUND for every channel of `a` that may relay now (again, with
+ * its current deadline), or only for those to `peer`'s IP when peer is
+ * not NULL; CHANNEL_UNBOUND for an announced one that may not. */
+void relay_channels_announce (EmberRelayServer *s, RelayAllocation *a, gint64 now,
+                              const EmberAddr *peer);
+/* CHANNEL_UNBOUND for channel `c` of `a` if it was announced. */
+void relay_channel_unannounce (EmberRelayServer *s, RelayAllocation *a, RelayChannel *c);
 
 /* ---- turn.c: methods ------------------------------------------------- */
 
@@ -170,6 +180,8 @@ guint relay_allocation_user_count (EmberRelayServer *s, const char *username);
 void relay_allocation_free_all (EmberRelayServer *s);
 /* Permission for the peer's IP, or NULL; `now` filters expired ones. */
 gboolean relay_permission_active (const RelayAllocation *a, gint64 now, const EmberAddr *peer);
+/* When the active permission for the peer's IP ends, or 0 for none. */
+gint64 relay_permission_expiry (const RelayAllocation *a, gint64 now, const EmberAddr *peer);
 /* FALSE when the per-allocation cap is reached. */
 gboolean relay_permission_install (EmberRelayServer *s, RelayAllocation *a, gint64 now,
                                    const EmberAddr *peer);

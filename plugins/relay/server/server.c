@@ -201,6 +201,56 @@ relay_out_control (EmberRelayServer *s, EmberRelayCommandKind kind, guint8 famil
   push (s, &c);
 }
 
+static void
+channel_command (EmberRelayServer *s, EmberRelayCommandKind kind, const RelayAllocation *a,
+                 const RelayChannel *c, gint64 deadline)
+{
+  RelayCommand cmd = { 0 };
+  cmd.kind = kind;
+  cmd.listener = a->client.listener;
+  cmd.client = a->client.addr;
+  cmd.family = c->peer.family;
+  cmd.port = c->peer.family == EMBER_ADDR_IPV4 ? a->port4 : a->port6;
+  cmd.to = c->peer;
+  cmd.channel = c->number;
+  cmd.deadline = deadline;
+  push (s, &cmd);
+}
+
+void
+relay_channels_announce (EmberRelayServer *s, RelayAllocation *a, gint64 now,
+                         const EmberAddr *peer)
+{
+  if (a->channels == NULL)
+    return;
+  for (guint i = 0; i < a->channels->len; i++)
+    {
+      RelayChannel *c = &g_array_index (a->channels, RelayChannel, i);
+      if (peer != NULL && !relay_addr_ip_equal (&c->peer, peer))
+        continue;
+      /* The same conditions as the data path (turn.c): a live binding,
+       * a permission for the peer's IP, a live allocation. */
+      gint64 perm = relay_permission_expiry (a, now, &c->peer);
+      if (c->lapsed || c->expires <= now || perm == 0 || a->expires <= now)
+        {
+          relay_channel_unannounce (s, a, c);
+          continue;
+        }
+      channel_command (s, EMBER_RELAY_CMD_CHANNEL_BOUND, a, c,
+                       MIN (MIN (c->expires, perm), a->expires));
+      c->announced = TRUE;
+    }
+}
+
+void
+relay_channel_unannounce (EmberRelayServer *s, RelayAllocation *a, RelayChannel *c)
+{
+  if (!c->announced)
+    return;
+  channel_command (s, EMBER_RELAY_CMD_CHANNEL_UNBOUND, a, c, 0);
+  c->announced = FALSE;
+}
+
 void
 relay_note_deadline (EmberRelayServer *s, gint64 deadline)
 {
@@ -235,6 +285,8 @@ ember_relay_server_poll_command (EmberRelayServer *s, EmberRelayCommand *out)
   out->data = c->external != NULL ? c->external : s->arena->data + c->offset;
   out->len = c->len;
   out->deadline = c->deadline;
+  out->client = c->client;
+  out->channel = c->channel;
   return TRUE;
 }
 

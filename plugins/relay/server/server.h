@@ -51,6 +51,9 @@ typedef struct {
   /* Accept channel numbers 0x5000-0x7FFF of RFC 5766 (older clients such
    * as coturn's tools use them); RFC 8656 allows 0x4000-0x4FFF only. */
   gboolean rfc5766_channels;
+  /* Channel binding lifetime in seconds; 0: RFC 8656's 600. Shorter only
+   * so tests can watch a binding expire. */
+  guint channel_lifetime;
   EmberRelayRngFunc rng;
   gpointer rng_data;
 } EmberRelayServerConfig;
@@ -103,6 +106,17 @@ typedef enum {
   EMBER_RELAY_CMD_CREATE_ALLOCATION,  /* family, port: bind a UDP socket */
   EMBER_RELAY_CMD_FREE_ALLOCATION,    /* family, port: close it */
   EMBER_RELAY_CMD_WAKE,               /* deadline: call handle_timeout then */
+  /* A channel may relay until `deadline` (the earliest of its binding's,
+   * its permission's and its allocation's expiry) unless announced again
+   * or unbound first: listener and client (the client side), family and
+   * port (the allocation socket of the peer's family), to (the peer),
+   * channel. Announced again whenever that deadline moves (ChannelBind,
+   * CreatePermission, Refresh). For a shell that relays bound channels
+   * itself (ember-relay's XDP fast path); others ignore it. */
+  EMBER_RELAY_CMD_CHANNEL_BOUND,
+  /* That channel may no longer relay (its binding, permission or
+   * allocation ended): same fields, deadline unused. */
+  EMBER_RELAY_CMD_CHANNEL_UNBOUND,
 } EmberRelayCommandKind;
 
 typedef struct {
@@ -114,6 +128,8 @@ typedef struct {
   const guint8 *data;  /* valid until the next handle_*() call */
   gsize len;
   gint64 deadline;
+  EmberAddr client;    /* CHANNEL_*: the client's address */
+  guint16 channel;     /* CHANNEL_*: the channel number */
 } EmberRelayCommand;
 
 /* Hands out the next pending command, in order; FALSE when none is left.

@@ -324,6 +324,7 @@ handle_refresh (Ctx *x, const char *username)
     {
       a->expires = x->now + (gint64) life * G_USEC_PER_SEC;
       relay_note_deadline (x->s, a->expires);
+      relay_channels_announce (x->s, a, x->now, NULL);
     }
   resp_begin (x, &b, EMBER_STUN_CLASS_SUCCESS);
   ember_stun_builder_add_u32 (&b, EMBER_STUN_ATTR_LIFETIME, life);
@@ -372,6 +373,8 @@ handle_create_permission (Ctx *x, const char *username)
   for (gint i = 0; i < n; i++)
     if (!relay_permission_install (x->s, a, x->now, &peers[i]))
       { resp_error (x, EMBER_STUN_ERROR_INSUFFICIENT_CAPACITY); return; }
+  for (gint i = 0; i < n; i++)
+    relay_channels_announce (x->s, a, x->now, &peers[i]);
   EmberStunBuilder b;
   resp_begin (x, &b, EMBER_STUN_CLASS_SUCCESS);
   resp_send (x, &b, 0);
@@ -409,8 +412,11 @@ handle_channel_bind (Ctx *x, const char *username)
       c->lapsed = FALSE;
       x->s->stats.channels++;
     }
-  c->expires = x->now + (gint64) EMBER_TURN_CHANNEL_LIFETIME * G_USEC_PER_SEC;
+  guint life = x->s->config.channel_lifetime ? x->s->config.channel_lifetime
+                                             : EMBER_TURN_CHANNEL_LIFETIME;
+  c->expires = x->now + (gint64) life * G_USEC_PER_SEC;
   relay_note_deadline (x->s, c->expires);
+  relay_channels_announce (x->s, a, x->now, &peer);
   EmberStunBuilder b;
   resp_begin (x, &b, EMBER_STUN_CLASS_SUCCESS);
   resp_send (x, &b, 0);

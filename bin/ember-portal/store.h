@@ -5,8 +5,9 @@
  * filters), groups of clients, policies group -> resource (optional
  * conditions), the devices' bearer tokens and the admin API keys (both
  * only as SHA-256 hashes), every device's stable tunnel addresses, and
- * the changes log: each mutation appends one row in its own transaction,
- * which is both the audit log and the source of the server's fan-out.
+ * the changes log: each mutation appends its row in the same transaction
+ * as the change itself; the log is both the audit trail and the source of
+ * the server's fan-out.
  *
  * The calls speak of sites and policies, never of rows. Behind them sits
  * one backend (store-backend.h): SQLite today (store-sqlite.c), PostgreSQL
@@ -16,8 +17,8 @@
  * unique names in the CLI and the policy file. Times are Unix seconds
  * (UTC). Calls that judge validity take `now` from the caller, so tests
  * choose the clock; the times the store records itself (creation, change
- * rows, revocation, last seen) are the wall clock's. Mutations take `actor` ("cli", "api:KEY-NAME",
- * "portal") for the changes log.
+ * rows, revocation, last seen) are the wall clock's. Mutations take
+ * `actor` ("cli", "api:KEY-NAME", "portal") for the changes log.
  *
  * One EmberStore belongs to one thread. Several processes may open the
  * same file (the CLI next to `serve`): WAL mode and a busy timeout make
@@ -123,7 +124,10 @@ gboolean ember_store_device_connected (EmberStore *store, EmberStoreDeviceKind k
                                        const char *device_id, const char *public_key,
                                        const char *external_id, GError **error);
 
-/* Deletes the device with its tokens (a change row each). */
+/* Deletes the device named `name` with its tokens: each still valid
+ * token is revoked first (a "revoked" change row each, so the server
+ * closes its sessions), then the device goes ("deleted") and its tunnel
+ * index is freed. */
 gboolean ember_store_device_delete (EmberStore *store, EmberStoreDeviceKind kind,
                                     const char *name, const char *actor, GError **error);
 

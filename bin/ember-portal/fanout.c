@@ -26,7 +26,7 @@ static void
 cached_frame_free (gpointer p)
 {
   CachedFrame *f = p;
-  g_free (f->text);
+  g_ref_string_release (f->text);
   g_free (f);
 }
 
@@ -51,8 +51,9 @@ frame_for (EmberPortalServer *srv, const EmberStoreResource *res)
       return NULL;
     }
   f = g_new (CachedFrame, 1);
-  f->text = text;
+  f->text = g_ref_string_new_len (text, (gssize) len);
   f->digest = convert_digest (text, len);
+  g_free (text);
   g_hash_table_insert (srv->frames, g_strdup (res->id), f);
   return f;
 }

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "ratelimit.h"
 #include "relays.h"
+#include "io.h"
 #include "portal/codec.h"
 
 #include <libsoup/soup.h>
@@ -33,7 +34,7 @@ typedef struct _Authz Authz;
 /* A resource's resource_created_or_updated frame, built once per
  * snapshot and sent as is to every client that may use it. */
 typedef struct {
-  char *text;
+  char *text;                 /* a GRefString, shared by every send */
   guint64 digest;
 } CachedFrame;
 
@@ -45,7 +46,7 @@ typedef struct {
 
 struct _Session {
   EmberPortalServer *server;
-  SoupWebsocketConnection *ws;
+  EmberPortalIoConn *conn;    /* the WebSocket, on an I/O thread */
   GList link;                 /* in server->sessions */
   EmberPortalChannel channel;
   gboolean joined, closed;
@@ -92,6 +93,7 @@ struct _EmberPortalServer {
   EmberStore *store;
   EmberStoreAccess *access;   /* snapshot of resources, policies, groups */
   SoupServer *soup;           /* /client/websocket, /gateway/websocket */
+  EmberPortalIo *io;          /* the sessions' connections */
   SoupServer *admin;
   EmberPortalAdmin *admin_api;
   EmberPortalMetrics *metrics;
@@ -127,14 +129,15 @@ GPtrArray *server_site_gateways (EmberPortalServer *server, const char *site_id)
 
 /* ---- session.c -------------------------------------------------------- */
 
-Session *session_new (EmberPortalServer *server, SoupWebsocketConnection *ws,
-                      EmberPortalChannel channel);
-/* After it left the registry and its connection is closed or dropped. */
+Session *session_new (EmberPortalServer *server, EmberPortalChannel channel);
+/* After it left the registry; releases its connection. */
 void session_free (Session *session);
+/* What the connection's I/O thread reported. */
+void session_on_event (Session *session, EmberPortalIoEvent *event);
 /* Sends one message; FALSE (logged) when it does not build. */
 gboolean session_send (Session *session, const EmberPortalMessage *msg);
-/* Sends prebuilt frame text. */
-void session_send_text (Session *session, const char *text);
+/* Sends prebuilt frame text (a GRefString). */
+void session_send_text (Session *session, char *ref_text);
 void session_reply_ok (Session *session, const char *ref);
 void session_reply_error (Session *session, const char *ref, EmberPortalReplyReason reason,
                           const char *message);

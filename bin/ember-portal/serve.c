@@ -11,6 +11,8 @@
 #define AUTH_KEY "ember-portal-auth"
 #define RATE_LIMIT_MAX_KEYS 65536
 #define LISTEN_BACKLOG 4096
+/* Threads the WebSocket connections are spread over (io.h). */
+#define IO_THREADS 4
 /* How long a gateway has to answer authorize_flow. */
 #define SWEEP_MAX_US G_USEC_PER_SEC
 
@@ -171,6 +173,8 @@ external_id_ok (const char *s)
          && strspn (s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") == n;
 }
 
+static void on_upgraded (SoupServerMessage *msg, gpointer user_data);
+
 static void
 handle_upgrade (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query,
                 gpointer user_data)
@@ -295,25 +299,35 @@ handle_upgrade (SoupServer *soup, SoupServerMessage *msg, const char *path, GHas
   a->remote_host = g_strdup (host);
   a->source = g_inet_address_new_from_string (host);
   a->external_id = g_strdup (ext);
+  /* Answer 101 ourselves (no extensions: permessage-deflate would keep
+   * two zlib streams per connection) and take the connection once the
+   * answer is out, to hand it to an I/O thread. */
+  if (!soup_websocket_server_process_handshake (msg, NULL, NULL, NULL, NULL))
+    {
+      auth_info_free (a);
+      if (soup_server_message_get_status (msg) == 0)
+        refuse (msg, 400, "bad_request", "not_a_websocket_handshake");
+      return;
+    }
   g_object_set_data_full (G_OBJECT (msg), AUTH_KEY, a, auth_info_free);
-  /* No status set: the WebSocket handler of this path takes over. */
+  g_signal_connect (msg, "wrote-informational", G_CALLBACK (on_upgraded), srv);
 }
 
 static void
-handle_websocket (SoupServer *soup, SoupServerMessage *msg, const char *path,
-                  SoupWebsocketConnection *ws, gpointer user_data)
+on_upgraded (SoupServerMessage *msg, gpointer user_data)
 {
-  (void) soup;
   EmberPortalServer *srv = user_data;
-  AuthInfo *a = g_object_get_data (G_OBJECT (msg), AUTH_KEY);
+  if (soup_server_message_get_status (msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
+    return;
+  /* Taken once: a second 1xx would find nothing. */
+  AuthInfo *a = g_object_steal_data (G_OBJECT (msg), AUTH_KEY);
   if (a == NULL)
-    {
-      soup_websocket_connection_close (ws, EMBER_PORTAL_CLOSE_POLICY, "unauthorized");
-      return;
-    }
-  Session *s = session_new (srv, ws, g_str_has_prefix (path, "/gateway/")
-                                       ? EMBER_PORTAL_CHANNEL_GATEWAY
-                                       : EMBER_PORTAL_CHANNEL_CLIENT);
+    return;
+  GUri *uri = soup_server_message_get_uri (msg);
+  EmberPortalChannel channel = g_str_has_prefix (g_uri_get_path (uri), "/gateway/")
+                                 ? EMBER_PORTAL_CHANNEL_GATEWAY
+                                 : EMBER_PORTAL_CHANNEL_CLIENT;
+  Session *s = session_new (srv, channel);
   s->device_id = g_strdup (a->token->device_id);
   s->device_name = g_strdup (a->token->device_name);
   s->token_id = g_strdup (a->token->id);
@@ -324,8 +338,20 @@ handle_websocket (SoupServer *soup, SoupServerMessage *msg, const char *path,
   s->external_id = g_steal_pointer (&a->external_id);
   s->public_key = a->public_key;
   s->tunnel = a->tunnel;
+  g_autoptr (GIOStream) stream = soup_server_message_steal_connection (msg);
+  s->conn = ember_portal_io_adopt (srv->io, stream, uri, channel, s);
   g_queue_push_tail_link (&srv->sessions, &s->link);
   srv->stats.websockets++;
+  auth_info_free (a);
+}
+
+static void
+on_io_event (gpointer user_data, EmberPortalIoEvent *ev)
+{
+  (void) user_data;
+  Session *s = ember_portal_io_conn_get_data (ev->conn);
+  if (s != NULL)
+    session_on_event (s, ev);
 }
 
 /* ---- timers ------------------------------------------------------------- */
@@ -529,19 +555,14 @@ ember_portal_server_new (const EmberPortalServeConfig *config, GError **error)
     return NULL;
   srv->stats.relays = config->n_relays;
 
+  srv->io = ember_portal_io_new (IO_THREADS, MIN (config->max_frame_size, EMBER_PORTAL_FRAME_MAX),
+                                 on_io_event, srv);
   srv->soup = soup_server_new ("server-header", "ember-portal", NULL);
-  /* permessage-deflate keeps two zlib streams per connection (hundreds
-   * of KiB); frames are small and many sessions matter more. */
-  soup_server_remove_websocket_extension (srv->soup, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
-  /* The normal handler of a path runs before its WebSocket handler and
-   * refuses the upgrade by setting a status; other paths get 404. */
+  /* The upgrade is ours: token check, then 101 (or a refusal); other
+   * paths get 404. */
   soup_server_add_handler (srv->soup, NULL, handle_upgrade, srv, NULL);
   soup_server_add_handler (srv->soup, "/client/websocket", handle_upgrade, srv, NULL);
   soup_server_add_handler (srv->soup, "/gateway/websocket", handle_upgrade, srv, NULL);
-  soup_server_add_websocket_handler (srv->soup, "/client/websocket", NULL, NULL, handle_websocket,
-                                     srv, NULL);
-  soup_server_add_websocket_handler (srv->soup, "/gateway/websocket", NULL, NULL,
-                                     handle_websocket, srv, NULL);
   if (!listen_all (srv, error))
     return NULL;
 
@@ -588,10 +609,10 @@ ember_portal_server_free (EmberPortalServer *srv)
       Session *s = srv->sessions.head->data;
       session_disconnect (s, EMBER_PORTAL_DISCONNECT_SHUTDOWN);
       server_unregister (srv, s);
-      /* Its "closed" signal would come after the server is gone. */
-      s->closed = TRUE;
       session_free (s);
     }
+  /* Sends what was queued, closes the rest, joins the threads. */
+  g_clear_pointer (&srv->io, ember_portal_io_free);
   if (srv->soup != NULL)
     {
       soup_server_disconnect (srv->soup);

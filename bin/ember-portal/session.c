@@ -16,11 +16,11 @@
 #define SESSION_BAD_WINDOW_US (10 * G_USEC_PER_SEC)
 
 void
-session_send_text (Session *s, const char *text)
+session_send_text (Session *s, char *ref_text)
 {
-  if (s->closed || soup_websocket_connection_get_state (s->ws) != SOUP_WEBSOCKET_STATE_OPEN)
+  if (s->closed || s->conn == NULL)
     return;
-  soup_websocket_connection_send_text (s->ws, text);
+  ember_portal_io_send (s->conn, ref_text);
   s->server->stats.messages_sent_total++;
 }
 
@@ -28,7 +28,8 @@ gboolean
 session_send (Session *s, const EmberPortalMessage *msg)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *text = ember_portal_message_build (msg, s->channel, NULL, &error);
+  gsize len = 0;
+  g_autofree char *text = ember_portal_message_build (msg, s->channel, &len, &error);
   if (text == NULL)
     {
       g_warning ("%s %s: %s not sent: %s", ember_portal_channel_to_string (s->channel),
@@ -36,7 +37,9 @@ session_send (Session *s, const EmberPortalMessage *msg)
                  error->message);
       return FALSE;
     }
-  session_send_text (s, text);
+  char *ref = g_ref_string_new_len (text, (gssize) len);
+  session_send_text (s, ref);
+  g_ref_string_release (ref);
   return TRUE;
 }
 
@@ -70,8 +73,8 @@ session_reply_error (Session *s, const char *ref, EmberPortalReplyReason reason,
 void
 session_close (Session *s, gushort code, const char *reason)
 {
-  if (soup_websocket_connection_get_state (s->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_close (s->ws, code, reason);
+  if (!s->closed && s->conn != NULL)
+    ember_portal_io_close (s->conn, code, reason);
 }
 
 void
@@ -258,13 +261,9 @@ dispatch (Session *s, EmberPortalMessage *msg)
 }
 
 static void
-on_message (SoupWebsocketConnection *ws, gint type, GBytes *bytes, gpointer user_data)
+on_frame (Session *s, EmberPortalIoEvent *ev)
 {
-  (void) ws;
-  Session *s = user_data;
   EmberPortalServer *srv = s->server;
-  if (s->closed)
-    return;
   srv->stats.messages_received_total++;
   if (!rate_ok (s))
     {
@@ -275,51 +274,67 @@ on_message (SoupWebsocketConnection *ws, gint type, GBytes *bytes, gpointer user
       session_close (s, EMBER_PORTAL_CLOSE_RATE_LIMITED, "rate_limited");
       return;
     }
-  if (type != SOUP_WEBSOCKET_DATA_TEXT)
+  GError *error = ev->error;
+  if (error == NULL)
     {
+      dispatch (s, &ev->msg);
+      return;
+    }
+  if (g_error_matches (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_TOO_LARGE)
+      || g_error_matches (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_INVALID_JSON))
+    {
+      gboolean big = error->code == EMBER_PORTAL_ERROR_TOO_LARGE;
+      srv->stats.bad_messages_total++;
+      g_warning ("%s %s from %s: %s", ember_portal_channel_to_string (s->channel),
+                 s->device_name, s->remote_host, error->message);
+      session_close (s, big ? EMBER_PORTAL_CLOSE_TOO_BIG : EMBER_PORTAL_CLOSE_INVALID_JSON,
+                     big ? "frame_too_large" : "invalid_json");
+      return;
+    }
+  EmberPortalReplyReason reason = error->domain == EMBER_PORTAL_ERROR
+                                    ? ember_portal_error_to_reply_reason ((EmberPortalError) error->code)
+                                    : EMBER_PORTAL_REPLY_REASON_INVALID_FRAME;
+  bad_frame (s, ev->msg.ref, reason, error->message);
+}
+
+void
+session_on_event (Session *s, EmberPortalIoEvent *ev)
+{
+  EmberPortalServer *srv = s->server;
+  switch (ev->kind)
+    {
+    case EMBER_PORTAL_IO_MESSAGE:
+      if (!s->closed)
+        on_frame (s, ev);
+      break;
+    case EMBER_PORTAL_IO_BINARY:
       srv->stats.bad_messages_total++;
       g_warning ("%s %s from %s: a binary message: closed",
                  ember_portal_channel_to_string (s->channel), s->device_name, s->remote_host);
       session_close (s, EMBER_PORTAL_CLOSE_POLICY, "protocol_error");
-      return;
+      break;
+    case EMBER_PORTAL_IO_TOO_BIG:
+      /* libsoup enforces max-incoming-payload-size itself and closes. */
+      srv->stats.bad_messages_total++;
+      g_warning ("%s %s from %s: a message over %u bytes: closed (1009)",
+                 ember_portal_channel_to_string (s->channel), s->device_name, s->remote_host,
+                 srv->config->max_frame_size);
+      break;
+    case EMBER_PORTAL_IO_CLOSED:
+      s->closed = TRUE;
+      g_debug ("%s %s: closed (%u %s)", ember_portal_channel_to_string (s->channel),
+               s->device_name, ev->close_code, ev->close_reason ? ev->close_reason : "");
+      server_unregister (srv, s);
+      session_free (s);
+      break;
     }
-  gsize len = 0;
-  const char *text = g_bytes_get_data (bytes, &len);
-  g_auto (EmberPortalMessage) msg = { 0 };
-  g_autoptr (GError) error = NULL;
-  if (!ember_portal_message_parse (text, len, s->channel, EMBER_PORTAL_TO_PORTAL, &msg, &error))
-    {
-      if (g_error_matches (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_TOO_LARGE))
-        {
-          srv->stats.bad_messages_total++;
-          g_warning ("%s %s from %s: %s", ember_portal_channel_to_string (s->channel),
-                     s->device_name, s->remote_host, error->message);
-          session_close (s, EMBER_PORTAL_CLOSE_TOO_BIG, "frame_too_large");
-          return;
-        }
-      if (g_error_matches (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_INVALID_JSON))
-        {
-          srv->stats.bad_messages_total++;
-          g_warning ("%s %s from %s: %s", ember_portal_channel_to_string (s->channel),
-                     s->device_name, s->remote_host, error->message);
-          session_close (s, EMBER_PORTAL_CLOSE_INVALID_JSON, "invalid_json");
-          return;
-        }
-      EmberPortalReplyReason reason = error->domain == EMBER_PORTAL_ERROR
-                                        ? ember_portal_error_to_reply_reason ((EmberPortalError) error->code)
-                                        : EMBER_PORTAL_REPLY_REASON_INVALID_FRAME;
-      bad_frame (s, msg.ref, reason, error->message);
-      return;
-    }
-  dispatch (s, &msg);
 }
 
 void
 session_free (Session *s)
 {
-  if (s->ws != NULL)
-    g_signal_handlers_disconnect_by_data (s->ws, s);
-  g_clear_object (&s->ws);
+  if (s->conn != NULL)
+    ember_portal_io_conn_release (s->conn);
   g_free (s->device_id);
   g_free (s->device_name);
   g_free (s->token_id);
@@ -332,64 +347,15 @@ session_free (Session *s)
   g_free (s);
 }
 
-static gboolean
-free_later (gpointer user_data)
-{
-  session_free (user_data);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-on_closed (SoupWebsocketConnection *ws, gpointer user_data)
-{
-  Session *s = user_data;
-  if (s->closed)
-    return;
-  s->closed = TRUE;
-  g_signal_handlers_disconnect_by_data (ws, s);
-  g_debug ("%s %s: closed (%u %s)", ember_portal_channel_to_string (s->channel),
-           s->device_name, soup_websocket_connection_get_close_code (ws),
-           soup_websocket_connection_get_close_data (ws));
-  server_unregister (s->server, s);
-  /* The connection is still inside its own signal emission. */
-  g_idle_add (free_later, s);
-}
-
-static void
-on_error (SoupWebsocketConnection *ws, GError *error, gpointer user_data)
-{
-  (void) ws;
-  Session *s = user_data;
-  /* libsoup enforces max-incoming-payload-size itself: it closes with
-   * 1009 and says so here. */
-  if (g_error_matches (error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_CLOSE_TOO_BIG))
-    {
-      s->server->stats.bad_messages_total++;
-      g_warning ("%s %s from %s: a message over %u bytes: closed (1009)",
-                 ember_portal_channel_to_string (s->channel), s->device_name, s->remote_host,
-                 s->server->config->max_frame_size);
-      return;
-    }
-  g_debug ("%s %s: %s", ember_portal_channel_to_string (s->channel), s->device_name,
-           error->message);
-}
-
 Session *
-session_new (EmberPortalServer *srv, SoupWebsocketConnection *ws, EmberPortalChannel channel)
+session_new (EmberPortalServer *srv, EmberPortalChannel channel)
 {
   Session *s = g_new0 (Session, 1);
   s->server = srv;
-  s->ws = g_object_ref (ws);
   s->channel = channel;
   s->link.data = s;
   s->msg_tokens = SESSION_MSG_BURST;
   s->msg_last_us = g_get_monotonic_time ();
   s->last_heartbeat_us = s->msg_last_us;
-  soup_websocket_connection_set_max_incoming_payload_size (
-    ws, MIN (srv->config->max_frame_size, EMBER_PORTAL_FRAME_MAX));
-  soup_websocket_connection_set_keepalive_interval (ws, 0);
-  g_signal_connect (ws, "message", G_CALLBACK (on_message), s);
-  g_signal_connect (ws, "closed", G_CALLBACK (on_closed), s);
-  g_signal_connect (ws, "error", G_CALLBACK (on_error), s);
   return s;
 }

@@ -196,8 +196,8 @@ ember_gateway_rules_build (Rules *rules, GPtrArray *auths)
 
       while (stack->len > 0)
         {
-          const RuleEntry *top =
-            &g_array_index (rules->entries, RuleEntry, g_array_index (stack, guint, stack->len - 1));
+          guint top_index = g_array_index (stack, guint, stack->len - 1);
+          const RuleEntry *top = &g_array_index (rules->entries, RuleEntry, top_index);
 
           if (cidr_covers (&top->prefix, &o->prefix))
             {

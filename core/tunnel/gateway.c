@@ -58,7 +58,13 @@ sync_policy (EmberGatewayTunnel *t)
         {
         case EMBER_GATEWAY_EVENT_AUTHORIZATION_CREATED:
           {
-            EmberPortalMessage *msg = new_message (EMBER_PORTAL_EVENT_FLOW_AUTHORIZED);
+            EmberGatewayClient *c = ember_gateway_policy_find_client (t->policy, ev.client_id);
+            EmberPortalMessage *msg;
+
+            /* Only what still stands is answered (undone just now: no). */
+            if (!c || !ember_gateway_client_is_authorized (c, ev.resource_id))
+              break;
+            msg = new_message (EMBER_PORTAL_EVENT_FLOW_AUTHORIZED);
 
             msg->u.flow_authorized.ref = g_steal_pointer (&ev.ref);
             g_queue_push_tail (&t->portal_out, msg);
@@ -177,6 +183,10 @@ connect_client (EmberGatewayTunnel *t, gint64 now, const EmberPortalAuthorizeFlo
   explicit_bzero (cfg.preshared_key, sizeof cfg.preshared_key);
   if (!conn)
     {
+      /* A key the engine refuses (low-order, ours, another client's):
+       * the authorization is undone and goes unanswered, so the portal
+       * never tells the client to connect to something that cannot be. */
+      ember_gateway_policy_reject (t->policy, now, f->client.id.str, f->resource.id.str, NULL);
       refused (t, "authorize_flow (connection)", error);
       return;
     }

@@ -330,6 +330,46 @@ test_authorize_answers_then_connects (Fx *fx, gconstpointer data)
 }
 
 static void
+test_unusable_key_goes_unanswered (Fx *fx, gconstpointer data)
+{
+  EmberPortalMessage m;
+  EmberPortalAuthorizeFlow *f = &m.u.authorize_flow;
+  EmberGatewayTunnelStats st;
+
+  (void) data;
+  ember_portal_message_init (&m, EMBER_PORTAL_EVENT_AUTHORIZE_FLOW,
+                             EMBER_PORTAL_CHANNEL_GATEWAY, NULL);
+  f->ref = g_strdup ("ref-zero-key");
+  set_id (&f->resource.id, web_id);
+  f->resource.name = g_strdup ("web");
+  f->resource.type = EMBER_PORTAL_RESOURCE_CIDR;
+  g_assert_true (ember_cidr_parse ("10.20.0.0/24", EMBER_CIDR_PARSE_STRICT,
+                                   &f->resource.cidr, NULL));
+  f->resource.site.name = g_strdup ("home");
+  set_id (&f->client.id, client_id);
+  /* All zero: a low-order point the WireGuard engine refuses. */
+  memset (f->client.public_key.bytes, 0, 32);
+  f->client.tunnel.ipv4 = tunnel_fx_addr ("100.64.0.2", 0);
+  f->client.tunnel.ipv6 = tunnel_fx_addr ("fd00:2021:1111::2", 0);
+  g_strlcpy (f->client_ice.ufrag, "cufrag", sizeof f->client_ice.ufrag);
+  g_strlcpy (f->client_ice.pwd, "clientpasswordclientpass", sizeof f->client_ice.pwd);
+  g_strlcpy (f->gateway_ice.ufrag, "gufrag", sizeof f->gateway_ice.ufrag);
+  g_strlcpy (f->gateway_ice.pwd, "gatewaypasswordgatewayp", sizeof f->gateway_ice.pwd);
+  f->expires_at = WALL0 / SEC + 60;
+  g_test_expect_message (NULL, G_LOG_LEVEL_WARNING, "*authorize_flow (connection) refused*");
+  ember_gateway_tunnel_handle_portal (fx->gw, fx->now, &m);
+  g_test_assert_expected_messages ();
+  ember_portal_message_clear (&m);
+  fx_run (fx, fx->now + SEC);
+  g_assert_cmpuint (fx->flows_answered, ==, 0);
+  g_assert_cmpuint (ember_tunnel_node_get_n_conns (ember_gateway_tunnel_get_node (fx->gw)), ==, 0);
+  ember_gateway_tunnel_get_stats (fx->gw, &st);
+  g_assert_cmpuint (st.portal_errors, ==, 1);
+  g_assert_null (ember_gateway_policy_find_client (ember_gateway_tunnel_get_policy (fx->gw),
+                                                   client_id));
+}
+
+static void
 test_filter_allows_80_refuses_22 (Fx *fx, gconstpointer data)
 {
   EmberGatewayTunnelStats st;
@@ -566,6 +606,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add (path, Fx, NULL, fx_setup, fn, fx_teardown)
   ADD ("/gateway/tunnel/authorize-answers-then-connects", test_authorize_answers_then_connects);
+  ADD ("/gateway/tunnel/unusable-key-goes-unanswered", test_unusable_key_goes_unanswered);
   ADD ("/gateway/tunnel/filter-allows-tcp-80-and-refuses-tcp-22",
        test_filter_allows_80_refuses_22);
   ADD ("/gateway/tunnel/spoofed-source-is-dropped", test_spoofed_source_dropped);

@@ -1457,7 +1457,8 @@ pm_addr (Pm *m, guint family, guint8 addr[16])
     {
       addr[0] = 0xfd;
       addr[7] = (guint8) g_rand_int_range (m->rand, 0, 3);
-      addr[15] = (guint8) (g_rand_int_range (m->rand, 0, 4) * 16 + g_rand_int_range (m->rand, 0, 3));
+      addr[15] = (guint8) (g_rand_int_range (m->rand, 0, 4) * 16 +
+                           g_rand_int_range (m->rand, 0, 3));
     }
 }
 

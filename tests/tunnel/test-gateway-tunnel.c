@@ -600,6 +600,62 @@ test_new_credentials_restart_both_sides (Fx *fx, gconstpointer data)
   g_assert_cmpuint (fx->to_network->len, ==, 1);
 }
 
+/* A UDP packet from `src` to `dst` (IPv6) through the client's connection. */
+static void
+client_sends_udp6 (Fx *fx, const char *src, const char *dst, guint16 port)
+{
+  guint8 buf[EMBER_WG_TRANSMIT_MAX];
+  gsize off = EMBER_WG_HEADROOM, len;
+  EmberAddr s = tunnel_fx_addr (src, 5353), d = tunnel_fx_addr (dst, port);
+  EmberIpPacket pkt;
+  EmberTunnelTransmit tx;
+  static const guint8 q[] = "query";
+
+  g_assert_cmpint (ember_ip_packet_build_udp (&pkt, buf, sizeof buf, off, &s, &d, q, sizeof q),
+                   ==, EMBER_PACKET_OK);
+  len = ember_ip_packet_len (&pkt);
+  g_assert_cmpint (ember_tunnel_node_encapsulate (fx->client, fx->cconn, fx->now, buf, sizeof buf,
+                                                  &off, &len, &tx),
+                   ==, EMBER_TUNNEL_DATAGRAM);
+  deliver (fx, 0, buf + off, len);
+  fx_run (fx, fx->now);
+}
+
+static void
+test_ipv6_both_ways (Fx *fx, gconstpointer data)
+{
+  guint8 buf[EMBER_WG_TRANSMIT_MAX];
+  gsize off = EMBER_WG_HEADROOM, len;
+  EmberAddr dns = tunnel_fx_addr ("fd00:20::53", 53);
+  EmberAddr me = tunnel_fx_addr ("fd00:2021:1111::2", 5353);
+  EmberIpPacket pkt;
+  EmberTunnelTransmit tx;
+  static const guint8 a[] = "answer";
+
+  (void) data;
+  /* fd00::/24 without filters: the v6 resource. */
+  authorize (fx, web_id, "fd00:20::", NULL, 0, 60 * SEC, "aaaa");
+  fx_run (fx, fx->now + 5 * SEC);
+  g_assert_true (ember_gateway_tunnel_client_up (fx->gw, client_id));
+  client_sends_udp6 (fx, "fd00:2021:1111::2", "fd00:20::53", 53);
+  g_assert_cmpuint (fx->to_network->len, ==, 1);
+  /* Another client's v6 address from this client: spoofed, dropped. */
+  client_sends_udp6 (fx, "fd00:2021:1111::3", "fd00:20::53", 53);
+  g_assert_cmpuint (fx->to_network->len, ==, 1);
+  /* Outside the resource: refused, answered with ICMPv6. */
+  client_sends_udp6 (fx, "fd00:2021:1111::2", "2001:db8::53", 53);
+  g_assert_cmpuint (fx->to_network->len, ==, 1);
+  g_assert_cmpuint (fx->to_client->len, ==, 1);
+  /* The answer goes back to the client. */
+  g_assert_cmpint (ember_ip_packet_build_udp (&pkt, buf, sizeof buf, off, &dns, &me, a, sizeof a),
+                   ==, EMBER_PACKET_OK);
+  len = ember_ip_packet_len (&pkt);
+  g_assert_cmpint (ember_gateway_tunnel_handle_tun (fx->gw, fx->now, buf, sizeof buf, &off, &len,
+                                                    &tx), ==, EMBER_GATEWAY_DATAGRAM);
+  deliver (fx, 1, buf + off, len);
+  g_assert_cmpuint (fx->to_client->len, ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -616,6 +672,7 @@ main (int argc, char **argv)
        test_revoking_one_of_two_keeps_the_connection);
   ADD ("/gateway/tunnel/authorization-expires", test_authorization_expires);
   ADD ("/gateway/tunnel/init-without-the-client-closes-it", test_init_without_the_client_closes_it);
+  ADD ("/gateway/tunnel/ipv6-both-ways", test_ipv6_both_ways);
   ADD ("/gateway/tunnel/new-credentials-restart-both-sides",
        test_new_credentials_restart_both_sides);
   ADD ("/gateway/tunnel/second-resource-reuses-the-connection",

@@ -6,25 +6,18 @@
  */
 #include "static-peer.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <sys/socket.h>
+
+#include "net/cidr.h"
 
 static char *
 addr_to_string (const EmberAddr *a)
 {
-  char buf[INET6_ADDRSTRLEN] = "";
-  if (a->family == EMBER_ADDR_IPV4)
-    {
-      inet_ntop (AF_INET, a->addr, buf, sizeof buf);
-      return g_strdup_printf ("%s:%u", buf, a->port);
-    }
-  if (a->family == EMBER_ADDR_IPV6)
-    {
-      inet_ntop (AF_INET6, a->addr, buf, sizeof buf);
-      return g_strdup_printf ("[%s]:%u", buf, a->port);
-    }
-  return g_strdup ("");
+  char buf[EMBER_ADDR_PORT_STRLEN];
+  if (a->family != EMBER_ADDR_IPV4 && a->family != EMBER_ADDR_IPV6)
+    return g_strdup ("");
+  return g_strdup (ember_addr_format_port (a, buf));
 }
 
 void

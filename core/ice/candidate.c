@@ -2,8 +2,8 @@
 #define G_LOG_DOMAIN "ember-ice"
 
 #include "ice/candidate.h"
+#include "net/cidr.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,31 +96,19 @@ ember_ice_addr_equal (const EmberAddr *a, const EmberAddr *b)
 const char *
 ember_ice_addr_to_string (const EmberAddr *a, char buf[EMBER_ICE_ADDR_STRLEN])
 {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  if (a->family == EMBER_ADDR_IPV4)
+  G_STATIC_ASSERT (EMBER_ICE_ADDR_STRLEN >= EMBER_ADDR_PORT_STRLEN);
+  if (!ember_ice_addr_is_set (a))
     {
-      inet_ntop (AF_INET, a->addr, ip, sizeof ip);
-      g_snprintf (buf, EMBER_ICE_ADDR_STRLEN, "%s:%u", ip, a->port);
+      g_strlcpy (buf, "none", EMBER_ICE_ADDR_STRLEN);
+      return buf;
     }
-  else if (a->family == EMBER_ADDR_IPV6)
-    {
-      inet_ntop (AF_INET6, a->addr, ip, sizeof ip);
-      g_snprintf (buf, EMBER_ICE_ADDR_STRLEN, "[%s]:%u", ip, a->port);
-    }
-  else
-    g_strlcpy (buf, "none", EMBER_ICE_ADDR_STRLEN);
-  return buf;
+  return ember_addr_format_port (a, buf);
 }
 
 gboolean
 ember_ice_addr_parse_ip (const char *ip, guint16 port, EmberAddr *addr)
 {
-  memset (addr, 0, sizeof *addr);
-  if (inet_pton (AF_INET, ip, addr->addr) == 1)
-    addr->family = EMBER_ADDR_IPV4;
-  else if (inet_pton (AF_INET6, ip, addr->addr) == 1)
-    addr->family = EMBER_ADDR_IPV6;
-  else
+  if (!ember_addr_parse (ip, addr, NULL))
     return FALSE;
   addr->port = port;
   return TRUE;
@@ -163,17 +151,15 @@ ember_ice_candidate_init_local (EmberIceCandidate *cand, EmberIceCandidateType t
 char *
 ember_ice_candidate_to_string (const EmberIceCandidate *cand)
 {
-  char ip[INET6_ADDRSTRLEN], rip[INET6_ADDRSTRLEN];
-  inet_ntop (cand->addr.family == EMBER_ADDR_IPV6 ? AF_INET6 : AF_INET, cand->addr.addr, ip,
-             sizeof ip);
+  char ip[EMBER_ADDR_STRLEN], rip[EMBER_ADDR_STRLEN];
+  ember_addr_format (&cand->addr, ip);
   GString *s = g_string_new (NULL);
   g_string_append_printf (s, "candidate:%s %d udp %u %s %u typ %s", cand->foundation,
                           EMBER_ICE_COMPONENT, cand->priority, ip, cand->addr.port,
                           ember_ice_candidate_type_to_string (cand->type));
   if (cand->type != EMBER_ICE_CANDIDATE_HOST && ember_ice_addr_is_set (&cand->base))
     {
-      inet_ntop (cand->base.family == EMBER_ADDR_IPV6 ? AF_INET6 : AF_INET, cand->base.addr,
-                 rip, sizeof rip);
+      ember_addr_format (&cand->base, rip);
       g_string_append_printf (s, " raddr %s rport %u", rip, cand->base.port);
     }
   return g_string_free (s, FALSE);

@@ -276,6 +276,78 @@ ember_addr_parse (const char *text, EmberAddr *out, GError **error)
   return TRUE;
 }
 
+gboolean
+ember_addr_parse_port (const char *text, EmberAddr *out, GError **error)
+{
+  const char *host, *colon, *p;
+  gsize host_len, n;
+  guint port = 0;
+
+  g_return_val_if_fail (out != NULL, FALSE);
+  memset (out, 0, sizeof *out);
+  if (text == NULL)
+    text = "";
+  if (text[0] == '[')
+    {
+      const char *close = strchr (text, ']');
+      if (close == NULL || close[1] != ':')
+        return fail (error, EMBER_NET_ERROR_ADDRESS, text,
+                     "expected [IPv6 address]:port or IPv4 address:port");
+      host = text + 1;
+      host_len = (gsize) (close - host);
+      colon = close + 1;
+    }
+  else
+    {
+      colon = strchr (text, ':');
+      if (colon == NULL || strchr (colon + 1, ':') != NULL)
+        return fail (error, EMBER_NET_ERROR_ADDRESS, text,
+                     "expected IPv4 address:port or [IPv6 address]:port");
+      host = text;
+      host_len = (gsize) (colon - text);
+    }
+  if (!parse_addr (text, host, host_len, &out->family, out->addr, error))
+    {
+      memset (out, 0, sizeof *out);
+      return FALSE;
+    }
+  if ((text[0] == '[') != (out->family == EMBER_ADDR_IPV6))
+    {
+      memset (out, 0, sizeof *out);
+      return fail (error, EMBER_NET_ERROR_ADDRESS, text,
+                   "brackets go around an IPv6 address, and only there");
+    }
+  p = colon + 1;
+  n = strlen (p);
+  gboolean digits = n > 0 && n <= 5 && p[0] != '0';
+  for (gsize i = 0; digits && i < n; i++)
+    digits = g_ascii_isdigit (p[i]);
+  for (gsize i = 0; digits && i < n; i++)
+    port = port * 10 + (guint) (p[i] - '0');
+  if (!digits || port > 65535)
+    {
+      memset (out, 0, sizeof *out);
+      return fail (error, EMBER_NET_ERROR_PORT, text,
+                   "expected a port from 1 to 65535 after the address");
+    }
+  out->port = (guint16) port;
+  return TRUE;
+}
+
+const char *
+ember_addr_format_port (const EmberAddr *addr, char buf[EMBER_ADDR_PORT_STRLEN])
+{
+  char ip[EMBER_ADDR_STRLEN];
+
+  if (addr->family == EMBER_ADDR_IPV4)
+    g_snprintf (buf, EMBER_ADDR_PORT_STRLEN, "%s:%u", ember_addr_format (addr, ip), addr->port);
+  else if (addr->family == EMBER_ADDR_IPV6)
+    g_snprintf (buf, EMBER_ADDR_PORT_STRLEN, "[%s]:%u", ember_addr_format (addr, ip), addr->port);
+  else
+    g_strlcpy (buf, "invalid", EMBER_ADDR_PORT_STRLEN);
+  return buf;
+}
+
 const char *
 ember_addr_format (const EmberAddr *addr, char buf[EMBER_ADDR_STRLEN])
 {

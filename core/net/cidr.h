@@ -37,6 +37,7 @@ typedef enum {
   EMBER_NET_ERROR_ADDRESS,   /* not an IPv4 or IPv6 address */
   EMBER_NET_ERROR_PREFIX,    /* prefix length missing, malformed or too long */
   EMBER_NET_ERROR_HOST_BITS, /* bits set past the prefix length */
+  EMBER_NET_ERROR_PORT,      /* port missing or out of range */
 } EmberNetError;
 
 /* A prefix: `prefix` leading bits of `addr`. family is EMBER_ADDR_IPV4 (4)
@@ -111,5 +112,13 @@ guint ember_addr_family_bits (guint family);
 gboolean ember_addr_parse (const char *text, EmberAddr *out, GError **error);
 /* The address of `addr` without port; "invalid" for another family. */
 const char *ember_addr_format (const EmberAddr *addr, char buf[EMBER_ADDR_STRLEN]);
+
+/* A transport address: "192.0.2.1:3478" or "[2001:db8::1]:3478", the
+ * IPv6 address always in brackets (RFC 5952 §6), the port decimal from 1
+ * to 65535 without sign or leading zero; no host names, no zone. */
+#define EMBER_ADDR_PORT_STRLEN (EMBER_ADDR_STRLEN + 8)
+gboolean ember_addr_parse_port (const char *text, EmberAddr *out, GError **error);
+/* "192.0.2.1:3478", "[2001:db8::1]:3478"; "invalid" for another family. */
+const char *ember_addr_format_port (const EmberAddr *addr, char buf[EMBER_ADDR_PORT_STRLEN]);
 
 G_END_DECLS

@@ -7,9 +7,9 @@
  * gives them back. Checksums are patched incrementally (RFC 1624) so a
  * corrupt checksum stays corrupt. ICMP errors, whose quoted packet grows
  * or shrinks too, are rebuilt through a stack scratch buffer. */
-#include <arpa/inet.h>
 #include <gio/gio.h>  /* G_IO_ERROR only */
 
+#include "net/cidr.h"
 #include "packet/packet-private.h"
 
 /* ---- RFC 6052 prefixes ---- */
@@ -25,34 +25,39 @@ ember_nat64_prefix_well_known (EmberNat64Prefix *prefix)
 gboolean
 ember_nat64_prefix_parse (const char *text, EmberNat64Prefix *prefix, GError **error)
 {
-  g_autofree char *addr = NULL;
-  const char *slash;
-  guint8 bytes[16];
+  g_autoptr (GError) local = NULL;
+  EmberCidr c;
 
   g_return_val_if_fail (text != NULL && prefix != NULL, FALSE);
-  slash = strchr (text, '/');
-  if (slash != NULL && strcmp (slash, "/96") != 0)
+  /* An address alone names the /96 it starts. */
+  if (!ember_cidr_parse (text, EMBER_CIDR_PARSE_BARE | EMBER_CIDR_PARSE_KEEP_HOST_BITS, &c,
+                         &local))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "NAT64 prefix \"%s\": only /96 prefixes are supported", text);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "NAT64 prefix %s",
+                   local->message);
       return FALSE;
     }
-  addr = slash != NULL ? g_strndup (text, (gsize) (slash - text)) : g_strdup (text);
-  if (inet_pton (AF_INET6, addr, bytes) != 1)
+  if (c.family != EMBER_ADDR_IPV6)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                    "NAT64 prefix \"%s\": not an IPv6 address", text);
       return FALSE;
     }
+  if (strchr (text, '/') != NULL && c.prefix != 96)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "NAT64 prefix \"%s\": only /96 prefixes are supported", text);
+      return FALSE;
+    }
   /* RFC 6052 §2.2: bits 64..71 ("u") must be zero; the /96 suffix holds
    * the IPv4 address and must be zero in the prefix. */
-  if (bytes[8] != 0 || bytes[12] != 0 || bytes[13] != 0 || bytes[14] != 0 || bytes[15] != 0)
+  if (c.addr[8] != 0 || c.addr[12] != 0 || c.addr[13] != 0 || c.addr[14] != 0 || c.addr[15] != 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                    "NAT64 prefix \"%s\": bits 64..71 and the last 32 bits must be zero", text);
       return FALSE;
     }
-  memcpy (prefix->bytes, bytes, sizeof prefix->bytes);
+  memcpy (prefix->bytes, c.addr, sizeof prefix->bytes);
   return TRUE;
 }
 

@@ -324,6 +324,61 @@ test_addr_parse (void)
   g_assert_cmpstr (ember_addr_format (&a, buf), ==, "invalid");
 }
 
+static void
+test_addr_port (void)
+{
+  static const struct {
+    const char *text;
+    EmberNetError code;
+  } refused[] = {
+    { "", EMBER_NET_ERROR_ADDRESS },
+    { "192.0.2.1", EMBER_NET_ERROR_ADDRESS },
+    { "192.0.2.1:", EMBER_NET_ERROR_PORT },
+    { "192.0.2.1:0", EMBER_NET_ERROR_PORT },
+    { "192.0.2.1:65536", EMBER_NET_ERROR_PORT },
+    { "192.0.2.1:123456", EMBER_NET_ERROR_PORT },
+    { "192.0.2.1:03478", EMBER_NET_ERROR_PORT },
+    { "192.0.2.1:+3478", EMBER_NET_ERROR_PORT },
+    { "192.0.2.1:3478 ", EMBER_NET_ERROR_PORT },
+    { "192.0.2.1:34a", EMBER_NET_ERROR_PORT },
+    { " 192.0.2.1:3478", EMBER_NET_ERROR_ADDRESS },
+    { "192.0.2.1:3478:1", EMBER_NET_ERROR_ADDRESS },
+    { "2001:db8::1:3478", EMBER_NET_ERROR_ADDRESS },   /* IPv6 needs brackets */
+    { "[2001:db8::1]", EMBER_NET_ERROR_ADDRESS },
+    { "[2001:db8::1]3478", EMBER_NET_ERROR_ADDRESS },
+    { "[192.0.2.1]:3478", EMBER_NET_ERROR_ADDRESS },   /* brackets only for IPv6 */
+    { "[fe80::1%eth0]:3478", EMBER_NET_ERROR_ADDRESS },
+    { "[2001:db8::1:3478", EMBER_NET_ERROR_ADDRESS },
+    { "relay.example:3478", EMBER_NET_ERROR_ADDRESS },
+    { "010.0.0.1:3478", EMBER_NET_ERROR_ADDRESS },
+  };
+  char buf[EMBER_ADDR_PORT_STRLEN];
+  EmberAddr a;
+
+  g_assert_true (ember_addr_parse_port ("192.0.2.1:3478", &a, NULL));
+  g_assert_cmpuint (a.family, ==, EMBER_ADDR_IPV4);
+  g_assert_cmpuint (a.port, ==, 3478);
+  g_assert_cmpstr (ember_addr_format_port (&a, buf), ==, "192.0.2.1:3478");
+  g_assert_true (ember_addr_parse_port ("[2001:DB8::1]:65535", &a, NULL));
+  g_assert_cmpuint (a.family, ==, EMBER_ADDR_IPV6);
+  g_assert_cmpuint (a.port, ==, 65535);
+  g_assert_cmpstr (ember_addr_format_port (&a, buf), ==, "[2001:db8::1]:65535");
+  g_assert_true (ember_addr_parse_port ("[::ffff:192.0.2.1]:1", &a, NULL));
+  g_assert_cmpstr (ember_addr_format_port (&a, buf), ==, "[::ffff:192.0.2.1]:1");
+  a.family = EMBER_ADDR_NONE;
+  g_assert_cmpstr (ember_addr_format_port (&a, buf), ==, "invalid");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_test_message ("\"%s\"", refused[i].text);
+      g_assert_false (ember_addr_parse_port (refused[i].text, &a, &error));
+      g_assert_error (error, EMBER_NET_ERROR, (gint) refused[i].code);
+      g_assert_cmpuint (a.family, ==, EMBER_ADDR_NONE);
+      g_assert_cmpuint (a.port, ==, 0);
+    }
+}
+
 /* ---- Prefix table --------------------------------------------------- */
 
 static EmberCidr
@@ -685,6 +740,8 @@ main (int argc, char **argv)
   g_test_add_func ("/net/cidr/contains/matches-only-its-prefix-and-family", test_cidr_contains);
   g_test_add_func ("/net/cidr/helpers/mask-covers-equal-init-family", test_cidr_helpers);
   g_test_add_func ("/net/addr/parse/accepts-addresses-and-refuses-the-rest", test_addr_parse);
+  g_test_add_func ("/net/addr/parse-port/accepts-transport-addresses-and-refuses-the-rest",
+                   test_addr_port);
   g_test_add_func ("/net/prefix-table/lookup/longest-of-overlapping-prefixes",
                    test_table_overlapping_prefixes);
   g_test_add_func ("/net/prefix-table/remove/uncovers-the-next-shorter-prefix",

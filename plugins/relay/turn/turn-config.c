@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "net/cidr.h"
 #include "turn-transport-private.h"
 
 /* ---- Addresses ---------------------------------------------------------- */
@@ -69,47 +70,9 @@ turn_addr_from_sockaddr (const struct sockaddr_storage *ss, EmberAddr *a)
 const char *
 turn_addr_format (const EmberAddr *a, char *buf, gsize len)
 {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  if (a->family == EMBER_ADDR_IPV4 || a->family == EMBER_ADDR_IPV6)
-    inet_ntop (a->family == EMBER_ADDR_IPV4 ? AF_INET : AF_INET6, a->addr, ip, sizeof ip);
-  g_snprintf (buf, len, a->family == EMBER_ADDR_IPV6 ? "[%s]:%u" : "%s:%u", ip, a->port);
+  char text[EMBER_ADDR_PORT_STRLEN];
+  g_strlcpy (buf, ember_addr_format_port (a, text), len);
   return buf;
-}
-
-/* "192.0.2.1:3478" or "[2001:db8::1]:3478": IP literals only. */
-static gboolean
-addr_parse (const char *text, EmberAddr *out)
-{
-  g_autofree char *copy = g_strstrip (g_strdup (text));
-  char *host = copy, *port;
-  memset (out, 0, sizeof *out);
-  if (*host == '[')
-    {
-      char *close_br = strchr (host, ']');
-      if (close_br == NULL || close_br[1] != ':')
-        return FALSE;
-      *close_br = '\0';
-      host++;
-      port = close_br + 2;
-      if (inet_pton (AF_INET6, host, out->addr) != 1)
-        return FALSE;
-      out->family = EMBER_ADDR_IPV6;
-    }
-  else
-    {
-      port = strchr (host, ':');
-      if (port == NULL || strchr (port + 1, ':') != NULL)
-        return FALSE;
-      *port++ = '\0';
-      if (inet_pton (AF_INET, host, out->addr) != 1)
-        return FALSE;
-      out->family = EMBER_ADDR_IPV4;
-    }
-  guint64 p;
-  if (!g_ascii_string_to_unsigned (port, 10, 1, 65535, &p, NULL))
-    return FALSE;
-  out->port = (guint16) p;
-  return TRUE;
 }
 
 /* ---- Configuration ------------------------------------------------------- */
@@ -214,11 +177,11 @@ turn_config_parse (GKeyFile *kf, const char *group, TurnConfig *out, GError **er
           if (*g_strstrip (items[i]) == '\0')
             continue;
           EmberAddr *a = &out->relays[out->n_relays];
-          if (!addr_parse (items[i], a))
+          g_autoptr (GError) local = NULL;
+          if (!ember_addr_parse_port (items[i], a, &local))
             {
-              config_error (error, group, "relays",
-                            "expected IPv4:PORT or [IPv6]:PORT entries separated by ';', got \"%s\"",
-                            items[i]);
+              config_error (error, group, "relays", "%s (entries separated by ';')",
+                            local->message);
               goto fail;
             }
           for (guint k = 0; k < out->n_relays; k++)

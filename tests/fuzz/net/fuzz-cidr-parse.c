@@ -2,7 +2,9 @@
  * rest is the text. Whatever parses must format to text that parses back
  * to the same value (parse -> to_string -> parse), must contain its own
  * network address, and a table holding it must find it again; whatever
- * is refused must come with an EMBER_NET_ERROR and a zeroed result. */
+ * is refused must come with an EMBER_NET_ERROR and a zeroed result. The
+ * address and address:port parsers get the same text and the same
+ * round-trip check. */
 #include <string.h>
 
 #include "net/cidr.h"
@@ -65,6 +67,19 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
       g_assert_true (ember_cidr_parse (text, EMBER_CIDR_PARSE_BARE, &c, NULL));
       g_assert_cmpmem (a.addr, 16, c.addr, 16);
       g_assert_true (ember_addr_parse (ember_addr_format (&a, buf), &again, NULL));
+      g_assert_cmpmem (&a, sizeof a, &again, sizeof again);
+    }
+  else
+    g_assert_true (error->domain == EMBER_NET_ERROR);
+
+  /* And the transport-address parser round-trips too. */
+  g_clear_error (&error);
+  if (ember_addr_parse_port (text, &a, &error))
+    {
+      char buf[EMBER_ADDR_PORT_STRLEN];
+      EmberAddr again;
+      g_assert_cmpuint (a.port, >, 0);
+      g_assert_true (ember_addr_parse_port (ember_addr_format_port (&a, buf), &again, NULL));
       g_assert_cmpmem (&a, sizeof a, &again, sizeof again);
     }
   else

@@ -104,6 +104,7 @@ struct _EmberGatewayPolicy {
   GTree *expiry;           /* Auth*, by expires_at: the next one is first */
   gint64 next_expiry;      /* the first's expires_at, or G_MAXINT64 */
   gboolean syncing;        /* between begin_sync and end_sync */
+  gboolean prune_pending;  /* a resource lost its last authorization */
   gboolean freeing;
   EmberGatewayCounters counters;
   EmberAddr own[2];        /* ICMP source: [0] IPv4, [1] IPv6; family NONE: unset */

@@ -285,6 +285,8 @@ auth_free (gpointer p)
     {
       g_tree_remove (a->policy->expiry, a);
       g_hash_table_remove (a->resource->holders, a->client);
+      if (a->resource->refs == 2)
+        a->policy->prune_pending = TRUE; /* only the table will hold it */
     }
   resource_unref (a->resource);
   g_free (a);
@@ -782,7 +784,11 @@ void
 ember_gateway_policy_handle_timeout (EmberGatewayPolicy *policy, gint64 now)
 {
   expire_if_due (policy, now);
-  prune_resources (policy);
+  /* Timers fire often (the node's checks and keepalives): walk the
+   * resources only when one lost its last authorization. */
+  if (policy->prune_pending)
+    prune_resources (policy);
+  policy->prune_pending = FALSE;
 }
 
 void

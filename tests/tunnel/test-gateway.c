@@ -739,6 +739,28 @@ test_dns_resource_hook (void)
   g_assert_error (error, EMBER_GATEWAY_POLICY_ERROR, EMBER_GATEWAY_POLICY_ERROR_NOT_FOUND);
 }
 
+static void
+test_unused_resources_are_forgotten (void)
+{
+  g_autoptr (EmberGatewayPolicy) policy = ember_gateway_policy_new ();
+  g_autoptr (GError) error = NULL;
+  EmberCidr one = cidr ("10.5.0.7");
+
+  authorize_full (policy, T0, "laptop", "100.64.0.1", NULL, "wiki",
+                  EMBER_GATEWAY_RESOURCE_DNS, NULL, NULL, 0, T0 + SEC);
+  authorize_full (policy, T0, "phone", "100.64.0.2", NULL, "wiki",
+                  EMBER_GATEWAY_RESOURCE_DNS, NULL, NULL, 0, T0 + SEC);
+  g_assert_true (ember_gateway_policy_reject (policy, T0, "laptop", "wiki", NULL));
+  ember_gateway_policy_handle_timeout (policy, T0);
+  /* phone still holds it. */
+  g_assert_true (ember_gateway_policy_set_resolved_addresses (policy, T0, "wiki", &one, 1, NULL));
+  g_assert_true (ember_gateway_policy_reject (policy, T0, "phone", "wiki", NULL));
+  ember_gateway_policy_handle_timeout (policy, T0);
+  g_assert_false (ember_gateway_policy_set_resolved_addresses (policy, T0, "wiki", &one, 1,
+                                                               &error));
+  g_assert_error (error, EMBER_GATEWAY_POLICY_ERROR, EMBER_GATEWAY_POLICY_ERROR_NOT_FOUND);
+}
+
 /* ---- expiry, reject_access, resource_updated ------------------------------- */
 
 static void
@@ -1746,6 +1768,8 @@ main (int argc, char **argv)
                    test_filter_overlapping_resources_combine);
   g_test_add_func ("/gateway/resource/internet", test_internet_resource);
   g_test_add_func ("/gateway/resource/dns-hook", test_dns_resource_hook);
+  g_test_add_func ("/gateway/resource/unused-ones-are-forgotten",
+                   test_unused_resources_are_forgotten);
   g_test_add_func ("/gateway/expiry/exactly-at-expires-at", test_expiry_exactly_at_expires_at);
   g_test_add_func ("/gateway/expiry/without-timer", test_expiry_without_timer);
   g_test_add_func ("/gateway/expiry/refreshed-by-new-authorization",

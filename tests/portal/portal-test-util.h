@@ -1,9 +1,27 @@
 /* Helpers shared by the portal tests: a scratch state directory that is
- * removed afterwards, also when a test fails half-way. */
+ * removed afterwards, also when a test fails half-way (a failed
+ * assertion aborts before the fixture's tear-down, so SIGABRT removes
+ * the directory of the running test first). */
 #pragma once
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <signal.h>
+
+static char *portal_test_current_dir;
+
+static inline void portal_test_rmtree (const char *path);
+
+static inline void
+portal_test_on_abort (int sig)
+{
+  /* Not async-signal-safe, but the process is dying anyway and a stale
+   * directory per failure is what this prevents. */
+  if (portal_test_current_dir != NULL)
+    portal_test_rmtree (portal_test_current_dir);
+  signal (sig, SIG_DFL);
+  raise (sig);
+}
 
 static inline char *
 portal_test_tmpdir (void)
@@ -12,6 +30,9 @@ portal_test_tmpdir (void)
   char *dir = g_dir_make_tmp ("ember-store-XXXXXX", &error);
 
   g_assert_no_error (error);
+  g_free (portal_test_current_dir);
+  portal_test_current_dir = g_strdup (dir);
+  signal (SIGABRT, portal_test_on_abort);
   return dir;
 }
 

@@ -168,8 +168,9 @@ tun_close (EmberBackend *be)
   /* Closing the adapter removes it, with its addresses and routes. */
   if (be->adapter != NULL)
     be->wintun.CloseAdapter (be->adapter);
-  if (be->wintun.SetLogger != NULL)
-    be->wintun.SetLogger (NULL);
+  /* The logger stays: it is wintun.dll's one global, another adapter of
+   * this plugin may still be open, and the plugin is never unloaded
+   * (the loader makes it resident), so the callback stays valid. */
   ip_helper_dll_unload (&be->iphlp);
   wintun_dll_unload (&be->wintun);
   wintun_config_clear (&be->config);

@@ -223,15 +223,43 @@ test_open_sets_mtu_addresses_and_routes (void)
   g_assert_cmpstr (history, ==, "session ended\nclosed\n");
 }
 
+typedef struct _Fixture Fixture;
+static guint receive_all (Fixture *f, guint first, guint total);
+static guint send_all (Fixture *f, guint first, guint n);
+static void read_back (guint first, guint n);
+
+static void
+test_open_failure_cleans_up_and_spares_the_open_adapter (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autoptr (GError) error = NULL;
+  guint8 pkt[1500];
+
+  /* The stand-in has room for one adapter: a second open fails in
+   * WintunCreateAdapter, names it and the error, and unwinds. */
+  g_assert_null (open_backend ("name=Second", &error));
+  g_assert_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "WintunCreateAdapter \"Second\""));
+  g_assert_nonnull (strstr (error->message, "(error 183)"));
+  g_autofree char *history = env.history ();
+  g_assert_cmpstr (history, ==, "");
+
+  /* The first one never noticed. */
+  g_assert_true (env.inject (pkt, (unsigned long) make_packet (0, pkt, packet_len (0))));
+  receive_all (f, 0, 1);
+  send_all (f, 0, 1);
+  read_back (0, 1);
+}
+
 /* ---- Packets ------------------------------------------------------------- */
 
-typedef struct {
+struct _Fixture {
   EmberBackend *be;
   TestWaker rx;
   TestWaker tx;
   guint8 *mem;
   EmberPacket batch[EMBER_BATCH_MAX];
-} Fixture;
+};
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
@@ -498,6 +526,9 @@ main (int argc, char **argv)
                    test_open_validates_the_group_like_tun_linux);
   g_test_add_func ("/tun-wintun-wine/open/sets-mtu-addresses-and-routes",
                    test_open_sets_mtu_addresses_and_routes);
+  g_test_add ("/tun-wintun-wine/open/failure-cleans-up-and-spares-the-open-adapter", Fixture,
+              NULL, fixture_setup, test_open_failure_cleans_up_and_spares_the_open_adapter,
+              fixture_teardown);
   g_test_add ("/tun-wintun-wine/io/receives-injected-ipv4-and-ipv6-in-batches", Fixture, NULL,
               fixture_setup, test_receives_injected_ipv4_and_ipv6_in_batches, fixture_teardown);
   g_test_add ("/tun-wintun-wine/io/sends-and-reads-back-in-order", Fixture, NULL, fixture_setup,

@@ -266,16 +266,15 @@ turn_server_alive (TurnServer *s)
   return s->pid > 0 && waitpid (s->pid, NULL, WNOHANG) == 0;
 }
 
-/* TRUE when the server answers a STUN Binding request from `fd` within
- * 100 ms (RFC 8489 §5: type 0x0001, magic cookie, 96-bit transaction id;
- * a success response is type 0x0101 with the same id). */
+/* TRUE when the server answers the STUN Binding request `req` sent from
+ * `fd` within 100 ms (RFC 8489 §5: type 0x0001, magic cookie, 96-bit
+ * transaction id; a success response is type 0x0101 with the same id).
+ * The caller retransmits the same request, as RFC 8489 §6.2.1 does, so a
+ * slow server's answer to an earlier copy still counts. */
 static gboolean
-binding_answered (int fd, const EmberAddr *server)
+binding_answered (int fd, const EmberAddr *server, const guint8 req[20])
 {
-  guint8 req[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
-  for (guint i = 8; i < sizeof req; i++)
-    req[i] = (guint8) g_random_int ();
-  udp_send_to (fd, server, req, sizeof req);
+  udp_send_to (fd, server, req, 20);
   guint8 buf[512];
   EmberAddr from;
   gssize n = udp_recv_from (fd, 100, &from, buf, sizeof buf);
@@ -381,15 +380,16 @@ turn_server_start (TurnServer *s, const TurnServerConfig *cfg)
   g_assert_no_error (error);
   child_pid = s->pid;
 
-  /* Up when the port answers a STUN Binding. Bounded at 20 s: coturn reads
-   * its SQLite database and starts its relay threads first, which took more
-   * than 5 s on a machine busy with parallel builds. */
+  /* Up when the port answers a STUN Binding (bounded: 20 s). */
   EmberAddr local;
   int fd = udp_socket (&local);
+  guint8 req[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+  for (guint i = 8; i < sizeof req; i++)
+    req[i] = (guint8) g_random_int ();
   gboolean up = FALSE;
   gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
   while (!up && g_get_monotonic_time () < deadline && turn_server_alive (s))
-    up = binding_answered (fd, &s->addr);
+    up = binding_answered (fd, &s->addr, req);
   close (fd);
   if (!up)
     turn_server_dump_log (s);

@@ -13,6 +13,25 @@
 #   RELAY_BENCH_CLIENTS=10 RELAY_BENCH_MESSAGES=50000 RELAY_BENCH_LENGTH=1000
 #   RELAY_BENCH_INTERVAL=0 (ms between messages per session; 0 = flat out)
 #   RELAY_BENCH_ROUNDS=3
+#   RELAY_BENCH_TOPOLOGY=both (loopback, veth or both)
+#
+# The veth topology puts the load generator's two ends in namespaces of
+# their own (client, peer) and the server in a third between them, so
+# the server's namespace pays for its packets as a real relay host does:
+# coturn, ember-relay --xdp=off and ember-relay with its XDP fast path
+# take turns under the same channel-mode load. How CPU is counted there:
+# every veth end runs its receive path in a NAPI thread of its own
+# (GRO on, threaded NAPI), so the kernel work of the relay's namespace
+# (receiving, and the XDP program, which runs there) is charged to the
+# napi/<relay interface> threads and the generator's to its own napi
+# threads and processes. CPU per relayed packet = utime+stime of the
+# server process (all threads, its sends included) plus its namespace's
+# two napi threads, over the datagrams relayed (each echoed message
+# crosses twice). The generator (uclient, turnutils_peer, their napi
+# threads) is left out entirely; softirq work is inside those threads;
+# other load on the machine is charged to other threads and does not
+# count. The machine's /proc/stat busy time per packet is printed too,
+# as a cross-check on a quiet machine (there it includes the generator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
@@ -72,6 +91,8 @@ PY
 rcvbuf_errors() { inns awk '/^Udp:/ { if (h) { print $6; exit } h = 1 }' /proc/net/snmp; }
 wait_port() { for _ in $(seq 100); do inns ss -uln | grep -q ":$1 " && return 0; sleep 0.05; done; return 1; }
 
+topology=${RELAY_BENCH_TOPOLOGY:-both}
+if [[ $topology == loopback || $topology == both ]]; then
 ip netns exec "$ns" timeout 900 turnutils_peer -L 127.0.0.1 -p 3480 >/dev/null 2>&1 &
 pids+=($!)
 wait_port 3480
@@ -156,3 +177,131 @@ for mode in ('-c', '-s'):
           f"throughput {med('ember-relay', mode, 2)/max(1, med('coturn', mode, 2)):.2f}x; "
           f"rss per allocation {med('ember-relay', mode, 6):.1f} vs {med('coturn', mode, 6):.1f} KB")
 PY
+fi
+
+# ---- veth topology: client | relay | peer namespaces ---------------------
+if [[ $topology == veth || $topology == both ]]; then
+command -v ethtool >/dev/null || { echo "relay bench: ethtool missing" >&2; exit 1; }
+vn=${RELAY_BENCH_VETH_MESSAGES:-20000}
+nc=$ns-c; nr=$ns-r; np=$ns-p
+ifc=rc$$; ifp=rp$$   # the relay's ends: their napi threads are named after them
+cleanup_veth() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for x in "$nc" "$nr" "$np"; do ip netns del "$x" 2>/dev/null || true; done
+  cleanup
+}
+trap cleanup_veth EXIT
+ip netns add "$nc"; ip netns add "$nr"; ip netns add "$np"
+ip link add c0 netns "$nc" type veth peer name "$ifc" netns "$nr"
+ip link add p0 netns "$np" type veth peer name "$ifp" netns "$nr"
+ip -n "$nc" addr add 10.96.1.2/24 dev c0; ip -n "$nr" addr add 10.96.1.1/24 dev "$ifc"
+ip -n "$nr" addr add 10.96.2.1/24 dev "$ifp"; ip -n "$np" addr add 10.96.2.2/24 dev p0
+for x in "$nc" "$nr" "$np"; do ip -n "$x" link set lo up; done
+vend() { # ns dev extra-ethtool: up, NAPI (GRO) in a thread of its own
+  ip -n "$1" link set "$2" up
+  ip netns exec "$1" ethtool -K "$2" gro on $3 >/dev/null
+  ip netns exec "$1" sh -c "echo 1 > /sys/class/net/$2/threaded"
+}
+# The generator's ends send complete UDP checksums, as a wire delivers.
+vend "$nc" c0 "tx off"; vend "$np" p0 "tx off"; vend "$nr" "$ifc" ""; vend "$nr" "$ifp" ""
+ip netns exec "$nr" ping -c1 -W1 10.96.1.2 >/dev/null; ip netns exec "$nr" ping -c1 -W1 10.96.2.2 >/dev/null
+napi_ticks() { # utime+stime of the relay namespace's napi threads
+  local t=0 pid
+  for pid in $(ps -eo pid=,comm= | awk -v a="napi/$ifc-" -v b="napi/$ifp-" 'index($2, a) == 1 || index($2, b) == 1 {print $1}'); do
+    t=$((t + $(cpu_ticks "$pid")))
+  done
+  echo "$t"
+}
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+vwait() { for _ in $(seq 100); do ip netns exec "$nr" ss -uln | grep -q "10.96.1.1:3478 " && return 0; sleep 0.05; done; return 1; }
+
+ip netns exec "$np" timeout 3600 turnutils_peer -L 10.96.2.2 -p 3480 >/dev/null 2>&1 &
+pids+=($!)
+
+vmeasure() { # name pid
+  local name=$1 pid=$2 out
+  sleep 0.5
+  local c0 k0 b0 t0 c1 k1 b1 t1
+  c0=$(cpu_ticks "$pid"); k0=$(napi_ticks); b0=$(busy_ticks); t0=$(date +%s.%N)
+  out=$(ip netns exec "$nc" timeout 600 turnutils_uclient -c -u alice -w wonderland -e 10.96.2.2 -r 3480 \
+          -p 3478 -m "$m" -n "$vn" -l "$l" -z "$z" 10.96.1.1 2>&1 | grep -v msz) || true
+  c1=$(cpu_ticks "$pid"); k1=$(napi_ticks); b1=$(busy_ticks); t1=$(date +%s.%N)
+  local sent recv lost
+  sent=$(grep -o 'tot_send_msgs=[0-9]*' <<<"$out" | tail -1 | cut -d= -f2)
+  recv=$(grep -o 'tot_recv_msgs=[0-9]*' <<<"$out" | tail -1 | cut -d= -f2)
+  lost=$(grep -o 'Total lost packets [0-9]*' <<<"$out" | tail -1 | awk '{print $4}')
+  python3 - "$name" "${sent:-0}" "${recv:-0}" "${lost:-NA}" "$t0" "$t1" "$c0" "$c1" "$k0" "$k1" \
+            "$b0" "$b1" "$clk" >>"$tmp/vresults" <<'PY'
+import sys
+name, sent, recv, lost, t0, t1, c0, c1, k0, k1, b0, b1, clk = sys.argv[1:]
+sent, recv, clk = int(sent), int(recv), int(clk)
+relayed = sent + recv
+secs = float(t1) - float(t0)
+us = lambda a, b: (int(b) - int(a)) / clk * 1e6 / relayed if relayed else float('nan')
+proc, napi = us(c0, c1), us(k0, k1)
+print(f"{name}\t{relayed/secs:.0f}\t{lost}\t{sent}\t{proc:.3f}\t{napi:.3f}\t{proc+napi:.3f}\t{us(b0, b1):.3f}")
+PY
+}
+vcoturn() {
+  ip netns exec "$nr" turnserver -n --listening-ip=10.96.1.1 --listening-port=3478 --relay-ip=10.96.2.1 \
+      --min-port=50000 --max-port=59999 --lt-cred-mech --user=alice:wonderland --realm=ember.test \
+      --no-tls --no-dtls --no-cli --no-tcp-relay --log-file=stdout \
+      --pidfile="$tmp/vturnserver.pid" >"$tmp/vcoturn.log" 2>&1 &
+  local pid=$!; pids+=($pid)
+  vwait
+  vmeasure coturn "$pid"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+vember() { # name xdp-mode
+  local mode
+  for mode in $2; do
+    ip netns exec "$nr" "$relay" --listen 10.96.1.1:3478 --public-ip4 10.96.2.1 --port-range 50000-59999 \
+        --realm ember.test --user alice:wonderland --allow-peer 10.96.2.0/24 --rfc5766-channels \
+        --user-quota 1000 --xdp "$mode" --xdp-interface "$ifc" --xdp-interface "$ifp" \
+        >"$tmp/vember.log" 2>&1 &
+    local pid=$!; pids+=($pid)
+    vwait
+    # The listener is bound before the program is loaded: wait for its verdict.
+    [[ $mode == off ]] || for _ in $(seq 100); do grep -q "XDP fast path" "$tmp/vember.log" && break; sleep 0.05; done
+    if [[ $mode == off ]] || grep -q "XDP fast path for bound channels" "$tmp/vember.log"; then
+      [[ $mode == off ]] || grep -o "XDP fast path for bound channels.*" "$tmp/vember.log" | sort -u >>"$tmp/vmodes"
+      vmeasure "$1" "$pid"
+      kill "$pid"; wait "$pid" 2>/dev/null || true
+      return
+    fi
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+  echo "relay bench: the XDP program did not attach: $(tail -3 "$tmp/vember.log")" >&2
+}
+
+echo "veth topology: turnutils_uclient -c -m $m -n $vn -l $l -z $z (channel mode), $rounds rounds"
+for round in $(seq "$rounds"); do
+  # Rotate who goes first.
+  case $((round % 3)) in
+    1) vcoturn; vember ember-off off; vember ember-xdp "native generic" ;;
+    2) vember ember-xdp "native generic"; vcoturn; vember ember-off off ;;
+    0) vember ember-off off; vember ember-xdp "native generic"; vcoturn ;;
+  esac
+done
+sort -u "$tmp/vmodes" 2>/dev/null | sed 's/^/ember-xdp: /'
+printf '%-10s %9s %7s %13s %13s %13s %13s\n' server 'pkts/s' lost 'proc us/pkt' 'napi us/pkt' 'cpu us/pkt' 'busy us/pkt'
+awk -F'\t' '{printf "%-10s %9s %7s %13s %13s %13s %13s\n", $1, $2, $3, $5, $6, $7, $8}' "$tmp/vresults"
+python3 - "$tmp/vresults" <<'PY'
+import statistics, sys
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])]
+def med(name, col):
+    v = [float(r[col]) for r in rows if r[0] == name]
+    return statistics.median(v) if v else float('nan')
+def lost(name):
+    return sum(int(r[2]) for r in rows if r[0] == name and r[2].isdigit()), \
+           sum(int(r[3]) for r in rows if r[0] == name)
+c, off, xdp = med('coturn', 6), med('ember-off', 6), med('ember-xdp', 6)
+print("median over rounds, CPU of the relay's namespace per relayed packet (process + its napi threads):")
+print(f"  coturn {c:.3f} us, ember-relay --xdp=off {off:.3f} us, ember-relay XDP {xdp:.3f} us")
+print(f"  ratios: XDP/coturn {xdp/c:.2f}x, off/coturn {off/c:.2f}x, XDP/off {xdp/off:.2f}x")
+for name in ('coturn', 'ember-off', 'ember-xdp'):
+    l, s = lost(name)
+    print(f"  lost messages {name}: {l} of {s} sent")
+PY
+fi

@@ -182,8 +182,17 @@ attach (EmberRelayXdp *x, const char *name, EmberRelayXdpMode mode, GError **err
     }
   LIBBPF_OPTS (bpf_link_create_opts, opts,
                .flags = mode == EMBER_RELAY_XDP_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
-  int fd = bpf_link_create (bpf_program__fd (x->skel->progs.ember_relay_xdp), ifindex, BPF_XDP,
+  /* A relay that just exited may still hold the interface for a moment
+   * (its link is released after the process is gone): EBUSY, retried
+   * for up to a second. */
+  int fd = -EBUSY;
+  for (int tries = 0; fd == -EBUSY && tries < 10; tries++)
+    {
+      if (tries > 0)
+        g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+      fd = bpf_link_create (bpf_program__fd (x->skel->progs.ember_relay_xdp), ifindex, BPF_XDP,
                             &opts);
+    }
   if (fd < 0)
     {
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-fd), "%s XDP on %s: %s",

@@ -9,14 +9,6 @@
 
 #include "tunnel/gateway-policy-private.h"
 
-/* `outer` contains all of `inner` (host bits of both ignored). */
-static gboolean
-cidr_covers (const EmberCidr *outer, const EmberCidr *inner)
-{
-  return outer->family == inner->family && outer->prefix <= inner->prefix &&
-         ember_cidr_contains (outer, inner->family, inner->addr);
-}
-
 static gint
 range_cmp (gconstpointer a, gconstpointer b)
 {
@@ -199,7 +191,7 @@ ember_gateway_rules_build (Rules *rules, GPtrArray *auths)
           guint top_index = g_array_index (stack, guint, stack->len - 1);
           const RuleEntry *top = &g_array_index (rules->entries, RuleEntry, top_index);
 
-          if (cidr_covers (&top->prefix, &o->prefix))
+          if (ember_cidr_covers (&top->prefix, &o->prefix))
             {
               parent = &top->rule;
               break;

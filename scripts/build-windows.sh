@@ -16,9 +16,10 @@
 #   3. `meson test --suite wine` under wine64 in a throw-away WINEPREFIX.
 #
 # Usage: scripts/build-windows.sh [BUILD_DIR]   (default: build-windows)
-# The dependencies are cached in BUILD_DIR/deps (or $EMBER_WINDOWS_DEPS)
-# and rebuilt only when this script, the cross file, the intl stand-in or
-# a Debian source version changes. Exits non-zero when a step or a test
+# The dependencies are cached in BUILD_DIR/deps, or in $EMBER_WINDOWS_DEPS
+# (scripts/test.sh uses ~/.cache/ember/windows-deps so a fresh clone on
+# the same machine reuses them), and rebuilt only when this script, the
+# cross file, the intl stand-in or a Debian source version changes. Exits non-zero when a step or a test
 # fails. Needs the packages scripts/deps.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,10 @@ done
 src=$deps/src
 prefix=$deps/prefix
 mkdir -p "$src" "$prefix/include" "$prefix/lib"
+# The cache may be shared by several checkouts (scripts/test.sh keeps it
+# in the user's cache folder): one run at a time uses it.
+exec 9>"$deps/lock"
+flock 9
 
 # ---- 1. Debian sources ---------------------------------------------------
 

@@ -22,6 +22,7 @@ typedef struct {
   gboolean routed;           /* its prefixes are in the table */
   EmberClientAuthzState authz;
   EmberPortalId gateway;     /* AUTHORIZED */
+  EmberTunnelConn *conn;     /* its connection, cached (NULL: look it up) */
   gint64 expires;            /* AUTHORIZED, in `now`'s clock */
   gint64 requested_at;       /* REQUESTED, or a renewal in flight */
   gint64 authorized_at;      /* AUTHORIZED */
@@ -291,6 +292,7 @@ static void
 forget_authorization (Resource *r)
 {
   r->authz = EMBER_CLIENT_AUTHZ_NONE;
+  r->conn = NULL;
   memset (&r->gateway, 0, sizeof r->gateway);
 }
 
@@ -393,6 +395,7 @@ authorization_created (EmberClientTunnel *t, gint64 now, const EmberPortalAuthor
     return;  /* deleted meanwhile */
   r->authz = EMBER_CLIENT_AUTHZ_AUTHORIZED;
   r->gateway = a->gateway.id;
+  r->conn = NULL;
   r->expires = unix_to_now (t, a->expires_at);
   r->authorized_at = now;
   /* Renew at 80 % of the lifetime while in use, so a flow never meets
@@ -455,11 +458,17 @@ deny (EmberClientTunnel *t, Resource *r, gint64 now, EmberIcmpUnreachable why)
   refuse_held (t, r, now);
 }
 
+/* The packet path asks this for every packet: the connection is cached
+ * in the resource (a connection is only freed by the idle close, when no
+ * authorized resource points at it any more). */
 static EmberTunnelConn *
-conn_for (EmberClientTunnel *t, const Resource *r)
+conn_for (EmberClientTunnel *t, Resource *r)
 {
-  return r->authz == EMBER_CLIENT_AUTHZ_AUTHORIZED ? ember_tunnel_node_lookup (t->node, r->gateway.str)
-                                                   : NULL;
+  if (r->authz != EMBER_CLIENT_AUTHZ_AUTHORIZED)
+    return NULL;
+  if (r->conn == NULL)
+    r->conn = ember_tunnel_node_lookup (t->node, r->gateway.str);
+  return r->conn;
 }
 
 static void
@@ -903,6 +912,12 @@ ember_client_tunnel_handle_timeout (EmberClientTunnel *t, gint64 now)
   for (guint i = 0; i < v.to_close->len; i++)
     {
       EmberTunnelConn *conn = g_ptr_array_index (v.to_close, i);
+      GHashTableIter rit;
+      gpointer rv;
+      g_hash_table_iter_init (&rit, t->resources);
+      while (g_hash_table_iter_next (&rit, NULL, &rv))
+        if (((Resource *) rv)->conn == conn)
+          ((Resource *) rv)->conn = NULL;
       g_free (gateway_of (conn));
       ember_tunnel_node_close (t->node, conn);
     }

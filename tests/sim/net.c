@@ -84,12 +84,25 @@ addr_ip (const EmberAddr *a)
 /* ---- NAT ---------------------------------------------------------------- */
 
 #define SIM_NAT_TIMEOUT (60 * G_TIME_SPAN_SECOND)  /* idle UDP mapping */
-#define SIM_MAX_MAPPINGS 256
+/* A real NAT has ~64k ports; symmetric NATs on both sides of a few ICE
+ * sessions (each one's checks open a mapping per destination) need more
+ * than a few hundred. Looked up through hash tables, not scanned. */
+#define SIM_MAX_MAPPINGS 8192
 #define SIM_MAX_PERMITS 8
 #define SIM_MAX_HOSTS 16
 
+/* What an outbound packet looks a mapping up by: the destination only as
+ * far as the host's mapping behaviour cares (RFC 4787 §4.1). */
+typedef struct {
+  guint host;
+  guint16 internal_port;
+  guint16 dest_port;
+  guint32 dest_ip;
+} MappingKey;
+
 typedef struct {
   gboolean used;
+  MappingKey key;
   SimHost *host;
   guint16 internal_port;
   guint32 dest_ip;       /* mapping key for address(-port)-dependent */
@@ -116,7 +129,11 @@ struct _SimNet {
   SimRng *rng;
   SimHost *hosts[SIM_MAX_HOSTS];
   guint n_hosts;
-  Mapping mappings[SIM_MAX_MAPPINGS];
+  Mapping *mappings;         /* SIM_MAX_MAPPINGS */
+  GHashTable *by_key;        /* MappingKey* -> Mapping* (outbound) */
+  GHashTable *by_external;   /* (host id << 16 | external port) -> Mapping* (inbound) */
+  guint *free_slots;         /* indices of unused mappings, a stack */
+  guint n_free;
   guint16 next_port;
   GPtrArray *heap;  /* min-heap of Packet* by (at, seq) */
   guint64 seq;
@@ -126,6 +143,27 @@ struct _SimNet {
   guint64 delivered;
 };
 
+static guint
+key_hash (gconstpointer p)
+{
+  const MappingKey *k = p;
+  return (k->host * 31u + k->internal_port) * 2654435761u ^ k->dest_ip * 40503u ^ k->dest_port;
+}
+
+static gboolean
+key_equal (gconstpointer a, gconstpointer b)
+{
+  const MappingKey *x = a, *y = b;
+  return x->host == y->host && x->internal_port == y->internal_port && x->dest_ip == y->dest_ip
+         && x->dest_port == y->dest_port;
+}
+
+static gpointer
+external_key (guint host, guint16 port)
+{
+  return GUINT_TO_POINTER ((host << 16) | port);
+}
+
 SimNet *
 sim_net_new (SimRng *rng)
 {
@@ -133,7 +171,24 @@ sim_net_new (SimRng *rng)
   net->rng = rng;
   net->heap = g_ptr_array_new_with_free_func (g_free);
   net->next_port = 20000;
+  net->mappings = g_new0 (Mapping, SIM_MAX_MAPPINGS);
+  net->free_slots = g_new (guint, SIM_MAX_MAPPINGS);
+  /* Lowest index first, as the linear scan this replaced handed them out. */
+  for (guint i = 0; i < SIM_MAX_MAPPINGS; i++)
+    net->free_slots[i] = SIM_MAX_MAPPINGS - 1 - i;
+  net->n_free = SIM_MAX_MAPPINGS;
+  net->by_key = g_hash_table_new (key_hash, key_equal);
+  net->by_external = g_hash_table_new (g_direct_hash, g_direct_equal);
   return net;
+}
+
+static void
+mapping_free (SimNet *net, Mapping *m)
+{
+  g_hash_table_remove (net->by_key, &m->key);
+  g_hash_table_remove (net->by_external, external_key (m->host->id, m->external_port));
+  m->used = FALSE;
+  net->free_slots[net->n_free++] = (guint) (m - net->mappings);
 }
 
 void
@@ -144,6 +199,10 @@ sim_net_free (SimNet *net)
   for (guint i = 0; i < net->n_hosts; i++)
     g_free (net->hosts[i]);
   g_ptr_array_free (net->heap, TRUE);
+  g_hash_table_destroy (net->by_key);
+  g_hash_table_destroy (net->by_external);
+  g_free (net->mappings);
+  g_free (net->free_slots);
   g_free (net);
 }
 
@@ -194,7 +253,7 @@ sim_net_nat_rebind (SimNet *net, SimHost *host)
 {
   for (guint i = 0; i < SIM_MAX_MAPPINGS; i++)
     if (net->mappings[i].used && net->mappings[i].host == host)
-      net->mappings[i].used = FALSE;
+      mapping_free (net, &net->mappings[i]);
   net->next_port = (guint16) (net->next_port + 1000);
   if (net->next_port < 20000)
     net->next_port = 20000;
@@ -204,27 +263,21 @@ static Mapping *
 nat_outbound (SimNet *net, gint64 now, SimHost *h, guint16 internal_port, const EmberAddr *to)
 {
   guint32 dip = addr_ip (to);
-  Mapping *free_slot = NULL;
-  for (guint i = 0; i < SIM_MAX_MAPPINGS; i++)
+  /* RFC 4787 §4.1: the mapping is reused for any destination (EI),
+   * the same destination IP (AD) or the same IP and port (APD). */
+  MappingKey key = { .host = h->id, .internal_port = internal_port };
+  if (h->mapping == SIM_NAT_ADDRESS_DEPENDENT || h->mapping == SIM_NAT_ADDRESS_PORT_DEPENDENT)
+    key.dest_ip = dip;
+  if (h->mapping == SIM_NAT_ADDRESS_PORT_DEPENDENT)
+    key.dest_port = to->port;
+  Mapping *m = g_hash_table_lookup (net->by_key, &key);
+  if (m != NULL && m->expires <= now)
     {
-      Mapping *m = &net->mappings[i];
-      if (m->used && m->expires <= now)
-        m->used = FALSE;
-      if (!m->used)
-        {
-          if (free_slot == NULL)
-            free_slot = m;
-          continue;
-        }
-      if (m->host != h || m->internal_port != internal_port)
-        continue;
-      /* RFC 4787 §4.1: the mapping is reused for any destination (EI),
-       * the same destination IP (AD) or the same IP and port (APD). */
-      if ((h->mapping == SIM_NAT_ADDRESS_DEPENDENT && m->dest_ip != dip)
-          || (h->mapping == SIM_NAT_ADDRESS_PORT_DEPENDENT
-              && (m->dest_ip != dip || m->dest_port != to->port)))
-        continue;
-      free_slot = NULL;
+      mapping_free (net, m);
+      m = NULL;
+    }
+  if (m != NULL)
+    {
       m->expires = now + SIM_NAT_TIMEOUT;
       gboolean known = FALSE;
       for (guint j = 0; j < m->n_permits && !known; j++)
@@ -237,11 +290,19 @@ nat_outbound (SimNet *net, gint64 now, SimHost *h, guint16 internal_port, const 
         }
       return m;
     }
-  if (free_slot == NULL)
-    return NULL;
-  Mapping *m = free_slot;
+  if (net->n_free == 0)
+    {
+      /* Sweep what expired unnoticed. */
+      for (guint i = 0; i < SIM_MAX_MAPPINGS; i++)
+        if (net->mappings[i].used && net->mappings[i].expires <= now)
+          mapping_free (net, &net->mappings[i]);
+      if (net->n_free == 0)
+        return NULL;
+    }
+  m = &net->mappings[net->free_slots[--net->n_free]];
   memset (m, 0, sizeof *m);
   m->used = TRUE;
+  m->key = key;
   m->host = h;
   m->internal_port = internal_port;
   m->dest_ip = dip;
@@ -249,10 +310,15 @@ nat_outbound (SimNet *net, gint64 now, SimHost *h, guint16 internal_port, const 
   m->external_port = net->next_port++;
   if (net->next_port < 20000)
     net->next_port = 20000;
+  /* A port still held by a live mapping of this NAT is skipped. */
+  while (g_hash_table_contains (net->by_external, external_key (h->id, m->external_port)))
+    m->external_port = net->next_port++;
   m->expires = now + SIM_NAT_TIMEOUT;
   m->permit_ip[0] = dip;
   m->permit_port[0] = to->port;
   m->n_permits = 1;
+  g_hash_table_insert (net->by_key, &m->key, m);
+  g_hash_table_insert (net->by_external, external_key (h->id, m->external_port), m);
   return m;
 }
 
@@ -371,10 +437,13 @@ route (SimNet *net, gint64 now, const Packet *p, EmberAddr *local)
           return h;
         }
     }
-  for (guint i = 0; i < SIM_MAX_MAPPINGS; i++)
+  for (guint i = 0; i < net->n_hosts; i++)
     {
-      Mapping *m = &net->mappings[i];
-      if (!m->used || m->host->nat_ip != dip || m->external_port != p->to.port)
+      SimHost *h = net->hosts[i];
+      if (h->mapping == SIM_NAT_NONE || h->nat_ip != dip)
+        continue;
+      Mapping *m = g_hash_table_lookup (net->by_external, external_key (h->id, p->to.port));
+      if (m == NULL)
         continue;
       if (m->expires <= now)
         return NULL;

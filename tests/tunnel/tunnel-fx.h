@@ -41,6 +41,14 @@ tunnel_fx_rng_next (gpointer user_data)
   return z ^ (z >> 31);
 }
 
+/* The same as an EmberWgRngFunc. */
+static inline void
+tunnel_fx_bytes (gpointer user_data, guint8 *buf, gsize len)
+{
+  for (gsize i = 0; i < len; i++)
+    buf[i] = (guint8) tunnel_fx_rng_next (user_data);
+}
+
 static inline void
 tunnel_fx_key (guint8 key[32], guint8 seed)
 {

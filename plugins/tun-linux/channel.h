@@ -12,6 +12,9 @@
  *
  * Thread-safe: every function may be called from any thread; the waker
  * is only called, never stored beyond tun_channel_close().
+ *
+ * Shared with plugins/tun-wintun, which is also built for Windows: GLib
+ * and the C library only, no POSIX-only headers.
  */
 #pragma once
 

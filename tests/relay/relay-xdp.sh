@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ember-relay's XDP fast path end to end: turnutils_uclient in a client
+# ember-relay's XDP fast path end to end (IPv4, and IPv6 in channel mode): turnutils_uclient in a client
 # namespace, ember-relay with --xdp in a relay namespace, turnutils_peer
 # in a peer namespace, joined by two veth pairs. In channel mode every
 # message comes back and the relay's XDP counters carry the data while
@@ -50,8 +50,15 @@ ip -n "$nc" link set c0 up; ip -n "$nr" link set r0 up; ip -n "$nr" link set r1 
 ip netns exec "$nc" ethtool -K c0 gro on tx off >/dev/null
 ip netns exec "$np" ethtool -K p0 gro on tx off >/dev/null
 
+ip -n "$nc" addr add fd97:1::2/64 dev c0 nodad; ip -n "$nr" addr add fd97:1::1/64 dev r0 nodad
+ip -n "$nr" addr add fd97:2::1/64 dev r1 nodad; ip -n "$np" addr add fd97:2::2/64 dev p0 nodad
+
 ip netns exec "$np" timeout 120 turnutils_peer -L 10.97.2.2 -p 3480 >/dev/null 2>&1 &
 pids+=($!)
+ip netns exec "$np" timeout 120 turnutils_peer -L fd97:2::2 -p 3480 >/dev/null 2>&1 &
+pids+=($!)
+relay_addrs=(--listen 10.97.1.1:3478 --public-ip4 10.97.2.1 --allow-peer 10.97.2.0/24)
+relay_ip=10.97.1.1; peer_ip=10.97.2.2
 bound() { ip netns exec "$1" ss -Hlun "sport = :$2" | grep -q .; }      # UDP
 listening() { ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q .; } # TCP
 
@@ -73,8 +80,8 @@ PY
 start_relay() { # extra environment assignments as arguments
   local mode
   for mode in native generic; do
-    env "$@" ip netns exec "$nr" "$relay" --listen 10.97.1.1:3478 --public-ip4 10.97.2.1 \
-      --port-range 52000-52099 --realm ember.test --user alice:wonderland --allow-peer 10.97.2.0/24 \
+    env "$@" ip netns exec "$nr" "$relay" "${relay_addrs[@]}" \
+      --port-range 52000-52099 --realm ember.test --user alice:wonderland \
       --rfc5766-channels --xdp "$mode" --xdp-interface r0 --xdp-interface r1 \
       --metrics-listen 127.0.0.1:9478 >"$tmp/relay.log" 2>&1 &
     relay_pid=$!
@@ -95,7 +102,7 @@ stop_relay() { kill "$relay_pid"; wait "$relay_pid" 2>/dev/null; }
 uclient() {
   local out
   out=$(ip netns exec "$nc" timeout "${UCLIENT_TIMEOUT:-30}" turnutils_uclient -c -l 200 "$@" -u alice -w wonderland \
-          -e 10.97.2.2 -r 3480 -p 3478 -m 2 10.97.1.1 2>&1)
+          -e "$peer_ip" -r 3480 -p 3478 -m 2 "$relay_ip" 2>&1)
   echo "$(grep -o 'tot_send_msgs=[0-9]*' <<<"$out" | tail -1 | cut -d= -f2) \
 $(grep -o 'tot_recv_msgs=[0-9]*' <<<"$out" | tail -1 | cut -d= -f2) \
 $(grep -o 'Total lost packets [0-9]*' <<<"$out" | tail -1 | awk '{print $4}')"
@@ -145,6 +152,23 @@ if [[ ${sent:-0} -eq 200 && ${recv:-0} -eq 200 && ${lost:-1} -eq 0 && $((pad1 - 
   ok "padded ChannelData: 200 of 200 back, passed up and relayed in user space"
 else notok "padded: sent ${sent:-?} received ${recv:-?} lost ${lost:-?}, passed padded $((pad1 - pad0)), user space $((up1 - up0))"; fi
 stop_relay
+
+# IPv6: the same through the program's IPv6 half.
+relay_addrs=(--listen "[fd97:1::1]:3478" --public-ip6 fd97:2::1 --allow-peer fd97:2::/64)
+relay_ip=fd97:1::1; peer_ip=fd97:2::2
+if start_relay; then
+  ip netns exec "$nr" ping -c1 -W1 fd97:1::2 >/dev/null
+  ip netns exec "$nr" ping -c1 -W1 fd97:2::2 >/dev/null
+  read -r xp0 xc0 up0 pad0 < <(snapshot)
+  read -r sent recv lost < <(uclient -n 200 -z 1)
+  sleep 0.3; read -r xp1 xc1 up1 pad1 < <(snapshot)
+  if [[ ${sent:-0} -eq 400 && ${recv:-0} -eq 400 && ${lost:-1} -eq 0 && $((xp1 - xp0)) -ge 396 && $((xc1 - xc0)) -ge 396 && $((up1 - up0)) -le 4 ]]; then
+    ok "IPv6 channel mode: 400 of 400 back, $((xp1 - xp0)) / $((xc1 - xc0)) through XDP"
+  else notok "IPv6: sent ${sent:-?} received ${recv:-?} lost ${lost:-?}, XDP $((xp1 - xp0)) / $((xc1 - xc0)), user space $((up1 - up0))"; fi
+  stop_relay
+else notok "IPv6 relay start"; fi
+relay_addrs=(--listen 10.97.1.1:3478 --public-ip4 10.97.2.1 --allow-peer 10.97.2.0/24)
+relay_ip=10.97.1.1; peer_ip=10.97.2.2
 
 # Expiry: channels bound for 2 s while uclient keeps sending; sampled
 # while bound and after the binding lapsed, the allocations still alive.

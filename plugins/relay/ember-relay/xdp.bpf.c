@@ -150,6 +150,8 @@ csum_finish (__u32 sum)
   return c == 0 ? 0xffff : c;
 }
 
+/* Over all 20 bytes: the checksum to write when the checksum field is
+ * zero, and 0 for a header whose checksum is right. */
 static __always_inline __u16
 ipv4_header_csum (const void *ip)
 {
@@ -279,7 +281,7 @@ handle4 (struct xdp_md *ctx)
   void *data = (void *) (long) ctx->data;
   void *end = (void *) (long) ctx->data_end;
   struct iphdr *ip = data + sizeof (struct ethhdr);
-  if ((void *) (ip + 1) > end || ip->protocol != IPPROTO_UDP)
+  if ((void *) (ip + 1) > end || ip->version != 4 || ip->protocol != IPPROTO_UDP)
     return XDP_PASS;
   __u32 ihl = ip->ihl * 4u;
   if (ihl < sizeof *ip || ihl > 60)
@@ -302,6 +304,10 @@ handle4 (struct xdp_md *ctx)
   /* The lengths agree with each other and with the frame. */
   if (udp_len < sizeof h.udp || ip_len != sizeof h.ip + udp_len ||
       data + sizeof h.eth + ip_len > end)
+    return pass (EMBER_XDP_STAT_PASS_MALFORMED);
+  /* A header the stack would drop (bad checksum) is not made good here:
+   * the header is written anew below, so check it first. */
+  if (ipv4_header_csum ((const __u8 *) &h + sizeof h.eth) != 0)
     return pass (EMBER_XDP_STAT_PASS_MALFORMED);
   __u32 plen = udp_len - sizeof h.udp;
 
@@ -435,7 +441,7 @@ handle6 (struct xdp_md *ctx)
     return XDP_PASS;
   /* Extension headers (fragments among them) are left to the kernel;
    * they are not even looked through for the ports. */
-  if (ip->nexthdr != IPPROTO_UDP)
+  if (ip->version != 6 || ip->nexthdr != IPPROTO_UDP)
     return XDP_PASS;
   struct hdr6 h;
   if (data + sizeof h > end)

@@ -55,7 +55,7 @@ CONF
 echo "portal bench: creating $n clients and tokens" >&2
 "$load" setup --state-dir "$tmp/state" --clients "$n" --tokens "$tmp/tokens"
 
-"$portal" serve --config "$tmp/portal.conf" 2>"$tmp/serve.log" &
+"$portal" serve --config "$tmp/portal.conf" --log info 2>"$tmp/serve.log" &
 spid=$!
 pids+=("$spid")
 port=
@@ -99,5 +99,9 @@ printf '%-34s %s MB, goal %s MB, ratio %s\n' "RSS at 10,000 sessions" "$proj_mb"
   "$(awk -v a="$proj_mb" -v g="$goal_rss_mb" 'BEGIN {printf "%.2f", a / g}')"
 printf '%-34s %s s (store write %s s)\n' "change -> all ${r[fanout_sessions]:-0} sessions" \
   "${r[fanout_all_s]:--}" "${r[apply_s]:--}"
+printf '%-34s %s s / %s s\n' "change -> first / half" "${r[fanout_first_s]:--}" "${r[fanout_p50_s]:--}"
+grep -o 'fan-out: .*' "$tmp/serve.log" | tail -1 | sed 's/^/server: /' || true
 printf '%-34s %s\n' "fan-out / goal (${goal_fanout_s} s)" \
   "$(awk -v a="${r[fanout_all_s]:-99}" -v g="$goal_fanout_s" 'BEGIN {printf "%.2f", a / g}')"
+# Shared machines make wall-clock figures noisy: say how busy it was.
+printf '%-34s %s\n' "load average (1/5/15 min)" "$(cut -d' ' -f1-3 /proc/loadavg)"

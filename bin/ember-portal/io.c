@@ -25,6 +25,7 @@ typedef struct {
   GQueue ops;          /* Op *, under lock */
   gboolean stopping;   /* under lock */
   GHashTable *conns;   /* worker only: the connections it owns (one ref each) */
+  GQueue held;         /* serving thread only: ops collected during a hold */
 } Worker;
 
 struct _EmberPortalIoConn {
@@ -47,6 +48,7 @@ struct _EmberPortalIo {
   GMutex lock;
   GQueue events;       /* EmberPortalIoEvent *, under lock */
   gboolean freeing;    /* under lock: events are dropped */
+  guint hold;          /* serving thread only: ember_portal_io_hold depth */
 };
 
 static EmberPortalIoConn *
@@ -124,12 +126,15 @@ deliver_events (gpointer user_data)
   g_queue_init (&io->events);
   g_mutex_unlock (&io->lock);
   EmberPortalIoEvent *ev;
+  /* The answers to this batch leave in one batch per worker. */
+  ember_portal_io_hold (io);
   while ((ev = g_queue_pop_head (&batch)) != NULL)
     {
       if (!ev->conn->released)
         io->func (io->user_data, ev);
       event_free (ev);
     }
+  ember_portal_io_flush (io);
   return G_SOURCE_CONTINUE;
 }
 
@@ -299,6 +304,11 @@ worker_main (gpointer user_data)
 static void
 queue_op (Worker *w, Op *op)
 {
+  if (w->io->hold > 0)
+    {
+      g_queue_push_tail (&w->held, op);
+      return;
+    }
   g_mutex_lock (&w->lock);
   gboolean wake = g_queue_is_empty (&w->ops);
   g_queue_push_tail (&w->ops, op);
@@ -332,6 +342,7 @@ ember_portal_io_new (guint n_threads, guint max_frame_size, EmberPortalIoEventFu
       g_mutex_init (&w->lock);
       g_queue_init (&w->ops);
       w->conns = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) conn_unref, NULL);
+      g_queue_init (&w->held);
       w->wake = wake_source_new (w->ctx, run_ops, w);
       g_autofree char *name = g_strdup_printf ("portal-io-%u", i);
       w->thread = g_thread_new (name, worker_main, w);
@@ -360,6 +371,7 @@ ember_portal_io_free (EmberPortalIo *io)
       Worker *w = &io->workers[i];
       g_thread_join (w->thread);
       g_queue_clear_full (&w->ops, (GDestroyNotify) op_free);
+      g_queue_clear_full (&w->held, (GDestroyNotify) op_free);
       g_source_destroy (w->wake);
       g_source_unref (w->wake);
       g_hash_table_unref (w->conns);
@@ -429,6 +441,42 @@ ember_portal_io_close (EmberPortalIoConn *c, gushort code, const char *reason)
   op->code = code;
   op->reason = g_strdup (reason);
   queue_op (c->worker, op);
+}
+
+void
+ember_portal_io_hold (EmberPortalIo *io)
+{
+  io->hold++;
+}
+
+void
+ember_portal_io_flush (EmberPortalIo *io)
+{
+  g_return_if_fail (io->hold > 0);
+  if (--io->hold > 0)
+    return;
+  for (guint i = 0; i < io->n_workers; i++)
+    {
+      Worker *w = &io->workers[i];
+      if (g_queue_is_empty (&w->held))
+        continue;
+      g_mutex_lock (&w->lock);
+      gboolean wake = g_queue_is_empty (&w->ops);
+      /* Append the whole batch: O(1) with the GQueue's tail. */
+      if (w->ops.tail != NULL)
+        {
+          w->ops.tail->next = w->held.head;
+          w->held.head->prev = w->ops.tail;
+          w->ops.tail = w->held.tail;
+          w->ops.length += w->held.length;
+        }
+      else
+        w->ops = w->held;
+      g_queue_init (&w->held);
+      g_mutex_unlock (&w->lock);
+      if (wake)
+        g_source_set_ready_time (w->wake, 0);
+    }
 }
 
 void

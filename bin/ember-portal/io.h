@@ -63,6 +63,11 @@ void ember_portal_io_conn_set_data (EmberPortalIoConn *conn, gpointer user_data)
 /* Queues a text frame (a reference is taken). */
 void ember_portal_io_send (EmberPortalIoConn *conn, char *ref_string);
 void ember_portal_io_close (EmberPortalIoConn *conn, gushort code, const char *reason);
+/* Between hold and flush, sends and closes collect on the serving
+ * thread and reach each worker in one batch with one wake-up (a fan-out
+ * to every session, the answers to a batch of events). Nests. */
+void ember_portal_io_hold (EmberPortalIo *io);
+void ember_portal_io_flush (EmberPortalIo *io);
 /* Drops the serving thread's reference; events for it are dropped. */
 void ember_portal_io_conn_release (EmberPortalIoConn *conn);
 

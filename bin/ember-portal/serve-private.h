@@ -50,6 +50,7 @@ struct _Session {
   GList link;                 /* in server->sessions */
   EmberPortalChannel channel;
   gboolean joined, closed;
+  gboolean closing;           /* left the registry, waiting for its close */
   char *device_id;            /* store id of the client or gateway */
   char *device_name;
   char *token_id;
@@ -124,6 +125,8 @@ gint64 server_unix_now (void);
 /* The store's device row went away or its token stopped being valid. */
 void server_register_joined (EmberPortalServer *server, Session *session);
 void server_unregister (EmberPortalServer *server, Session *session);
+/* Its connection is gone: out of srv->sessions as well (then free it). */
+void server_forget (EmberPortalServer *server, Session *session);
 /* Gateways of `site_id` that have joined (may be NULL). */
 GPtrArray *server_site_gateways (EmberPortalServer *server, const char *site_id);
 

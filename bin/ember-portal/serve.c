@@ -87,14 +87,19 @@ server_register_joined (EmberPortalServer *srv, Session *s)
 }
 
 void
+server_forget (EmberPortalServer *srv, Session *s)
+{
+  server_unregister (srv, s);
+  g_queue_unlink (&srv->sessions, &s->link);
+  srv->stats.websockets--;
+}
+
+void
 server_unregister (EmberPortalServer *srv, Session *s)
 {
-  if (s->link.prev != NULL || srv->sessions.head == &s->link)
-    {
-      g_queue_unlink (&srv->sessions, &s->link);
-      s->link.prev = s->link.next = NULL;
-      srv->stats.websockets--;
-    }
+  /* Still in srv->sessions until its connection is gone (server_forget),
+   * so a shutdown meanwhile frees it too. */
+  s->closing = TRUE;
   if (!s->joined)
     return;
   s->joined = FALSE;
@@ -379,6 +384,8 @@ on_sweep (gpointer user_data)
     {
       next = l->next;
       Session *s = l->data;
+      if (s->closing)
+        continue;
       if (now_us - s->last_heartbeat_us > timeout)
         {
           srv->stats.heartbeat_timeouts_total++;
@@ -423,6 +430,7 @@ on_relays_changed (gpointer user_data, const gint *down, const gint *up)
   EmberPortalServer *srv = user_data;
   srv->stats.relays_up = ember_portal_relays_up_count (srv->relays);
   gint64 now = server_unix_now ();
+  ember_portal_io_hold (srv->io);
   for (GList *l = srv->sessions.head; l != NULL; l = l->next)
     {
       Session *s = l->data;
@@ -440,6 +448,7 @@ on_relays_changed (gpointer user_data, const gint *down, const gint *up)
       p->n_connected = up[0] >= 0 || down[0] >= 0 ? session_relays (s, p->connected, now) : 0;
       session_send (s, &m);
     }
+  ember_portal_io_flush (srv->io);
 }
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -607,8 +616,9 @@ ember_portal_server_free (EmberPortalServer *srv)
   while (srv->sessions.head != NULL)
     {
       Session *s = srv->sessions.head->data;
-      session_disconnect (s, EMBER_PORTAL_DISCONNECT_SHUTDOWN);
-      server_unregister (srv, s);
+      if (!s->closing)
+        session_disconnect (s, EMBER_PORTAL_DISCONNECT_SHUTDOWN);
+      server_forget (srv, s);
       session_free (s);
     }
   /* Sends what was queued, closes the rest, joins the threads. */

@@ -304,7 +304,9 @@ session_on_event (Session *s, EmberPortalIoEvent *ev)
   switch (ev->kind)
     {
     case EMBER_PORTAL_IO_MESSAGE:
-      if (!s->closed)
+      /* A session on its way out (replaced, revoked, timed out) is not
+       * listened to any more. */
+      if (!s->closed && !s->closing)
         on_frame (s, ev);
       break;
     case EMBER_PORTAL_IO_BINARY:
@@ -324,7 +326,7 @@ session_on_event (Session *s, EmberPortalIoEvent *ev)
       s->closed = TRUE;
       g_debug ("%s %s: closed (%u %s)", ember_portal_channel_to_string (s->channel),
                s->device_name, ev->close_code, ev->close_reason ? ev->close_reason : "");
-      server_unregister (srv, s);
+      server_forget (srv, s);
       session_free (s);
       break;
     }

@@ -342,6 +342,27 @@ test_failed_logins_rate_limited (void)
   portal_fx_teardown (&fx);
 }
 
+static void
+test_join_flood_rate_limited (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, "join-burst=2\njoin-rate=0.01\n");
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  PortalPeer *a = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *b = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-2");
+  /* the third upgrade from this address within the burst: 429, no session */
+  guint status = 0;
+  g_assert_null (portal_peer_connect (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-3", &status));
+  g_assert_cmpuint (status, ==, 429);
+  /* the second session replaced the first (one per device) */
+  g_assert_cmpuint (portal_peer_wait_closed (a, 2000), ==, EMBER_PORTAL_CLOSE_DISCONNECTED);
+  g_assert_false (b->closed);
+  portal_peer_free (a);
+  portal_peer_free (b);
+  portal_fx_teardown (&fx);
+}
+
 /* ---- sessions end ------------------------------------------------------------ */
 
 static void
@@ -434,6 +455,28 @@ test_policy_change (void)
   g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
   /* only the difference: web was not sent again */
   g_assert_null (portal_peer_expect (client, EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED, 100));
+
+  /* web's filters change: the client gets the new resource, the gateway
+   * with a flow for it gets resource_updated. */
+  EmberStoreResource web2 = { 0 };
+  web2.name = (char *) "web";
+  web2.type = EMBER_STORE_RESOURCE_CIDR;
+  web2.address = (char *) "10.20.0.0/24";
+  web2.site_name = (char *) "home";
+  web2.filters = g_array_new (FALSE, TRUE, sizeof (EmberStoreFilter));
+  EmberStoreFilter udp = { EMBER_STORE_PROTOCOL_UDP, 53, 53 };
+  g_array_append_val (web2.filters, udp);
+  start = g_get_monotonic_time ();
+  g_assert_true (ember_store_resource_put (fx.store, &web2, "test", NULL));
+  g_array_unref (web2.filters);
+  g_autoptr (EmberPortalMessage) upd = portal_peer_expect (gw, EMBER_PORTAL_EVENT_RESOURCE_UPDATED, 1000);
+  g_assert_nonnull (upd);
+  g_assert_cmpuint (upd->u.resource.n_filters, ==, 1);
+  g_assert_cmpint (upd->u.resource.filters[0].protocol, ==, EMBER_PORTAL_PROTOCOL_UDP);
+  g_autoptr (EmberPortalMessage) cupd = portal_peer_expect (client, EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED, 1000);
+  g_assert_nonnull (cupd);
+  g_assert_cmpstr (cupd->u.resource.name, ==, "web");
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
 
   /* The policy for web goes: the client loses it, the gateway stops. */
   start = g_get_monotonic_time ();
@@ -795,6 +838,7 @@ main (int argc, char **argv)
                    test_authorization_failures);
   g_test_add_func ("/portal/server/bad-token-gets-401-and-no-session", test_bad_token);
   g_test_add_func ("/portal/server/failed-logins-are-rate-limited", test_failed_logins_rate_limited);
+  g_test_add_func ("/portal/server/join-flood-is-rate-limited", test_join_flood_rate_limited);
   g_test_add_func ("/portal/server/heartbeat-timeout-closes", test_heartbeat_timeout);
   g_test_add_func ("/portal/server/revoked-token-closes-its-session", test_revoked_token_closes_session);
   g_test_add_func ("/portal/server/policy-change-reaches-client-and-gateway-within-1s",

@@ -380,6 +380,8 @@ on_sweep (gpointer user_data)
   gint64 timeout = 3 * srv->config->heartbeat_interval_us;
   gint64 refresh_before = srv->config->relay_credential_lifetime_us / G_USEC_PER_SEC / 4;
   GList *next = NULL;
+  /* Sessions that joined together refresh their credentials together. */
+  ember_portal_io_hold (srv->io);
   for (GList *l = srv->sessions.head; l != NULL; l = next)
     {
       next = l->next;
@@ -408,6 +410,7 @@ on_sweep (gpointer user_data)
         refresh_relays (s, now);
     }
   authorize_sweep (srv, now_us, now);
+  ember_portal_io_flush (srv->io);
   return G_SOURCE_CONTINUE;
 }
 

@@ -363,6 +363,14 @@ collect_live (EmberTunnelConn *conn, gpointer user_data)
     g_array_append_val (ids, gw->id);
 }
 
+/* Used lately enough to renew: in the second half of the time before
+ * the renewal point (an idle resource lets its authorization lapse). */
+static gboolean
+in_use (const Resource *r)
+{
+  return r->last_used >= r->authorized_at + (r->renew_at - r->authorized_at) / 2;
+}
+
 static void
 send_request (EmberClientTunnel *t, Resource *r, gint64 now)
 {
@@ -884,7 +892,7 @@ ember_client_tunnel_handle_timeout (EmberClientTunnel *t, gint64 now)
             request (t, r, now);
         }
       else if (r->authz == EMBER_CLIENT_AUTHZ_AUTHORIZED && !r->renewing && now >= r->renew_at
-               && r->last_used >= r->authorized_at)
+               && in_use (r))
         {
           send_request (t, r, now);
           r->renewing = TRUE;
@@ -959,7 +967,7 @@ ember_client_tunnel_poll_timeout (EmberClientTunnel *t)
           next = MIN (next, r->expires);
           if (r->renewing)
             next = MIN (next, r->requested_at + EMBER_CLIENT_REQUEST_TIMEOUT_US);
-          else if (r->last_used >= r->authorized_at)
+          else if (in_use (r))
             next = MIN (next, r->renew_at);
         }
       else if (r->authz == EMBER_CLIENT_AUTHZ_REQUESTED)

@@ -268,16 +268,27 @@ handle_agent_event (EmberTunnelNode *node, EmberTunnelConn *conn, const EmberIce
         node->wg->get_peer_stats (conn->peer, &st);
         if (conn->state == EMBER_TUNNEL_CONN_UP || conn->state == EMBER_TUNNEL_CONN_HANDSHAKE)
           break;  /* a new selection of the same generation */
-        /* The controlling side (client) is the WireGuard initiator; it
-         * handshakes on every new ICE session, even with a session in
-         * hand: the peer may have restarted and lost it, and would
-         * otherwise drop our data until the engine's own timers give up
-         * on it (KEEPALIVE + REKEY_TIMEOUT, 15 s). Data flows on the old
-         * session meanwhile. */
-        if (node->role == EMBER_ICE_ROLE_CONTROLLING)
-          node->wg->initiate (node->engine, conn->peer, now);
-        set_state (node, conn, st.has_session ? EMBER_TUNNEL_CONN_UP : EMBER_TUNNEL_CONN_HANDSHAKE,
-                   NULL);
+        /* The controlling side (client) is the WireGuard initiator. It
+         * handshakes on every new ICE session and is UP only once that
+         * handshake completed, even with an older session in hand: the
+         * peer may have restarted or closed the connection and lost it,
+         * and would drop what we send on it (held packets included)
+         * until the engine's own timers gave up (KEEPALIVE +
+         * REKEY_TIMEOUT, 15 s). One round trip. A session younger than
+         * EMBER_TUNNEL_FRESH_SESSION_US is the peer's too, and a new
+         * initiation would be rate-limited anyway. The controlled side
+         * uses a session it has at once (the initiator's new handshake
+         * replaces it). */
+        gboolean fresh = st.has_session && st.last_handshake != G_MININT64
+                         && now - st.last_handshake < EMBER_TUNNEL_FRESH_SESSION_US;
+        if (node->role == EMBER_ICE_ROLE_CONTROLLING && !fresh)
+          {
+            node->wg->initiate (node->engine, conn->peer, now);
+            set_state (node, conn, EMBER_TUNNEL_CONN_HANDSHAKE, NULL);
+          }
+        else
+          set_state (node, conn, st.has_session ? EMBER_TUNNEL_CONN_UP : EMBER_TUNNEL_CONN_HANDSHAKE,
+                     NULL);
         break;
       }
     case EMBER_ICE_EVENT_FAILED:

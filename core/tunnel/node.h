@@ -64,6 +64,10 @@ G_BEGIN_DECLS
 #define EMBER_TUNNEL_CREDENTIAL_MAX 256
 #define EMBER_TUNNEL_MAX_EVENTS 256
 #define EMBER_TUNNEL_MAX_RELAY_COMMANDS 128
+/* A WireGuard session completed this recently is the peer's too: a new
+ * ICE session on the client starts no new handshake then (WireGuard's
+ * REKEY_TIMEOUT, whitepaper §6.1, which also rate-limits initiations). */
+#define EMBER_TUNNEL_FRESH_SESSION_US (5 * G_TIME_SPAN_SECOND)
 
 typedef struct _EmberTunnelNode EmberTunnelNode;
 typedef struct _EmberTunnelConn EmberTunnelConn;

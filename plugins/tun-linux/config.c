@@ -1,6 +1,8 @@
 /* config — the tun-linux configuration group. See config.h. */
 #include "config.h"
 
+#include "net/keyfile.h"
+
 #include <string.h>
 
 /* The defaults of the two speed-ups follow bench/tun-udp.sh: offloads
@@ -14,22 +16,6 @@ static const char *const known_keys[] = {
 };
 
 static gboolean
-config_error (GError **error, const char *group, const char *key, const char *fmt, ...)
-  G_GNUC_PRINTF (4, 5);
-
-static gboolean
-config_error (GError **error, const char *group, const char *key, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree char *what = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_CONFIG,
-               "[%s] %s: %s", group, key, what);
-  return FALSE;
-}
-
-static gboolean
 valid_ifname (const char *name)
 {
   gsize n = strlen (name);
@@ -38,46 +24,6 @@ valid_ifname (const char *name)
   for (const char *p = name; *p; p++)
     if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')
       return FALSE;
-  return TRUE;
-}
-
-static gboolean
-get_uint (GKeyFile *kf, const char *group, const char *key, guint64 min, guint64 max,
-          guint64 *out, GError **error)
-{
-  g_autofree char *v = g_key_file_get_value (kf, group, key, NULL);
-  if (v == NULL || !g_ascii_string_to_unsigned (g_strstrip (v), 10, min, max, out, NULL))
-    return config_error (error, group, key,
-                         "expected an integer from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT
-                         ", got \"%s\"", min, max, v ? v : "");
-  return TRUE;
-}
-
-/* A list of CIDRs; an address alone is a /32 or /128. */
-static gboolean
-get_cidrs (GKeyFile *kf, const char *group, const char *key, EmberCidrParseFlags flags,
-           guint limit, EmberCidr **out, guint *n_out, GError **error)
-{
-  gsize n = 0;
-  g_auto (GStrv) items = g_key_file_get_string_list (kf, group, key, &n, NULL);
-  if (items == NULL)
-    return config_error (error, group, key, "expected a ';'-separated list of CIDRs");
-  if (n > limit)
-    return config_error (error, group, key, "at most %u entries, got %" G_GSIZE_FORMAT, limit, n);
-
-  g_autofree EmberCidr *cidrs = g_new0 (EmberCidr, MAX (n, 1));
-  guint used = 0;
-  for (gsize i = 0; i < n; i++)
-    {
-      g_autoptr (GError) local = NULL;
-      if (*g_strstrip (items[i]) == '\0')
-        continue;
-      if (!ember_cidr_parse (items[i], EMBER_CIDR_PARSE_BARE | flags, &cidrs[used], &local))
-        return config_error (error, group, key, "%s", local->message);
-      used++;
-    }
-  *out = g_steal_pointer (&cidrs);
-  *n_out = used;
   return TRUE;
 }
 
@@ -101,7 +47,7 @@ tun_config_parse (GKeyFile *kf, const char *group, TunConfig *out, GError **erro
     if (!g_strv_contains (known_keys, keys[i]))
       {
         g_autofree char *list = g_strjoinv (", ", (char **) known_keys);
-        config_error (error, group, keys[i], "unknown key (expected one of: %s)", list);
+        ember_key_file_error (error, group, keys[i], "unknown key (expected one of: %s)", list);
         goto fail;
       }
 
@@ -111,7 +57,7 @@ tun_config_parse (GKeyFile *kf, const char *group, TunConfig *out, GError **erro
       g_autofree char *name = g_key_file_get_string (kf, group, "name", NULL);
       if (name == NULL || !valid_ifname (g_strstrip (name)))
         {
-          config_error (error, group, "name",
+          ember_key_file_error (error, group, "name",
                         "expected an interface name of 1 to %d letters, digits, '-', '_' or '.'",
                         IFNAMSIZ - 1);
           goto fail;
@@ -120,19 +66,19 @@ tun_config_parse (GKeyFile *kf, const char *group, TunConfig *out, GError **erro
     }
   if (g_key_file_has_key (kf, group, "mtu", NULL))
     {
-      if (!get_uint (kf, group, "mtu", TUN_MIN_MTU, TUN_MAX_MTU, &v, error))
+      if (!ember_key_file_get_uint (kf, group, "mtu", TUN_MIN_MTU, TUN_MAX_MTU, FALSE, &v, error))
         goto fail;
       out->mtu = (guint) v;
     }
   if (g_key_file_has_key (kf, group, "txqueuelen", NULL))
     {
-      if (!get_uint (kf, group, "txqueuelen", 1, 100000, &v, error))
+      if (!ember_key_file_get_uint (kf, group, "txqueuelen", 1, 100000, FALSE, &v, error))
         goto fail;
       out->txqueuelen = (gint) v;
     }
   if (g_key_file_has_key (kf, group, "queues", NULL))
     {
-      if (!get_uint (kf, group, "queues", 1, TUN_MAX_QUEUES, &v, error))
+      if (!ember_key_file_get_uint (kf, group, "queues", 1, TUN_MAX_QUEUES, FALSE, &v, error))
         goto fail;
       out->queues = (guint) v;
     }
@@ -142,18 +88,17 @@ tun_config_parse (GKeyFile *kf, const char *group, TunConfig *out, GError **erro
       out->offload = g_key_file_get_boolean (kf, group, "offload", &local);
       if (local != NULL)
         {
-          config_error (error, group, "offload", "expected true or false");
+          ember_key_file_error (error, group, "offload", "expected true or false");
           goto fail;
         }
     }
   if (g_key_file_has_key (kf, group, "address", NULL) &&
-      !get_cidrs (kf, group, "address", EMBER_CIDR_PARSE_KEEP_HOST_BITS, TUN_MAX_ADDRESSES,
-                  &out->addresses,
-                  &out->n_addresses, error))
+      !ember_key_file_get_cidrs (kf, group, "address", EMBER_CIDR_PARSE_KEEP_HOST_BITS,
+                                 TUN_MAX_ADDRESSES, &out->addresses, &out->n_addresses, error))
     goto fail;
   if (g_key_file_has_key (kf, group, "route", NULL) &&
-      !get_cidrs (kf, group, "route", EMBER_CIDR_PARSE_STRICT, TUN_MAX_ROUTES, &out->routes,
-                  &out->n_routes, error))
+      !ember_key_file_get_cidrs (kf, group, "route", EMBER_CIDR_PARSE_STRICT,
+                                 TUN_MAX_ROUTES, &out->routes, &out->n_routes, error))
     goto fail;
 
   /* IPv6 needs a link MTU of at least 1280 (RFC 8200 §5). */
@@ -162,7 +107,7 @@ tun_config_parse (GKeyFile *kf, const char *group, TunConfig *out, GError **erro
       for (guint i = 0; i < out->n_addresses; i++)
         if (out->addresses[i].family == 6)
           {
-            config_error (error, group, "mtu", "IPv6 addresses need an MTU of at least %d",
+            ember_key_file_error (error, group, "mtu", "IPv6 addresses need an MTU of at least %d",
                           TUN_MIN_MTU_IPV6);
             goto fail;
           }

@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 secs=${BENCH_SECONDS:-10}
-emberd=$build/bin/emberd
+emberd=$build/bin/emberd/emberd
 [[ $(id -u) -eq 0 ]] || { echo "needs root" >&2; exit 1; }
 [[ -x $emberd ]] || { echo "build first: meson setup $build && ninja -C $build" >&2; exit 1; }
 

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 if [[ -f build/build.ninja ]]; then meson setup --reconfigure build >/dev/null; else meson setup build >/dev/null; fi
 ninja -C build >/dev/null
-emberd=build/bin/emberd
+emberd=build/bin/emberd/emberd
 $emberd --version
 $emberd --list-plugins
 

@@ -30,11 +30,11 @@ cc -shared -fPIC $cflags "$src/oot-plugin.c" -o "$tmp/plugins/oot.so"
 cc -shared -fPIC $cflags -DOOT_ABI_MAJOR=2 "$src/oot-plugin.c" -o "$tmp/plugins/oot-abi2.so"
 
 set +e
-out=$(EMBER_PLUGIN_PATH="$tmp/plugins" "$build/bin/emberd" --list-plugins 2>&1)
+out=$(EMBER_PLUGIN_PATH="$tmp/plugins" "$build/bin/emberd/emberd" --list-plugins 2>&1)
 rc=$?
 set -e
 echo "$out" | sed 's/^/# /'
-host_abi=$("$build/bin/emberd" --version | sed -n 's/.*plugin ABI \([0-9.]*\)).*/\1/p')
+host_abi=$("$build/bin/emberd/emberd" --version | sed -n 's/.*plugin ABI \([0-9.]*\)).*/\1/p')
 fail=0
 grep -Eq "^oot-null +dns +1\.0 +$tmp/plugins/oot.so" <<<"$out" \
   && echo "ok 1 - out-of-tree plugin loads" || { echo "not ok 1 - out-of-tree plugin not listed"; fail=1; }

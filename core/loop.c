@@ -45,6 +45,9 @@ struct _EmberLoopBackend {
   guint room_wanted;
   EmberRoomFunc room_func;
   gpointer room_data;
+
+  EmberPolledFunc polled_func;
+  gpointer polled_data;
 };
 
 struct _EmberTimer {
@@ -284,7 +287,11 @@ ember_loop_tick (EmberLoop *loop)
           continue;
         }
       if (n == 0)
-        continue; /* pending: the plugin holds the waker */
+        {
+          if (lb->polled_func != NULL)
+            lb->polled_func (lb, lb->polled_data);
+          continue; /* pending: the plugin holds the waker */
+        }
 
       for (gint j = 0; j < n; j++)
         if (lb->batch[j].error != 0)
@@ -293,6 +300,8 @@ ember_loop_tick (EmberLoop *loop)
       loop->stats.batches++;
       loop->stats.packets_in += (guint64) n;
       lb->on_batch (lb, lb->batch, (guint) n, &loop->errors, lb->user_data);
+      if (lb->polled_func != NULL)
+        lb->polled_func (lb, lb->polled_data);
 
       /* A plugin registers the waker only when it returns "pending", so
        * a source that gave packets is polled again next tick, after the
@@ -424,6 +433,20 @@ gboolean
 ember_loop_send (EmberLoopBackend *lb, const guint8 *data, gsize len, const EmberAddr *remote,
                  guint16 segment_size)
 {
+  return ember_loop_send_from (lb, data, len, NULL, remote, segment_size);
+}
+
+void
+ember_loop_backend_set_polled (EmberLoopBackend *lb, EmberPolledFunc func, gpointer user_data)
+{
+  lb->polled_func = func;
+  lb->polled_data = user_data;
+}
+
+gboolean
+ember_loop_send_from (EmberLoopBackend *lb, const guint8 *data, gsize len, const EmberAddr *local,
+                      const EmberAddr *remote, guint16 segment_size)
+{
   EmberPacket *p;
 
   if (lb->send_count == lb->send_len || len > lb->capacity)
@@ -440,6 +463,10 @@ ember_loop_send (EmberLoopBackend *lb, const guint8 *data, gsize len, const Embe
     p->remote = *remote;
   else
     memset (&p->remote, 0, sizeof p->remote);
+  if (local != NULL)
+    p->local = *local;
+  else
+    memset (&p->local, 0, sizeof p->local);
   lb->send_count++;
   g_source_set_ready_time (lb->loop->source, 0);
   return TRUE;

@@ -69,7 +69,20 @@ const char *ember_loop_backend_label (const EmberLoopBackend *lb);
  * the backend has applied backpressure for longer than the queue lasts. */
 gboolean ember_loop_send (EmberLoopBackend *lb, const guint8 *data, gsize len,
                           const EmberAddr *remote, guint16 segment_size);
+/* The same with the packet's local address: a transport that owns
+ * several (turn.so picks the allocation by it) reads `local`. */
+gboolean ember_loop_send_from (EmberLoopBackend *lb, const guint8 *data, gsize len,
+                               const EmberAddr *local, const EmberAddr *remote,
+                               guint16 segment_size);
 guint ember_loop_backend_queued (const EmberLoopBackend *lb);
+
+/* Called after every poll_recv_many() of the backend, whatever it
+ * returned (after the batch handler when there was a batch): a
+ * transport with events of its own (ember-plugin-relay.h) is drained
+ * there, also on wake-ups that bring no datagram. */
+typedef void (*EmberPolledFunc) (EmberLoopBackend *lb, gpointer user_data);
+void ember_loop_backend_set_polled (EmberLoopBackend *lb, EmberPolledFunc func,
+                                    gpointer user_data);
 
 /* Asks to be told once the backend's send queue has at least `room` free
  * slots, so a producer that paused (instead of dropping) resumes as soon

@@ -1,17 +1,16 @@
 /* static-peer — emberd's WireGuard static-peer mode.
  *
- * The I/O shell around a WireGuard engine plugin: a TUN backend (plugin)
- * on the event loop, a UDP socket (core/io) with GRO in and a GSO queue
- * out, cryptokey routing by AllowedIPs (longest prefix), and the engine's
- * timers on a loop timer. Everything runs on the main thread.
+ * A driver on the shell (shell.h): a WireGuard engine plugin with the
+ * peers of a wg-quick style file, cryptokey routing by AllowedIPs
+ * (longest prefix), the engine's timers on the shell's timer. The shell
+ * owns the TUN, the UDP socket, the signals and the status period.
+ * Everything runs on the main thread.
  */
 #define G_LOG_DOMAIN "ember-static"
 
 #include "static-peer.h"
 
-#include <errno.h>
 #include <gio/gio.h>
-#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -23,21 +22,15 @@
 #include "ember-plugin-wg.h"
 #include "io/udp.h"
 #include "loader.h"
-#include "loop.h"
 #include "net/prefix-table.h"
 #include "paths.h"
+#include "shell.h"
 #include "tunnel/wgconf.h"
 
 /* TUN slots hold one IP packet; offloads split super-packets in the
  * plugin, so the link MTU bounds them (a bigger decrypted packet could
  * not be written anyway and counts as a buffer drop). */
 #define DEFAULT_MTU 1420
-/* Packets the loop may hold for the TUN while its writer is behind. */
-#define TUN_QUEUE 4096
-/* UDP_GRO coalesces at most 64 datagrams into one slot (the kernel's
- * UDP_GRO_CNT_MAX); slots are 64 KiB for that (core/io/udp.h). */
-#define UDP_SLOT (65535)
-#define GRO_MAX_SEGMENTS 64
 #define SCRATCH (EMBER_WG_HEADROOM + 65535 + EMBER_WG_TAILROOM)
 #define STATUS_PERIOD_MS 1000
 
@@ -48,29 +41,18 @@ typedef struct {
 } Peer;
 
 typedef struct {
-  GMainLoop *main_loop;
   EmberWgConf *conf;
   char *ifname;
   char *status_path;
   EmberRegistry *registry;
   const EmberWgVtable *wg;
   EmberWgEngine *engine;
-  EmberPlugin *tun_plugin;
-  EmberBackend *tun;
-  EmberLoop *loop;
-  EmberLoopBackend *tun_lb;
-  EmberUdpSocket *udp;
-  guint udp_in_watch;
+  EmberShell *shell;
   guint mtu;
-  guint udp_out_watch;
-  EmberTimer *timer;
   GPtrArray *peers;  /* Peer */
   EmberPrefixTable *routes; /* AllowedIPs -> Peer, cryptokey routing */
-  EmberPacket *udp_batch;
-  guint8 *udp_buf;
-  guint8 *scratch;
+  guint8 *scratch;   /* the engine's transmits */
   guint64 errors[16];
-  int exit_code;
 } Node;
 
 /* ---- Routing ------------------------------------------------------------- */
@@ -105,77 +87,13 @@ ip_addr (const guint8 *p, gsize len, gboolean dst, guint8 *family, const guint8 
 
 static void count_error (Node *n, EmberWgResult r);
 
-static gboolean udp_writable (gint fd, GIOCondition cond, gpointer data);
-
-static void
-flush_udp (Node *n)
-{
-  g_autoptr (GError) error = NULL;
-
-  switch (ember_udp_socket_flush (n->udp, &error))
-    {
-    case EMBER_POLL_READY:
-      break;
-    case EMBER_POLL_PENDING:
-      /* seed 003: keep the queue, wait until the socket is writable. */
-      if (n->udp_out_watch == 0)
-        n->udp_out_watch = g_unix_fd_add (ember_udp_socket_get_fd (n->udp), G_IO_OUT,
-                                          udp_writable, n);
-      break;
-    case EMBER_POLL_ERROR:
-      g_warning ("UDP send failed: %s", error->message);
-      break;
-    }
-}
-
-static gboolean
-udp_writable (gint fd, GIOCondition cond, gpointer data)
-{
-  Node *n = data;
-  (void) fd;
-  (void) cond;
-  n->udp_out_watch = 0;
-  flush_udp (n);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 queue_udp (Node *n, const EmberAddr *to, const guint8 *data, gsize len)
 {
-  g_autoptr (GError) error = NULL;
-
   if (to->family == EMBER_ADDR_NONE)
     return; /* a peer without an endpoint yet: nothing to send to */
-  if (ember_udp_socket_queue (n->udp, to, data, len, &error))
-    return;
-  /* Full: push what is queued out now, then try once more. */
-  g_clear_error (&error);
-  flush_udp (n);
-  if (!ember_udp_socket_queue (n->udp, to, data, len, &error))
+  if (!ember_shell_send (n->shell, NULL, to, data, len))
     count_error (n, EMBER_WG_ERR_BUFFER);
-}
-
-/* Re-arms the loop timer at the engine's next deadline, but only when
- * that moves earlier (or nothing is armed). Every data packet pushes the
- * keepalive/new-handshake deadlines a little later, and re-arming a
- * GSource locks its main context and writes its wake-up eventfd: per
- * packet that cost ~3 % of the CPU in bench/wg-throughput.sh. A deadline
- * that moved later only makes the timer fire early once; on_timer then
- * re-arms at the true deadline. */
-static void
-arm_timer (Node *n)
-{
-  gint64 next = n->wg->poll_timeout (n->engine);
-  gint64 armed = ember_timer_get_deadline (n->timer);
-
-  if (next == G_MAXINT64)
-    {
-      if (armed != -1)
-        ember_timer_set_deadline (n->timer, -1);
-      return;
-    }
-  if (armed == -1 || next < armed)
-    ember_timer_set_deadline (n->timer, next);
 }
 
 static void
@@ -206,7 +124,7 @@ drain_engine (Node *n, gint64 now)
           break;
         }
     }
-  arm_timer (n);
+  ember_shell_arm_timer (n->shell, n->wg->poll_timeout (n->engine));
 }
 
 static void
@@ -252,63 +170,47 @@ log_batch_errors (Node *n, const char *what)
 /* ---- TUN -> UDP ---------------------------------------------------------- */
 
 static void
-on_tun_batch (EmberLoopBackend *from, EmberPacket *batch, guint count, EmberErrorList *errors,
-              gpointer user_data)
+on_tun_packet (EmberShell *shell, gint64 now, guint8 *buf, gsize cap, gsize off, gsize len,
+               gpointer user_data)
 {
   Node *n = user_data;
-  gint64 now = g_get_monotonic_time ();
+  guint8 family;
+  const guint8 *dst;
+  Peer *peer;
+  EmberAddr to;
+  EmberWgResult r;
 
-  (void) from;
-  (void) errors;
-  for (guint i = 0; i < count; i++)
+  (void) shell;
+  if (!ip_addr (buf + off, len, TRUE, &family, &dst))
     {
-      EmberPacket *pkt = &batch[i];
-      guint8 family;
-      const guint8 *dst;
-      Peer *peer;
-      gsize offset = EMBER_WG_HEADROOM, len = pkt->len;
-      EmberAddr to;
-      EmberWgResult r;
-
-      if (pkt->error != 0 || pkt->len == 0)
-        continue;
-      if (!ip_addr (pkt->data, pkt->len, TRUE, &family, &dst))
-        {
-          count_error (n, EMBER_WG_ERR_MALFORMED);
-          continue;
-        }
-      peer = route_lookup (n, family, dst);
-      if (peer == NULL)
-        {
-          n->errors[ERR_NO_ROUTE]++;
-          continue;
-        }
-      /* The engine encrypts in place behind its header: one copy into a
-       * buffer with head- and tailroom. */
-      memcpy (n->scratch + offset, pkt->data, len);
-      r = n->wg->encapsulate (n->engine, peer->wg, now, n->scratch, SCRATCH, &offset, &len, &to);
-      if (r == EMBER_WG_DATAGRAM)
-        queue_udp (n, &to, n->scratch + offset, len);
-      else if (r < 0)
-        count_error (n, r);
+      count_error (n, EMBER_WG_ERR_MALFORMED);
+      return;
     }
-  /* Once per batch: staged packets (QUEUED) and handshakes wait at most
-   * until the end of this batch, which keeps their order behind the
-   * datagrams already queued. */
-  drain_engine (n, now);
-  flush_udp (n);
-  log_batch_errors (n, "tun");
+  peer = route_lookup (n, family, dst);
+  if (peer == NULL)
+    {
+      n->errors[ERR_NO_ROUTE]++;
+      return;
+    }
+  r = n->wg->encapsulate (n->engine, peer->wg, now, buf, cap, &off, &len, &to);
+  if (r == EMBER_WG_DATAGRAM)
+    queue_udp (n, &to, buf + off, len);
+  else if (r < 0)
+    count_error (n, r);
 }
 
 /* ---- UDP -> TUN ---------------------------------------------------------- */
 
 static void
-handle_datagram (Node *n, gint64 now, const EmberAddr *from, guint8 *data, gsize len)
+on_datagram (EmberShell *shell, gint64 now, const EmberAddr *local, const EmberAddr *from,
+             guint8 *data, gsize len, gpointer user_data)
 {
+  Node *n = user_data;
   gsize offset = 0, plen = len;
   EmberWgPeer *wgpeer = NULL;
   EmberWgResult r = n->wg->decapsulate (n->engine, now, from, data, &offset, &plen, &wgpeer);
 
+  (void) local;
   if (r == EMBER_WG_PACKET && plen > 0)
     {
       guint8 family;
@@ -320,119 +222,32 @@ handle_datagram (Node *n, gint64 now, const EmberAddr *from, guint8 *data, gsize
       if (!ip_addr (data + offset, plen, FALSE, &family, &src) ||
           (owner = route_lookup (n, family, src)) == NULL || owner->wg != wgpeer)
         n->errors[ERR_NOT_ALLOWED]++;
-      else if (!ember_loop_send (n->tun_lb, data + offset, plen, NULL, 0))
+      else if (!ember_shell_write_tun (shell, data + offset, plen))
         count_error (n, EMBER_WG_ERR_BUFFER);
     }
   else if (r < 0)
     count_error (n, r);
 }
 
-/* UDP slots whose packets surely fit the TUN queue. Reading more than
- * that would only drop decrypted packets there; left unread they wait in
- * the socket buffer (seed 003: backpressure suspends reading). */
-static guint
-udp_slots_that_fit (Node *n)
-{
-  guint queued = ember_loop_backend_queued (n->tun_lb);
-  guint room = queued < TUN_QUEUE ? TUN_QUEUE - queued : 0;
+/* ---- Shell hooks ----------------------------------------------------------- */
 
-  return MIN (room / GRO_MAX_SEGMENTS, EMBER_BATCH_MAX);
-}
-
-static gboolean udp_readable (gint fd, GIOCondition cond, gpointer data);
-
+/* After each batch (seed 001): staged packets and handshakes go out
+ * behind the datagrams already queued; errors are logged once. */
 static void
-watch_udp (Node *n)
-{
-  n->udp_in_watch = g_unix_fd_add (ember_udp_socket_get_fd (n->udp), G_IO_IN, udp_readable, n);
-}
-
-/* The loop flushed enough of the TUN queue for one more UDP batch. */
-static void
-udp_resume (EmberLoopBackend *lb, gpointer data)
-{
-  (void) lb;
-  watch_udp (data);
-}
-
-static gboolean
-udp_readable (gint fd, GIOCondition cond, gpointer data)
-{
-  Node *n = data;
-  gint64 now = g_get_monotonic_time ();
-  gboolean paused = FALSE;
-
-  (void) fd;
-  (void) cond;
-  /* A few batches per wake-up, so the TUN side gets its turn (seed 001). */
-  for (int round = 0; round < 4; round++)
-    {
-      g_autoptr (GError) error = NULL;
-      guint max = udp_slots_that_fit (n);
-      gint got;
-
-      if (max == 0)
-        {
-          /* The TUN writer is behind: stop watching the socket until the
-           * loop has flushed enough (it flushes on its own ticks). */
-          paused = TRUE;
-          break;
-        }
-      got = ember_udp_socket_recv_many (n->udp, n->udp_batch, max, &error);
-
-      if (got < 0)
-        {
-          g_warning ("UDP receive failed: %s", error->message);
-          break;
-        }
-      if (got == 0)
-        break;
-      for (gint i = 0; i < got; i++)
-        {
-          EmberPacket *p = &n->udp_batch[i];
-          gsize seg = p->segment_size ? p->segment_size : p->len;
-          if (p->error != 0)
-            continue;
-          /* GRO: one slot may carry a train of equal-size datagrams. */
-          for (gsize off = 0; off < p->len; off += seg)
-            handle_datagram (n, now, &p->remote, p->data + off, MIN (seg, p->len - off));
-        }
-      drain_engine (n, now);
-      if ((guint) got < max)
-        break;
-    }
-  flush_udp (n);
-  log_batch_errors (n, "udp");
-  if (!paused)
-    return G_SOURCE_CONTINUE;
-  /* Resume as soon as a flush leaves room for one slot's GRO train,
-   * i.e. when udp_slots_that_fit() turns non-zero. */
-  if (!ember_loop_backend_notify_room (n->tun_lb, GRO_MAX_SEGMENTS, udp_resume, n))
-    return G_SOURCE_CONTINUE;
-  n->udp_in_watch = 0;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-reset_udp_slots (Node *n)
-{
-  for (guint i = 0; i < EMBER_BATCH_MAX; i++)
-    {
-      n->udp_batch[i].data = n->udp_buf + (gsize) i * UDP_SLOT;
-      n->udp_batch[i].capacity = UDP_SLOT;
-    }
-}
-
-/* ---- Timers and status --------------------------------------------------- */
-
-static void
-on_timer (EmberTimer *timer, gint64 now, gpointer user_data)
+on_drain (EmberShell *shell, gint64 now, gpointer user_data)
 {
   Node *n = user_data;
-  (void) timer;
-  n->wg->update_timers (n->engine, now);
+  (void) shell;
   drain_engine (n, now);
-  flush_udp (n);
+  log_batch_errors (n, "batch");
+}
+
+static void
+on_timeout (EmberShell *shell, gint64 now, gpointer user_data)
+{
+  Node *n = user_data;
+  (void) shell;
+  n->wg->update_timers (n->engine, now);
 }
 
 static void
@@ -451,20 +266,11 @@ write_status (Node *n)
                              g_get_monotonic_time (), g_get_real_time ());
 }
 
-static gboolean
-status_tick (gpointer data)
+static void
+on_status (EmberShell *shell, gpointer user_data)
 {
-  write_status (data);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_signal (gpointer data)
-{
-  Node *n = data;
-  g_info ("signal received, shutting down");
-  g_main_loop_quit (n->main_loop);
-  return G_SOURCE_CONTINUE;
+  (void) shell;
+  write_status (user_data);
 }
 
 /* ---- Set-up -------------------------------------------------------------- */
@@ -521,16 +327,16 @@ collect_route (const EmberCidr *cidr, gpointer peer, gpointer routes)
   return TRUE;
 }
 
-static gboolean
-open_tun (Node *n, GError **error)
+/* The TUN plugin's group: the interface, its addresses and, like
+ * wg-quick, a route into the tunnel for each AllowedIPs entry. */
+static GKeyFile *
+tun_keyfile (Node *n)
 {
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  GKeyFile *kf = g_key_file_new ();
   g_autoptr (GArray) routes = g_array_new (FALSE, FALSE, sizeof (EmberCidr));
   g_autofree char *addresses = join_cidrs (n->conf->addresses, NULL);
   g_autofree char *route_list = NULL;
-  EmberBackendArgs args = { kf, "tun-linux", "ember-tun" };
 
-  /* Like wg-quick: a route into the tunnel for each AllowedIPs entry. */
   ember_prefix_table_foreach (n->routes, collect_route, routes);
   route_list = join_cidrs (routes, NULL);
   g_key_file_set_string (kf, "tun-linux", "name", n->ifname);
@@ -539,29 +345,7 @@ open_tun (Node *n, GError **error)
     g_key_file_set_string (kf, "tun-linux", "address", addresses);
   if (*route_list)
     g_key_file_set_string (kf, "tun-linux", "route", route_list);
-  n->tun = n->tun_plugin->io.open (&args, error);
-  return n->tun != NULL;
-}
-
-/* The kernel's default UDP buffers (208 KiB) overflow under a bulk TCP
- * flow through the tunnel: while the loop encrypts or writes a TUN
- * batch, a GRO train or two fill the receive buffer and the rest is
- * dropped (UdpRcvbufErrors), which TCP reads as loss (bench:
- * ~100 k retransmits in 4 s). Ask for 7 MiB like wireguard-go; the
- * *FORCE variants pass net.core.rmem_max/wmem_max with CAP_NET_ADMIN,
- * otherwise the capped request still helps. */
-#define SOCKET_BUFFER (7 << 20)
-
-static void
-grow_socket_buffers (int fd)
-{
-  static const int opts[2][2] = { { SO_RCVBUFFORCE, SO_RCVBUF }, { SO_SNDBUFFORCE, SO_SNDBUF } };
-  int size = SOCKET_BUFFER;
-
-  for (int i = 0; i < 2; i++)
-    if (setsockopt (fd, SOL_SOCKET, opts[i][0], &size, sizeof size) != 0
-        && setsockopt (fd, SOL_SOCKET, opts[i][1], &size, sizeof size) != 0)
-      g_debug ("cannot grow the UDP socket buffer: %s", g_strerror (errno));
+  return kf;
 }
 
 /* Test only: EMBER_WG_TEST_REKEY_AFTER_S=N makes the engine rekey its
@@ -599,6 +383,15 @@ static gboolean
 node_start (Node *n, GError **error)
 {
   g_autoptr (GPtrArray) dirs = ember_paths_plugin_dirs (NULL);
+  static const EmberShellCallbacks callbacks = {
+    .tun_packet = on_tun_packet,
+    .datagram = on_datagram,
+    .timeout = on_timeout,
+    .drain = on_drain,
+    .status = on_status,
+  };
+  g_autoptr (GKeyFile) tun_kf = NULL;
+  EmberShellConfig shell_cfg;
   EmberPlugin *wgp;
   EmberAddr bind = { 0 };
   gint64 now = g_get_monotonic_time ();
@@ -616,10 +409,6 @@ node_start (Node *n, GError **error)
       return FALSE;
     }
   n->wg = wgp->vtable;
-  n->tun_plugin = ember_registry_lookup (n->registry, "tun", "tun-linux", EMBER_PLUGIN_KIND_TUN,
-                                         error);
-  if (n->tun_plugin == NULL)
-    return FALSE;
 
   n->engine = n->wg->engine_new (n->conf->private_key, engine_rng, NULL, now,
                                  g_get_real_time (), error);
@@ -658,23 +447,21 @@ node_start (Node *n, GError **error)
       bind.family = EMBER_ADDR_NONE;
       bind.port = n->conf->listen_port;
     }
-  n->udp = ember_udp_socket_new (&bind, error);
-  if (n->udp == NULL)
-    return FALSE;
-  ember_udp_socket_set_gro (n->udp, TRUE);
-  grow_socket_buffers (ember_udp_socket_get_fd (n->udp));
-  n->udp_buf = g_malloc ((gsize) UDP_SLOT * EMBER_BATCH_MAX);
-  n->udp_batch = g_new0 (EmberPacket, EMBER_BATCH_MAX);
-  reset_udp_slots (n);
   n->scratch = g_malloc (SCRATCH);
-
-  if (!open_tun (n, error))
+  tun_kf = tun_keyfile (n);
+  shell_cfg = (EmberShellConfig){
+    .registry = n->registry,
+    .tun_plugin = "tun-linux",
+    .tun_config = tun_kf,
+    .tun_group = "tun-linux",
+    .ifname = n->ifname,
+    .mtu = n->mtu,
+    .bind = n->conf->has_listen_port ? &bind : NULL,
+    .status_period_ms = STATUS_PERIOD_MS,
+  };
+  n->shell = ember_shell_new (&shell_cfg, &callbacks, n, error);
+  if (n->shell == NULL)
     return FALSE;
-  n->loop = ember_loop_new (NULL);
-  n->tun_lb = ember_loop_add_backend (n->loop, n->ifname, &n->tun_plugin->io, n->tun, n->mtu,
-                                      TUN_QUEUE, on_tun_batch, n);
-  n->timer = ember_loop_timer_new (n->loop, on_timer, n);
-  watch_udp (n);
 
   /* Peers with an endpoint get a handshake at once, as wg does when
    * persistent keepalive is set; the others wait for traffic. */
@@ -685,7 +472,7 @@ node_start (Node *n, GError **error)
         n->wg->initiate (n->engine, p->wg, now);
     }
   drain_engine (n, now);
-  flush_udp (n);
+  ember_shell_flush (n->shell);
   return TRUE;
 }
 
@@ -700,19 +487,9 @@ peer_free (gpointer data)
 static void
 node_stop (Node *n)
 {
-  g_clear_handle_id (&n->udp_in_watch, g_source_remove);
-  g_clear_handle_id (&n->udp_out_watch, g_source_remove);
-  g_clear_pointer (&n->timer, ember_timer_free);
-  if (n->loop != NULL && n->tun_lb != NULL)
-    ember_loop_remove_backend (n->loop, n->tun_lb);
-  g_clear_pointer (&n->loop, ember_loop_free);
-  if (n->tun != NULL)
-    n->tun_plugin->io.close (n->tun); /* removes the interface it made */
+  g_clear_pointer (&n->shell, ember_shell_free); /* the TUN plugin removes its interface */
   if (n->engine != NULL)
     n->wg->engine_free (n->engine); /* wipes the keys */
-  g_clear_pointer (&n->udp, ember_udp_socket_free);
-  g_free (n->udp_buf);
-  g_free (n->udp_batch);
   g_free (n->scratch);
   g_ptr_array_unref (n->peers);
   ember_prefix_table_free (n->routes);
@@ -729,7 +506,7 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   g_autoptr (EmberWgConf) conf = ember_wgconf_load (config_path, &error);
   Node n = { 0 };
   g_autofree char *status_dir = NULL;
-  guint sources[3];
+  int code;
 
   if (conf == NULL)
     {
@@ -752,15 +529,8 @@ ember_static_peer_run (const char *config_path, const char *ifname)
       return 1;
     }
   g_info ("static-peer mode up on %s with %u peer(s)", n.ifname, n.peers->len);
-  n.main_loop = g_main_loop_new (NULL, FALSE);
-  sources[0] = g_unix_signal_add (SIGINT, on_signal, &n);
-  sources[1] = g_unix_signal_add (SIGTERM, on_signal, &n);
-  sources[2] = g_timeout_add (STATUS_PERIOD_MS, status_tick, &n);
   write_status (&n);
-  g_main_loop_run (n.main_loop);
-  g_main_loop_unref (n.main_loop);
-  for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
-    g_source_remove (sources[i]);
+  code = ember_shell_run (n.shell);
   node_stop (&n);
-  return 0;
+  return code;
 }

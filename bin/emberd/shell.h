@@ -1,0 +1,142 @@
+/* shell — emberd's one I/O loop.
+ *
+ * Every mode of emberd (static peer, client, gateway) is a driver on this
+ * shell: the shell owns the devices and the clock, the driver owns a
+ * sans-IO state machine and answers the shell's callbacks. The shell has
+ *   - the TUN backend (a plugin, usually tun-linux) on the core event
+ *     loop (core/loop.h);
+ *   - one UDP socket (core/io/udp.h): GRO batches in, a GSO queue out
+ *     (seed 002: small segments first), 7 MiB socket buffers, an
+ *     optional SO_MARK so a full tunnel never routes our own datagrams
+ *     into itself; reading pauses while the TUN queue is full instead of
+ *     decrypting into a drop (seed 003);
+ *   - optionally a transport plugin with a relay control (turn.so,
+ *     ember-plugin-relay.h): relayed datagrams in, sends through the
+ *     allocation owning the source address, its events to the driver;
+ *   - one timer (the machine's poll_timeout), SIGINT/SIGTERM (stop),
+ *     SIGHUP (the driver's hangup hook) and a periodic status hook.
+ *
+ * The order of a wake-up: inputs of one batch go to the driver one by
+ * one (tun_packet, datagram, relay_event), then `drain` once, in which
+ * the driver moves the machine's output into the shell (send,
+ * write_tun, arm_timer); the shell flushes the UDP queue after every
+ * drain. Errors on single packets are counted by the driver and logged
+ * once per batch (seed 001).
+ *
+ * Main thread only; the plugins' threads talk to it through the loop's
+ * wakers.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "ember-plugin-relay.h"
+#include "ember-plugin-wg.h"
+#include "ember-plugin.h"
+#include "io/udp.h"
+#include "loader.h"
+
+G_BEGIN_DECLS
+
+typedef struct _EmberShell EmberShell;
+
+
+typedef struct {
+  /* Borrowed; must outlive the shell. */
+  EmberRegistry *registry;
+  /* The TUN plugin (role "tun"), the key file and group its open() reads
+   * (the group names the interface: `name`). `ifname` is the name the
+   * driver asked for, for logs and the interface index. */
+  const char *tun_plugin;
+  GKeyFile *tun_config;
+  const char *tun_group;
+  const char *ifname;
+  guint mtu;
+  /* The UDP socket's address; NULL: dual-stack any, a port of the
+   * kernel's choice. */
+  const EmberAddr *bind;
+  /* Non-zero: SO_MARK on the UDP socket (needs CAP_NET_ADMIN). */
+  guint32 fwmark;
+  /* The relay transport (role "transport", e.g. "turn"), or NULL for
+   * none; its group in `transport_config`. */
+  const char *transport_plugin;
+  GKeyFile *transport_config;
+  const char *transport_group;
+  /* The status hook's period; 0: no periodic status. */
+  guint status_period_ms;
+} EmberShellConfig;
+
+typedef struct {
+  /* One IP packet from the TUN at buf[off, off + len), with
+   * EMBER_WG_HEADROOM before and EMBER_WG_TAILROOM after (cap is the
+   * whole buffer); the driver may encrypt in place. */
+  void (*tun_packet) (EmberShell *shell, gint64 now, guint8 *buf, gsize cap, gsize off, gsize len,
+                      gpointer user_data);
+  /* One datagram (GRO trains are split): from the UDP socket (`local` =
+   * our address it arrived on) or through a relay (`local` = the relayed
+   * address). Writable in place. */
+  void (*datagram) (EmberShell *shell, gint64 now, const EmberAddr *local,
+                    const EmberAddr *remote, guint8 *buf, gsize len, gpointer user_data);
+  /* An event of the relay transport (may be NULL). */
+  void (*relay_event) (EmberShell *shell, gint64 now, const EmberRelayEvent *ev,
+                       gpointer user_data);
+  /* The timer armed with ember_shell_arm_timer() is due. */
+  void (*timeout) (EmberShell *shell, gint64 now, gpointer user_data);
+  /* After every batch of inputs and every timeout: move the machine's
+   * output into the shell. */
+  void (*drain) (EmberShell *shell, gint64 now, gpointer user_data);
+  /* Every status_period_ms (may be NULL). */
+  void (*status) (EmberShell *shell, gpointer user_data);
+  /* SIGHUP (may be NULL: then SIGHUP is ignored, logged). */
+  void (*hangup) (EmberShell *shell, gpointer user_data);
+} EmberShellCallbacks;
+
+/* Opens the TUN, the socket and the transport. NULL with an error naming
+ * the plugin or the socket option that failed. */
+EmberShell *ember_shell_new (const EmberShellConfig *config, const EmberShellCallbacks *callbacks,
+                             gpointer user_data, GError **error);
+/* Closes the transport (its allocations are released), the TUN (the
+ * plugin removes the interface it made) and the socket. */
+void ember_shell_free (EmberShell *shell);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmberShell, ember_shell_free)
+
+/* Runs the GLib main loop until SIGINT/SIGTERM or ember_shell_quit();
+ * returns the exit code (0 for a signal). */
+int ember_shell_run (EmberShell *shell);
+void ember_shell_quit (EmberShell *shell, int exit_code);
+
+/* ---- Output (from the driver's callbacks or its own control path) ---- */
+
+/* One datagram from `from` to `to`: through the relay transport when
+ * `from` is a relayed address it reported (ALLOCATED, not INVALIDATED
+ * since), else out of the UDP socket. FALSE when it was dropped (queue
+ * full, no transport, refused): the caller counts it. */
+gboolean ember_shell_send (EmberShell *shell, const EmberAddr *from, const EmberAddr *to,
+                           const guint8 *data, gsize len);
+/* One IP packet for the TUN (copied). FALSE when its queue is full. */
+gboolean ember_shell_write_tun (EmberShell *shell, const guint8 *data, gsize len);
+/* Wakes the driver's timeout at `deadline` (monotonic µs; G_MAXINT64 or
+ * -1: never). Only moves an armed deadline earlier: a deadline that
+ * moved later fires early once, and the driver re-arms then (re-arming a
+ * GSource per packet costs ~3 % CPU in bench/wg-throughput.sh). */
+void ember_shell_arm_timer (EmberShell *shell, gint64 deadline);
+/* Sends what the UDP queue holds now (the shell does it after each drain). */
+void ember_shell_flush (EmberShell *shell);
+
+/* ---- Relay control (turn.so); FALSE and a logged reason without one - */
+
+gboolean ember_shell_has_relays (const EmberShell *shell);
+gboolean ember_shell_relay_set (EmberShell *shell, const EmberRelaySpec *relays, guint n);
+gboolean ember_shell_relay_allocate (EmberShell *shell, const EmberAddr *relay);
+gboolean ember_shell_relay_add_peer (EmberShell *shell, const EmberAddr *relayed,
+                                     const EmberAddr *peer);
+
+/* ---- Facts ------------------------------------------------------------ */
+
+const char *ember_shell_get_ifname (const EmberShell *shell);
+/* 0 when the interface has no index (not a kernel device). */
+guint ember_shell_get_ifindex (const EmberShell *shell);
+guint16 ember_shell_get_port (const EmberShell *shell);
+void ember_shell_get_udp_stats (const EmberShell *shell, EmberUdpStats *stats);
+
+G_END_DECLS

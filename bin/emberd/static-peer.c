@@ -499,6 +499,34 @@ node_stop (Node *n)
   g_free (n->status_path);
 }
 
+/* The wg-quick keys the parser accepts but this driver does not act on
+ * yet are refused here rather than ignored: a full tunnel without its
+ * rules, or DNS left to the system, would not do what the file says. */
+static gboolean
+refuse_unwired (const EmberWgConf *c, GError **error)
+{
+  const char *key = NULL;
+  guint line = 0;
+
+  for (guint i = 0; i < EMBER_WGCONF_N_HOOKS && key == NULL; i++)
+    if (c->hooks[i]->len > 0)
+      {
+        key = ember_wgconf_hook_stage_name (i);
+        line = ((EmberWgConfHook *) g_ptr_array_index (c->hooks[i], 0))->line;
+      }
+  if (key == NULL && c->dns_line != 0)
+    key = "DNS", line = c->dns_line;
+  if (key == NULL && c->table_line != 0)
+    key = "Table", line = c->table_line;
+  if (key == NULL && c->fwmark_line != 0)
+    key = "FwMark", line = c->fwmark_line;
+  if (key == NULL)
+    return TRUE;
+  g_set_error (error, EMBER_WGCONF_ERROR, 0, "%s:%u: %s: not supported by emberd's static-peer "
+               "mode yet", c->path, line, key);
+  return FALSE;
+}
+
 int
 ember_static_peer_run (const char *config_path, const char *ifname)
 {
@@ -508,12 +536,15 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   g_autofree char *status_dir = NULL;
   int code;
 
-  if (conf == NULL)
+  if (conf == NULL || !refuse_unwired (conf, &error))
     {
       g_printerr ("emberd: %s\n", error->message);
       return 1;
     }
   n.conf = conf;
+  if (conf->save_config)
+    g_message ("%s:%u: SaveConfig = true: emberd never writes the file back; the peers' "
+               "state lives only in this run", conf->path, conf->save_config_line);
   n.mtu = conf->mtu != 0 ? conf->mtu : DEFAULT_MTU;
   n.ifname = (char *) (ifname != NULL ? ifname : "ember0");
   n.peers = g_ptr_array_new_with_free_func (peer_free);

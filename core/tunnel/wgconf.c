@@ -31,6 +31,37 @@ ember_wgconf_decode_key (const char *text, guint8 key[32])
   return TRUE;
 }
 
+const char *
+ember_wgconf_hook_stage_name (EmberWgConfHookStage stage)
+{
+  static const char *const names[] = { "PreUp", "PostUp", "PreDown", "PostDown" };
+  return (guint) stage < G_N_ELEMENTS (names) ? names[stage] : "?";
+}
+
+gboolean
+ember_wgconf_has_default_route (const EmberWgConf *conf, guint family)
+{
+  for (guint i = 0; i < conf->peers->len; i++)
+    {
+      const EmberWgConfPeer *peer = g_ptr_array_index (conf->peers, i);
+      for (guint j = 0; j < peer->allowed_ips->len; j++)
+        {
+          const EmberCidr *c = &g_array_index (peer->allowed_ips, EmberCidr, j);
+          if (c->family == family && c->prefix == 0)
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+static void
+hook_free (gpointer p)
+{
+  EmberWgConfHook *hook = p;
+  g_free (hook->command);
+  g_free (hook);
+}
+
 static void
 peer_free (gpointer p)
 {
@@ -49,6 +80,11 @@ ember_wgconf_free (EmberWgConf *conf)
   explicit_bzero (conf->private_key, sizeof conf->private_key);
   g_free (conf->path);
   g_array_unref (conf->addresses);
+  g_array_unref (conf->dns_servers);
+  g_ptr_array_unref (conf->dns_search);
+  g_free (conf->table_name);
+  for (guint i = 0; i < EMBER_WGCONF_N_HOOKS; i++)
+    g_ptr_array_unref (conf->hooks[i]);
   g_ptr_array_unref (conf->peers);
   g_free (conf);
 }
@@ -141,6 +177,147 @@ parse_endpoint (Parser *p, const char *value, GError **error)
   return TRUE;
 }
 
+/* `wg`'s FwMark: "off", or a number from 0 to 2^32-1, decimal or with
+ * "0x" in hex. 0 and off both mean no mark. */
+static gboolean
+parse_u32 (const char *v, guint32 *out)
+{
+  guint base = 10;
+  guint64 n;
+  char *end;
+
+  if (!g_ascii_isdigit (*v))
+    return FALSE;
+  if (v[0] == '0' && (v[1] == 'x' || v[1] == 'X') && v[2] != '\0')
+    {
+      base = 16;
+      v += 2;
+      if (!g_ascii_isxdigit (*v))
+        return FALSE;
+    }
+  errno = 0;
+  n = g_ascii_strtoull (v, &end, base);
+  if (errno != 0 || *end != '\0' || n > G_MAXUINT32)
+    return FALSE;
+  *out = (guint32) n;
+  return TRUE;
+}
+
+/* A search domain as resolv.conf takes it: dot-separated labels of
+ * letters, digits, '-' and '_', 1 to 63 characters each, 253 in all, an
+ * optional final dot. */
+static gboolean
+is_domain_name (const char *v)
+{
+  gsize len = strlen (v), label = 0;
+
+  if (len == 0 || len > 254 || (len == 254 && v[253] != '.') || v[0] == '.')
+    return FALSE;
+  for (const char *c = v; *c != '\0'; c++)
+    {
+      if (*c == '.')
+        {
+          if (label == 0)
+            return FALSE;
+          label = 0;
+        }
+      else if (g_ascii_isalnum (*c) || *c == '-' || *c == '_')
+        {
+          if (++label > 63)
+            return FALSE;
+        }
+      else
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* wg-quick splits DNS on commas and blanks; an entry that looks like an
+ * address (digits and dots only, or any ':') is a name server, any other
+ * a search domain. */
+static gboolean
+parse_dns (Parser *p, const char *value, GError **error)
+{
+  EmberWgConf *c = p->conf;
+  g_auto (GStrv) items = g_strsplit_set (value, ", \t", -1);
+
+  if (c->dns_line == 0)
+    c->dns_line = p->line;
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      const char *item = items[i];
+      EmberAddr addr;
+      g_autoptr (GError) local = NULL;
+
+      if (*item == '\0')
+        continue;
+      if (strchr (item, ':') != NULL || strspn (item, "0123456789.") == strlen (item))
+        {
+          if (!ember_addr_parse (item, &addr, &local))
+            FAIL ("DNS: %s", local->message);
+          g_array_append_val (c->dns_servers, addr);
+        }
+      else if (is_domain_name (item))
+        g_ptr_array_add (c->dns_search, g_strdup (item));
+      else
+        FAIL ("DNS: \"%s\" is neither an IP address nor a domain name", item);
+    }
+  return TRUE;
+}
+
+/* wg-quick hands Table to `ip route ... table`: off, auto, a number, or a
+ * name from rt_tables. 0 is refused: the kernel reads it as "unspecified"
+ * and puts the routes into main, which is what auto already means. */
+static gboolean
+parse_table (Parser *p, const char *value, GError **error)
+{
+  EmberWgConf *c = p->conf;
+  guint32 id;
+
+  g_clear_pointer (&c->table_name, g_free);
+  c->table_line = p->line;
+  if (g_ascii_strcasecmp (value, "auto") == 0)
+    c->table = EMBER_WGCONF_TABLE_AUTO;
+  else if (g_ascii_strcasecmp (value, "off") == 0)
+    c->table = EMBER_WGCONF_TABLE_OFF;
+  else if (g_ascii_isdigit (*value))
+    {
+      if (!parse_u32 (value, &id) || id == 0)
+        FAIL ("Table: expected off, auto, a table number from 1 to 4294967295 or a name, "
+              "got \"%s\"",
+              value);
+      c->table = EMBER_WGCONF_TABLE_ID;
+      c->table_id = id;
+    }
+  else
+    {
+      /* iproute2 reads names up to the first blank; keep it simple. */
+      if (*value == '\0' || strlen (value) > 64 || strspn (value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                "0123456789_-.")
+                                     != strlen (value))
+        FAIL ("Table: expected off, auto, a table number or a name of letters, digits, '_', '-' "
+              "and '.', got \"%s\"",
+              value);
+      c->table = EMBER_WGCONF_TABLE_NAME;
+      c->table_name = g_strdup (value);
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_hook (Parser *p, EmberWgConfHookStage stage, const char *value, GError **error)
+{
+  EmberWgConfHook *hook;
+
+  if (*value == '\0')
+    FAIL ("%s: empty command", ember_wgconf_hook_stage_name (stage));
+  hook = g_new0 (EmberWgConfHook, 1);
+  hook->line = p->line;
+  hook->command = g_strdup (value);
+  g_ptr_array_add (p->conf->hooks[stage], hook);
+  return TRUE;
+}
+
 static gboolean
 interface_key (Parser *p, const char *key, const char *value, GError **error)
 {
@@ -169,13 +346,37 @@ interface_key (Parser *p, const char *key, const char *value, GError **error)
         FAIL ("MTU: expected a number from 1280 to 65455, got \"%s\"", value);
       c->mtu = mtu;
     }
-  else if (g_ascii_strcasecmp (key, "DNS") == 0 || g_ascii_strcasecmp (key, "Table") == 0 ||
-           g_ascii_strcasecmp (key, "PreUp") == 0 || g_ascii_strcasecmp (key, "PostUp") == 0 ||
-           g_ascii_strcasecmp (key, "PreDown") == 0 || g_ascii_strcasecmp (key, "PostDown") == 0 ||
-           g_ascii_strcasecmp (key, "SaveConfig") == 0 || g_ascii_strcasecmp (key, "FwMark") == 0)
-    FAIL ("%s: not supported by emberd's static-peer mode", key);
+  else if (g_ascii_strcasecmp (key, "FwMark") == 0)
+    {
+      if (g_ascii_strcasecmp (value, "off") == 0)
+        c->fwmark = 0;
+      else if (!parse_u32 (value, &c->fwmark))
+        FAIL ("FwMark: expected off or a number from 0 to 0xffffffff, got \"%s\"", value);
+      c->fwmark_line = p->line;
+    }
+  else if (g_ascii_strcasecmp (key, "DNS") == 0)
+    return parse_dns (p, value, error);
+  else if (g_ascii_strcasecmp (key, "Table") == 0)
+    return parse_table (p, value, error);
+  else if (g_ascii_strcasecmp (key, "SaveConfig") == 0)
+    {
+      if (g_ascii_strcasecmp (value, "true") == 0)
+        c->save_config = TRUE;
+      else if (g_ascii_strcasecmp (value, "false") == 0)
+        c->save_config = FALSE;
+      else
+        FAIL ("SaveConfig: expected true or false, got \"%s\"", value);
+      c->save_config_line = p->line;
+    }
   else
-    FAIL ("[Interface] %s: unknown key (expected PrivateKey, ListenPort, Address or MTU)", key);
+    {
+      for (guint i = 0; i < EMBER_WGCONF_N_HOOKS; i++)
+        if (g_ascii_strcasecmp (key, ember_wgconf_hook_stage_name (i)) == 0)
+          return parse_hook (p, i, value, error);
+      FAIL ("[Interface] %s: unknown key (expected PrivateKey, ListenPort, FwMark, Address, MTU, "
+            "DNS, Table, PreUp, PostUp, PreDown, PostDown or SaveConfig)",
+            key);
+    }
   return TRUE;
 }
 
@@ -242,12 +443,20 @@ EmberWgConf *
 ember_wgconf_parse (const char *text, const char *name, GError **error)
 {
   g_autoptr (EmberWgConf) conf = g_new0 (EmberWgConf, 1);
-  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  g_auto (GStrv) lines = NULL;
   Parser parser = { 0 };
   Parser *p = &parser;
 
+  /* Files saved by Windows editors may open with a UTF-8 byte order mark. */
+  if (g_str_has_prefix (text, "\xef\xbb\xbf"))
+    text += 3;
+  lines = g_strsplit (text, "\n", -1);
   conf->path = g_strdup (name);
   conf->addresses = g_array_new (FALSE, FALSE, sizeof (EmberCidr));
+  conf->dns_servers = g_array_new (FALSE, FALSE, sizeof (EmberAddr));
+  conf->dns_search = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < EMBER_WGCONF_N_HOOKS; i++)
+    conf->hooks[i] = g_ptr_array_new_with_free_func (hook_free);
   conf->peers = g_ptr_array_new_with_free_func (peer_free);
   p->conf = conf;
 

@@ -117,7 +117,10 @@ typedef enum {
 } EmberPortalSessionError;
 
 /* Defaults (docs/portal-protocol.md, "Timing"). */
-#define EMBER_PORTAL_SESSION_QUEUE_MAX 256
+/* Below the portal's per-session burst (200 frames, docs/portal-serve.md)
+ * so that flushing a full queue after a join never trips its flood
+ * limit (4029). */
+#define EMBER_PORTAL_SESSION_QUEUE_MAX 128
 #define EMBER_PORTAL_SESSION_BACKOFF_BASE_US (1 * G_TIME_SPAN_SECOND)
 #define EMBER_PORTAL_SESSION_BACKOFF_MAX_US (60 * G_TIME_SPAN_SECOND)
 #define EMBER_PORTAL_SESSION_RETRY_AFTER_MAX_US (300 * G_TIME_SPAN_SECOND)
@@ -162,8 +165,10 @@ void ember_portal_session_start (EmberPortalSession *session);
  * now, also from REJECTED (e.g. after set_token()). */
 void ember_portal_session_reconnect (EmberPortalSession *session);
 /* Replaces the token used from the next connection on (a re-read token
- * file); the current connection is kept. */
-void ember_portal_session_set_token (EmberPortalSession *session, const char *token);
+ * file); the current connection is kept. FALSE (INVALID) for an empty
+ * token or one with spaces or control characters. */
+gboolean ember_portal_session_set_token (EmberPortalSession *session, const char *token,
+                                         GError **error);
 /* Sends `msg` (a message this channel sends to the portal). A NULL
  * msg->ref is replaced by a fresh numeric ref in the frame (msg itself is
  * not changed); set your own ref to match a reply. Queued while not

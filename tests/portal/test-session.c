@@ -1,0 +1,1119 @@
+/* tests/portal/test-session — the device side's portal session
+ * (core/portal/session.h) against the real `ember-portal serve` running
+ * in this process on a real SQLite file, and against servers in this
+ * test that misbehave (not HTTP, not a WebSocket, bad frames, closing
+ * mid-frame, no heartbeat replies, 429/503 with Retry-After). Loopback
+ * only, ports chosen by the kernel, every wait bounded. */
+#include "portal-fx.h"
+#include "portal/session.h"
+#include "portal/upgrade.h"
+
+#include <libsoup/soup.h>
+#include <string.h>
+
+/* A key with '+', '/' and '=': all three must be URL-encoded in the query. */
+#define PUBLIC_KEY "+++++++++++++++++++++++++++++++++++++++++/A="
+
+/* ---- a recorder of what the session reports --------------------------------- */
+
+typedef struct {
+  EmberPortalSessionState state;
+  GQuark domain;
+  gint code;
+  char *message;   /* NULL without error */
+  gint64 at;       /* monotonic */
+} Change;
+
+typedef struct {
+  EmberPortalEvent event;
+  guint n_resources;          /* client init */
+  EmberPortalId resource_id;  /* authorization_creation_failed */
+  EmberPortalAuthzFailure failure;
+  EmberPortalDisconnectReason disconnect;
+} Seen;
+
+typedef struct {
+  GArray *changes;   /* Change */
+  GArray *seen;      /* Seen */
+  EmberPortalSession *session;
+  gboolean free_on_rejected;
+} Recorder;
+
+static void
+on_message (EmberPortalSession *s, const EmberPortalMessage *msg, gpointer user_data)
+{
+  (void) s;
+  Recorder *r = user_data;
+  Seen seen = { .event = msg->event };
+  if (msg->event == EMBER_PORTAL_EVENT_CLIENT_INIT)
+    seen.n_resources = msg->u.client_init.n_resources;
+  if (msg->event == EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED)
+    {
+      seen.resource_id = msg->u.authorization_failed.resource_id;
+      seen.failure = msg->u.authorization_failed.reason;
+    }
+  if (msg->event == EMBER_PORTAL_EVENT_DISCONNECT)
+    seen.disconnect = msg->u.disconnect.reason;
+  g_array_append_val (r->seen, seen);
+}
+
+static void
+on_state (EmberPortalSession *s, EmberPortalSessionState state, const GError *error,
+          gpointer user_data)
+{
+  Recorder *r = user_data;
+  g_assert_true (state == ember_portal_session_get_state (s));
+  Change c = { .state = state, .at = g_get_monotonic_time () };
+  if (error != NULL)
+    {
+      c.domain = error->domain;
+      c.code = error->code;
+      c.message = g_strdup (error->message);
+    }
+  if (g_test_verbose ())
+    g_printerr ("  state %s%s%s\n", ember_portal_session_state_to_string (state),
+                error ? ": " : "", error ? error->message : "");
+  g_array_append_val (r->changes, c);
+  /* The header allows it: free from inside the callback. */
+  if (state == EMBER_PORTAL_SESSION_REJECTED && r->free_on_rejected)
+    g_clear_pointer (&r->session, ember_portal_session_free);
+}
+
+static void
+change_clear (gpointer p)
+{
+  g_free (((Change *) p)->message);
+}
+
+static void
+recorder_init (Recorder *r)
+{
+  memset (r, 0, sizeof *r);
+  r->changes = g_array_new (FALSE, TRUE, sizeof (Change));
+  g_array_set_clear_func (r->changes, change_clear);
+  r->seen = g_array_new (FALSE, TRUE, sizeof (Seen));
+}
+
+static void
+recorder_clear (Recorder *r)
+{
+  g_clear_pointer (&r->session, ember_portal_session_free);
+  g_array_unref (r->changes);
+  g_array_unref (r->seen);
+  /* let the closed WebSockets go */
+  portal_fx_run (20);
+}
+
+static const EmberPortalSessionCallbacks callbacks = { on_message, on_state };
+
+static guint
+count_state (Recorder *r, EmberPortalSessionState state)
+{
+  guint n = 0;
+  for (guint i = 0; i < r->changes->len; i++)
+    n += g_array_index (r->changes, Change, i).state == state;
+  return n;
+}
+
+static guint
+count_event (Recorder *r, EmberPortalEvent event)
+{
+  guint n = 0;
+  for (guint i = 0; i < r->seen->len; i++)
+    n += g_array_index (r->seen, Seen, i).event == event;
+  return n;
+}
+
+/* The last change into `state`, or NULL. */
+static const Change *
+last_change (Recorder *r, EmberPortalSessionState state)
+{
+  for (guint i = r->changes->len; i > 0; i--)
+    if (g_array_index (r->changes, Change, i - 1).state == state)
+      return &g_array_index (r->changes, Change, i - 1);
+  return NULL;
+}
+
+/* Runs the main loop until `state` was entered `n` times (or `event`
+ * seen `n` times); bounded. */
+static gboolean
+wait_state (Recorder *r, EmberPortalSessionState state, guint n, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  while (count_state (r, state) < n && g_get_monotonic_time () < deadline)
+    portal_fx_run (5);
+  return count_state (r, state) >= n;
+}
+
+static gboolean
+wait_event (Recorder *r, EmberPortalEvent event, guint n, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  while (count_event (r, event) < n && g_get_monotonic_time () < deadline)
+    portal_fx_run (5);
+  return count_event (r, event) >= n;
+}
+
+static EmberPortalSession *
+session_new (Recorder *r, const char *url, EmberPortalChannel channel, const char *token,
+             const char *external_id, gint64 heartbeat_us)
+{
+  EmberPortalSessionConfig cfg = {
+    .url = url,
+    .token = token,
+    .channel = channel,
+    .public_key = PUBLIC_KEY,
+    .external_id = external_id,
+    .heartbeat_interval_us = heartbeat_us,
+    .backoff_base_us = 50 * G_TIME_SPAN_MILLISECOND,
+    .backoff_max_us = 400 * G_TIME_SPAN_MILLISECOND,
+  };
+  g_autoptr (GError) error = NULL;
+  r->session = ember_portal_session_new (NULL, &cfg, &callbacks, r, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (r->session);
+  return r->session;
+}
+
+static char *
+portal_url (PortalFx *fx)
+{
+  return g_strdup_printf ("ws://127.0.0.1:%u", fx->port);
+}
+
+static void
+request_authorization (EmberPortalSession *s, const char *resource_id)
+{
+  g_auto (EmberPortalMessage) m;
+  ember_portal_message_init (&m, EMBER_PORTAL_EVENT_REQUEST_AUTHORIZATION,
+                             EMBER_PORTAL_CHANNEL_CLIENT, NULL);
+  g_assert_true (ember_portal_id_parse (resource_id, &m.u.request_authorization.resource_id, "r",
+                                        NULL));
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ember_portal_session_send (s, &m, &error));
+  g_assert_no_error (error);
+}
+
+/* ---- pure functions --------------------------------------------------------- */
+
+static void
+test_backoff_table (void)
+{
+  const gint64 base = EMBER_PORTAL_SESSION_BACKOFF_BASE_US;
+  const gint64 max = EMBER_PORTAL_SESSION_BACKOFF_MAX_US;
+  const gint64 s = G_USEC_PER_SEC;
+  static const struct {
+    gint64 prev;
+    guint32 random;
+    gint64 want;
+  } table[] = {
+    /* after a reset: [1 s, 3 s] */
+    { 0, 0, 1 * G_USEC_PER_SEC },
+    { 0, G_MAXUINT32, 3 * G_USEC_PER_SEC },
+    { 0, 0x80000000u, 2 * G_USEC_PER_SEC },
+    /* the upper end triples: 3, 9, 27, then the 60 s cap */
+    { 3 * G_USEC_PER_SEC, G_MAXUINT32, 9 * G_USEC_PER_SEC },
+    { 9 * G_USEC_PER_SEC, G_MAXUINT32, 27 * G_USEC_PER_SEC },
+    { 27 * G_USEC_PER_SEC, G_MAXUINT32, 60 * G_USEC_PER_SEC },
+    { 60 * G_USEC_PER_SEC, G_MAXUINT32, 60 * G_USEC_PER_SEC },
+    /* the low end stays at the base: decorrelated, not monotonic */
+    { 60 * G_USEC_PER_SEC, 0, 1 * G_USEC_PER_SEC },
+    /* a previous delay out of range is clamped into it */
+    { -5, G_MAXUINT32, 3 * G_USEC_PER_SEC },
+    { G_MAXINT64, G_MAXUINT32, 60 * G_USEC_PER_SEC },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (table); i++)
+    g_assert_cmpint (ember_portal_session_backoff_next (table[i].prev, table[i].random, base, max),
+                     ==, table[i].want);
+
+  /* With the largest random value the sequence reaches the cap and stays. */
+  gint64 d = 0;
+  gint64 seq[6];
+  for (guint i = 0; i < G_N_ELEMENTS (seq); i++)
+    seq[i] = d = ember_portal_session_backoff_next (d, G_MAXUINT32, base, max);
+  g_assert_cmpint (seq[0], ==, 3 * s);
+  for (guint i = 1; i < G_N_ELEMENTS (seq); i++)
+    g_assert_cmpint (seq[i], >=, seq[i - 1]);
+  g_assert_cmpint (seq[G_N_ELEMENTS (seq) - 1], ==, max);
+
+  /* Jitter: any random value stays within [base, min(max, 3 × prev)], and
+   * the values spread over the range rather than clustering. */
+  GRand *rand = g_rand_new_with_seed (13);
+  gint64 prevs[] = { 0, base, 2 * s, 10 * s, 30 * s, max };
+  for (guint p = 0; p < G_N_ELEMENTS (prevs); p++)
+    {
+      gint64 lo = G_MAXINT64, hi = 0;
+      gint64 top = MIN (max, 3 * MAX (prevs[p], base));
+      for (guint i = 0; i < 2000; i++)
+        {
+          gint64 v = ember_portal_session_backoff_next (prevs[p], g_rand_int (rand), base, max);
+          g_assert_cmpint (v, >=, base);
+          g_assert_cmpint (v, <=, top);
+          lo = MIN (lo, v);
+          hi = MAX (hi, v);
+        }
+      g_assert_cmpint (lo, <, base + (top - base) / 10 + 1);
+      g_assert_cmpint (hi, >, top - (top - base) / 10 - 1);
+    }
+  g_rand_free (rand);
+  /* a tuning where the cap is below the base is lifted to the base */
+  g_assert_cmpint (ember_portal_session_backoff_next (0, G_MAXUINT32, 5 * s, s), ==, 5 * s);
+}
+
+static void
+test_retry_after_parse (void)
+{
+  g_assert_cmpint (ember_portal_upgrade_parse_retry_after (NULL, 0), ==, 0);
+  g_assert_cmpint (ember_portal_upgrade_parse_retry_after ("10", 0), ==, 10 * G_USEC_PER_SEC);
+  g_assert_cmpint (ember_portal_upgrade_parse_retry_after (" 7 ", 0), ==, 7 * G_USEC_PER_SEC);
+  g_assert_cmpint (ember_portal_upgrade_parse_retry_after ("0", 0), ==, 0);
+  g_assert_cmpint (ember_portal_upgrade_parse_retry_after ("-3", 0), ==, 0);
+  g_assert_cmpint (ember_portal_upgrade_parse_retry_after ("12abc", 0), ==, 0);
+  g_assert_cmpint (ember_portal_upgrade_parse_retry_after ("soon", 0), ==, 0);
+  /* RFC 9110 §5.6.7 IMF-fixdate, 120 s after `now` */
+  gint64 now = 1765011600; /* Sat, 06 Dec 2025 09:00:00 GMT */
+  g_assert_cmpint (ember_portal_upgrade_parse_retry_after ("Sat, 06 Dec 2025 09:02:00 GMT", now), ==,
+                   120 * G_USEC_PER_SEC);
+  /* a date in the past: no wait */
+  g_assert_cmpint (ember_portal_upgrade_parse_retry_after ("Sat, 06 Dec 2025 08:00:00 GMT", now), ==,
+                   0);
+}
+
+static void
+test_new_refuses_bad_configuration (void)
+{
+  static const struct {
+    const char *url, *token, *public_key, *external_id, *ca_file;
+    const char *needle;
+  } bad[] = {
+    { NULL, "t", PUBLIC_KEY, "laptop", NULL, "portal url: missing" },
+    { "http://127.0.0.1:1", "t", PUBLIC_KEY, "laptop", NULL, "expected ws:// or wss://" },
+    { "ws://", "t", PUBLIC_KEY, "laptop", NULL, "portal url" },
+    { "ws://127.0.0.1:1/?x=1", "t", PUBLIC_KEY, "laptop", NULL, "no user, query or fragment" },
+    { "ws://127.0.0.1:1", "", PUBLIC_KEY, "laptop", NULL, "portal token: empty" },
+    { "ws://127.0.0.1:1", "a b", PUBLIC_KEY, "laptop", NULL, "portal token: contains" },
+    { "ws://127.0.0.1:1", "a\r\nX: y", PUBLIC_KEY, "laptop", NULL, "portal token: contains" },
+    { "ws://127.0.0.1:1", "t", "AAAA", "laptop", NULL, "portal public_key" },
+    { "ws://127.0.0.1:1", "t", NULL, "laptop", NULL, "portal public_key" },
+    { "ws://127.0.0.1:1", "t", PUBLIC_KEY, "", NULL, "portal external_id" },
+    { "ws://127.0.0.1:1", "t", PUBLIC_KEY, "a/b", NULL, "portal external_id" },
+    { "wss://127.0.0.1:1", "t", PUBLIC_KEY, "laptop", "/nonexistent/ca.pem", "portal ca_file" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      EmberPortalSessionConfig cfg = {
+        .url = bad[i].url, .token = bad[i].token, .public_key = bad[i].public_key,
+        .external_id = bad[i].external_id, .ca_file = bad[i].ca_file,
+      };
+      g_autoptr (GError) error = NULL;
+      EmberPortalSession *s = ember_portal_session_new (NULL, &cfg, &callbacks, NULL, &error);
+      g_assert_null (s);
+      g_assert_error (error, EMBER_PORTAL_SESSION_ERROR, EMBER_PORTAL_SESSION_ERROR_INVALID);
+      if (strstr (error->message, bad[i].needle) == NULL)
+        g_error ("case %u: \"%s\" does not name \"%s\"", i, error->message, bad[i].needle);
+    }
+  /* and a good one, IPv6 literal and a base path included */
+  EmberPortalSessionConfig cfg = {
+    .url = "ws://[::1]:8080/portal/", .token = "t", .public_key = PUBLIC_KEY,
+    .external_id = "laptop-1",
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberPortalSession) s = ember_portal_session_new (NULL, &cfg, &callbacks, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (ember_portal_session_get_state (s), ==, EMBER_PORTAL_SESSION_DISCONNECTED);
+  g_assert_false (ember_portal_session_set_token (s, "", &error));
+  g_assert_error (error, EMBER_PORTAL_SESSION_ERROR, EMBER_PORTAL_SESSION_ERROR_INVALID);
+}
+
+/* ---- against the real portal ------------------------------------------------ */
+
+static void
+test_joins_and_gets_init (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
+  g_autofree char *url = portal_url (&fx);
+
+  Recorder client, gw;
+  recorder_init (&client);
+  recorder_init (&gw);
+  session_new (&client, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 0);
+  session_new (&gw, url, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1", 0);
+  ember_portal_session_start (client.session);
+  ember_portal_session_start (gw.session);
+  /* start() reports nothing from inside itself */
+  g_assert_cmpuint (client.changes->len, ==, 0);
+  g_assert_true (wait_event (&client, EMBER_PORTAL_EVENT_CLIENT_INIT, 1, 5000));
+  g_assert_true (wait_event (&gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 1, 5000));
+
+  /* CONNECTING, then JOINED, then init as the first message */
+  g_assert_cmpuint (client.changes->len, ==, 2);
+  g_assert_cmpint (g_array_index (client.changes, Change, 0).state, ==,
+                   EMBER_PORTAL_SESSION_CONNECTING);
+  g_assert_cmpint (g_array_index (client.changes, Change, 1).state, ==,
+                   EMBER_PORTAL_SESSION_JOINED);
+  g_assert_null (g_array_index (client.changes, Change, 1).message);
+  g_assert_cmpint (g_array_index (client.seen, Seen, 0).event, ==, EMBER_PORTAL_EVENT_CLIENT_INIT);
+  g_assert_cmpuint (g_array_index (client.seen, Seen, 0).n_resources, ==, 1);
+  g_assert_cmpint (g_array_index (gw.seen, Seen, 0).event, ==, EMBER_PORTAL_EVENT_GATEWAY_INIT);
+  g_assert_cmpuint (ember_portal_server_n_clients (fx.server), ==, 1);
+  g_assert_cmpuint (ember_portal_server_n_gateways (fx.server), ==, 1);
+
+  /* the portal stored the key and external id the query carried */
+  g_autoptr (EmberStoreClient) laptop = ember_store_client_get_by_name (fx.store, "laptop", NULL);
+  g_assert_nonnull (laptop);
+  g_assert_cmpstr (laptop->public_key, ==, PUBLIC_KEY);
+  g_assert_cmpstr (laptop->external_id, ==, "laptop-1");
+
+  recorder_clear (&client);
+  recorder_clear (&gw);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_heartbeats_keep_the_session (void)
+{
+  /* The portal closes a session after three of its heartbeat intervals
+   * without one (0.2 s here); a session that heartbeats every 0.1 s and
+   * gets every reply stays joined. */
+  PortalFx fx;
+  portal_fx_setup (&fx, "heartbeat-interval=0.2\n");
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
+  g_autofree char *url = portal_url (&fx);
+  Recorder r;
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 100 * G_TIME_SPAN_MILLISECOND);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_JOINED, 1, 5000));
+  portal_fx_run (1500);
+  g_assert_cmpint (ember_portal_session_get_state (r.session), ==, EMBER_PORTAL_SESSION_JOINED);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED), ==, 0);
+  g_assert_cmpuint (count_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT), ==, 1);
+  recorder_clear (&r);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_wrong_token_is_rejected (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
+  g_autofree char *url = portal_url (&fx);
+  Recorder r;
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, "not-a-token", "laptop-1", 0);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_REJECTED, 1, 5000));
+  const Change *c = last_change (&r, EMBER_PORTAL_SESSION_REJECTED);
+  g_assert_cmpuint (c->domain, ==, EMBER_PORTAL_SESSION_ERROR);
+  g_assert_cmpint (c->code, ==, EMBER_PORTAL_SESSION_ERROR_UNAUTHORIZED);
+  g_assert_cmpstr (c->message, ==, "the portal rejected the token (invalid_token)");
+  /* no retry: many backoff periods (50..400 ms) later, still one attempt */
+  portal_fx_run (1500);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_CONNECTING), ==, 1);
+  g_assert_cmpint (ember_portal_session_get_state (r.session), ==, EMBER_PORTAL_SESSION_REJECTED);
+
+  /* A client token on the gateway endpoint is invalid as well; and
+   * reconnect() after a new token is set tries again and joins. */
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ember_portal_session_set_token (r.session, ct, &error));
+  ember_portal_session_reconnect (r.session);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_JOINED, 1, 5000));
+  recorder_clear (&r);
+
+  /* the session may be freed from inside its REJECTED callback */
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_GATEWAY, ct, "laptop-2", 0);
+  r.free_on_rejected = TRUE;
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_REJECTED, 1, 5000));
+  g_assert_null (r.session);
+  g_assert_cmpstr (last_change (&r, EMBER_PORTAL_SESSION_REJECTED)->message, ==,
+                   "the portal rejected the token (invalid_token)");
+  recorder_clear (&r);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_revoked_token_while_joined (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
+  g_autofree char *url = portal_url (&fx);
+  Recorder r;
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 0);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 1, 5000));
+
+  g_autoptr (GPtrArray) tokens = ember_store_list_tokens (fx.store, EMBER_STORE_DEVICE_CLIENT, NULL);
+  g_assert_true (ember_store_token_revoke (fx.store, ((EmberStoreToken *) tokens->pdata[0])->id,
+                                           "test", NULL));
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_REJECTED, 1, 5000));
+  const Change *c = last_change (&r, EMBER_PORTAL_SESSION_REJECTED);
+  g_assert_cmpint (c->code, ==, EMBER_PORTAL_SESSION_ERROR_UNAUTHORIZED);
+  g_assert_cmpstr (c->message, ==, "the portal rejected the token (token_revoked)");
+  /* the disconnect itself was delivered first */
+  g_assert_cmpuint (count_event (&r, EMBER_PORTAL_EVENT_DISCONNECT), ==, 1);
+  portal_fx_run (1000);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_CONNECTING), ==, 1);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED), ==, 0);
+
+  /* reconnect() with the revoked token: a 401 naming revoked_token */
+  ember_portal_session_reconnect (r.session);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_REJECTED, 2, 5000));
+  g_assert_cmpstr (last_change (&r, EMBER_PORTAL_SESSION_REJECTED)->message, ==,
+                   "the portal rejected the token (revoked_token)");
+  recorder_clear (&r);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_replaced_ends_in_rejected (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
+  g_autofree char *url = portal_url (&fx);
+  Recorder r;
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 0);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_JOINED, 1, 5000));
+  /* the same token and external_id sign in again elsewhere */
+  PortalPeer *other = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_REJECTED, 1, 5000));
+  const Change *c = last_change (&r, EMBER_PORTAL_SESSION_REJECTED);
+  g_assert_cmpint (c->code, ==, EMBER_PORTAL_SESSION_ERROR_REPLACED);
+  g_assert_nonnull (strstr (c->message, "(replaced)"));
+  /* and it does not come back to evict the other one */
+  portal_fx_run (800);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_CONNECTING), ==, 1);
+  g_assert_cmpuint (portal_peer_wait_closed (other, 50), ==, 0);
+  portal_peer_free (other);
+  recorder_clear (&r);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_reconnects_after_portal_restart (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
+  /* the restarted portal listens on the port the kernel gave the first */
+  g_free (fx.config->listen[0]);
+  fx.config->listen[0] = g_strdup_printf ("127.0.0.1:%u", fx.port);
+  g_autofree char *url = portal_url (&fx);
+  Recorder r;
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 0);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 1, 5000));
+
+  /* stopped: the session notices and keeps trying (refused connections) */
+  g_clear_pointer (&fx.server, ember_portal_server_free);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED, 1, 5000));
+  const Change *c = last_change (&r, EMBER_PORTAL_SESSION_DISCONNECTED);
+  g_assert_cmpuint (c->domain, ==, EMBER_PORTAL_SESSION_ERROR);
+  g_assert_true (c->code == EMBER_PORTAL_SESSION_ERROR_CLOSED
+                 || c->code == EMBER_PORTAL_SESSION_ERROR_NETWORK);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED, 3, 5000));
+  c = last_change (&r, EMBER_PORTAL_SESSION_DISCONNECTED);
+  g_assert_cmpint (c->code, ==, EMBER_PORTAL_SESSION_ERROR_NETWORK);
+  g_assert_nonnull (strstr (c->message, "cannot connect to 127.0.0.1"));
+
+  /* started again: joined and a fresh init, by itself */
+  portal_fx_restart (&fx);
+  g_assert_cmpuint (fx.port, ==, (guint16) atoi (strrchr (url, ':') + 1));
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 2, 5000));
+  g_assert_cmpint (ember_portal_session_get_state (r.session), ==, EMBER_PORTAL_SESSION_JOINED);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_JOINED), ==, 2);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_REJECTED), ==, 0);
+
+  /* reconnect() (SIGHUP): a new connection at once, and init again */
+  ember_portal_session_reconnect (r.session);
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 3, 5000));
+  recorder_clear (&r);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_queued_sends_after_join (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
+  g_autofree char *web = portal_fx_resource_id (&fx, "web");
+  g_autofree char *url = portal_url (&fx);
+  Recorder r;
+  recorder_init (&r);
+  EmberPortalSession *s = session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 0);
+
+  /* before start: queued, in order; the portal answers each one with
+   * authorization_creation_failed (unknown: not_found; web: offline,
+   * no gateway is joined) */
+  const char *unknown_a = "00000000-0000-4000-8000-00000000000a";
+  const char *unknown_b = "00000000-0000-4000-8000-00000000000b";
+  request_authorization (s, unknown_a);
+  request_authorization (s, web);
+  request_authorization (s, unknown_b);
+  g_assert_cmpuint (ember_portal_session_queued (s), ==, 3);
+
+  /* a message the client does not send is refused, not queued */
+  g_auto (EmberPortalMessage) wrong;
+  ember_portal_message_init (&wrong, EMBER_PORTAL_EVENT_HEARTBEAT, EMBER_PORTAL_CHANNEL_CLIENT, NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_false (ember_portal_session_send (s, &wrong, &error));
+  g_assert_error (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_WRONG_DIRECTION);
+  g_clear_error (&error);
+  g_auto (EmberPortalMessage) flow;
+  ember_portal_message_init (&flow, EMBER_PORTAL_EVENT_FLOW_AUTHORIZED, EMBER_PORTAL_CHANNEL_GATEWAY,
+                             NULL);
+  flow.u.flow_authorized.ref = g_strdup ("x");
+  g_assert_false (ember_portal_session_send (s, &flow, &error));
+  g_assert_error (error, EMBER_PORTAL_ERROR, EMBER_PORTAL_ERROR_WRONG_DIRECTION);
+  g_clear_error (&error);
+  g_assert_cmpuint (ember_portal_session_queued (s), ==, 3);
+
+  ember_portal_session_start (s);
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED, 3, 5000));
+  g_assert_cmpuint (ember_portal_session_queued (s), ==, 0);
+  guint k = 0;
+  const char *want[] = { unknown_a, web, unknown_b };
+  EmberPortalAuthzFailure why[] = { EMBER_PORTAL_AUTHZ_NOT_FOUND, EMBER_PORTAL_AUTHZ_OFFLINE,
+                                    EMBER_PORTAL_AUTHZ_NOT_FOUND };
+  g_assert_cmpint (g_array_index (r.seen, Seen, 0).event, ==, EMBER_PORTAL_EVENT_CLIENT_INIT);
+  for (guint i = 0; i < r.seen->len; i++)
+    {
+      Seen *seen = &g_array_index (r.seen, Seen, i);
+      if (seen->event != EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED)
+        continue;
+      g_assert_cmpstr (seen->resource_id.str, ==, want[k]);
+      g_assert_cmpint (seen->failure, ==, why[k]);
+      k++;
+    }
+  g_assert_cmpuint (k, ==, 3);
+
+  /* joined: sent at once */
+  request_authorization (s, unknown_b);
+  g_assert_cmpuint (ember_portal_session_queued (s), ==, 0);
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED, 4, 5000));
+
+  /* portal away: the queue fills up to its bound, then refuses; nothing
+   * of it is lost when the portal is back */
+  g_free (fx.config->listen[0]);
+  fx.config->listen[0] = g_strdup_printf ("127.0.0.1:%u", fx.port);
+  g_clear_pointer (&fx.server, ember_portal_server_free);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED, 1, 5000));
+  for (guint i = 0; i < EMBER_PORTAL_SESSION_QUEUE_MAX; i++)
+    request_authorization (s, unknown_a);
+  g_auto (EmberPortalMessage) one_more;
+  ember_portal_message_init (&one_more, EMBER_PORTAL_EVENT_REQUEST_AUTHORIZATION,
+                             EMBER_PORTAL_CHANNEL_CLIENT, NULL);
+  g_assert_true (ember_portal_id_parse (unknown_b, &one_more.u.request_authorization.resource_id,
+                                        "r", NULL));
+  g_assert_false (ember_portal_session_send (s, &one_more, &error));
+  g_assert_error (error, EMBER_PORTAL_SESSION_ERROR, EMBER_PORTAL_SESSION_ERROR_QUEUE_FULL);
+  g_assert_cmpuint (ember_portal_session_queued (s), ==, EMBER_PORTAL_SESSION_QUEUE_MAX);
+  portal_fx_restart (&fx);
+  /* every one of them is answered, and the flush stays within the
+   * portal's flood limit (no 4029, joined once more) */
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED,
+                             4 + EMBER_PORTAL_SESSION_QUEUE_MAX, 10000));
+  g_assert_cmpuint (ember_portal_session_queued (s), ==, 0);
+  portal_fx_run (300);
+  g_assert_cmpuint (count_event (&r, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED), ==,
+                    4 + EMBER_PORTAL_SESSION_QUEUE_MAX);
+  g_assert_cmpint (ember_portal_session_get_state (s), ==, EMBER_PORTAL_SESSION_JOINED);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_JOINED), ==, 2);
+  recorder_clear (&r);
+  portal_fx_teardown (&fx);
+}
+
+/* ---- misbehaving servers ------------------------------------------------------ */
+
+typedef enum {
+  RAW_NOT_HTTP,          /* "SSH-2.0-…" */
+  RAW_HTTP_NO_END,       /* a status line, then the connection closes */
+  RAW_BAD_ACCEPT,        /* 101 with a wrong Sec-WebSocket-Accept */
+  RAW_INVALID_FRAME,     /* 101, then a frame with reserved bits and opcode */
+  RAW_CLOSE_MID_FRAME,   /* 101, then half a frame and a closed connection */
+  RAW_SILENT,            /* accepts and says nothing */
+} RawMode;
+
+typedef struct {
+  GSocketService *service;
+  guint16 port;
+  RawMode mode;
+  gint connections;      /* atomic */
+} RawServer;
+
+static char *
+read_request (GInputStream *in)
+{
+  GString *s = g_string_new (NULL);
+  char c;
+  while (s->len < 8192 && !g_str_has_suffix (s->str, "\r\n\r\n")
+         && g_input_stream_read (in, &c, 1, NULL, NULL) == 1)
+    g_string_append_c (s, c);
+  return g_string_free (s, FALSE);
+}
+
+static char *
+accept_for (const char *request)
+{
+  const char *k = strstr (request, "Sec-WebSocket-Key: ");
+  g_assert_nonnull (k);
+  k += strlen ("Sec-WebSocket-Key: ");
+  g_autofree char *key = g_strndup (k, strcspn (k, "\r\n"));
+  g_autofree char *concat = g_strconcat (key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", NULL);
+  guint8 digest[20];
+  gsize len = sizeof digest;
+  g_autoptr (GChecksum) sha1 = g_checksum_new (G_CHECKSUM_SHA1);
+  g_checksum_update (sha1, (const guchar *) concat, -1);
+  g_checksum_get_digest (sha1, digest, &len);
+  return g_base64_encode (digest, len);
+}
+
+static gboolean
+on_raw_run (GThreadedSocketService *service, GSocketConnection *conn, GObject *source,
+            gpointer user_data)
+{
+  (void) service;
+  (void) source;
+  RawServer *raw = user_data;
+  g_atomic_int_inc (&raw->connections);
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (conn));
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
+  g_autofree char *request = read_request (in);
+  g_autofree char *accept = accept_for (request);
+  g_autofree char *upgrade = g_strdup_printf ("HTTP/1.1 101 Switching Protocols\r\n"
+                                              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                              "Sec-WebSocket-Accept: %s\r\n\r\n",
+                                              raw->mode == RAW_BAD_ACCEPT ? "AAAA" : accept);
+  switch (raw->mode)
+    {
+    case RAW_NOT_HTTP:
+      g_output_stream_write_all (out, "SSH-2.0-OpenSSH_9.2\r\n", 21, NULL, NULL, NULL);
+      break;
+    case RAW_HTTP_NO_END:
+      g_output_stream_write_all (out, "HTTP/1.1 200 OK\r\nContent-", 25, NULL, NULL, NULL);
+      break;
+    case RAW_BAD_ACCEPT:
+      g_output_stream_write_all (out, upgrade, strlen (upgrade), NULL, NULL, NULL);
+      break;
+    case RAW_INVALID_FRAME:
+      {
+        g_output_stream_write_all (out, upgrade, strlen (upgrade), NULL, NULL, NULL);
+        /* FIN + RSV1..3 + opcode 0xB (reserved), length 2 */
+        static const guint8 frame[] = { 0xfb, 0x02, 'h', 'i' };
+        g_output_stream_write_all (out, frame, sizeof frame, NULL, NULL, NULL);
+        char sink[256];
+        /* until the client gives up */
+        while (g_input_stream_read (in, sink, sizeof sink, NULL, NULL) > 0)
+          ;
+      }
+      break;
+    case RAW_CLOSE_MID_FRAME:
+      {
+        g_output_stream_write_all (out, upgrade, strlen (upgrade), NULL, NULL, NULL);
+        /* a text frame announcing 256 bytes, of which 10 come */
+        static const guint8 frame[] = { 0x81, 0x7e, 0x01, 0x00, '{', '"', 't', 'o', 'p',
+                                        'i', 'c', '"', ':', '"' };
+        g_output_stream_write_all (out, frame, sizeof frame, NULL, NULL, NULL);
+        g_usleep (20 * 1000);
+      }
+      break;
+    case RAW_SILENT:
+      {
+        char sink[256];
+        GSocket *sock = g_socket_connection_get_socket (conn);
+        g_socket_set_timeout (sock, 3);
+        while (g_input_stream_read (in, sink, sizeof sink, NULL, NULL) > 0)
+          ;
+      }
+      break;
+    }
+  g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+  return TRUE;
+}
+
+static void
+raw_start (RawServer *raw, RawMode mode)
+{
+  memset (raw, 0, sizeof *raw);
+  raw->mode = mode;
+  raw->service = g_threaded_socket_service_new (4);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
+  g_socket_listener_add_address (G_SOCKET_LISTENER (raw->service), any, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
+  g_assert_no_error (error);
+  raw->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_signal_connect (raw->service, "run", G_CALLBACK (on_raw_run), raw);
+  g_socket_service_start (raw->service);
+}
+
+static void
+raw_stop (RawServer *raw)
+{
+  g_socket_service_stop (raw->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (raw->service));
+  g_clear_object (&raw->service);   /* waits for its threads */
+}
+
+/* Starts a session at `port`, waits for `attempts` failed attempts and
+ * checks that each ended in DISCONNECTED with `code` and `needle` in the
+ * message: no REJECTED, no crash, and it retried by itself. */
+static void
+expect_retries (guint16 port, gint64 heartbeat_us, guint attempts, gint code, const char *needle)
+{
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u", port);
+  Recorder r;
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, "some-token", "laptop-1", heartbeat_us);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED, attempts, 10000));
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_REJECTED), ==, 0);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_JOINED), ==, 0);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_CONNECTING), >=, attempts);
+  for (guint i = 0; i < r.changes->len; i++)
+    {
+      const Change *c = &g_array_index (r.changes, Change, i);
+      if (c->state != EMBER_PORTAL_SESSION_DISCONNECTED)
+        continue;
+      g_assert_cmpuint (c->domain, ==, EMBER_PORTAL_SESSION_ERROR);
+      if (c->code != code || strstr (c->message, needle) == NULL)
+        g_error ("expected code %d and \"%s\", got %d: %s", code, needle, c->code, c->message);
+      /* the message names the portal */
+      g_assert_nonnull (strstr (c->message, url));
+    }
+  recorder_clear (&r);
+}
+
+static void
+test_not_http (void)
+{
+  RawServer raw;
+  raw_start (&raw, RAW_NOT_HTTP);
+  expect_retries (raw.port, 0, 3, EMBER_PORTAL_SESSION_ERROR_PROTOCOL,
+                  "not HTTP: it starts with \"SSH-");
+  raw_stop (&raw);
+  raw_start (&raw, RAW_HTTP_NO_END);
+  expect_retries (raw.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_PROTOCOL,
+                  "closed the connection in the middle of its answer");
+  raw_stop (&raw);
+}
+
+static void
+test_bad_upgrade (void)
+{
+  RawServer raw;
+  raw_start (&raw, RAW_BAD_ACCEPT);
+  expect_retries (raw.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_PROTOCOL, "wrong Sec-WebSocket-Accept");
+  raw_stop (&raw);
+}
+
+static void
+test_invalid_frame (void)
+{
+  RawServer raw;
+  raw_start (&raw, RAW_INVALID_FRAME);
+  expect_retries (raw.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_PROTOCOL,
+                  "the WebSocket to the portal failed");
+  raw_stop (&raw);
+}
+
+static void
+test_closes_mid_frame (void)
+{
+  RawServer raw;
+  raw_start (&raw, RAW_CLOSE_MID_FRAME);
+  expect_retries (raw.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_NETWORK, "");
+  raw_stop (&raw);
+}
+
+static void
+test_silent_server (void)
+{
+  /* accepts, never answers the upgrade: the connect deadline (two
+   * heartbeat intervals, 0.4 s here) ends the attempt */
+  RawServer raw;
+  raw_start (&raw, RAW_SILENT);
+  expect_retries (raw.port, 200 * G_TIME_SPAN_MILLISECOND, 2, EMBER_PORTAL_SESSION_ERROR_NETWORK,
+                  "no WebSocket upgrade within");
+  raw_stop (&raw);
+}
+
+/* A SoupServer: plain HTTP answers, and WebSockets that misbehave after
+ * the upgrade. */
+typedef struct {
+  SoupServer *server;
+  guint16 port;
+  guint status;          /* for /client/websocket as plain HTTP; 0: a WebSocket */
+  const char *retry_after;
+  const char *ws_mode;   /* "bad-json", "binary", "no-heartbeat-reply", "join-error", "close-4029" */
+  GPtrArray *sockets;
+  gint64 *attempt_times;
+  guint n_attempts;
+} FakePortal;
+
+static void
+fake_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *bytes, gpointer user_data)
+{
+  FakePortal *fp = user_data;
+  (void) type;
+  gsize len = 0;
+  const char *text = g_bytes_get_data (bytes, &len);
+  g_auto (EmberPortalMessage) in = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ember_portal_message_parse (text, len, EMBER_PORTAL_CHANNEL_CLIENT,
+                                             EMBER_PORTAL_TO_PORTAL, &in, &error));
+  if (in.event != EMBER_PORTAL_EVENT_PHX_JOIN)
+    return;   /* heartbeats get no reply */
+  if (strcmp (fp->ws_mode, "bad-json") == 0)
+    {
+      soup_websocket_connection_send_text (ws, "{\"topic\":\"client\",");
+      return;
+    }
+  if (strcmp (fp->ws_mode, "binary") == 0)
+    {
+      soup_websocket_connection_send_binary (ws, "\x01\x02", 2);
+      return;
+    }
+  if (strcmp (fp->ws_mode, "close-4029") == 0)
+    {
+      soup_websocket_connection_close (ws, 4029, "rate_limited");
+      return;
+    }
+  g_auto (EmberPortalMessage) reply;
+  ember_portal_message_init (&reply, EMBER_PORTAL_EVENT_PHX_REPLY, EMBER_PORTAL_CHANNEL_CLIENT,
+                             in.ref);
+  if (strcmp (fp->ws_mode, "join-error") == 0)
+    {
+      reply.u.reply.status = EMBER_PORTAL_REPLY_ERROR;
+      reply.u.reply.reason = EMBER_PORTAL_REPLY_REASON_INTERNAL;
+      reply.u.reply.message = g_strdup ("storage failed");
+    }
+  g_autofree char *t = ember_portal_message_build (&reply, EMBER_PORTAL_CHANNEL_CLIENT, NULL, &error);
+  g_assert_no_error (error);
+  soup_websocket_connection_send_text (ws, t);
+  if (strcmp (fp->ws_mode, "join-error") == 0)
+    return;
+  g_auto (EmberPortalMessage) init;
+  ember_portal_message_init (&init, EMBER_PORTAL_EVENT_CLIENT_INIT, EMBER_PORTAL_CHANNEL_CLIENT,
+                             NULL);
+  ember_addr_parse ("100.64.0.2", &init.u.client_init.iface.ipv4, NULL);
+  ember_addr_parse ("fd00:2021:1111::2", &init.u.client_init.iface.ipv6, NULL);
+  g_autofree char *it = ember_portal_message_build (&init, EMBER_PORTAL_CHANNEL_CLIENT, NULL, &error);
+  g_assert_no_error (error);
+  soup_websocket_connection_send_text (ws, it);
+}
+
+static void
+fake_ws (SoupServer *server, SoupServerMessage *msg, const char *path,
+         SoupWebsocketConnection *ws, gpointer user_data)
+{
+  (void) server;
+  (void) msg;
+  (void) path;
+  FakePortal *fp = user_data;
+  g_ptr_array_add (fp->sockets, g_object_ref (ws));
+  g_signal_connect (ws, "message", G_CALLBACK (fake_ws_message), fp);
+}
+
+static void
+fake_http (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+           gpointer user_data)
+{
+  (void) server;
+  (void) path;
+  (void) query;
+  FakePortal *fp = user_data;
+  if (fp->n_attempts < 8)
+    fp->attempt_times[fp->n_attempts] = g_get_monotonic_time ();
+  fp->n_attempts++;
+  if (fp->status == 0)
+    return;   /* the WebSocket handler answers */
+  soup_server_message_set_status (msg, fp->status, NULL);
+  if (fp->retry_after != NULL)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                  fp->retry_after);
+  const char *body = fp->status == 200 ? "<html>hello</html>"
+                                       : "{\"error\":\"unavailable\",\"reason\":\"storage\"}";
+  soup_server_message_set_response (msg, fp->status == 200 ? "text/html" : "application/json",
+                                    SOUP_MEMORY_STATIC, body, strlen (body));
+}
+
+static void
+fake_start (FakePortal *fp, guint status, const char *retry_after, const char *ws_mode)
+{
+  memset (fp, 0, sizeof *fp);
+  fp->status = status;
+  fp->retry_after = retry_after;
+  fp->ws_mode = ws_mode;
+  fp->sockets = g_ptr_array_new_with_free_func (g_object_unref);
+  fp->attempt_times = g_new0 (gint64, 8);
+  fp->server = soup_server_new (NULL, NULL);
+  soup_server_add_early_handler (fp->server, NULL, fake_http, fp, NULL);
+  if (status == 0)
+    soup_server_add_websocket_handler (fp->server, "/client/websocket", NULL, NULL, fake_ws, fp,
+                                       NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (soup_server_listen (fp->server, addr, 0, &error));
+  g_assert_no_error (error);
+  GSList *uris = soup_server_get_uris (fp->server);
+  fp->port = (guint16) g_uri_get_port (uris->data);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+}
+
+static void
+fake_stop (FakePortal *fp)
+{
+  soup_server_disconnect (fp->server);
+  g_clear_object (&fp->server);
+  g_ptr_array_unref (fp->sockets);
+  g_free (fp->attempt_times);
+  portal_fx_run (20);
+}
+
+static void
+test_http_not_websocket (void)
+{
+  FakePortal fp;
+  fake_start (&fp, 200, NULL, NULL);
+  expect_retries (fp.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_HTTP,
+                  "answered 200 OK instead of a WebSocket upgrade (<html>hello</html>)");
+  fake_stop (&fp);
+  fake_start (&fp, 404, NULL, NULL);
+  expect_retries (fp.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_HTTP, "answered 404 Not Found");
+  fake_stop (&fp);
+}
+
+static void
+test_retry_after_is_honoured (void)
+{
+  static const struct {
+    guint status;
+    gint code;
+    const char *needle;
+  } cases[] = {
+    { 503, EMBER_PORTAL_SESSION_ERROR_HTTP, "503 Service Unavailable instead of a WebSocket upgrade (unavailable: storage)" },
+    { 429, EMBER_PORTAL_SESSION_ERROR_RATE_LIMITED, "refused the connection: 429" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      FakePortal fp;
+      fake_start (&fp, cases[i].status, "1", NULL);
+      expect_retries (fp.port, 0, 2, cases[i].code, cases[i].needle);
+      /* backoff alone is 50..400 ms here: Retry-After: 1 spaces them */
+      g_assert_cmpuint (fp.n_attempts, >=, 2);
+      g_assert_cmpint (fp.attempt_times[1] - fp.attempt_times[0], >=, 950 * G_TIME_SPAN_MILLISECOND);
+      fake_stop (&fp);
+    }
+}
+
+static void
+test_websocket_misbehaves (void)
+{
+  FakePortal fp;
+  fake_start (&fp, 0, NULL, "bad-json");
+  expect_retries (fp.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_PROTOCOL,
+                  "the portal sent a message the protocol does not allow");
+  fake_stop (&fp);
+  fake_start (&fp, 0, NULL, "binary");
+  expect_retries (fp.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_PROTOCOL, "binary message");
+  fake_stop (&fp);
+  fake_start (&fp, 0, NULL, "join-error");
+  expect_retries (fp.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_PROTOCOL,
+                  "the portal refused the join: internal: storage failed");
+  fake_stop (&fp);
+  fake_start (&fp, 0, NULL, "close-4029");
+  expect_retries (fp.port, 0, 2, EMBER_PORTAL_SESSION_ERROR_RATE_LIMITED,
+                  "the portal closed the connection (4029 rate_limited)");
+  fake_stop (&fp);
+}
+
+static void
+test_unanswered_heartbeats (void)
+{
+  /* joins, gets init, but no heartbeat is ever answered: after two
+   * unanswered ones (0.1 s apart here) the session drops and rejoins */
+  FakePortal fp;
+  fake_start (&fp, 0, NULL, "no-heartbeat-reply");
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u", fp.port);
+  Recorder r;
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, "t", "laptop-1", 100 * G_TIME_SPAN_MILLISECOND);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_JOINED, 2, 10000));
+  g_assert_cmpuint (count_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT), >=, 1);
+  const Change *c = last_change (&r, EMBER_PORTAL_SESSION_DISCONNECTED);
+  g_assert_nonnull (c);
+  g_assert_cmpint (c->code, ==, EMBER_PORTAL_SESSION_ERROR_NETWORK);
+  g_assert_nonnull (strstr (c->message, "no reply to two heartbeats in a row"));
+  recorder_clear (&r);
+  fake_stop (&fp);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/portal/session/backoff/grows-with-jitter-and-caps-at-60-s", test_backoff_table);
+  g_test_add_func ("/portal/session/retry-after/reads-seconds-and-http-dates",
+                   test_retry_after_parse);
+  g_test_add_func ("/portal/session/new/refuses-a-bad-configuration-naming-the-field",
+                   test_new_refuses_bad_configuration);
+  g_test_add_func ("/portal/session/joins-the-real-portal-and-gets-init-first",
+                   test_joins_and_gets_init);
+  g_test_add_func ("/portal/session/heartbeats-keep-the-session-joined",
+                   test_heartbeats_keep_the_session);
+  g_test_add_func ("/portal/session/wrong-token-is-rejected-with-the-reason-and-not-retried",
+                   test_wrong_token_is_rejected);
+  g_test_add_func ("/portal/session/revoked-token-while-joined-ends-in-rejected",
+                   test_revoked_token_while_joined);
+  g_test_add_func ("/portal/session/replaced-by-another-sign-in-ends-in-rejected",
+                   test_replaced_ends_in_rejected);
+  g_test_add_func ("/portal/session/rejoins-by-itself-after-the-portal-restarts",
+                   test_reconnects_after_portal_restart);
+  g_test_add_func ("/portal/session/queued-sends-go-out-after-the-join-in-order",
+                   test_queued_sends_after_join);
+  g_test_add_func ("/portal/session/garbage/not-http-is-a-protocol-error-and-retried", test_not_http);
+  g_test_add_func ("/portal/session/garbage/wrong-websocket-accept-is-retried", test_bad_upgrade);
+  g_test_add_func ("/portal/session/garbage/invalid-websocket-frame-is-retried", test_invalid_frame);
+  g_test_add_func ("/portal/session/garbage/close-mid-frame-is-retried", test_closes_mid_frame);
+  g_test_add_func ("/portal/session/garbage/silent-server-times-out-and-is-retried",
+                   test_silent_server);
+  g_test_add_func ("/portal/session/garbage/http-instead-of-websocket-is-retried",
+                   test_http_not_websocket);
+  g_test_add_func ("/portal/session/garbage/429-and-503-honour-retry-after",
+                   test_retry_after_is_honoured);
+  g_test_add_func ("/portal/session/garbage/bad-messages-after-the-upgrade-are-retried",
+                   test_websocket_misbehaves);
+  g_test_add_func ("/portal/session/two-unanswered-heartbeats-reconnect",
+                   test_unanswered_heartbeats);
+  return g_test_run ();
+}

@@ -17,6 +17,9 @@ packages=(
   # network tests and reference peers
   iproute2 iputils-ping procps kmod
   wireguard-go wireguard-tools iperf3 tshark coturn
+  # the end-to-end topology (scripts/lib/topology.sh): NAT routers, and curl
+  # fetching through the tunnel in the demo, tests/e2e and bench/e2e.sh
+  nftables curl
   # test tooling
   jq python3 ca-certificates
   # Windows cross build of tun-wintun and its Wine tests (scripts/build-windows.sh):

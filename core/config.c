@@ -7,7 +7,15 @@
 
 G_DEFINE_QUARK (ember-config-error-quark, ember_config_error)
 
-static const char *const daemon_keys[] = { "mode", "plugin-dirs", "log-filter", "log-dir", NULL };
+static const char *const daemon_keys[] = { "mode",     "plugin-dirs", "log-filter", "log-dir",
+                                            "state-dir", "runtime-dir", NULL };
+static const char *const portal_keys[] = { "url", "token-file", "ca-file", NULL };
+/* What a client or gateway uses when the config names no plugin. */
+static const char *const role_defaults[EMBER_ROLE_COUNT] = {
+  [EMBER_PLUGIN_KIND_TUN] = "tun-linux",
+  [EMBER_PLUGIN_KIND_TRANSPORT] = "turn",
+  [EMBER_PLUGIN_KIND_WG] = "wg",
+};
 static const char *const role_keys[] = { "plugin", NULL };
 static const char *const modes[] = { "client", "gateway", NULL };
 
@@ -58,14 +66,74 @@ valid_plugin_name (const char *s)
   return TRUE;
 }
 
+/* An optional absolute path; *out keeps `fallback` when the key is absent. */
+static gboolean
+get_absolute_path (EmberConfig *c, const char *group, const char *key, const char *fallback,
+                   char **out, GError **error)
+{
+  GError *local = NULL;
+  char *value = get_string (c, group, key, &local);
+
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  if (value != NULL && !g_path_is_absolute (value))
+    {
+      g_set_error (error, EMBER_CONFIG_ERROR, EMBER_CONFIG_ERROR_BAD_VALUE,
+                   "%s: [%s] %s: expected an absolute path, got \"%s\"", c->path, group, key,
+                   value);
+      g_free (value);
+      return FALSE;
+    }
+  g_free (*out);
+  *out = value != NULL ? value : g_strdup (fallback);
+  return TRUE;
+}
+
+static gboolean
+load_portal_group (EmberConfig *c, GError **error)
+{
+  GError *local = NULL;
+
+  if (!g_key_file_has_group (c->keyfile, "portal"))
+    return TRUE;
+  if (!check_keys (c, "portal", portal_keys, error))
+    return FALSE;
+  c->portal_url = get_string (c, "portal", "url", &local);
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  if (c->portal_url != NULL && !g_str_has_prefix (c->portal_url, "ws://")
+      && !g_str_has_prefix (c->portal_url, "wss://"))
+    {
+      g_set_error (error, EMBER_CONFIG_ERROR, EMBER_CONFIG_ERROR_BAD_VALUE,
+                   "%s: [portal] url: expected ws://HOST[:PORT] or wss://HOST[:PORT], got \"%s\"",
+                   c->path, c->portal_url);
+      return FALSE;
+    }
+  return get_absolute_path (c, "portal", "token-file", NULL, &c->portal_token_file, error)
+         && get_absolute_path (c, "portal", "ca-file", NULL, &c->portal_ca_file, error);
+}
+
 static gboolean
 load_daemon_group (EmberConfig *c, GError **error)
 {
   GError *local = NULL;
 
+  c->state_dir = g_strdup (EMBER_CONFIG_DEFAULT_STATE_DIR);
+  c->runtime_dir = g_strdup (EMBER_CONFIG_DEFAULT_RUNTIME_DIR);
   if (!g_key_file_has_group (c->keyfile, "daemon"))
     return TRUE;
   if (!check_keys (c, "daemon", daemon_keys, error))
+    return FALSE;
+  if (!get_absolute_path (c, "daemon", "state-dir", EMBER_CONFIG_DEFAULT_STATE_DIR,
+                          &c->state_dir, error)
+      || !get_absolute_path (c, "daemon", "runtime-dir", EMBER_CONFIG_DEFAULT_RUNTIME_DIR,
+                             &c->runtime_dir, error))
     return FALSE;
 
   c->mode = get_string (c, "daemon", "mode", &local);
@@ -125,7 +193,7 @@ validate (EmberConfig *c, GError **error)
   g_auto (GStrv) groups = g_key_file_get_groups (c->keyfile, NULL);
   GError *local = NULL;
 
-  if (!load_daemon_group (c, error))
+  if (!load_daemon_group (c, error) || !load_portal_group (c, error))
     return FALSE;
 
   for (int kind = EMBER_PLUGIN_KIND_TUN; kind <= EMBER_PLUGIN_KIND_WG; kind++)
@@ -161,18 +229,36 @@ validate (EmberConfig *c, GError **error)
         }
     }
 
+  /* A client or gateway needs a portal and runs on the default plugins
+   * unless the file names others: a minimal file names the mode and the
+   * portal only. */
+  if (c->mode != NULL)
+    {
+      if (c->portal_url == NULL)
+        {
+          g_set_error (error, EMBER_CONFIG_ERROR, EMBER_CONFIG_ERROR_MISSING,
+                       "%s: [portal] url: missing (mode=%s signs in to a portal: expected "
+                       "ws://HOST[:PORT] or wss://HOST[:PORT])",
+                       c->path, c->mode);
+          return FALSE;
+        }
+      for (int kind = 0; kind < EMBER_ROLE_COUNT; kind++)
+        if (c->roles[kind] == NULL && role_defaults[kind] != NULL)
+          c->roles[kind] = g_strdup (role_defaults[kind]);
+    }
+
   /* Every other group must belong to a configured plugin. */
   for (guint i = 0; groups[i] != NULL; i++)
     {
-      gboolean known = g_str_equal (groups[i], "daemon");
+      gboolean known = g_str_equal (groups[i], "daemon") || g_str_equal (groups[i], "portal");
       for (int kind = EMBER_PLUGIN_KIND_TUN; kind <= EMBER_PLUGIN_KIND_WG && !known; kind++)
         known = g_str_equal (groups[i], ember_config_role_name ((EmberPluginKind) kind)) ||
                 g_strcmp0 (groups[i], c->roles[kind]) == 0;
       if (!known)
         {
           g_set_error (error, EMBER_CONFIG_ERROR, EMBER_CONFIG_ERROR_UNKNOWN_GROUP,
-                       "%s: [%s]: unknown group (expected [daemon], a role [tun], [transport], "
-                       "[dns], [wg], or the group of a configured plugin)",
+                       "%s: [%s]: unknown group (expected [daemon], [portal], a role [tun], "
+                       "[transport], [dns], [wg], or the group of a configured plugin)",
                        c->path, groups[i]);
           return FALSE;
         }
@@ -237,6 +323,11 @@ ember_config_free (EmberConfig *config)
   g_strfreev (config->plugin_dirs);
   g_free (config->log_filter);
   g_free (config->log_dir);
+  g_free (config->state_dir);
+  g_free (config->runtime_dir);
+  g_free (config->portal_url);
+  g_free (config->portal_token_file);
+  g_free (config->portal_ca_file);
   g_free (config);
 }
 

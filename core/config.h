@@ -2,8 +2,10 @@
  *
  * Loaded and validated up front: which plugin serves each role
  * ([tun] plugin=tun-linux, [transport], [dns], [wg]), the daemon's own
- * settings ([daemon]), and each plugin's own group, named after the
- * plugin, which the plugin itself validates. Unknown groups and keys and
+ * settings ([daemon]), the control plane it signs in to ([portal]), and
+ * each plugin's own group, named after the plugin, which the plugin
+ * itself validates. With [daemon] mode= (client or gateway) a [portal]
+ * url is required and the roles default to tun-linux, turn and wg. Unknown groups and keys and
  * bad values are errors that name the file, the group, the key and what
  * was expected. Main thread only.
  */
@@ -28,6 +30,8 @@ typedef enum {
 } EmberConfigError;
 
 #define EMBER_ROLE_COUNT 5 /* indexed by EmberPluginKind */
+#define EMBER_CONFIG_DEFAULT_STATE_DIR "/var/lib/ember"
+#define EMBER_CONFIG_DEFAULT_RUNTIME_DIR "/run/ember"
 
 typedef struct {
   char *path;
@@ -37,6 +41,11 @@ typedef struct {
   char **plugin_dirs;                /* [daemon] plugin-dirs */
   char *log_filter;                  /* [daemon] log-filter */
   char *log_dir;                     /* [daemon] log-dir */
+  char *state_dir;                   /* [daemon] state-dir: keys, id, journal */
+  char *runtime_dir;                 /* [daemon] runtime-dir: status file */
+  char *portal_url;                  /* [portal] url: ws:// or wss:// base URL */
+  char *portal_token_file;           /* [portal] token-file, or NULL */
+  char *portal_ca_file;              /* [portal] ca-file, or NULL (system trust) */
 } EmberConfig;
 
 EmberConfig *ember_config_load (const char *path, GError **error);

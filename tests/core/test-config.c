@@ -11,6 +11,9 @@ test_valid (void)
                                                       "mode=gateway\n"
                                                       "log-filter=debug,ember-dns=trace\n"
                                                       "plugin-dirs=/opt/a;/opt/b\n"
+                                                      "state-dir=/srv/ember\n"
+                                                      "[portal]\nurl=wss://portal.example\n"
+                                                      "token-file=/etc/ember/token\n"
                                                       "[tun]\nplugin=tun-linux\n"
                                                       "[transport]\nplugin=test-loopback\n"
                                                       "[tun-linux]\nname=ember0\n"
@@ -22,6 +25,47 @@ test_valid (void)
   g_assert_cmpstr (c->roles[EMBER_PLUGIN_KIND_TRANSPORT], ==, "test-loopback");
   g_assert_null (c->roles[EMBER_PLUGIN_KIND_DNS]);
   g_assert_cmpstr (c->plugin_dirs[1], ==, "/opt/b");
+  g_assert_cmpstr (c->state_dir, ==, "/srv/ember");
+  g_assert_cmpstr (c->runtime_dir, ==, EMBER_CONFIG_DEFAULT_RUNTIME_DIR);
+  g_assert_cmpstr (c->portal_url, ==, "wss://portal.example");
+  g_assert_cmpstr (c->portal_token_file, ==, "/etc/ember/token");
+  g_assert_null (c->portal_ca_file);
+  /* Roles the file does not name take their defaults. */
+  g_assert_cmpstr (c->roles[EMBER_PLUGIN_KIND_WG], ==, "wg");
+}
+
+/* A client needs only its mode and its portal. */
+static void
+test_minimal_client (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberConfig) c = ember_config_load_data (
+      "[daemon]\nmode=client\n[portal]\nurl=ws://192.0.2.10:8080\n[tun-linux]\nname=ember7\n",
+      "min.conf", &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (c->mode, ==, "client");
+  g_assert_cmpstr (c->roles[EMBER_PLUGIN_KIND_TUN], ==, "tun-linux");
+  g_assert_cmpstr (c->roles[EMBER_PLUGIN_KIND_WG], ==, "wg");
+  g_assert_cmpstr (c->roles[EMBER_PLUGIN_KIND_TRANSPORT], ==, "turn");
+  g_assert_null (c->roles[EMBER_PLUGIN_KIND_DNS]);
+  g_assert_cmpstr (c->state_dir, ==, "/var/lib/ember");
+  g_assert_cmpstr (c->runtime_dir, ==, "/run/ember");
+  g_assert_cmpstr (c->portal_url, ==, "ws://192.0.2.10:8080");
+  g_assert_null (c->portal_token_file);
+}
+
+/* Without a mode (the static-peer and plugin checks), no role is implied. */
+static void
+test_no_mode_no_defaults (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberConfig) c = ember_config_load_data ("[daemon]\nlog-filter=info\n", "x.conf",
+                                                      &error);
+
+  g_assert_no_error (error);
+  for (int i = 0; i < EMBER_ROLE_COUNT; i++)
+    g_assert_null (c->roles[i]);
 }
 
 typedef struct {
@@ -48,6 +92,20 @@ static const BadCase bad_cases[] = {
   { "unknown-group", "[tun]\nplugin=tun-linux\n[tun-bsd]\nx=1\n", EMBER_CONFIG_ERROR_UNKNOWN_GROUP,
     { "[tun-bsd]", "unknown group", NULL } },
   { "syntax", "[daemon\nmode=client\n", EMBER_CONFIG_ERROR_PARSE, { "bad.conf", NULL, NULL } },
+  { "missing-portal-url", "[daemon]\nmode=client\n", EMBER_CONFIG_ERROR_MISSING,
+    { "[portal] url", "missing", "ws://" } },
+  { "portal-without-url", "[daemon]\nmode=gateway\n[portal]\ntoken-file=/t\n",
+    EMBER_CONFIG_ERROR_MISSING, { "[portal] url", "missing", NULL } },
+  { "portal-unknown-key", "[daemon]\nmode=client\n[portal]\nurl=ws://h\ntoken=abc\n",
+    EMBER_CONFIG_ERROR_UNKNOWN_KEY, { "[portal] token", "unknown key", "token-file" } },
+  { "portal-bad-url", "[daemon]\nmode=client\n[portal]\nurl=http://h:8080\n",
+    EMBER_CONFIG_ERROR_BAD_VALUE, { "[portal] url", "ws://", "http://h:8080" } },
+  { "relative-token-file", "[daemon]\nmode=client\n[portal]\nurl=ws://h\ntoken-file=tok\n",
+    EMBER_CONFIG_ERROR_BAD_VALUE, { "[portal] token-file", "absolute", "tok" } },
+  { "relative-state-dir", "[daemon]\nstate-dir=var/lib\n", EMBER_CONFIG_ERROR_BAD_VALUE,
+    { "[daemon] state-dir", "absolute", NULL } },
+  { "plugin-group-of-no-role", "[daemon]\nmode=client\n[portal]\nurl=ws://h\n[tun-bsd]\n",
+    EMBER_CONFIG_ERROR_UNKNOWN_GROUP, { "[tun-bsd]", "unknown group", "[portal]" } },
 };
 
 static void
@@ -116,6 +174,8 @@ main (int argc, char **argv)
   /* Refused test plugins are logged as warnings: expected here. */
   g_log_set_always_fatal (G_LOG_FATAL_MASK);
   g_test_add_func ("/config/load/valid", test_valid);
+  g_test_add_func ("/config/load/minimal-client-takes-default-plugins", test_minimal_client);
+  g_test_add_func ("/config/load/no-mode-implies-no-plugins", test_no_mode_no_defaults);
   for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/config/load/rejects/%s", bad_cases[i].name);

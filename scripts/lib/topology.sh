@@ -156,7 +156,7 @@ topo_policy() { # granted|revoked
 topo_portal_start() {
   topo_spawn portal public "$TOPO_BUILD/bin/ember-portal/ember-portal" serve \
     --config "$TOPO_DIR/portal/portal.conf"
-  topo_wait 10 topo_tcp_listening public "$TOPO_PORTAL" "$TOPO_PORTAL_PORT" ||
+  topo_wait 30 topo_tcp_listening public "$TOPO_PORTAL" "$TOPO_PORTAL_PORT" ||
     { topo_log "ember-portal serve did not listen; its log:"; cat "$TOPO_DIR/portal.log" >&2; return 1; }
 }
 topo_portal_stop() { topo_stop portal; }
@@ -170,7 +170,7 @@ topo_relay_start() { # r1|r2
     --listen "${!var}:3478" --public-ip4 "${!var}" --port-range "$range" \
     --secret-file "$TOPO_DIR/portal/relay.secret" \
     --allow-peer 198.51.100.0/24 --allow-peer 192.0.2.0/24 --xdp off
-  topo_wait 10 topo_udp_bound public "${!var}" 3478 ||
+  topo_wait 30 topo_udp_bound public "${!var}" 3478 ||
     { topo_log "ember-relay $1 did not bind; its log:"; cat "$TOPO_DIR/relay-$1.log" >&2; return 1; }
 }
 topo_relay_kill() { # r1|r2: SIGKILL, the way a crashed or unplugged relay goes
@@ -348,11 +348,11 @@ EOF
     return 1
   chmod 600 "$TOPO_DIR/client/token" "$TOPO_DIR/gateway/token"
   topo_relay_start r1 && topo_relay_start r2 && topo_portal_start || return 1
-  topo_wait 10 topo_tcp_listening lan "$TOPO_LAN_HOST" 80 &&
-    topo_wait 10 topo_tcp_listening lan "$TOPO_LAN_HOST" 22 &&
-    topo_wait 10 topo_tcp_listening lan "$TOPO_VAULT_HOST" 80 &&
-    topo_wait 10 topo_tcp_listening lan "$TOPO_LAN_HOST" 5201 ||
-    { topo_log "the LAN's servers did not listen"; return 1; }
+  topo_wait 30 topo_tcp_listening lan "$TOPO_LAN_HOST" 80 &&
+    topo_wait 30 topo_tcp_listening lan "$TOPO_LAN_HOST" 22 &&
+    topo_wait 30 topo_tcp_listening lan "$TOPO_VAULT_HOST" 80 &&
+    topo_wait 30 topo_tcp_listening lan "$TOPO_LAN_HOST" 5201 ||
+    { topo_log "the LAN's servers did not listen; their logs:"; tail -n 5 "$TOPO_DIR"/lan-*.log "$TOPO_DIR"/vault-http.log >&2; return 1; }
 }
 
 # Everything of this topology that still exists, one line each; nothing

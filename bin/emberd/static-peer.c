@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "hooks.h"
 #include "ember-plugin-wg.h"
 #include "io/udp.h"
 #include "loader.h"
@@ -508,13 +509,7 @@ refuse_unwired (const EmberWgConf *c, GError **error)
   const char *key = NULL;
   guint line = 0;
 
-  for (guint i = 0; i < EMBER_WGCONF_N_HOOKS && key == NULL; i++)
-    if (c->hooks[i]->len > 0)
-      {
-        key = ember_wgconf_hook_stage_name (i);
-        line = ((EmberWgConfHook *) g_ptr_array_index (c->hooks[i], 0))->line;
-      }
-  if (key == NULL && c->dns_line != 0)
+  if (c->dns_line != 0)
     key = "DNS", line = c->dns_line;
   if (key == NULL && c->table_line != 0)
     key = "Table", line = c->table_line;
@@ -553,15 +548,36 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   status_dir = g_path_get_dirname (n.status_path);
   g_mkdir_with_parents (status_dir, 0755);
 
+  /* wg-quick's order: PreUp before the interface exists; PostUp once it
+   * is up with its addresses and routes; PreDown while it still is;
+   * PostDown after it is gone. A failing PreUp stops here (nothing was
+   * set up); a failing PostUp takes the whole down path, hooks included,
+   * since PostDown usually undoes PostUp. */
+  if (!ember_hooks_run (conf, EMBER_WGCONF_PRE_UP, n.ifname, &error))
+    {
+      g_printerr ("emberd: %s\n", error->message);
+      node_stop (&n);
+      return 1;
+    }
   if (!node_start (&n, &error))
     {
       g_printerr ("emberd: %s\n", error->message);
       node_stop (&n);
       return 1;
     }
-  g_info ("static-peer mode up on %s with %u peer(s)", n.ifname, n.peers->len);
-  write_status (&n);
-  code = ember_shell_run (n.shell);
+  if (ember_hooks_run (conf, EMBER_WGCONF_POST_UP, n.ifname, &error))
+    {
+      g_info ("static-peer mode up on %s with %u peer(s)", n.ifname, n.peers->len);
+      write_status (&n);
+      code = ember_shell_run (n.shell);
+    }
+  else
+    {
+      g_printerr ("emberd: %s; taking the interface down again\n", error->message);
+      code = 1;
+    }
+  ember_hooks_run_all (conf, EMBER_WGCONF_PRE_DOWN, n.ifname);
   node_stop (&n);
+  ember_hooks_run_all (conf, EMBER_WGCONF_POST_DOWN, n.ifname);
   return code;
 }

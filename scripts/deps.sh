@@ -9,6 +9,7 @@ packages=(
   libglib2.0-dev libgnutls28-dev nettle-dev libsoup-3.0-dev libssl-dev
   libjson-glib-dev
   libsqlite3-dev  # ember-portal's store (bin/ember-portal/store-sqlite.c)
+  glib-networking  # GIO's TLS: the portal session's wss:// (core/portal/upgrade.c)
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
   # ember-relay's XDP fast path: BPF object (clang), skeleton (bpftool), loader

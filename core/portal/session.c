@@ -132,10 +132,12 @@ set_state (EmberPortalSession *s, EmberPortalSessionState state, const GError *e
   return alive;
 }
 
+/* The source's destroy notify drops the reference, also when the context
+ * is destroyed before it ran. */
 static gboolean
 unref_later (gpointer data)
 {
-  g_object_unref (data);
+  (void) data;
   return G_SOURCE_REMOVE;
 }
 
@@ -156,9 +158,13 @@ conn_kill (Conn *c, gushort code, const char *reason)
     {
       g_signal_handlers_disconnect_by_data (c->ws, c);
       if (soup_websocket_connection_get_state (c->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-        soup_websocket_connection_close (c->ws, code, reason);
+        {
+          g_main_context_push_thread_default (c->session->ctx);
+          soup_websocket_connection_close (c->ws, code, reason);
+          g_main_context_pop_thread_default (c->session->ctx);
+        }
       GSource *later = g_idle_source_new ();
-      g_source_set_callback (later, unref_later, g_steal_pointer (&c->ws), NULL);
+      g_source_set_callback (later, unref_later, g_steal_pointer (&c->ws), g_object_unref);
       g_source_attach (later, c->session->ctx);
       g_source_unref (later);
     }
@@ -238,10 +244,15 @@ conn_writable (Conn *c)
          && soup_websocket_connection_get_state (c->ws) == SOUP_WEBSOCKET_STATE_OPEN;
 }
 
+/* libsoup attaches the WebSocket's sources to the thread-default
+ * context whenever it (re)starts them, so every call into it runs with
+ * ours pushed. */
 static void
 send_text (Conn *c, const char *text)
 {
+  g_main_context_push_thread_default (c->session->ctx);
   soup_websocket_connection_send_text (c->ws, text);
+  g_main_context_pop_thread_default (c->session->ctx);
 }
 
 static void
@@ -296,7 +307,7 @@ joined (Conn *c)
   c->heartbeat = add_timeout (s, s->heartbeat_us, on_heartbeat, c, NULL);
   c->stable = add_timeout (s, 3 * s->heartbeat_us, on_stable, c, NULL);
   /* What waited goes first, before anything sent from the callbacks. */
-  while (!g_queue_is_empty (&s->queue))
+  while (!g_queue_is_empty (&s->queue) && conn_writable (c))
     {
       g_autofree char *text = g_queue_pop_head (&s->queue);
       send_text (c, text);

@@ -10,7 +10,11 @@
  *
  * Threads: everything runs on the GMainContext given to
  * ember_portal_session_new(); call every function from the thread that
- * iterates it. Callbacks are invoked from that context, never from inside
+ * iterates it, and make it that thread's thread-default context
+ * (g_main_context_push_thread_default(), unless it is the global default
+ * and nothing else is pushed): libsoup attaches its WebSocket's sources
+ * to the thread-default context whenever it restarts them, also from its
+ * own callbacks. Callbacks are invoked from that context, never from inside
  * ember_portal_session_send() or _start(). A callback may call any
  * function of this module, including ember_portal_session_free().
  *

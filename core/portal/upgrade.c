@@ -23,6 +23,7 @@ typedef struct {
   SoupMessageHeaders *headers;
   guint8 *body;
   gsize body_len;
+  GTlsCertificateFlags tls_errors;  /* why the certificate was refused */
 } Upgrade;
 
 static void
@@ -110,8 +111,55 @@ fail_io (GTask *task, const char *doing, GError *error)
       g_object_unref (task);
       return;
     }
-  fail (task, code, 0, "%s %s:%u: %s", doing, u->req.host, u->req.port, error->message);
+  g_autofree char *why = NULL;
+  if (code == EMBER_PORTAL_SESSION_ERROR_TLS && u->tls_errors != 0)
+    {
+      GTlsCertificateFlags f = u->tls_errors;
+      GString *w = g_string_new (" (the certificate");
+      static const struct {
+        GTlsCertificateFlags flags;
+        const char *text;
+      } reasons[] = {
+        { G_TLS_CERTIFICATE_UNKNOWN_CA, "is not issued by a trusted authority" },
+        { G_TLS_CERTIFICATE_BAD_IDENTITY, "does not name this host" },
+        { G_TLS_CERTIFICATE_NOT_ACTIVATED | G_TLS_CERTIFICATE_EXPIRED,
+          "is outside its validity period" },
+        { G_TLS_CERTIFICATE_REVOKED, "is revoked" },
+        { G_TLS_CERTIFICATE_INSECURE, "uses an insecure algorithm" },
+        { G_TLS_CERTIFICATE_GENERIC_ERROR, "is unusable" },
+      };
+      const char *sep = " ";
+      for (guint i = 0; i < G_N_ELEMENTS (reasons); i++)
+        if (f & reasons[i].flags)
+          {
+            g_string_append_printf (w, "%s%s", sep, reasons[i].text);
+            sep = ", ";
+          }
+      g_string_append_c (w, ')');
+      why = g_string_free (w, FALSE);
+    }
+  fail (task, code, 0, "%s %s:%u: %s%s", doing, u->req.host, u->req.port, error->message,
+        why != NULL ? why : "");
   g_error_free (error);
+}
+
+/* Reads from the connection. Called from callbacks, where the context
+ * being iterated need not be the thread-default one that GIO attaches
+ * its sources to: the task's context is pushed for the call. */
+static void
+read_async (GTask *task, void *buf, gsize len, gboolean all, GAsyncReadyCallback cb)
+{
+  Upgrade *u = g_object_get_data (G_OBJECT (task), "upgrade");
+  GInputStream *in = g_io_stream_get_input_stream (u->stream);
+  GMainContext *ctx = g_task_get_context (task);
+  g_main_context_push_thread_default (ctx);
+  if (all)
+    g_input_stream_read_all_async (in, buf, len, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+                                   cb, task);
+  else
+    g_input_stream_read_async (in, buf, len, G_PRIORITY_DEFAULT, g_task_get_cancellable (task), cb,
+                               task);
+  g_main_context_pop_thread_default (ctx);
 }
 
 gint64
@@ -273,8 +321,7 @@ head_done (GTask *task)
     }
   u->body = g_malloc ((gsize) len + 1);
   u->body[len] = 0;
-  g_input_stream_read_all_async (g_io_stream_get_input_stream (u->stream), u->body, (gsize) len,
-                                 G_PRIORITY_DEFAULT, g_task_get_cancellable (task), on_body, task);
+  read_async (task, u->body, (gsize) len, TRUE, on_body);
 }
 
 static void read_byte (GTask *task);
@@ -335,9 +382,7 @@ on_byte (GObject *source, GAsyncResult *res, gpointer user_data)
     {
       /* whatever else already came, for the message */
       u->body = g_malloc (64);
-      g_input_stream_read_async (g_io_stream_get_input_stream (u->stream), u->body, 64,
-                                 G_PRIORITY_DEFAULT, g_task_get_cancellable (task), on_not_http,
-                                 task);
+      read_async (task, u->body, 64, FALSE, on_not_http);
       return;
     }
   if (len >= 4 && memcmp (h + len - 4, "\r\n\r\n", 4) == 0)
@@ -361,8 +406,7 @@ static void
 read_byte (GTask *task)
 {
   Upgrade *u = g_object_get_data (G_OBJECT (task), "upgrade");
-  g_input_stream_read_async (g_io_stream_get_input_stream (u->stream), &u->byte, 1,
-                             G_PRIORITY_DEFAULT, g_task_get_cancellable (task), on_byte, task);
+  read_async (task, &u->byte, 1, FALSE, on_byte);
 }
 
 static void
@@ -420,9 +464,24 @@ on_connected (GObject *source, GAsyncResult *res, gpointer user_data)
                                 "\r\n",
                                 u->req.path, u->req.host_header, key, u->req.token);
   u->request_len = strlen (u->request);
+  GMainContext *ctx = g_task_get_context (task);
+  g_main_context_push_thread_default (ctx);
   g_output_stream_write_all_async (g_io_stream_get_output_stream (u->stream), u->request,
                                    u->request_len, G_PRIORITY_DEFAULT,
                                    g_task_get_cancellable (task), on_written, task);
+  g_main_context_pop_thread_default (ctx);
+}
+
+/* Called only when validation failed: refuse, and remember why. */
+static gboolean
+on_accept_certificate (GTlsConnection *conn, GTlsCertificate *cert, GTlsCertificateFlags errors,
+                       gpointer user_data)
+{
+  (void) conn;
+  (void) cert;
+  Upgrade *u = user_data;
+  u->tls_errors = errors;
+  return FALSE;
 }
 
 static void
@@ -431,9 +490,12 @@ on_client_event (GSocketClient *client, GSocketClientEvent event, GSocketConnect
 {
   (void) client;
   (void) connectable;
-  GTlsDatabase *db = user_data;
-  if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING && G_IS_TLS_CONNECTION (connection))
-    g_tls_connection_set_database (G_TLS_CONNECTION (connection), db);
+  Upgrade *u = user_data;
+  if (event != G_SOCKET_CLIENT_TLS_HANDSHAKING || !G_IS_TLS_CONNECTION (connection))
+    return;
+  if (u->req.tls_database != NULL)
+    g_tls_connection_set_database (G_TLS_CONNECTION (connection), u->req.tls_database);
+  g_signal_connect (connection, "accept-certificate", G_CALLBACK (on_accept_certificate), u);
 }
 
 void
@@ -461,9 +523,7 @@ ember_portal_upgrade_async (const EmberPortalUpgradeRequest *req, GCancellable *
       /* The default validation checks the chain and that the certificate
        * names the host we connect to (the GNetworkAddress below). */
       g_socket_client_set_tls (u->client, TRUE);
-      if (u->req.tls_database != NULL)
-        g_signal_connect (u->client, "event", G_CALLBACK (on_client_event),
-                          u->req.tls_database);
+      g_signal_connect (u->client, "event", G_CALLBACK (on_client_event), u);
     }
   g_autoptr (GSocketConnectable) addr = g_network_address_new (u->req.host, u->req.port);
   g_socket_client_connect_async (u->client, addr, cancellable, on_connected, task);

@@ -8,6 +8,10 @@
 #include "portal/session.h"
 #include "portal/upgrade.h"
 
+#include <arpa/inet.h>
+#include <glib/gstdio.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
@@ -1078,6 +1082,221 @@ test_unanswered_heartbeats (void)
   fake_stop (&fp);
 }
 
+/* ---- wss --------------------------------------------------------------------- */
+
+/* A self-signed certificate for `dns_name` and, when `ip` is set, that
+ * address; written as PEM to dir/NAME.crt and dir/NAME.key. */
+static void
+write_certificate (const char *dir, const char *name, const char *dns_name, const char *ip)
+{
+  gnutls_x509_privkey_t key;
+  gnutls_x509_crt_t crt;
+  g_assert_cmpint (gnutls_x509_privkey_init (&key), ==, 0);
+  g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
+                                                 GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0),
+                   ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_init (&crt), ==, 0);
+  time_t now = time (NULL);
+  static const guint8 serial[] = { 0x01, 0x23, 0x45 };
+  g_assert_cmpint (gnutls_x509_crt_set_version (crt, 3), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_serial (crt, serial, sizeof serial), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, now - 3600), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, now + 86400), ==, 0);
+  g_autofree char *dn = g_strdup_printf ("CN=%s", dns_name);
+  g_assert_cmpint (gnutls_x509_crt_set_dn (crt, dn, NULL), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key (crt, key), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_DNSNAME, dns_name,
+                                                         (unsigned) strlen (dns_name),
+                                                         GNUTLS_FSAN_APPEND),
+                   ==, 0);
+  if (ip != NULL)
+    {
+      guint8 addr[4];
+      g_assert_cmpint (inet_pton (AF_INET, ip, addr), ==, 1);
+      g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, addr,
+                                                             sizeof addr, GNUTLS_FSAN_APPEND),
+                       ==, 0);
+    }
+  /* its own trust anchor */
+  g_assert_cmpint (gnutls_x509_crt_set_basic_constraints (crt, 1, -1), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE
+                                                         | GNUTLS_KEY_KEY_CERT_SIGN),
+                   ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0), ==, 0);
+  gnutls_datum_t pem = { 0 };
+  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &pem), ==, 0);
+  g_autofree char *crt_path = g_strdup_printf ("%s/%s.crt", dir, name);
+  g_assert_true (g_file_set_contents (crt_path, (const char *) pem.data, pem.size, NULL));
+  gnutls_free (pem.data);
+  g_assert_cmpint (gnutls_x509_privkey_export2 (key, GNUTLS_X509_FMT_PEM, &pem), ==, 0);
+  g_autofree char *key_path = g_strdup_printf ("%s/%s.key", dir, name);
+  g_assert_true (g_file_set_contents (key_path, (const char *) pem.data, pem.size, NULL));
+  gnutls_free (pem.data);
+  gnutls_x509_crt_deinit (crt);
+  gnutls_x509_privkey_deinit (key);
+}
+
+static void
+test_wss (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("pcli-tls-XXXXXX", &error);
+  g_assert_no_error (error);
+  write_certificate (dir, "good", "localhost", "127.0.0.1");
+  write_certificate (dir, "other", "portal.example", NULL);
+  g_autofree char *good_crt = g_build_filename (dir, "good.crt", NULL);
+  g_autofree char *other_crt = g_build_filename (dir, "other.crt", NULL);
+
+  for (guint round = 0; round < 2; round++)
+    {
+      /* round 0: the portal's certificate names 127.0.0.1; round 1: it
+       * names only portal.example, which the session must refuse even
+       * though the certificate itself is trusted */
+      const char *name = round == 0 ? "good" : "other";
+      g_autofree char *extra = g_strdup_printf ("tls-certificate=%s/%s.crt\ntls-key=%s/%s.key\n",
+                                                dir, name, dir, name);
+      PortalFx fx;
+      portal_fx_setup (&fx, extra);
+      g_autofree char *ct = NULL;
+      portal_fx_model (&fx, &ct, NULL);
+      g_autofree char *url = g_strdup_printf ("wss://127.0.0.1:%u", fx.port);
+      EmberPortalSessionConfig cfg = {
+        .url = url, .token = ct, .channel = EMBER_PORTAL_CHANNEL_CLIENT,
+        .public_key = PUBLIC_KEY, .external_id = "laptop-1",
+        .ca_file = round == 0 ? good_crt : other_crt,
+        .backoff_base_us = 50 * G_TIME_SPAN_MILLISECOND,
+        .backoff_max_us = 400 * G_TIME_SPAN_MILLISECOND,
+      };
+      Recorder r;
+      recorder_init (&r);
+      r.session = ember_portal_session_new (NULL, &cfg, &callbacks, &r, &error);
+      g_assert_no_error (error);
+      ember_portal_session_start (r.session);
+      if (round == 0)
+        {
+          g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 1, 5000));
+          g_assert_cmpint (ember_portal_session_get_state (r.session), ==,
+                           EMBER_PORTAL_SESSION_JOINED);
+        }
+      else
+        {
+          g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED, 2, 5000));
+          const Change *c = last_change (&r, EMBER_PORTAL_SESSION_DISCONNECTED);
+          g_assert_cmpint (c->code, ==, EMBER_PORTAL_SESSION_ERROR_TLS);
+          g_assert_nonnull (strstr (c->message, "(the certificate does not name this host)"));
+          g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_JOINED), ==, 0);
+        }
+      recorder_clear (&r);
+
+      if (round == 0)
+        {
+          /* no ca_file: the system's trust store does not know this
+           * certificate */
+          cfg.ca_file = NULL;
+          recorder_init (&r);
+          r.session = ember_portal_session_new (NULL, &cfg, &callbacks, &r, &error);
+          g_assert_no_error (error);
+          ember_portal_session_start (r.session);
+          g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED, 2, 5000));
+          const Change *c = last_change (&r, EMBER_PORTAL_SESSION_DISCONNECTED);
+          g_assert_cmpint (c->code, ==, EMBER_PORTAL_SESSION_ERROR_TLS);
+          g_assert_nonnull (strstr (c->message, "is not issued by a trusted authority"));
+          g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_JOINED), ==, 0);
+          recorder_clear (&r);
+        }
+      portal_fx_teardown (&fx);
+    }
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *name = i == 0 ? "good" : "other";
+      g_autofree char *c = g_strdup_printf ("%s/%s.crt", dir, name);
+      g_autofree char *k = g_strdup_printf ("%s/%s.key", dir, name);
+      g_remove (c);
+      g_remove (k);
+    }
+  g_rmdir (dir);
+}
+
+/* ---- another main context ------------------------------------------------------ */
+
+typedef struct {
+  PortalFx fx;
+  char *token;
+  gboolean ready;     /* under lock */
+  gint stop;          /* atomic */
+  GMutex lock;
+  GCond cond;
+} PortalThread;
+
+static gpointer
+portal_thread (gpointer data)
+{
+  PortalThread *pt = data;
+  portal_fx_setup (&pt->fx, NULL);
+  portal_fx_model (&pt->fx, &pt->token, NULL);
+  portal_fx_run (200);
+  g_mutex_lock (&pt->lock);
+  pt->ready = TRUE;
+  g_cond_signal (&pt->cond);
+  g_mutex_unlock (&pt->lock);
+  while (!g_atomic_int_get (&pt->stop))
+    g_main_context_iteration (NULL, TRUE);
+  portal_fx_teardown (&pt->fx);
+  return NULL;
+}
+
+static void
+test_runs_on_the_given_context (void)
+{
+  /* The portal runs on the global default context, iterated by a thread
+   * of its own; this thread iterates only the session's private context
+   * (pushed as its thread-default, as the header asks): were anything of
+   * the session attached to the default context, it would never run. */
+  PortalThread pt = { 0 };
+  g_mutex_init (&pt.lock);
+  g_cond_init (&pt.cond);
+  GThread *thread = g_thread_new ("portal", portal_thread, &pt);
+  g_mutex_lock (&pt.lock);
+  while (!pt.ready)
+    g_cond_wait (&pt.cond, &pt.lock);
+  g_mutex_unlock (&pt.lock);
+
+  g_autofree char *url = portal_url (&pt.fx);
+  GMainContext *ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  EmberPortalSessionConfig cfg = {
+    .url = url, .token = pt.token, .channel = EMBER_PORTAL_CHANNEL_CLIENT,
+    .public_key = PUBLIC_KEY, .external_id = "laptop-1",
+  };
+  Recorder r;
+  recorder_init (&r);
+  g_autoptr (GError) error = NULL;
+  r.session = ember_portal_session_new (ctx, &cfg, &callbacks, &r, &error);
+  g_assert_no_error (error);
+  ember_portal_session_start (r.session);
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (count_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT) == 0
+         && g_get_monotonic_time () < deadline)
+    if (!g_main_context_iteration (ctx, FALSE))
+      g_usleep (1000);
+  g_assert_cmpuint (count_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT), ==, 1);
+  g_assert_cmpint (ember_portal_session_get_state (r.session), ==, EMBER_PORTAL_SESSION_JOINED);
+  g_clear_pointer (&r.session, ember_portal_session_free);
+  while (g_main_context_iteration (ctx, FALSE))
+    ;
+  g_array_unref (r.changes);
+  g_array_unref (r.seen);
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+
+  g_atomic_int_set (&pt.stop, TRUE);
+  g_main_context_wakeup (NULL);
+  g_thread_join (thread);
+  g_free (pt.token);
+  g_mutex_clear (&pt.lock);
+  g_cond_clear (&pt.cond);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1115,5 +1334,8 @@ main (int argc, char **argv)
                    test_websocket_misbehaves);
   g_test_add_func ("/portal/session/two-unanswered-heartbeats-reconnect",
                    test_unanswered_heartbeats);
+  g_test_add_func ("/portal/session/wss/checks-the-certificate-and-the-host", test_wss);
+  g_test_add_func ("/portal/session/runs-on-the-main-context-it-is-given",
+                   test_runs_on_the_given_context);
   return g_test_run ();
 }

@@ -63,6 +63,8 @@ typedef struct _EmberNetconf EmberNetconf;
 /* Reads state_dir/netconf.journal: undoes what a killed previous run left
  * (objects whose interface no longer exists went with it and are
  * skipped), then starts a new, empty journal. state_dir must exist.
+ * One instance per state directory (netconf.lock, flock'd: a second one
+ * fails with an error saying so; a killed run's lock goes with it).
  * Fails when the journal cannot be read or parsed (the error names the
  * file and line: nothing is removed then, since a corrupt journal cannot
  * say what is Ember's) or an object it names cannot be removed. */
@@ -73,7 +75,10 @@ EmberNetconf *ember_netconf_new (const char *state_dir, GError **error);
 gboolean ember_netconf_address_add (EmberNetconf *nc, guint ifindex, const EmberCidr *addr,
                                     GError **error);
 /* A route to dst (host bits must be clear) through the interface, scope
- * link, in `table` (0: main). */
+ * link, protocol static, in `table` (0: main). Adding what this instance
+ * already added succeeds and does nothing. A route to the same prefix in
+ * the same table through another interface is not Ember's to replace:
+ * an error naming it. */
 gboolean ember_netconf_route_add (EmberNetconf *nc, guint ifindex, const EmberCidr *dst,
                                   guint32 table, GError **error);
 /* Removes a route this instance added; one it did not add (or no longer

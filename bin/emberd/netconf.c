@@ -1,0 +1,782 @@
+/* netconf — addresses, routes and rules, journalled. See netconf.h. */
+#include "netconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fib_rules.h>
+#include <linux/if_addr.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/rtnl.h"
+#include "netconf-journal.h"
+
+#define JOURNAL_NAME "netconf.journal"
+#define LOCK_NAME "netconf.lock"
+#define SRC_VALID_MARK "net.ipv4.conf.all.src_valid_mark"
+
+/* What one family's full tunnel added (only objects that are Ember's). */
+typedef struct {
+  gboolean active;
+  GArray *objs; /* EmberNetconfObj */
+} FullTunnel;
+
+struct _EmberNetconf {
+  int lock_fd; /* flock'd for the instance's lifetime */
+  char *state_dir;
+  char *journal_path;
+  GArray *objs; /* EmberNetconfObj: Ember's, in the order added */
+  FullTunnel full[2]; /* [0] IPv4, [1] IPv6 */
+};
+
+typedef enum {
+  ADD_OURS,    /* created by this call, journalled */
+  ADD_PRESENT, /* an identical object was already there: not Ember's */
+  ADD_FAILED,
+} AddResult;
+
+static int
+af_of (guint family)
+{
+  return family == 4 ? AF_INET : AF_INET6;
+}
+
+static gboolean
+set_kernel_error (GError **error, int err, const char *what)
+{
+  g_set_error (error, EMBER_NETCONF_ERROR,
+               err == EPERM || err == EACCES ? EMBER_NETCONF_ERROR_PERMISSION
+                                             : EMBER_NETCONF_ERROR_KERNEL,
+               "%s: %s", what, g_strerror (err));
+  return FALSE;
+}
+
+/* ---- the journal file ---------------------------------------------- */
+
+static gboolean
+write_all (int fd, const char *data, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, data, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      data += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* Replaces the journal with `objs`, durably: write a temporary file,
+ * fsync it, rename it over the journal, fsync the directory. */
+static gboolean
+journal_save (EmberNetconf *nc, GError **error)
+{
+  g_autofree char *text = ember_netconf_journal_format (nc->objs);
+  g_autofree char *tmp = g_strconcat (nc->journal_path, ".new", NULL);
+  int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  int err = 0;
+  if (fd < 0)
+    err = errno;
+  else
+    {
+      if (!write_all (fd, text, strlen (text)) || fsync (fd) != 0)
+        err = errno != 0 ? errno : EIO;
+      if (close (fd) != 0 && err == 0)
+        err = errno;
+      if (err == 0 && rename (tmp, nc->journal_path) != 0)
+        err = errno;
+    }
+  if (err == 0)
+    {
+      int dfd = open (nc->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0 || fsync (dfd) != 0)
+        err = errno;
+      if (dfd >= 0)
+        close (dfd);
+    }
+  if (err != 0)
+    {
+      unlink (tmp);
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_JOURNAL,
+                   "cannot write %s: %s", nc->journal_path, g_strerror (err));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gint
+journal_find (EmberNetconf *nc, const EmberNetconfObj *obj)
+{
+  for (guint i = 0; i < nc->objs->len; i++)
+    if (ember_netconf_obj_equal (&g_array_index (nc->objs, EmberNetconfObj, i), obj))
+      return (gint) i;
+  return -1;
+}
+
+/* Forgets an object (deleted, or found not to be Ember's) and saves. */
+static gboolean
+journal_forget (EmberNetconf *nc, const EmberNetconfObj *obj, GError **error)
+{
+  gint i = journal_find (nc, obj);
+  if (i < 0)
+    return TRUE;
+  g_array_remove_index (nc->objs, (guint) i);
+  return journal_save (nc, error);
+}
+
+/* ---- sysctls --------------------------------------------------------- */
+
+static char *
+sysctl_path (const char *key)
+{
+  g_autofree char *rel = g_strdup (key);
+  g_strdelimit (rel, ".", '/');
+  return g_build_filename ("/proc/sys", rel, NULL);
+}
+
+static gboolean
+sysctl_read (const char *key, char *buf, gsize size, GError **error)
+{
+  g_autofree char *path = sysctl_path (key);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &text, NULL, &local))
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_KERNEL,
+                   "sysctl %s: %s", key, local->message);
+      return FALSE;
+    }
+  g_strstrip (text);
+  g_strlcpy (buf, text, size);
+  return TRUE;
+}
+
+static int
+sysctl_write (const char *key, const char *value)
+{
+  g_autofree char *path = sysctl_path (key);
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno;
+  int err = write_all (fd, value, strlen (value)) ? 0 : errno;
+  close (fd);
+  return err;
+}
+
+/* ---- kernel objects -------------------------------------------------- */
+
+/* Whether the object's interface still is the one it was made on: a TUN
+ * closed by a killed run took its routes and addresses with it, and its
+ * index may since have been reused. */
+static gboolean
+dev_still_there (const EmberNetconfObj *obj)
+{
+  char name[IF_NAMESIZE];
+  return if_indextoname (obj->ifindex, name) != NULL && strcmp (name, obj->ifname) == 0;
+}
+
+static void
+build_address (EmberRtnlRequest *req, const EmberNetconfObj *obj, gboolean add)
+{
+  struct ifaddrmsg ifa = {
+    .ifa_family = (guint8) af_of (obj->cidr.family),
+    .ifa_prefixlen = obj->cidr.prefix,
+    .ifa_scope = RT_SCOPE_UNIVERSE,
+    .ifa_index = obj->ifindex,
+  };
+  ember_rtnl_init (req, add ? RTM_NEWADDR : RTM_DELADDR, add ? NLM_F_CREATE | NLM_F_EXCL : 0,
+                   &ifa, sizeof ifa);
+  gsize alen = obj->cidr.family == 4 ? 4 : 16;
+  ember_rtnl_attr (req, IFA_LOCAL, obj->cidr.addr, alen);
+  ember_rtnl_attr (req, IFA_ADDRESS, obj->cidr.addr, alen);
+  if (add && obj->cidr.family == 6)
+    ember_rtnl_attr_u32 (req, IFA_FLAGS, IFA_F_NODAD);
+}
+
+static void
+build_route (EmberRtnlRequest *req, const EmberNetconfObj *obj, gboolean add)
+{
+  struct rtmsg rtm = {
+    .rtm_family = (guint8) af_of (obj->cidr.family),
+    .rtm_dst_len = obj->cidr.prefix,
+    .rtm_table = obj->table < 256 ? (guint8) obj->table : RT_TABLE_UNSPEC,
+    .rtm_protocol = RTPROT_STATIC,
+    .rtm_scope = RT_SCOPE_LINK,
+    .rtm_type = RTN_UNICAST,
+  };
+  ember_rtnl_init (req, add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_EXCL : 0,
+                   &rtm, sizeof rtm);
+  ember_rtnl_attr_u32 (req, RTA_TABLE, obj->table);
+  if (obj->cidr.prefix > 0)
+    ember_rtnl_attr (req, RTA_DST, obj->cidr.addr, obj->cidr.family == 4 ? 4 : 16);
+  ember_rtnl_attr_u32 (req, RTA_OIF, obj->ifindex);
+}
+
+static void
+build_rule (EmberRtnlRequest *req, const EmberNetconfObj *obj, gboolean add)
+{
+  struct fib_rule_hdr frh = {
+    .family = (guint8) af_of (obj->family),
+    .table = obj->table < 256 ? (guint8) obj->table : RT_TABLE_UNSPEC,
+    .action = FR_ACT_TO_TBL,
+    .flags = obj->invert_fwmark ? FIB_RULE_INVERT : 0,
+  };
+  ember_rtnl_init (req, add ? RTM_NEWRULE : RTM_DELRULE, add ? NLM_F_CREATE | NLM_F_EXCL : 0,
+                   &frh, sizeof frh);
+  ember_rtnl_attr_u32 (req, FRA_TABLE, obj->table);
+  ember_rtnl_attr_u32 (req, FRA_PRIORITY, obj->priority);
+  if (obj->invert_fwmark)
+    {
+      ember_rtnl_attr_u32 (req, FRA_FWMARK, obj->fwmark);
+      ember_rtnl_attr_u32 (req, FRA_FWMASK, G_MAXUINT32);
+    }
+  if (obj->suppress_prefixlen >= 0)
+    ember_rtnl_attr_u32 (req, FRA_SUPPRESS_PREFIXLEN, (guint32) obj->suppress_prefixlen);
+}
+
+/* 0 or a positive errno. */
+static int
+kernel_apply (const EmberNetconfObj *obj, gboolean add)
+{
+  EmberRtnlRequest req;
+  switch (obj->kind)
+    {
+    case EMBER_NETCONF_OBJ_ADDRESS:
+      build_address (&req, obj, add);
+      return ember_rtnl_transact (&req);
+    case EMBER_NETCONF_OBJ_ROUTE:
+      build_route (&req, obj, add);
+      return ember_rtnl_transact (&req);
+    case EMBER_NETCONF_OBJ_RULE:
+      build_rule (&req, obj, add);
+      return ember_rtnl_transact (&req);
+    case EMBER_NETCONF_OBJ_SYSCTL:
+      return sysctl_write (obj->sysctl_key, add ? obj->sysctl_set : obj->sysctl_was);
+    default:
+      return EINVAL;
+    }
+}
+
+/* Whether a delete's errno says the object is already gone. */
+static gboolean
+is_gone (const EmberNetconfObj *obj, int err)
+{
+  switch (obj->kind)
+    {
+    case EMBER_NETCONF_OBJ_ADDRESS:
+      return err == EADDRNOTAVAIL || err == ENODEV || err == ENOENT;
+    case EMBER_NETCONF_OBJ_ROUTE:
+      return err == ESRCH || err == ENODEV || err == ENOENT;
+    case EMBER_NETCONF_OBJ_RULE:
+      return err == ENOENT;
+    default:
+      return FALSE;
+    }
+}
+
+/* Undoes one object in the kernel (not the journal): TRUE when it is gone
+ * afterwards, whoever removed it. */
+static gboolean
+undo_object (const EmberNetconfObj *obj, GError **error)
+{
+  g_autofree char *what = ember_netconf_obj_describe (obj);
+  if ((obj->kind == EMBER_NETCONF_OBJ_ADDRESS || obj->kind == EMBER_NETCONF_OBJ_ROUTE)
+      && !dev_still_there (obj))
+    {
+      g_debug ("%s: the interface is gone, and the object with it", what);
+      return TRUE;
+    }
+  if (obj->kind == EMBER_NETCONF_OBJ_SYSCTL)
+    {
+      char now[32];
+      if (!sysctl_read (obj->sysctl_key, now, sizeof now, error))
+        return FALSE;
+      if (strcmp (now, obj->sysctl_set) != 0)
+        {
+          /* Someone changed it after us: theirs now. */
+          g_message ("%s: now %s, changed by someone else: left alone", what, now);
+          return TRUE;
+        }
+    }
+  int err = kernel_apply (obj, FALSE);
+  if (err == 0 || is_gone (obj, err))
+    {
+      g_debug ("removed %s", what);
+      return TRUE;
+    }
+  g_autofree char *msg = g_strdup_printf ("cannot remove %s", what);
+  return set_kernel_error (error, err, msg);
+}
+
+typedef struct {
+  const EmberNetconfObj *obj;
+  gboolean found;
+  guint32 oif;
+} RouteLookup;
+
+static void
+route_lookup_one (const struct nlmsghdr *nh, gpointer user_data)
+{
+  RouteLookup *rl = user_data;
+  struct rtmsg rtm;
+  if (nh->nlmsg_type != RTM_NEWROUTE || nh->nlmsg_len < NLMSG_LENGTH (sizeof rtm))
+    return;
+  memcpy (&rtm, NLMSG_DATA (nh), sizeof rtm);
+  const struct rtattr *tb[RTA_MAX + 1];
+  ember_rtnl_parse_msg (nh, sizeof rtm, tb, RTA_MAX);
+  guint32 table = rtm.rtm_table;
+  ember_rtnl_attr_get_u32 (tb[RTA_TABLE], &table);
+  gsize alen = rl->obj->cidr.family == 4 ? 4 : 16;
+  if (table != rl->obj->table || rtm.rtm_dst_len != rl->obj->cidr.prefix)
+    return;
+  if (rtm.rtm_dst_len > 0
+      && (tb[RTA_DST] == NULL || RTA_PAYLOAD (tb[RTA_DST]) != alen
+          || memcmp (RTA_DATA (tb[RTA_DST]), rl->obj->cidr.addr, alen) != 0))
+    return;
+  guint32 oif = 0;
+  ember_rtnl_attr_get_u32 (tb[RTA_OIF], &oif);
+  if (!rl->found || oif == rl->obj->ifindex)
+    rl->oif = oif;
+  rl->found = TRUE;
+}
+
+/* After EEXIST on a route: whether the route there goes through the same
+ * interface (identical: fine) or elsewhere (a conflict the caller hears
+ * of). TRUE when identical or when it cannot be told. */
+static gboolean
+existing_route_same_dev (const EmberNetconfObj *obj, guint32 *oif)
+{
+  struct rtmsg rtm = { .rtm_family = (guint8) af_of (obj->cidr.family) };
+  EmberRtnlRequest req;
+  ember_rtnl_init (&req, RTM_GETROUTE, NLM_F_DUMP, &rtm, sizeof rtm);
+  RouteLookup rl = { .obj = obj };
+  if (ember_rtnl_dump (&req, route_lookup_one, &rl) != 0 || !rl.found)
+    return TRUE;
+  *oif = rl.oif;
+  return rl.oif == obj->ifindex;
+}
+
+/* Journals `obj`, then creates it. An identical object already there
+ * (EEXIST) is not Ember's: forgotten again, left alone. */
+static AddResult
+object_add (EmberNetconf *nc, const EmberNetconfObj *obj, GError **error)
+{
+  g_autofree char *what = ember_netconf_obj_describe (obj);
+  if (journal_find (nc, obj) >= 0)
+    return ADD_PRESENT; /* added before by this instance: nothing to do */
+  g_array_append_val (nc->objs, *obj);
+  if (!journal_save (nc, error))
+    {
+      g_array_remove_index (nc->objs, nc->objs->len - 1);
+      return ADD_FAILED;
+    }
+  int err = kernel_apply (obj, TRUE);
+  if (err == 0)
+    {
+      g_debug ("added %s", what);
+      return ADD_OURS;
+    }
+  g_autoptr (GError) save_error = NULL;
+  if (!journal_forget (nc, obj, &save_error))
+    g_warning ("%s", save_error->message);
+  if (err == EEXIST)
+    {
+      guint32 oif = 0;
+      if (obj->kind == EMBER_NETCONF_OBJ_ROUTE && !existing_route_same_dev (obj, &oif))
+        {
+          char name[IF_NAMESIZE] = "?";
+          if_indextoname (oif, name);
+          g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_KERNEL,
+                       "cannot add %s: a route to the same prefix through %s exists and is "
+                       "not Ember's: left alone", what, name);
+          return ADD_FAILED;
+        }
+      g_message ("%s is already there and not Ember's: left alone", what);
+      return ADD_PRESENT;
+    }
+  g_autofree char *msg = g_strdup_printf ("cannot add %s", what);
+  set_kernel_error (error, err, msg);
+  return ADD_FAILED;
+}
+
+/* Deletes an object of Ember's and forgets it; one that is not Ember's
+ * is left alone. */
+static gboolean
+object_remove (EmberNetconf *nc, const EmberNetconfObj *obj, GError **error)
+{
+  gint i = journal_find (nc, obj);
+  if (i < 0)
+    return TRUE;
+  /* The journal's copy: it knows the ifname and the sysctl's old value. */
+  EmberNetconfObj ours = g_array_index (nc->objs, EmberNetconfObj, i);
+  if (!undo_object (&ours, error))
+    return FALSE;
+  return journal_forget (nc, &ours, error);
+}
+
+static gboolean
+fill_dev (EmberNetconfObj *obj, guint ifindex, GError **error)
+{
+  obj->ifindex = ifindex;
+  if (ifindex == 0 || if_indextoname (ifindex, obj->ifname) == NULL)
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_INVALID,
+                   "no interface with index %u", ifindex);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- start: undo a previous run ------------------------------------ */
+
+static gboolean
+undo_previous_run (EmberNetconf *nc, GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (nc->journal_path, &text, &len, &local))
+    {
+      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return TRUE;
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_JOURNAL, "%s",
+                   local->message);
+      return FALSE;
+    }
+  GArray *objs = NULL;
+  if (!ember_netconf_journal_parse (text, len, &objs, &local))
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_JOURNAL,
+                   "%s: %s; nothing was removed: check the routes, rules and addresses it "
+                   "names by hand, then delete it", nc->journal_path, local->message);
+      return FALSE;
+    }
+  g_array_unref (nc->objs);
+  nc->objs = objs;
+  if (objs->len > 0)
+    g_message ("%s: removing %u objects a previous run left", nc->journal_path, objs->len);
+  /* Last added first, as at a normal exit. */
+  while (nc->objs->len > 0)
+    {
+      EmberNetconfObj obj = g_array_index (nc->objs, EmberNetconfObj, nc->objs->len - 1);
+      if (!undo_object (&obj, error))
+        return FALSE;
+      g_array_remove_index (nc->objs, nc->objs->len - 1);
+      if (!journal_save (nc, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+EmberNetconf *
+ember_netconf_new (const char *state_dir, GError **error)
+{
+  g_return_val_if_fail (state_dir != NULL, NULL);
+  g_autoptr (EmberNetconf) nc = g_new0 (EmberNetconf, 1);
+  nc->lock_fd = -1;
+  nc->state_dir = g_strdup (state_dir);
+  nc->journal_path = g_build_filename (state_dir, JOURNAL_NAME, NULL);
+  nc->objs = g_array_new (FALSE, TRUE, sizeof (EmberNetconfObj));
+  for (guint f = 0; f < 2; f++)
+    nc->full[f].objs = g_array_new (FALSE, TRUE, sizeof (EmberNetconfObj));
+  if (!g_file_test (state_dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_JOURNAL,
+                   "state directory %s does not exist", state_dir);
+      /* Nothing to undo; free must not touch a journal. */
+      g_clear_pointer (&nc->journal_path, g_free);
+      return NULL;
+    }
+  /* One instance per state directory: two would undo each other's
+   * objects at start. The kernel drops the lock of a killed run. */
+  g_autofree char *lock_path = g_build_filename (state_dir, LOCK_NAME, NULL);
+  nc->lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (nc->lock_fd < 0 || flock (nc->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      int err = errno;
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_JOURNAL, "%s: %s", lock_path,
+                   err == EWOULDBLOCK ? "another emberd uses this state directory"
+                                      : g_strerror (err));
+      g_clear_pointer (&nc->journal_path, g_free);
+      return NULL;
+    }
+  if (!undo_previous_run (nc, error) || !journal_save (nc, error))
+    {
+      /* Keep the journal as it is for the next try. */
+      g_array_set_size (nc->objs, 0);
+      g_clear_pointer (&nc->journal_path, g_free);
+      return NULL;
+    }
+  return g_steal_pointer (&nc);
+}
+
+/* ---- public calls ---------------------------------------------------- */
+
+static gboolean
+check_cidr (const EmberCidr *cidr, GError **error)
+{
+  if (cidr == NULL || (cidr->family != 4 && cidr->family != 6)
+      || cidr->prefix > ember_addr_family_bits (cidr->family))
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_INVALID,
+                   "not an IPv4 or IPv6 prefix");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ember_netconf_address_add (EmberNetconf *nc, guint ifindex, const EmberCidr *addr,
+                           GError **error)
+{
+  g_return_val_if_fail (nc != NULL, FALSE);
+  if (!check_cidr (addr, error))
+    return FALSE;
+  EmberNetconfObj obj = { .kind = EMBER_NETCONF_OBJ_ADDRESS, .cidr = *addr,
+                          .suppress_prefixlen = -1 };
+  if (!fill_dev (&obj, ifindex, error))
+    return FALSE;
+  return object_add (nc, &obj, error) != ADD_FAILED;
+}
+
+static gboolean
+make_route (EmberNetconfObj *obj, guint ifindex, const EmberCidr *dst, guint32 table,
+            GError **error)
+{
+  *obj = (EmberNetconfObj) { .kind = EMBER_NETCONF_OBJ_ROUTE,
+                             .table = table == 0 ? RT_TABLE_MAIN : table,
+                             .suppress_prefixlen = -1 };
+  if (!check_cidr (dst, error))
+    return FALSE;
+  if (ember_cidr_has_host_bits (dst))
+    {
+      char buf[EMBER_CIDR_STRLEN];
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_INVALID,
+                   "route %s: host bits set past the prefix", ember_cidr_format (dst, buf));
+      return FALSE;
+    }
+  obj->cidr = *dst;
+  obj->ifindex = ifindex;
+  return TRUE;
+}
+
+gboolean
+ember_netconf_route_add (EmberNetconf *nc, guint ifindex, const EmberCidr *dst, guint32 table,
+                         GError **error)
+{
+  g_return_val_if_fail (nc != NULL, FALSE);
+  EmberNetconfObj obj;
+  if (!make_route (&obj, ifindex, dst, table, error) || !fill_dev (&obj, ifindex, error))
+    return FALSE;
+  return object_add (nc, &obj, error) != ADD_FAILED;
+}
+
+gboolean
+ember_netconf_route_remove (EmberNetconf *nc, guint ifindex, const EmberCidr *dst,
+                            guint32 table, GError **error)
+{
+  g_return_val_if_fail (nc != NULL, FALSE);
+  EmberNetconfObj obj;
+  if (!make_route (&obj, ifindex, dst, table, error))
+    return FALSE;
+  return object_remove (nc, &obj, error);
+}
+
+typedef struct {
+  guint32 lowest; /* lowest non-zero priority seen, G_MAXUINT32 if none */
+} RulePrio;
+
+static void
+rule_prio_one (const struct nlmsghdr *nh, gpointer user_data)
+{
+  RulePrio *rp = user_data;
+  if (nh->nlmsg_type != RTM_NEWRULE)
+    return;
+  const struct rtattr *tb[FRA_MAX + 1];
+  ember_rtnl_parse_msg (nh, sizeof (struct fib_rule_hdr), tb, FRA_MAX);
+  guint32 prio = 0;
+  ember_rtnl_attr_get_u32 (tb[FRA_PRIORITY], &prio);
+  if (prio > 0 && prio < rp->lowest)
+    rp->lowest = prio;
+}
+
+/* The priority the kernel would give a new rule of the family without
+ * one: one less than the lowest non-zero priority (32765 on a host with
+ * only the default rules). */
+static gboolean
+pick_rule_priority (int af, guint32 *prio, GError **error)
+{
+  struct fib_rule_hdr frh = { .family = (guint8) af };
+  EmberRtnlRequest req;
+  ember_rtnl_init (&req, RTM_GETRULE, NLM_F_DUMP, &frh, sizeof frh);
+  RulePrio rp = { .lowest = G_MAXUINT32 };
+  int err = ember_rtnl_dump (&req, rule_prio_one, &rp);
+  if (err != 0)
+    return set_kernel_error (error, err, "cannot list the policy routing rules");
+  if (rp.lowest == G_MAXUINT32)
+    rp.lowest = 32766; /* every default rule deleted: where main's would be */
+  if (rp.lowest < 3)
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_KERNEL,
+                   "no free rule priority below %u for IPv%c rules", rp.lowest,
+                   af == AF_INET ? '4' : '6');
+      return FALSE;
+    }
+  *prio = rp.lowest - 1;
+  return TRUE;
+}
+
+gboolean
+ember_netconf_full_tunnel_add (EmberNetconf *nc, guint ifindex, int family, guint32 fwmark,
+                               guint32 table, GError **error)
+{
+  g_return_val_if_fail (nc != NULL, FALSE);
+  guint8 fam = family == 4 || family == AF_INET ? 4 : family == 6 || family == AF_INET6 ? 6 : 0;
+  if (fam == 0)
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_INVALID,
+                   "full tunnel: family %d is not IPv4 or IPv6", family);
+      return FALSE;
+    }
+  if (table == 0 || table == RT_TABLE_MAIN || table == RT_TABLE_LOCAL
+      || table == RT_TABLE_DEFAULT || fwmark == 0)
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_INVALID,
+                   "full tunnel: table %u / fwmark %u: expected a table of Ember's own and a "
+                   "non-zero mark", table, fwmark);
+      return FALSE;
+    }
+  FullTunnel *ft = &nc->full[fam == 4 ? 0 : 1];
+  if (ft->active)
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_INVALID,
+                   "full tunnel for IPv%u: already added", fam);
+      return FALSE;
+    }
+
+  EmberNetconfObj objs[4];
+  guint n = 0;
+  EmberCidr any = { .family = fam, .prefix = 0 };
+  if (!make_route (&objs[n], ifindex, &any, table, error) || !fill_dev (&objs[n], ifindex, error))
+    return FALSE;
+  n++;
+  guint32 prio;
+  if (!pick_rule_priority (af_of (fam), &prio, error))
+    return FALSE;
+  /* wg-quick's order: "not fwmark" first; the kernel would put the next
+   * rule, suppress_prefixlength, just before it, so it is evaluated
+   * first. */
+  objs[n++] = (EmberNetconfObj) { .kind = EMBER_NETCONF_OBJ_RULE, .family = fam,
+                                  .priority = prio, .table = table, .fwmark = fwmark,
+                                  .invert_fwmark = TRUE, .suppress_prefixlen = -1 };
+  objs[n++] = (EmberNetconfObj) { .kind = EMBER_NETCONF_OBJ_RULE, .family = fam,
+                                  .priority = prio - 1, .table = RT_TABLE_MAIN,
+                                  .suppress_prefixlen = 0 };
+  if (fam == 4)
+    {
+      /* Replies to Ember's marked sockets come in on the physical link;
+       * with strict rp_filter the reverse lookup must see the mark too. */
+      EmberNetconfObj s = { .kind = EMBER_NETCONF_OBJ_SYSCTL, .suppress_prefixlen = -1 };
+      g_strlcpy (s.sysctl_key, SRC_VALID_MARK, sizeof s.sysctl_key);
+      g_strlcpy (s.sysctl_set, "1", sizeof s.sysctl_set);
+      if (!sysctl_read (SRC_VALID_MARK, s.sysctl_was, sizeof s.sysctl_was, error))
+        return FALSE;
+      if (strcmp (s.sysctl_was, "1") != 0)
+        objs[n++] = s;
+    }
+
+  g_array_set_size (ft->objs, 0);
+  for (guint i = 0; i < n; i++)
+    {
+      AddResult r = object_add (nc, &objs[i], error);
+      if (r == ADD_FAILED)
+        {
+          /* Leave nothing half made. */
+          for (guint j = ft->objs->len; j > 0; j--)
+            {
+              g_autoptr (GError) undo_error = NULL;
+              if (!object_remove (nc, &g_array_index (ft->objs, EmberNetconfObj, j - 1),
+                                  &undo_error))
+                g_warning ("%s", undo_error->message);
+            }
+          g_array_set_size (ft->objs, 0);
+          return FALSE;
+        }
+      if (r == ADD_OURS)
+        g_array_append_val (ft->objs, objs[i]);
+    }
+  ft->active = TRUE;
+  return TRUE;
+}
+
+gboolean
+ember_netconf_full_tunnel_remove (EmberNetconf *nc, int family, GError **error)
+{
+  g_return_val_if_fail (nc != NULL, FALSE);
+  guint8 fam = family == 4 || family == AF_INET ? 4 : family == 6 || family == AF_INET6 ? 6 : 0;
+  if (fam == 0)
+    {
+      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_INVALID,
+                   "full tunnel: family %d is not IPv4 or IPv6", family);
+      return FALSE;
+    }
+  FullTunnel *ft = &nc->full[fam == 4 ? 0 : 1];
+  /* Rules first, so that no packet meets a rule pointing at a table
+   * whose default route is already gone. */
+  while (ft->objs->len > 0)
+    {
+      if (!object_remove (nc, &g_array_index (ft->objs, EmberNetconfObj, ft->objs->len - 1),
+                          error))
+        return FALSE;
+      g_array_remove_index (ft->objs, ft->objs->len - 1);
+    }
+  ft->active = FALSE;
+  return TRUE;
+}
+
+void
+ember_netconf_free (EmberNetconf *nc)
+{
+  if (nc == NULL)
+    return;
+  if (nc->journal_path != NULL)
+    {
+      gboolean all_gone = TRUE;
+      for (guint i = nc->objs->len; i > 0; i--)
+        {
+          EmberNetconfObj obj = g_array_index (nc->objs, EmberNetconfObj, i - 1);
+          g_autoptr (GError) error = NULL;
+          if (undo_object (&obj, &error))
+            g_array_remove_index (nc->objs, i - 1);
+          else
+            {
+              g_warning ("%s (kept in %s for the next start)", error->message,
+                         nc->journal_path);
+              all_gone = FALSE;
+            }
+        }
+      g_autoptr (GError) error = NULL;
+      if (all_gone)
+        {
+          if (unlink (nc->journal_path) != 0 && errno != ENOENT)
+            g_warning ("cannot delete %s: %s", nc->journal_path, g_strerror (errno));
+        }
+      else if (!journal_save (nc, &error))
+        g_warning ("%s", error->message);
+    }
+  if (nc->lock_fd >= 0)
+    close (nc->lock_fd);
+  for (guint f = 0; f < 2; f++)
+    g_clear_pointer (&nc->full[f].objs, g_array_unref);
+  g_clear_pointer (&nc->objs, g_array_unref);
+  g_free (nc->journal_path);
+  g_free (nc->state_dir);
+  g_free (nc);
+}

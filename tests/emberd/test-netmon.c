@@ -1,0 +1,109 @@
+/* netns tests for bin/emberd/netmon: the debounced change callback and
+ * the host's usable addresses, in a network namespace of the test's own
+ * (lnet.h). */
+#include <string.h>
+
+#include "lnet.h"
+#include "net/cidr.h"
+#include "netmon.h"
+
+typedef struct {
+  guint fired;
+} Count;
+
+static void
+on_change (EmberNetmon *mon, gpointer user_data)
+{
+  (void) mon;
+  ((Count *) user_data)->fired++;
+}
+
+/* Runs ctx until the count moves past `from` or 10 s pass. */
+static gboolean
+wait_fired (GMainContext *ctx, Count *count, guint from)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (count->fired == from && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (ctx, TRUE);
+  return count->fired > from;
+}
+
+static gboolean
+listed (GArray *addrs, const char *text)
+{
+  EmberAddr want;
+  g_assert_true (ember_addr_parse (text, &want, NULL));
+  for (guint i = 0; i < addrs->len; i++)
+    {
+      const EmberAddr *a = &g_array_index (addrs, EmberAddr, i);
+      if (a->family == want.family && memcmp (a->addr, want.addr, 16) == 0)
+        {
+          g_assert_cmpuint (a->port, ==, 0);
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+static void
+test_fires_on_address_added (void)
+{
+  if (lnet_run_in_ns ("mon"))
+    return;
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  Count count = { 0 };
+  g_autoptr (GError) error = NULL;
+  EmberNetmon *mon = ember_netmon_new (ctx, on_change, &count, &error);
+  g_assert_no_error (error);
+
+  g_free (lnet_sh ("ip link add lnetmon0 type veth peer name lnetmon1 && "
+                   "ip link set lnetmon1 up && ip link set lnetmon0 up"));
+  g_assert_true (wait_fired (ctx, &count, 0));
+  guint after_link = count.fired;
+
+  /* A burst (one address and its routes) is one call. */
+  g_free (lnet_sh ("ip addr add 198.51.100.7/24 dev lnetmon0 && "
+                   "ip addr add 2001:db8:7::7/64 dev lnetmon0 nodad"));
+  g_assert_true (wait_fired (ctx, &count, after_link));
+  guint after_addr = count.fired;
+  g_assert_cmpuint (after_addr - after_link, <=, 2);
+
+  g_autoptr (GArray) addrs = ember_netmon_list_addresses (mon, &error);
+  g_assert_no_error (error);
+  g_assert_true (listed (addrs, "198.51.100.7"));
+  g_assert_true (listed (addrs, "2001:db8:7::7"));
+  g_assert_false (listed (addrs, "127.0.0.1"));
+  g_assert_false (listed (addrs, "::1"));
+  for (guint i = 0; i < addrs->len; i++)
+    {
+      const EmberAddr *a = &g_array_index (addrs, EmberAddr, i);
+      g_assert_false (a->family == EMBER_ADDR_IPV6 && a->addr[0] == 0xfe
+                      && (a->addr[1] & 0xc0) == 0x80);
+    }
+
+  /* A route change fires too; an interface going down drops its
+   * addresses from the list. */
+  g_free (lnet_sh ("ip route add 203.0.113.0/24 dev lnetmon0"));
+  g_assert_true (wait_fired (ctx, &count, after_addr));
+  guint after_route = count.fired;
+  g_free (lnet_sh ("ip link set lnetmon0 down"));
+  g_assert_true (wait_fired (ctx, &count, after_route));
+  g_autoptr (GArray) addrs2 = ember_netmon_list_addresses (mon, &error);
+  g_assert_no_error (error);
+  g_assert_false (listed (addrs2, "198.51.100.7"));
+
+  ember_netmon_free (mon);
+  /* Nothing fires after free (the sources are gone from ctx). */
+  g_free (lnet_sh ("ip link set lnetmon0 up"));
+  while (g_main_context_iteration (ctx, FALSE))
+    ;
+  g_free (lnet_sh ("ip link del lnetmon0"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/emberd/netmon/fires-on-address-added", test_fires_on_address_added);
+  return g_test_run ();
+}

@@ -78,6 +78,48 @@ lnet_ns_name (void)
   return g_getenv (NS_ENV);
 }
 
+char *
+lnet_ns_extra (const char *suffix, int *fd)
+{
+  char *name = g_strdup_printf ("%s-%s", lnet_ns_name (), suffix);
+  g_free (lnet_sh ("ip netns add %s && ip -n %s link set lo up", name, name));
+  g_autofree char *path = g_build_filename ("/run/netns", name, NULL);
+  *fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (*fd < 0)
+    g_error ("cannot open %s: %s", path, g_strerror (errno));
+  return name;
+}
+
+int
+lnet_ns_current (void)
+{
+  int fd = open ("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    g_error ("cannot open /proc/thread-self/ns/net: %s", g_strerror (errno));
+  return fd;
+}
+
+void
+lnet_ns_enter (int fd)
+{
+  if (setns (fd, CLONE_NEWNET) != 0)
+    g_error ("setns: %s", g_strerror (errno));
+}
+
+/* Deletes the namespace and every extra one made after it. */
+static int
+delete_namespaces (const char *name)
+{
+  int rc = lnet_sh_status ("ip netns del %s", name);
+  g_autofree char *prefix = g_strconcat (name, "-", NULL);
+  g_autoptr (GDir) dir = g_dir_open ("/run/netns", 0, NULL);
+  const char *entry;
+  while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (entry, prefix) && lnet_sh_status ("ip netns del %s", entry) != 0)
+      rc = 1;
+  return rc;
+}
+
 gboolean
 lnet_run_in_ns (const char *tag)
 {
@@ -104,12 +146,12 @@ lnet_run_in_ns (const char *tag)
   g_autofree char *name = g_strdup_printf ("lnet-%s-%d", tag, (int) getpid ());
   /* A namespace of the same name can only be a leftover of a killed run
    * with the same pid: ours to replace. */
-  lnet_sh_status ("ip netns del %s 2>/dev/null", name);
+  delete_namespaces (name);
   g_free (lnet_sh ("ip netns add %s", name));
   g_setenv (NS_ENV, name, TRUE);
   g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
   g_unsetenv (NS_ENV);
-  int rc = lnet_sh_status ("ip netns del %s", name);
+  int rc = delete_namespaces (name);
   g_test_trap_assert_passed ();
   g_assert_cmpint (rc, ==, 0);
   return TRUE;

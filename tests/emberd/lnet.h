@@ -27,6 +27,15 @@ const char *lnet_skip_reason (void);
 gboolean lnet_run_in_ns (const char *tag);
 /* The namespace's name (subprocess only). */
 const char *lnet_ns_name (void);
+/* Subprocess: creates another namespace, "<name>-<suffix>", which the
+ * parent deletes with the first one; returns its name (g_free) and, in
+ * *fd, an open descriptor for lnet_ns_enter(). */
+char *lnet_ns_extra (const char *suffix, int *fd);
+/* A descriptor of the calling thread's namespace now. */
+int lnet_ns_current (void);
+/* setns() into the namespace of fd; sockets made after it live there and
+ * stay there after the next lnet_ns_enter(). */
+void lnet_ns_enter (int fd);
 
 /* Runs a shell command line (in the current namespace) and returns its
  * standard output; asserts that it exited 0. */

@@ -1,7 +1,13 @@
 /* netns tests for bin/emberd/gateway-nat: Ember's nftables table and the
  * forwarding sysctls, in a network namespace of the test's own (lnet.h),
  * checked with the nft command line. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "gateway-nat.h"
 #include "lnet.h"
@@ -63,6 +69,87 @@ test_table_lives_with_the_gateway (void)
   g_assert_cmpstr (fwd6_after, ==, "0");
 }
 
+/* A UDP socket bound to addr:0 in the namespace of ns_fd; back in
+ * home_fd afterwards. */
+static int
+udp_socket_in (int ns_fd, int home_fd, const char *addr, struct sockaddr_in *bound)
+{
+  lnet_ns_enter (ns_fd);
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  g_assert_cmpint (inet_pton (AF_INET, addr, &sin.sin_addr), ==, 1);
+  if (bind (fd, (struct sockaddr *) &sin, sizeof sin) != 0)
+    g_error ("bind %s: %s", addr, g_strerror (errno));
+  socklen_t len = sizeof *bound;
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) bound, &len), ==, 0);
+  lnet_ns_enter (home_fd);
+  return fd;
+}
+
+/* Waits up to timeout_ms for a datagram; the sender's address into
+ * *from. FALSE when none came. */
+static gboolean
+receive (int fd, int timeout_ms, struct sockaddr_in *from)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+  if (poll (&pfd, 1, timeout_ms) != 1)
+    return FALSE;
+  char buf[64];
+  socklen_t len = sizeof *from;
+  return recvfrom (fd, buf, sizeof buf, 0, (struct sockaddr *) from, &len) > 0;
+}
+
+static void
+test_masquerades_tun_traffic_to_the_lan (void)
+{
+  if (lnet_run_in_ns ("natfw"))
+    return;
+  /* client (100.64.0.2) -- lnettun0 [gateway] lnetlan0 -- server
+   * (10.20.0.7), which has no route back to 100.64.0.0/24: only a
+   * masqueraded packet can be answered. */
+  int gw = lnet_ns_current (), cl, sv;
+  g_autofree char *cl_name = lnet_ns_extra ("c", &cl);
+  g_autofree char *sv_name = lnet_ns_extra ("s", &sv);
+  /* IPv6 forwarding on already: the IPv4 path is what this checks, and
+   * the router-advertisement warning belongs to another test. */
+  g_free (lnet_sh ("sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=1 && "
+                   "ip link add lnettun0 type veth peer name lnetc0 netns %s && "
+                   "ip link add lnetlan0 type veth peer name lnets0 netns %s && "
+                   "ip addr add 100.64.0.1/24 dev lnettun0 && ip link set lnettun0 up && "
+                   "ip addr add 10.20.0.1/24 dev lnetlan0 && ip link set lnetlan0 up && "
+                   "ip -n %s addr add 100.64.0.2/24 dev lnetc0 && ip -n %s link set lnetc0 up && "
+                   "ip -n %s route add default via 100.64.0.1 && "
+                   "ip -n %s addr add 10.20.0.7/24 dev lnets0 && ip -n %s link set lnets0 up",
+                   cl_name, sv_name, cl_name, cl_name, cl_name, sv_name, sv_name));
+  struct sockaddr_in srv, cli, from;
+  int sfd = udp_socket_in (sv, gw, "10.20.0.7", &srv);
+  int cfd = udp_socket_in (cl, gw, "100.64.0.2", &cli);
+
+  g_autoptr (GError) error = NULL;
+  EmberGatewayNat *nat = ember_gateway_nat_new ("lnettun0", &error);
+  g_assert_no_error (error);
+  /* Client -> server arrives from the gateway's LAN address... */
+  g_assert_cmpint (sendto (cfd, "ping", 4, 0, (struct sockaddr *) &srv, sizeof srv), ==, 4);
+  g_assert_true (receive (sfd, 5000, &from));
+  char text[INET_ADDRSTRLEN];
+  g_assert_cmpstr (inet_ntop (AF_INET, &from.sin_addr, text, sizeof text), ==, "10.20.0.1");
+  /* ...and the answer finds its way back to the client. */
+  g_assert_cmpint (sendto (sfd, "pong", 4, 0, (struct sockaddr *) &from, sizeof from), ==, 4);
+  g_assert_true (receive (cfd, 5000, &from));
+  g_assert_cmpstr (inet_ntop (AF_INET, &from.sin_addr, text, sizeof text), ==, "10.20.0.7");
+
+  /* Gateway gone: forwarding off again, nothing passes. */
+  ember_gateway_nat_free (nat);
+  g_assert_cmpint (sendto (cfd, "ping", 4, 0, (struct sockaddr *) &srv, sizeof srv), ==, 4);
+  g_assert_false (receive (sfd, 1000, &from));
+  close (sfd);
+  close (cfd);
+  close (sv);
+  close (cl);
+  close (gw);
+}
+
 static void
 test_forwarding_already_on_stays_on (void)
 {
@@ -98,6 +185,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/emberd/gateway-nat/table-lives-with-the-gateway",
                    test_table_lives_with_the_gateway);
+  g_test_add_func ("/emberd/gateway-nat/masquerades-tun-traffic-to-the-lan",
+                   test_masquerades_tun_traffic_to_the_lan);
   g_test_add_func ("/emberd/gateway-nat/forwarding-already-on-stays-on",
                    test_forwarding_already_on_stays_on);
   g_test_add_func ("/emberd/gateway-nat/refuses-a-bad-interface-name", test_bad_interface_name);

@@ -26,6 +26,7 @@
 #include "net/prefix-table.h"
 #include "paths.h"
 #include "shell.h"
+#include "static-routes.h"
 #include "tunnel/wgconf.h"
 
 /* TUN slots hold one IP packet; offloads split super-packets in the
@@ -52,6 +53,7 @@ typedef struct {
   guint mtu;
   GPtrArray *peers;  /* Peer */
   EmberPrefixTable *routes; /* AllowedIPs -> Peer, cryptokey routing */
+  EmberStaticRoutes plan;   /* what routing the file asks for */
   guint8 *scratch;   /* the engine's transmits */
   guint64 errors[16];
 } Node;
@@ -320,16 +322,24 @@ join_cidrs (GArray *a, GArray *b)
   return g_strdup (s->str);
 }
 
+typedef struct {
+  Node *n;
+  GArray *routes;
+} Collect;
+
 static gboolean
-collect_route (const EmberCidr *cidr, gpointer peer, gpointer routes)
+collect_route (const EmberCidr *cidr, gpointer peer, gpointer data)
 {
+  Collect *c = data;
   (void) peer;
-  g_array_append_val ((GArray *) routes, *cidr);
+  if (ember_static_routes_wants (&c->n->plan, cidr))
+    g_array_append_val (c->routes, *cidr);
   return TRUE;
 }
 
 /* The TUN plugin's group: the interface, its addresses and, like
- * wg-quick, a route into the tunnel for each AllowedIPs entry. */
+ * wg-quick, a route into the tunnel for each AllowedIPs entry the plan
+ * wants in the main table. */
 static GKeyFile *
 tun_keyfile (Node *n)
 {
@@ -338,7 +348,9 @@ tun_keyfile (Node *n)
   g_autofree char *addresses = join_cidrs (n->conf->addresses, NULL);
   g_autofree char *route_list = NULL;
 
-  ember_prefix_table_foreach (n->routes, collect_route, routes);
+  Collect collect = { n, routes };
+
+  ember_prefix_table_foreach (n->routes, collect_route, &collect);
   route_list = join_cidrs (routes, NULL);
   g_key_file_set_string (kf, "tun-linux", "name", n->ifname);
   g_key_file_set_integer (kf, "tun-linux", "mtu", (gint) n->mtu);
@@ -458,6 +470,7 @@ node_start (Node *n, GError **error)
     .ifname = n->ifname,
     .mtu = n->mtu,
     .bind = n->conf->has_listen_port ? &bind : NULL,
+    .fwmark = n->plan.fwmark,
     .status_period_ms = STATUS_PERIOD_MS,
   };
   n->shell = ember_shell_new (&shell_cfg, &callbacks, n, error);
@@ -511,10 +524,15 @@ refuse_unwired (const EmberWgConf *c, GError **error)
 
   if (c->dns_line != 0)
     key = "DNS", line = c->dns_line;
-  if (key == NULL && c->table_line != 0)
+  if (key == NULL && c->table != EMBER_WGCONF_TABLE_AUTO && c->table != EMBER_WGCONF_TABLE_OFF)
     key = "Table", line = c->table_line;
-  if (key == NULL && c->fwmark_line != 0)
-    key = "FwMark", line = c->fwmark_line;
+  if (key == NULL && c->table == EMBER_WGCONF_TABLE_AUTO
+      && (ember_wgconf_has_default_route (c, 4) || ember_wgconf_has_default_route (c, 6)))
+    {
+      g_set_error (error, EMBER_WGCONF_ERROR, 0, "%s: AllowedIPs: a default route (full "
+                   "tunnel) is not supported by emberd's static-peer mode yet", c->path);
+      return FALSE;
+    }
   if (key == NULL)
     return TRUE;
   g_set_error (error, EMBER_WGCONF_ERROR, 0, "%s:%u: %s: not supported by emberd's static-peer "
@@ -531,7 +549,8 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   g_autofree char *status_dir = NULL;
   int code;
 
-  if (conf == NULL || !refuse_unwired (conf, &error))
+  if (conf == NULL || !refuse_unwired (conf, &error)
+      || !ember_static_routes_plan (conf, NULL, &n.plan, &error))
     {
       g_printerr ("emberd: %s\n", error->message);
       return 1;

@@ -43,6 +43,7 @@ struct _EmberPortalSession {
   gint64 backoff_prev_us;  /* the last delay; 0 after a reset */
   Conn *conn;
   GSource *retry;
+  gint64 retry_delay_us;   /* of the scheduled retry */
   GQueue queue;            /* char *: frames built while not joined */
   guint next_ref;
 };
@@ -178,6 +179,7 @@ on_retry (gpointer data)
 {
   EmberPortalSession *s = data;
   g_clear_pointer (&s->retry, g_source_unref);
+  s->retry_delay_us = 0;
   attempt_start (s);
   return G_SOURCE_REMOVE;
 }
@@ -187,6 +189,7 @@ schedule_attempt (EmberPortalSession *s, gint64 delay_us)
 {
   drop_source (&s->retry);
   s->retry = add_timeout (s, delay_us, on_retry, s, NULL);
+  s->retry_delay_us = delay_us;
 }
 
 /* The connection `c` ended with `error` (taken). Fatal errors end in
@@ -641,7 +644,7 @@ ember_portal_session_new (GMainContext *ctx, const EmberPortalSessionConfig *cfg
   s->refs = 1;
   s->ctx = g_main_context_ref (ctx != NULL ? ctx : g_main_context_default ());
   s->channel = cfg->channel;
-  s->rand = g_rand_new ();
+  s->rand = cfg->random_seed != 0 ? g_rand_new_with_seed (cfg->random_seed) : g_rand_new ();
   g_queue_init (&s->queue);
   s->heartbeat_us = cfg->heartbeat_interval_us > 0 ? cfg->heartbeat_interval_us
                                                    : EMBER_PORTAL_HEARTBEAT_INTERVAL_US;
@@ -754,6 +757,13 @@ ember_portal_session_get_state (EmberPortalSession *s)
 {
   g_return_val_if_fail (s != NULL, EMBER_PORTAL_SESSION_DISCONNECTED);
   return s->state;
+}
+
+gint64
+ember_portal_session_get_retry_delay (EmberPortalSession *s)
+{
+  g_return_val_if_fail (s != NULL, 0);
+  return s->retry != NULL ? s->retry_delay_us : 0;
 }
 
 guint

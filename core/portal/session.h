@@ -141,6 +141,7 @@ typedef struct {
   gint64 heartbeat_interval_us;  /* EMBER_PORTAL_HEARTBEAT_INTERVAL_US (10 s) */
   gint64 backoff_base_us;        /* EMBER_PORTAL_SESSION_BACKOFF_BASE_US */
   gint64 backoff_max_us;         /* EMBER_PORTAL_SESSION_BACKOFF_MAX_US */
+  guint32 random_seed;           /* of the backoff's jitter; 0: a random seed */
 } EmberPortalSessionConfig;
 
 typedef struct {
@@ -182,6 +183,10 @@ gboolean ember_portal_session_set_token (EmberPortalSession *session, const char
 gboolean ember_portal_session_send (EmberPortalSession *session, const EmberPortalMessage *msg,
                                     GError **error);
 EmberPortalSessionState ember_portal_session_get_state (EmberPortalSession *session);
+/* The delay (µs) chosen for the scheduled next attempt, 0 when none is
+ * scheduled; valid from the DISCONNECTED callback on (for a status line:
+ * "next attempt in 12 s"). */
+gint64 ember_portal_session_get_retry_delay (EmberPortalSession *session);
 /* Frames waiting for the next join. */
 guint ember_portal_session_queued (EmberPortalSession *session);
 /* Closes the socket (1000), drops the queue; no callback after this. */

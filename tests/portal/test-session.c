@@ -5,13 +5,11 @@
  * mid-frame, no heartbeat replies, 429/503 with Retry-After). Loopback
  * only, ports chosen by the kernel, every wait bounded. */
 #include "portal-fx.h"
+#include "session-fakes.h"
 #include "portal/session.h"
 #include "portal/upgrade.h"
 
-#include <arpa/inet.h>
 #include <glib/gstdio.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
@@ -26,6 +24,7 @@ typedef struct {
   gint code;
   char *message;   /* NULL without error */
   gint64 at;       /* monotonic */
+  gint64 retry_delay;
 } Change;
 
 typedef struct {
@@ -67,7 +66,8 @@ on_state (EmberPortalSession *s, EmberPortalSessionState state, const GError *er
 {
   Recorder *r = user_data;
   g_assert_true (state == ember_portal_session_get_state (s));
-  Change c = { .state = state, .at = g_get_monotonic_time () };
+  Change c = { .state = state, .at = g_get_monotonic_time (),
+                .retry_delay = ember_portal_session_get_retry_delay (s) };
   if (error != NULL)
     {
       c.domain = error->domain;
@@ -381,20 +381,20 @@ static void
 test_heartbeats_keep_the_session (void)
 {
   /* The portal closes a session after three of its heartbeat intervals
-   * without one (0.2 s here); a session that heartbeats every 0.1 s and
-   * gets every reply stays joined. */
+   * without one (1.5 s here); a session that heartbeats every 0.15 s and
+   * gets every reply stays joined over several of those periods. */
   PortalFx fx;
-  portal_fx_setup (&fx, "heartbeat-interval=0.2\n");
+  portal_fx_setup (&fx, "heartbeat-interval=0.5\n");
   g_autofree char *ct = NULL;
   portal_fx_model (&fx, &ct, NULL);
   portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
   g_autofree char *url = portal_url (&fx);
   Recorder r;
   recorder_init (&r);
-  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 100 * G_TIME_SPAN_MILLISECOND);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 150 * G_TIME_SPAN_MILLISECOND);
   ember_portal_session_start (r.session);
   g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_JOINED, 1, 5000));
-  portal_fx_run (1500);
+  portal_fx_run (4000);
   g_assert_cmpint (ember_portal_session_get_state (r.session), ==, EMBER_PORTAL_SESSION_JOINED);
   g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED), ==, 0);
   g_assert_cmpuint (count_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT), ==, 1);
@@ -654,138 +654,6 @@ test_queued_sends_after_join (void)
 
 /* ---- misbehaving servers ------------------------------------------------------ */
 
-typedef enum {
-  RAW_NOT_HTTP,          /* "SSH-2.0-…" */
-  RAW_HTTP_NO_END,       /* a status line, then the connection closes */
-  RAW_BAD_ACCEPT,        /* 101 with a wrong Sec-WebSocket-Accept */
-  RAW_INVALID_FRAME,     /* 101, then a frame with reserved bits and opcode */
-  RAW_CLOSE_MID_FRAME,   /* 101, then half a frame and a closed connection */
-  RAW_SILENT,            /* accepts and says nothing */
-} RawMode;
-
-typedef struct {
-  GSocketService *service;
-  guint16 port;
-  RawMode mode;
-  gint connections;      /* atomic */
-} RawServer;
-
-static char *
-read_request (GInputStream *in)
-{
-  GString *s = g_string_new (NULL);
-  char c;
-  while (s->len < 8192 && !g_str_has_suffix (s->str, "\r\n\r\n")
-         && g_input_stream_read (in, &c, 1, NULL, NULL) == 1)
-    g_string_append_c (s, c);
-  return g_string_free (s, FALSE);
-}
-
-static char *
-accept_for (const char *request)
-{
-  const char *k = strstr (request, "Sec-WebSocket-Key: ");
-  g_assert_nonnull (k);
-  k += strlen ("Sec-WebSocket-Key: ");
-  g_autofree char *key = g_strndup (k, strcspn (k, "\r\n"));
-  g_autofree char *concat = g_strconcat (key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", NULL);
-  guint8 digest[20];
-  gsize len = sizeof digest;
-  g_autoptr (GChecksum) sha1 = g_checksum_new (G_CHECKSUM_SHA1);
-  g_checksum_update (sha1, (const guchar *) concat, -1);
-  g_checksum_get_digest (sha1, digest, &len);
-  return g_base64_encode (digest, len);
-}
-
-static gboolean
-on_raw_run (GThreadedSocketService *service, GSocketConnection *conn, GObject *source,
-            gpointer user_data)
-{
-  (void) service;
-  (void) source;
-  RawServer *raw = user_data;
-  g_atomic_int_inc (&raw->connections);
-  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (conn));
-  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
-  g_autofree char *request = read_request (in);
-  g_autofree char *accept = accept_for (request);
-  g_autofree char *upgrade = g_strdup_printf ("HTTP/1.1 101 Switching Protocols\r\n"
-                                              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                                              "Sec-WebSocket-Accept: %s\r\n\r\n",
-                                              raw->mode == RAW_BAD_ACCEPT ? "AAAA" : accept);
-  switch (raw->mode)
-    {
-    case RAW_NOT_HTTP:
-      g_output_stream_write_all (out, "SSH-2.0-OpenSSH_9.2\r\n", 21, NULL, NULL, NULL);
-      break;
-    case RAW_HTTP_NO_END:
-      g_output_stream_write_all (out, "HTTP/1.1 200 OK\r\nContent-", 25, NULL, NULL, NULL);
-      break;
-    case RAW_BAD_ACCEPT:
-      g_output_stream_write_all (out, upgrade, strlen (upgrade), NULL, NULL, NULL);
-      break;
-    case RAW_INVALID_FRAME:
-      {
-        g_output_stream_write_all (out, upgrade, strlen (upgrade), NULL, NULL, NULL);
-        /* FIN + RSV1..3 + opcode 0xB (reserved), length 2 */
-        static const guint8 frame[] = { 0xfb, 0x02, 'h', 'i' };
-        g_output_stream_write_all (out, frame, sizeof frame, NULL, NULL, NULL);
-        char sink[256];
-        /* until the client gives up */
-        while (g_input_stream_read (in, sink, sizeof sink, NULL, NULL) > 0)
-          ;
-      }
-      break;
-    case RAW_CLOSE_MID_FRAME:
-      {
-        g_output_stream_write_all (out, upgrade, strlen (upgrade), NULL, NULL, NULL);
-        /* a text frame announcing 256 bytes, of which 10 come */
-        static const guint8 frame[] = { 0x81, 0x7e, 0x01, 0x00, '{', '"', 't', 'o', 'p',
-                                        'i', 'c', '"', ':', '"' };
-        g_output_stream_write_all (out, frame, sizeof frame, NULL, NULL, NULL);
-        g_usleep (20 * 1000);
-      }
-      break;
-    case RAW_SILENT:
-      {
-        char sink[256];
-        GSocket *sock = g_socket_connection_get_socket (conn);
-        g_socket_set_timeout (sock, 3);
-        while (g_input_stream_read (in, sink, sizeof sink, NULL, NULL) > 0)
-          ;
-      }
-      break;
-    }
-  g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
-  return TRUE;
-}
-
-static void
-raw_start (RawServer *raw, RawMode mode)
-{
-  memset (raw, 0, sizeof *raw);
-  raw->mode = mode;
-  raw->service = g_threaded_socket_service_new (4);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-  g_autoptr (GError) error = NULL;
-  g_socket_listener_add_address (G_SOCKET_LISTENER (raw->service), any, G_SOCKET_TYPE_STREAM,
-                                 G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
-  g_assert_no_error (error);
-  raw->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  g_signal_connect (raw->service, "run", G_CALLBACK (on_raw_run), raw);
-  g_socket_service_start (raw->service);
-}
-
-static void
-raw_stop (RawServer *raw)
-{
-  g_socket_service_stop (raw->service);
-  g_socket_listener_close (G_SOCKET_LISTENER (raw->service));
-  g_clear_object (&raw->service);   /* waits for its threads */
-}
-
 /* Starts a session at `port`, waits for `attempts` failed attempts and
  * checks that each ended in DISCONNECTED with `code` and `needle` in the
  * message: no REJECTED, no crash, and it retried by itself. */
@@ -869,140 +737,6 @@ test_silent_server (void)
   raw_stop (&raw);
 }
 
-/* A SoupServer: plain HTTP answers, and WebSockets that misbehave after
- * the upgrade. */
-typedef struct {
-  SoupServer *server;
-  guint16 port;
-  guint status;          /* for /client/websocket as plain HTTP; 0: a WebSocket */
-  const char *retry_after;
-  const char *ws_mode;   /* "bad-json", "binary", "no-heartbeat-reply", "join-error", "close-4029" */
-  GPtrArray *sockets;
-  gint64 *attempt_times;
-  guint n_attempts;
-} FakePortal;
-
-static void
-fake_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *bytes, gpointer user_data)
-{
-  FakePortal *fp = user_data;
-  (void) type;
-  gsize len = 0;
-  const char *text = g_bytes_get_data (bytes, &len);
-  g_auto (EmberPortalMessage) in = { 0 };
-  g_autoptr (GError) error = NULL;
-  g_assert_true (ember_portal_message_parse (text, len, EMBER_PORTAL_CHANNEL_CLIENT,
-                                             EMBER_PORTAL_TO_PORTAL, &in, &error));
-  if (in.event != EMBER_PORTAL_EVENT_PHX_JOIN)
-    return;   /* heartbeats get no reply */
-  if (strcmp (fp->ws_mode, "bad-json") == 0)
-    {
-      soup_websocket_connection_send_text (ws, "{\"topic\":\"client\",");
-      return;
-    }
-  if (strcmp (fp->ws_mode, "binary") == 0)
-    {
-      soup_websocket_connection_send_binary (ws, "\x01\x02", 2);
-      return;
-    }
-  if (strcmp (fp->ws_mode, "close-4029") == 0)
-    {
-      soup_websocket_connection_close (ws, 4029, "rate_limited");
-      return;
-    }
-  g_auto (EmberPortalMessage) reply;
-  ember_portal_message_init (&reply, EMBER_PORTAL_EVENT_PHX_REPLY, EMBER_PORTAL_CHANNEL_CLIENT,
-                             in.ref);
-  if (strcmp (fp->ws_mode, "join-error") == 0)
-    {
-      reply.u.reply.status = EMBER_PORTAL_REPLY_ERROR;
-      reply.u.reply.reason = EMBER_PORTAL_REPLY_REASON_INTERNAL;
-      reply.u.reply.message = g_strdup ("storage failed");
-    }
-  g_autofree char *t = ember_portal_message_build (&reply, EMBER_PORTAL_CHANNEL_CLIENT, NULL, &error);
-  g_assert_no_error (error);
-  soup_websocket_connection_send_text (ws, t);
-  if (strcmp (fp->ws_mode, "join-error") == 0)
-    return;
-  g_auto (EmberPortalMessage) init;
-  ember_portal_message_init (&init, EMBER_PORTAL_EVENT_CLIENT_INIT, EMBER_PORTAL_CHANNEL_CLIENT,
-                             NULL);
-  ember_addr_parse ("100.64.0.2", &init.u.client_init.iface.ipv4, NULL);
-  ember_addr_parse ("fd00:2021:1111::2", &init.u.client_init.iface.ipv6, NULL);
-  g_autofree char *it = ember_portal_message_build (&init, EMBER_PORTAL_CHANNEL_CLIENT, NULL, &error);
-  g_assert_no_error (error);
-  soup_websocket_connection_send_text (ws, it);
-}
-
-static void
-fake_ws (SoupServer *server, SoupServerMessage *msg, const char *path,
-         SoupWebsocketConnection *ws, gpointer user_data)
-{
-  (void) server;
-  (void) msg;
-  (void) path;
-  FakePortal *fp = user_data;
-  g_ptr_array_add (fp->sockets, g_object_ref (ws));
-  g_signal_connect (ws, "message", G_CALLBACK (fake_ws_message), fp);
-}
-
-static void
-fake_http (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-           gpointer user_data)
-{
-  (void) server;
-  (void) path;
-  (void) query;
-  FakePortal *fp = user_data;
-  if (fp->n_attempts < 8)
-    fp->attempt_times[fp->n_attempts] = g_get_monotonic_time ();
-  fp->n_attempts++;
-  if (fp->status == 0)
-    return;   /* the WebSocket handler answers */
-  soup_server_message_set_status (msg, fp->status, NULL);
-  if (fp->retry_after != NULL)
-    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
-                                  fp->retry_after);
-  const char *body = fp->status == 200 ? "<html>hello</html>"
-                                       : "{\"error\":\"unavailable\",\"reason\":\"storage\"}";
-  soup_server_message_set_response (msg, fp->status == 200 ? "text/html" : "application/json",
-                                    SOUP_MEMORY_STATIC, body, strlen (body));
-}
-
-static void
-fake_start (FakePortal *fp, guint status, const char *retry_after, const char *ws_mode)
-{
-  memset (fp, 0, sizeof *fp);
-  fp->status = status;
-  fp->retry_after = retry_after;
-  fp->ws_mode = ws_mode;
-  fp->sockets = g_ptr_array_new_with_free_func (g_object_unref);
-  fp->attempt_times = g_new0 (gint64, 8);
-  fp->server = soup_server_new (NULL, NULL);
-  soup_server_add_early_handler (fp->server, NULL, fake_http, fp, NULL);
-  if (status == 0)
-    soup_server_add_websocket_handler (fp->server, "/client/websocket", NULL, NULL, fake_ws, fp,
-                                       NULL);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GError) error = NULL;
-  g_assert_true (soup_server_listen (fp->server, addr, 0, &error));
-  g_assert_no_error (error);
-  GSList *uris = soup_server_get_uris (fp->server);
-  fp->port = (guint16) g_uri_get_port (uris->data);
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-}
-
-static void
-fake_stop (FakePortal *fp)
-{
-  soup_server_disconnect (fp->server);
-  g_clear_object (&fp->server);
-  g_ptr_array_unref (fp->sockets);
-  g_free (fp->attempt_times);
-  portal_fx_run (20);
-}
-
 static void
 test_http_not_websocket (void)
 {
@@ -1061,6 +795,65 @@ test_websocket_misbehaves (void)
 }
 
 static void
+test_backoff_resets_after_a_join_that_held (void)
+{
+  /* A portal that drops every session right after init: the join did not
+   * hold, so the delays follow the backoff from one to the next. The
+   * fifth session is kept for 1.5 s, past three heartbeat intervals
+   * (0.2 s), heartbeats answered: the delay after it starts from the
+   * base again. The jitter's
+   * seed is fixed, so the test draws the same random numbers. */
+  FakePortal fp;
+  fake_start (&fp, 0, NULL, "flap");
+  fp.hold = 5;
+  fp.hold_ms = 1500;
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u", fp.port);
+  const gint64 base = 20 * G_TIME_SPAN_MILLISECOND, max = 2 * G_USEC_PER_SEC;
+  EmberPortalSessionConfig cfg = {
+    .url = url, .token = "t", .channel = EMBER_PORTAL_CHANNEL_CLIENT,
+    .public_key = PUBLIC_KEY, .external_id = "laptop-1",
+    .heartbeat_interval_us = 200 * G_TIME_SPAN_MILLISECOND,
+    .backoff_base_us = base, .backoff_max_us = max, .random_seed = 4242,
+  };
+  Recorder r;
+  recorder_init (&r);
+  g_autoptr (GError) error = NULL;
+  r.session = ember_portal_session_new (NULL, &cfg, &callbacks, &r, &error);
+  g_assert_no_error (error);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED, 7, 15000));
+
+  GRand *model = g_rand_new_with_seed (4242);
+  gint64 prev = 0;
+  guint k = 0;
+  for (guint i = 0; i < r.changes->len && k < 7; i++)
+    {
+      const Change *c = &g_array_index (r.changes, Change, i);
+      if (c->state != EMBER_PORTAL_SESSION_DISCONNECTED)
+        continue;
+      k++;
+      guint32 random = g_rand_int (model);
+      if (k == 5)
+        {
+          /* the fifth join held; without the reset it would differ */
+          g_assert_cmpint (ember_portal_session_backoff_next (prev, random, base, max), !=,
+                           ember_portal_session_backoff_next (0, random, base, max));
+          prev = 0;
+        }
+      gint64 want = ember_portal_session_backoff_next (prev, random, base, max);
+      g_assert_cmpint (c->retry_delay, ==, want);
+      prev = want;
+    }
+  g_assert_cmpuint (k, ==, 7);
+  g_rand_free (model);
+  /* not scheduled while connected */
+  g_assert_cmpint (g_array_index (r.changes, Change, 1).state, ==, EMBER_PORTAL_SESSION_JOINED);
+  g_assert_cmpint (g_array_index (r.changes, Change, 1).retry_delay, ==, 0);
+  recorder_clear (&r);
+  fake_stop (&fp);
+}
+
+static void
 test_unanswered_heartbeats (void)
 {
   /* joins, gets init, but no heartbeat is ever answered: after two
@@ -1083,58 +876,6 @@ test_unanswered_heartbeats (void)
 }
 
 /* ---- wss --------------------------------------------------------------------- */
-
-/* A self-signed certificate for `dns_name` and, when `ip` is set, that
- * address; written as PEM to dir/NAME.crt and dir/NAME.key. */
-static void
-write_certificate (const char *dir, const char *name, const char *dns_name, const char *ip)
-{
-  gnutls_x509_privkey_t key;
-  gnutls_x509_crt_t crt;
-  g_assert_cmpint (gnutls_x509_privkey_init (&key), ==, 0);
-  g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
-                                                 GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0),
-                   ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_init (&crt), ==, 0);
-  time_t now = time (NULL);
-  static const guint8 serial[] = { 0x01, 0x23, 0x45 };
-  g_assert_cmpint (gnutls_x509_crt_set_version (crt, 3), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_serial (crt, serial, sizeof serial), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, now - 3600), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, now + 86400), ==, 0);
-  g_autofree char *dn = g_strdup_printf ("CN=%s", dns_name);
-  g_assert_cmpint (gnutls_x509_crt_set_dn (crt, dn, NULL), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_key (crt, key), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_DNSNAME, dns_name,
-                                                         (unsigned) strlen (dns_name),
-                                                         GNUTLS_FSAN_APPEND),
-                   ==, 0);
-  if (ip != NULL)
-    {
-      guint8 addr[4];
-      g_assert_cmpint (inet_pton (AF_INET, ip, addr), ==, 1);
-      g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, addr,
-                                                             sizeof addr, GNUTLS_FSAN_APPEND),
-                       ==, 0);
-    }
-  /* its own trust anchor */
-  g_assert_cmpint (gnutls_x509_crt_set_basic_constraints (crt, 1, -1), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE
-                                                         | GNUTLS_KEY_KEY_CERT_SIGN),
-                   ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0), ==, 0);
-  gnutls_datum_t pem = { 0 };
-  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &pem), ==, 0);
-  g_autofree char *crt_path = g_strdup_printf ("%s/%s.crt", dir, name);
-  g_assert_true (g_file_set_contents (crt_path, (const char *) pem.data, pem.size, NULL));
-  gnutls_free (pem.data);
-  g_assert_cmpint (gnutls_x509_privkey_export2 (key, GNUTLS_X509_FMT_PEM, &pem), ==, 0);
-  g_autofree char *key_path = g_strdup_printf ("%s/%s.key", dir, name);
-  g_assert_true (g_file_set_contents (key_path, (const char *) pem.data, pem.size, NULL));
-  gnutls_free (pem.data);
-  gnutls_x509_crt_deinit (crt);
-  gnutls_x509_privkey_deinit (key);
-}
 
 static void
 test_wss (void)
@@ -1332,6 +1073,8 @@ main (int argc, char **argv)
                    test_retry_after_is_honoured);
   g_test_add_func ("/portal/session/garbage/bad-messages-after-the-upgrade-are-retried",
                    test_websocket_misbehaves);
+  g_test_add_func ("/portal/session/backoff/resets-after-a-join-that-held",
+                   test_backoff_resets_after_a_join_that_held);
   g_test_add_func ("/portal/session/two-unanswered-heartbeats-reconnect",
                    test_unanswered_heartbeats);
   g_test_add_func ("/portal/session/wss/checks-the-certificate-and-the-host", test_wss);

@@ -22,6 +22,9 @@ packages=(
   # the end-to-end topology (scripts/lib/topology.sh): NAT routers, and curl
   # fetching through the tunnel in the demo, tests/e2e and bench/e2e.sh
   nftables curl
+  # the DNS stub's interop test (tests/dns): dig through the stub to unbound;
+  # dnsmasq only for tests/dns/captures/capture.sh
+  unbound bind9-dnsutils dnsmasq-base
   # test tooling
   jq python3 ca-certificates
   # Windows cross build of tun-wintun and its Wine tests (scripts/build-windows.sh):

@@ -108,6 +108,7 @@ typedef enum {
   K_KEY = 1 << 8,
   K_WAS = 1 << 9,
   K_SET = 1 << 10,
+  K_NAME = 1 << 11,
 } KeyBit;
 
 static const struct {
@@ -118,6 +119,7 @@ static const struct {
   { "table", K_TABLE },       { "family", K_FAMILY },     { "priority", K_PRIORITY },
   { "not-fwmark", K_NOT_FWMARK }, { "suppress-prefixlength", K_SUPPRESS },
   { "key", K_KEY },           { "was", K_WAS },           { "set", K_SET },
+  { "name", K_NAME },
 };
 
 static gboolean
@@ -145,6 +147,18 @@ parse_value (EmberNetconfObj *obj, KeyBit bit, const char *key, const char *valu
         return line_error (error, lineno, "key: not a sysctl name: \"%.32s\"", value);
       g_strlcpy (obj->sysctl_key, value, sizeof obj->sysctl_key);
       return TRUE;
+    case K_NAME:
+      {
+        gsize len = strlen (value);
+        gboolean ok = len > 0 && len < sizeof obj->nft_table;
+        for (const char *p = value; ok && *p != '\0'; p++)
+          ok = g_ascii_isalnum (*p) || *p == '_';
+        if (!ok)
+          return line_error (error, lineno, "name: not an nftables table name of Ember's: "
+                             "\"%.32s\"", value);
+        g_strlcpy (obj->nft_table, value, sizeof obj->nft_table);
+        return TRUE;
+      }
     case K_WAS:
     case K_SET:
       if (!valid_sysctl_value (value))
@@ -200,6 +214,7 @@ static const struct {
   { "rule", EMBER_NETCONF_OBJ_RULE, K_FAMILY | K_PRIORITY | K_TABLE,
     K_FAMILY | K_PRIORITY | K_TABLE | K_NOT_FWMARK | K_SUPPRESS },
   { "sysctl", EMBER_NETCONF_OBJ_SYSCTL, K_KEY | K_WAS | K_SET, K_KEY | K_WAS | K_SET },
+  { "nft-table", EMBER_NETCONF_OBJ_NFT_TABLE, K_FAMILY | K_NAME, K_FAMILY | K_NAME },
 };
 
 static const char *
@@ -224,8 +239,8 @@ parse_line (const char *line, guint lineno, EmberNetconfObj *obj, GError **error
     if (strcmp (words[0], kinds[k].name) == 0)
       break;
   if (k == G_N_ELEMENTS (kinds))
-    return line_error (error, lineno, "unknown object \"%.32s\" (expected address, route, rule "
-                       "or sysctl)", words[0]);
+    return line_error (error, lineno, "unknown object \"%.32s\" (expected address, route, rule, "
+                       "sysctl or nft-table)", words[0]);
   obj->kind = kinds[k].kind;
 
   guint seen = 0;
@@ -341,6 +356,9 @@ ember_netconf_journal_format_obj (const EmberNetconfObj *obj, GString *out)
       g_string_append_printf (out, "sysctl key=%s was=%s set=%s\n", obj->sysctl_key,
                               obj->sysctl_was, obj->sysctl_set);
       break;
+    case EMBER_NETCONF_OBJ_NFT_TABLE:
+      g_string_append_printf (out, "nft-table family=%u name=%s\n", obj->family, obj->nft_table);
+      break;
     default:
       g_assert_not_reached ();
     }
@@ -378,6 +396,9 @@ ember_netconf_obj_describe (const EmberNetconfObj *obj)
     case EMBER_NETCONF_OBJ_SYSCTL:
       return g_strdup_printf ("sysctl %s=%s (was %s)", obj->sysctl_key, obj->sysctl_set,
                               obj->sysctl_was);
+    case EMBER_NETCONF_OBJ_NFT_TABLE:
+      return g_strdup_printf ("nftables table %s %s", obj->family == 4 ? "ip" : "ip6",
+                              obj->nft_table);
     default:
       return g_strdup ("invalid object");
     }
@@ -401,6 +422,8 @@ ember_netconf_obj_equal (const EmberNetconfObj *a, const EmberNetconfObj *b)
              && a->suppress_prefixlen == b->suppress_prefixlen;
     case EMBER_NETCONF_OBJ_SYSCTL:
       return strcmp (a->sysctl_key, b->sysctl_key) == 0;
+    case EMBER_NETCONF_OBJ_NFT_TABLE:
+      return a->family == b->family && strcmp (a->nft_table, b->nft_table) == 0;
     default:
       return FALSE;
     }

@@ -9,6 +9,7 @@
  *   rule family=4 priority=32765 table=51820 not-fwmark=51820
  *   rule family=4 priority=32764 table=254 suppress-prefixlength=0
  *   sysctl key=net.ipv4.conf.all.src_valid_mark was=0 set=1
+ *   nft-table family=4 name=ember_ft_ember0
  *
  * `dev` is "ifindex:ifname": an object bound to an interface is undone
  * only if that index still carries that name (a TUN closed by the killed
@@ -36,6 +37,7 @@ typedef enum {
   EMBER_NETCONF_OBJ_ROUTE,
   EMBER_NETCONF_OBJ_RULE,
   EMBER_NETCONF_OBJ_SYSCTL,
+  EMBER_NETCONF_OBJ_NFT_TABLE,
 } EmberNetconfObjKind;
 
 /* One journalled object. Fields not used by a kind are zero. */
@@ -45,7 +47,7 @@ typedef struct {
   char ifname[16];            /* address, route (IFNAMSIZ) */
   EmberCidr cidr;             /* address: local address/len; route: dst */
   guint32 table;              /* route, rule */
-  guint8 family;              /* rule: 4 or 6 (address, route: cidr.family) */
+  guint8 family;              /* rule, nft-table: 4 or 6 (address, route: cidr.family) */
   guint32 priority;           /* rule */
   guint32 fwmark;             /* rule: not-fwmark (0: none) */
   gboolean invert_fwmark;     /* rule: "not fwmark" */
@@ -53,6 +55,7 @@ typedef struct {
   char sysctl_key[96];        /* sysctl: dotted name under /proc/sys */
   char sysctl_was[32];        /* sysctl: value before */
   char sysctl_set[32];        /* sysctl: value written */
+  char nft_table[32];         /* nft-table: name (family ip or ip6 from `family`) */
 } EmberNetconfObj;
 
 /* Parses a whole journal. `text` need not be NUL-terminated. A last line

@@ -6,6 +6,7 @@
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <net/if.h>
+#include <nftables/libnftables.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -46,13 +47,19 @@ af_of (guint family)
 }
 
 static gboolean
-set_kernel_error (GError **error, int err, const char *what)
+set_kernel_error_detail (GError **error, int err, const char *what, const char *detail)
 {
   g_set_error (error, EMBER_NETCONF_ERROR,
                err == EPERM || err == EACCES ? EMBER_NETCONF_ERROR_PERMISSION
                                              : EMBER_NETCONF_ERROR_KERNEL,
-               "%s: %s", what, g_strerror (err));
+               "%s: %s", what, detail != NULL ? detail : g_strerror (err));
   return FALSE;
+}
+
+static gboolean
+set_kernel_error (GError **error, int err, const char *what)
+{
+  return set_kernel_error_detail (error, err, what, NULL);
 }
 
 /* ---- the journal file ---------------------------------------------- */
@@ -241,9 +248,126 @@ build_rule (EmberRtnlRequest *req, const EmberNetconfObj *obj, gboolean add)
     ember_rtnl_attr_u32 (req, FRA_SUPPRESS_PREFIXLEN, (guint32) obj->suppress_prefixlen);
 }
 
-/* 0 or a positive errno. */
+/* ---- wg-quick's nftables table for a full tunnel --------------------- */
+
+/* Runs nft commands in one transaction: 0, or EPROTO with libnftables'
+ * own text in *detail. */
 static int
-kernel_apply (const EmberNetconfObj *obj, gboolean add)
+nft_exec (const char *cmds, char **detail)
+{
+  struct nft_ctx *nft = nft_ctx_new (NFT_CTX_DEFAULT);
+  if (nft == NULL)
+    {
+      *detail = g_strdup ("cannot create a libnftables context");
+      return ENOMEM;
+    }
+  nft_ctx_buffer_output (nft);
+  nft_ctx_buffer_error (nft);
+  int rc = nft_run_cmd_from_buffer (nft, cmds);
+  if (rc != 0)
+    {
+      const char *text = nft_ctx_get_error_buffer (nft);
+      *detail = g_strstrip (g_strdup (text != NULL && text[0] != '\0' ? text : "nft failed"));
+    }
+  nft_ctx_free (nft);
+  return rc == 0 ? 0 : EPROTO;
+}
+
+typedef struct {
+  guint32 ifindex;
+  int af;
+  const char *ifname;
+  GString *rules;
+} TunnelAddrs;
+
+static void
+tunnel_addr_one (const struct nlmsghdr *nh, gpointer user_data)
+{
+  TunnelAddrs *ta = user_data;
+  struct ifaddrmsg ifa;
+  if (nh->nlmsg_type != RTM_NEWADDR || nh->nlmsg_len < NLMSG_LENGTH (sizeof ifa))
+    return;
+  memcpy (&ifa, NLMSG_DATA (nh), sizeof ifa);
+  if (ifa.ifa_index != ta->ifindex || ifa.ifa_family != ta->af)
+    return;
+  const struct rtattr *tb[IFA_MAX + 1];
+  ember_rtnl_parse_msg (nh, sizeof ifa, tb, IFA_MAX);
+  const struct rtattr *a = tb[IFA_LOCAL] != NULL ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+  gsize alen = ta->af == AF_INET ? 4 : 16;
+  EmberCidr c;
+  if (a == NULL || RTA_PAYLOAD (a) != alen
+      || !ember_cidr_init (&c, ta->af == AF_INET ? 4 : 6, RTA_DATA (a), (guint) alen * 8))
+    return;
+  if (c.family == 6 && c.addr[0] == 0xfe && (c.addr[1] & 0xc0) == 0x80)
+    return; /* link-local: not reachable from elsewhere anyway */
+  char buf[EMBER_CIDR_STRLEN];
+  ember_cidr_format (&c, buf);
+  *strchr (buf, '/') = '\0';
+  g_string_append_printf (ta->rules,
+                          "    iifname != \"%s\" %s daddr %s fib saddr type != local drop\n",
+                          ta->ifname, c.family == 4 ? "ip" : "ip6", buf);
+}
+
+/* Creates (or deletes) the table: as wg-quick does for a full tunnel,
+ *  - preraw: packets for the tunnel's own addresses that arrive by any
+ *    other interface from a non-local source are dropped (the tunnel's
+ *    address must not be reachable from the LAN);
+ *  - premangle / postmangle: the fwmark of Ember's UDP is saved in
+ *    conntrack and restored on the replies, so that reverse-path
+ *    filtering (src_valid_mark=1) sees them as marked and lets them in. */
+static int
+nft_table_apply (const EmberNetconfObj *obj, gboolean add, char **detail)
+{
+  const char *fam = obj->family == 4 ? "ip" : "ip6";
+  if (!add)
+    {
+      /* Journalled, so Ember's: "add" first makes the delete valid when
+       * someone removed it already. */
+      g_autofree char *cmds = g_strdup_printf ("add table %s %s\ndelete table %s %s\n", fam,
+                                               obj->nft_table, fam, obj->nft_table);
+      return nft_exec (cmds, detail);
+    }
+  g_autofree char *list = g_strdup_printf ("list table %s %s\n", fam, obj->nft_table);
+  g_autofree char *ignored = NULL;
+  if (nft_exec (list, &ignored) == 0)
+    return EEXIST;
+
+  TunnelAddrs ta = { .ifindex = obj->ifindex, .af = af_of (obj->family),
+                     .ifname = obj->ifname, .rules = g_string_new (NULL) };
+  struct ifaddrmsg ifa = { .ifa_family = (guint8) ta.af };
+  EmberRtnlRequest req;
+  ember_rtnl_init (&req, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof ifa);
+  int err = ember_rtnl_dump (&req, tunnel_addr_one, &ta);
+  if (err != 0)
+    {
+      g_string_free (ta.rules, TRUE);
+      *detail = g_strdup_printf ("cannot list the tunnel's addresses: %s", g_strerror (err));
+      return err;
+    }
+  g_autofree char *preraw = g_string_free (ta.rules, FALSE);
+  g_autofree char *cmds = g_strdup_printf (
+      "create table %s %s\n"
+      "table %s %s {\n"
+      "  chain preraw {\n"
+      "    type filter hook prerouting priority raw; policy accept;\n"
+      "%s"
+      "  }\n"
+      "  chain premangle {\n"
+      "    type filter hook prerouting priority mangle; policy accept;\n"
+      "    meta l4proto udp meta mark set ct mark\n"
+      "  }\n"
+      "  chain postmangle {\n"
+      "    type filter hook postrouting priority mangle; policy accept;\n"
+      "    meta l4proto udp meta mark %u ct mark set meta mark\n"
+      "  }\n"
+      "}\n",
+      fam, obj->nft_table, fam, obj->nft_table, preraw, obj->fwmark);
+  return nft_exec (cmds, detail);
+}
+
+/* 0 or a positive errno; *detail (g_free) may say more than the errno. */
+static int
+kernel_apply (const EmberNetconfObj *obj, gboolean add, char **detail)
 {
   EmberRtnlRequest req;
   switch (obj->kind)
@@ -259,6 +383,8 @@ kernel_apply (const EmberNetconfObj *obj, gboolean add)
       return ember_rtnl_transact (&req);
     case EMBER_NETCONF_OBJ_SYSCTL:
       return sysctl_write (obj->sysctl_key, add ? obj->sysctl_set : obj->sysctl_was);
+    case EMBER_NETCONF_OBJ_NFT_TABLE:
+      return nft_table_apply (obj, add, detail);
     default:
       return EINVAL;
     }
@@ -305,14 +431,15 @@ undo_object (const EmberNetconfObj *obj, GError **error)
           return TRUE;
         }
     }
-  int err = kernel_apply (obj, FALSE);
+  g_autofree char *detail = NULL;
+  int err = kernel_apply (obj, FALSE, &detail);
   if (err == 0 || is_gone (obj, err))
     {
       g_debug ("removed %s", what);
       return TRUE;
     }
   g_autofree char *msg = g_strdup_printf ("cannot remove %s", what);
-  return set_kernel_error (error, err, msg);
+  return set_kernel_error_detail (error, err, msg, detail);
 }
 
 typedef struct {
@@ -377,7 +504,8 @@ object_add (EmberNetconf *nc, const EmberNetconfObj *obj, GError **error)
       g_array_remove_index (nc->objs, nc->objs->len - 1);
       return ADD_FAILED;
     }
-  int err = kernel_apply (obj, TRUE);
+  g_autofree char *detail = NULL;
+  int err = kernel_apply (obj, TRUE, &detail);
   if (err == 0)
     {
       g_debug ("added %s", what);
@@ -402,7 +530,7 @@ object_add (EmberNetconf *nc, const EmberNetconfObj *obj, GError **error)
       return ADD_PRESENT;
     }
   g_autofree char *msg = g_strdup_printf ("cannot add %s", what);
-  set_kernel_error (error, err, msg);
+  set_kernel_error_detail (error, err, msg, detail);
   return ADD_FAILED;
 }
 
@@ -661,7 +789,7 @@ ember_netconf_full_tunnel_add (EmberNetconf *nc, guint ifindex, int family, guin
       return FALSE;
     }
 
-  EmberNetconfObj objs[4];
+  EmberNetconfObj objs[5];
   guint n = 0;
   EmberCidr any = { .family = fam, .prefix = 0 };
   if (!make_route (&objs[n], ifindex, &any, table, error) || !fill_dev (&objs[n], ifindex, error))
@@ -691,6 +819,23 @@ ember_netconf_full_tunnel_add (EmberNetconf *nc, guint ifindex, int family, guin
       if (strcmp (s.sysctl_was, "1") != 0)
         objs[n++] = s;
     }
+  /* nftables: names are quoted into the ruleset, so only plain ones. */
+  EmberNetconfObj t = { .kind = EMBER_NETCONF_OBJ_NFT_TABLE, .family = fam, .fwmark = fwmark,
+                        .ifindex = ifindex, .suppress_prefixlen = -1 };
+  g_strlcpy (t.ifname, objs[0].ifname, sizeof t.ifname);
+  g_snprintf (t.nft_table, sizeof t.nft_table, "ember_ft_%s", t.ifname);
+  for (char *p = t.nft_table; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_')
+      *p = '_';
+  for (const char *p = t.ifname; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_' && *p != '-' && *p != '.')
+      {
+        g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_INVALID,
+                     "full tunnel: interface name \"%s\" has characters nftables rules cannot "
+                     "name safely", t.ifname);
+        return FALSE;
+      }
+  objs[n++] = t;
 
   g_array_set_size (ft->objs, 0);
   for (guint i = 0; i < n; i++)

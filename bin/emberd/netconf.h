@@ -24,7 +24,12 @@
  * carry SO_MARK `fwmark` (the caller sets it) and so leave by the main
  * table's default route, never into the tunnel. For IPv4 it also sets
  * net.ipv4.conf.all.src_valid_mark=1 (restored at removal when it was 0)
- * so that strict reverse-path filtering takes the mark into account.
+ * so that strict reverse-path filtering takes the mark into account, and
+ * adds wg-quick's nftables table for the family, `ip|ip6 ember_ft_<tun>`:
+ * the mark of Ember's UDP saved in conntrack and restored on the replies
+ * (so reverse-path filtering sees them marked), and packets for the
+ * TUN's addresses (those it has when the full tunnel is added) dropped
+ * when they arrive by another interface from a non-local source.
  * Rule priorities are chosen as the kernel would (just above the first
  * non-zero one, normally 32765 and 32764) but written explicitly so that
  * exactly Ember's rules are deleted even when someone else's identical

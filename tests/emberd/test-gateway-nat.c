@@ -29,7 +29,8 @@ test_table_lives_with_the_gateway (void)
   /* Someone else's table with a drop policy, and a leftover of a killed
    * run under Ember's name. */
   g_free (lnet_sh ("nft add table inet lnetforeign && "
-                   "nft add chain inet lnetforeign fwdchain '{ type filter hook forward priority 0; "
+                   "nft add chain inet lnetforeign fwdchain "
+                   "'{ type filter hook forward priority 0; "
                    "policy drop; }' && "
                    "nft add rule inet lnetforeign fwdchain tcp dport 22 accept && "
                    "nft add table inet ember_gw_lnettun0 && "

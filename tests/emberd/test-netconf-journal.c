@@ -14,7 +14,8 @@ static const char *valid =
     "route dev=5:ember0 table=51820 dst=0.0.0.0/0\n"
     "rule family=4 priority=32765 table=51820 not-fwmark=51820\n"
     "rule family=6 priority=32764 table=254 suppress-prefixlength=0\n"
-    "sysctl key=net.ipv4.conf.all.src_valid_mark was=0 set=1\n";
+    "sysctl key=net.ipv4.conf.all.src_valid_mark was=0 set=1\n"
+    "nft-table family=6 name=ember_ft_ember0\n";
 
 static void
 test_round_trip (void)
@@ -23,7 +24,7 @@ test_round_trip (void)
   GArray *objs = NULL;
   g_assert_true (ember_netconf_journal_parse (valid, strlen (valid), &objs, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (objs->len, ==, 7);
+  g_assert_cmpuint (objs->len, ==, 8);
   const EmberNetconfObj *o = &g_array_index (objs, EmberNetconfObj, 0);
   g_assert_cmpint (o->kind, ==, EMBER_NETCONF_OBJ_ADDRESS);
   g_assert_cmpuint (o->ifindex, ==, 5);
@@ -45,6 +46,10 @@ test_round_trip (void)
   o = &g_array_index (objs, EmberNetconfObj, 6);
   g_assert_cmpstr (o->sysctl_key, ==, "net.ipv4.conf.all.src_valid_mark");
   g_assert_cmpstr (o->sysctl_was, ==, "0");
+  o = &g_array_index (objs, EmberNetconfObj, 7);
+  g_assert_cmpint (o->kind, ==, EMBER_NETCONF_OBJ_NFT_TABLE);
+  g_assert_cmpstr (o->nft_table, ==, "ember_ft_ember0");
+  g_assert_cmpuint (o->family, ==, 6);
   g_autofree char *text = ember_netconf_journal_format (objs);
   g_assert_cmpstr (text, ==, valid);
   g_autofree char *what = ember_netconf_obj_describe (&g_array_index (objs, EmberNetconfObj, 4));
@@ -61,7 +66,7 @@ test_torn_last_line_ignored (void)
   GArray *objs = NULL;
   g_autoptr (GError) error = NULL;
   g_assert_true (ember_netconf_journal_parse (text, strlen (text), &objs, &error));
-  g_assert_cmpuint (objs->len, ==, 7);
+  g_assert_cmpuint (objs->len, ==, 8);
   g_array_unref (objs);
   g_assert_true (ember_netconf_journal_parse ("", 0, &objs, &error));
   g_assert_cmpuint (objs->len, ==, 0);
@@ -104,6 +109,9 @@ test_bad_lines (void)
     { "ember-netconf-journal 1\nsysctl key=net.x was=0 set=1/2\n", "set: not a sysctl value" },
     { "ember-netconf-journal 1\nsysctl key=net.x set=1\n", "missing key \"was\"" },
     { "ember-netconf-journal 1\n\n", "line 2: empty line" },
+    { "ember-netconf-journal 1\nnft-table family=4 name=x\"y\n", "name: not an nftables table" },
+    { "ember-netconf-journal 1\nnft-table family=4 name=abcdefghijklmnopqrstuvwxyz0123456\n", "name: not an nftables table" },
+    { "ember-netconf-journal 1\nnft-table name=ember_ft_x\n", "missing key \"family\"" },
     { "ember-netconf-journal 1\n route dev=5:e0 table=254 dst=10.0.0.0/8\n", "line 2: unknown object \"\"" },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)

@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -36,7 +39,8 @@ env_setup (Env *env)
                    "ip addr add 2001:db8:1::1/64 dev lnetup0 nodad && "
                    "ip route add default via 192.0.2.254 dev lnetup0 && "
                    "ip -6 route add default via 2001:db8:1::fe dev lnetup0 && "
-                   "ip link add lnettun0 type veth peer name lnettun1 && ip link set lnettun1 up && "
+                   "ip link add lnettun0 type veth peer name lnettun1 && "
+                   "ip link set lnettun1 up && "
                    "ip link set lnettun0 up"));
   env->tun = if_nametoindex ("lnettun0");
   env->up = if_nametoindex ("lnetup0");
@@ -261,6 +265,16 @@ test_full_tunnel_the_wg_quick_way (void)
   g_assert_true (has (table, "default dev lnettun0"));
   g_autofree char *svm = lnet_sysctl ("net/ipv4/conf/all/src_valid_mark");
   g_assert_cmpstr (svm, ==, "1");
+  /* wg-quick's nftables part: marks restored on replies, the tunnel's
+   * addresses not reachable from other interfaces. */
+  g_autofree char *nft4 = lnet_sh ("nft list table ip ember_ft_lnettun0");
+  g_assert_true (has (nft4, "meta l4proto udp meta mark set ct mark"));
+  g_assert_true (has (nft4, "meta l4proto udp meta mark 0x0000ca6c ct mark set meta mark"));
+  g_assert_true (has (nft4, "iifname != \"lnettun0\" ip daddr 100.64.0.2 "
+                            "fib saddr type != local drop"));
+  g_autofree char *nft6 = lnet_sh ("nft list table ip6 ember_ft_lnettun0");
+  g_assert_true (has (nft6, "iifname != \"lnettun0\" ip6 daddr fd00:2021::2 "
+                            "fib saddr type != local drop"));
 
   /* Unmarked traffic goes into the tunnel; marked (Ember's own socket)
    * takes the main table's default; the LAN stays on the LAN. */
@@ -301,16 +315,112 @@ test_full_tunnel_the_wg_quick_way (void)
   g_assert_cmpstr (svm_after, ==, "0");
   g_autofree char *rules6_still = lnet_sh ("ip -6 rule show");
   g_assert_true (has (rules6_still, "0xca6c"));
+  g_autofree char *tables_after4 = lnet_sh ("nft list tables");
+  g_assert_null (strstr (tables_after4, "table ip ember_ft_lnettun0"));
+  g_assert_true (has (tables_after4, "table ip6 ember_ft_lnettun0"));
 
   ember_netconf_free (nc);
   g_autofree char *rules6_after = lnet_sh ("ip -6 rule show");
   g_assert_null (strstr (rules6_after, "0xca6c"));
   g_assert_null (strstr (rules6_after, "suppress_prefixlength"));
+  g_autofree char *tables_after = lnet_sh ("nft list tables");
+  g_assert_null (strstr (tables_after, "ember_ft_"));
   /* The main table's default route was never touched. */
   g_autofree char *main_table = lnet_sh ("ip route show default; ip -6 route show default");
   g_assert_true (has (main_table, "default via 192.0.2.254 dev lnetup0"));
   g_assert_true (has (main_table, "default via 2001:db8:1::fe dev lnetup0"));
   env_teardown (&env);
+}
+
+/* A UDP socket in the namespace of ns_fd (then back in home_fd), bound
+ * to addr:0, with SO_MARK `mark` unless 0. */
+static int
+udp_socket_in (int ns_fd, int home_fd, const char *addr, guint32 mark,
+               struct sockaddr_in *bound)
+{
+  lnet_ns_enter (ns_fd);
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  if (mark != 0)
+    g_assert_cmpint (setsockopt (fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark), ==, 0);
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  g_assert_cmpint (inet_pton (AF_INET, addr, &sin.sin_addr), ==, 1);
+  if (bind (fd, (struct sockaddr *) &sin, sizeof sin) != 0)
+    g_error ("bind %s: %s", addr, g_strerror (errno));
+  socklen_t len = sizeof *bound;
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) bound, &len), ==, 0);
+  lnet_ns_enter (home_fd);
+  return fd;
+}
+
+static gboolean
+receive (int fd, int timeout_ms, struct sockaddr_in *from)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+  if (poll (&pfd, 1, timeout_ms) != 1)
+    return FALSE;
+  char buf[64];
+  socklen_t len = sizeof *from;
+  return recvfrom (fd, buf, sizeof buf, 0, (struct sockaddr *) from, &len) > 0;
+}
+
+static void
+test_full_tunnel_replies_pass_strict_rp_filter (void)
+{
+  if (lnet_run_in_ns ("rpf"))
+    return;
+  /* Ember's marked socket talks to 198.51.100.1 (an "internet" namespace
+   * behind lnetup0) with strict reverse-path filtering: the reply's
+   * reverse route is the tunnel unless its mark is restored from
+   * conntrack, which is what the full tunnel's nftables table does. */
+  int home = lnet_ns_current (), net;
+  g_autofree char *net_name = lnet_ns_extra ("i", &net);
+  g_free (lnet_sh ("ip link add lnetup0 type veth peer name lnetup1 netns %s && "
+                   "ip addr add 192.0.2.1/24 dev lnetup0 && ip link set lnetup0 up && "
+                   "ip route add default via 192.0.2.254 && "
+                   "ip -n %s addr add 192.0.2.254/24 dev lnetup1 && "
+                   "ip -n %s addr add 198.51.100.1/32 dev lo && ip -n %s link set lnetup1 up && "
+                   "ip link add lnettun0 type veth peer name lnettun1 && "
+                   "ip link set lnettun1 up && ip link set lnettun0 up && "
+                   "sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.lnetup0.rp_filter=1 "
+                   "net.ipv4.conf.all.src_valid_mark=0",
+                   net_name, net_name, net_name, net_name));
+  g_autoptr (GError) error = NULL;
+  g_autofree char *state_dir = g_dir_make_tmp ("lnet-state-XXXXXX", &error);
+  g_assert_no_error (error);
+  EmberNetconf *nc = ember_netconf_new (state_dir, &error);
+  g_assert_no_error (error);
+  guint tun = if_nametoindex ("lnettun0");
+  EmberCidr a4 = cidr ("100.64.0.2/32");
+  g_assert_true (ember_netconf_address_add (nc, tun, &a4, &error));
+  g_assert_true (ember_netconf_full_tunnel_add (nc, tun, 4, MARK, TABLE, &error));
+  g_assert_no_error (error);
+
+  struct sockaddr_in srv, cli, from;
+  int sfd = udp_socket_in (net, home, "198.51.100.1", 0, &srv);
+  int cfd = udp_socket_in (home, home, "0.0.0.0", MARK, &cli);
+  g_assert_cmpint (sendto (cfd, "ping", 4, 0, (struct sockaddr *) &srv, sizeof srv), ==, 4);
+  g_assert_true (receive (sfd, 5000, &from));
+  char text[INET_ADDRSTRLEN];
+  g_assert_cmpstr (inet_ntop (AF_INET, &from.sin_addr, text, sizeof text), ==, "192.0.2.1");
+  g_assert_cmpint (sendto (sfd, "pong", 4, 0, (struct sockaddr *) &from, sizeof from), ==, 4);
+  g_assert_true (receive (cfd, 5000, &from));
+
+  /* The control: without the table, strict rp_filter drops the reply. */
+  g_free (lnet_sh ("nft delete table ip ember_ft_lnettun0"));
+  g_assert_cmpint (sendto (cfd, "ping", 4, 0, (struct sockaddr *) &srv, sizeof srv), ==, 4);
+  g_assert_true (receive (sfd, 5000, &from));
+  g_assert_cmpint (sendto (sfd, "pong", 4, 0, (struct sockaddr *) &from, sizeof from), ==, 4);
+  g_assert_false (receive (cfd, 1000, &from));
+
+  ember_netconf_free (nc);
+  close (sfd);
+  close (cfd);
+  close (net);
+  close (home);
+  g_autofree char *lock = g_build_filename (state_dir, "netconf.lock", NULL);
+  g_unlink (lock);
+  g_assert_cmpint (g_rmdir (state_dir), ==, 0);
 }
 
 static void
@@ -398,6 +508,8 @@ test_next_start_undoes_a_killed_run (void)
   g_assert_true (has (before, "100.64.0.2"));
   g_autofree char *svm = lnet_sysctl ("net/ipv4/conf/all/src_valid_mark");
   g_assert_cmpstr (svm, ==, "1");
+  g_autofree char *tables_before = lnet_sh ("nft list tables");
+  g_assert_true (has (tables_before, "table ip ember_ft_lnettun0"));
 
   g_autoptr (GError) error = NULL;
   EmberNetconf *nc = ember_netconf_new (env.state_dir, &error);
@@ -416,6 +528,8 @@ test_next_start_undoes_a_killed_run (void)
   g_assert_true (has (after, "10.60.0.0/24"));
   g_autofree char *svm_after = lnet_sysctl ("net/ipv4/conf/all/src_valid_mark");
   g_assert_cmpstr (svm_after, ==, "0");
+  g_autofree char *tables_after = lnet_sh ("nft list tables");
+  g_assert_null (strstr (tables_after, "ember_ft_"));
   /* The new run's journal is empty. */
   g_autofree char *journal = journal_text (&env);
   g_assert_cmpstr (journal, ==, "ember-netconf-journal 1\n");
@@ -469,6 +583,8 @@ main (int argc, char **argv)
                    test_existing_identical_route_survives);
   g_test_add_func ("/emberd/netconf/full-tunnel/marked-traffic-bypasses-the-tunnel",
                    test_full_tunnel_the_wg_quick_way);
+  g_test_add_func ("/emberd/netconf/full-tunnel/replies-pass-strict-rp-filter",
+                   test_full_tunnel_replies_pass_strict_rp_filter);
   g_test_add_func ("/emberd/netconf/full-tunnel/leaves-someone-elses-identical-rules",
                    test_full_tunnel_leaves_foreign_identical_rules);
   g_test_add_func ("/emberd/netconf/journal/next-start-undoes-a-killed-run",

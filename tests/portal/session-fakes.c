@@ -132,6 +132,14 @@ close_later (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The client's frames may still arrive after this side began to close. */
+static void
+fake_send (SoupWebsocketConnection *ws, const char *text)
+{
+  if (soup_websocket_connection_get_state (ws) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_send_text (ws, text);
+}
+
 static void
 fake_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *bytes, gpointer user_data)
 {
@@ -151,14 +159,14 @@ fake_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *bytes, gpointer
       hb.topic = EMBER_PORTAL_TOPIC_PHOENIX;
       g_autofree char *t = ember_portal_message_build (&hb, EMBER_PORTAL_CHANNEL_CLIENT, NULL, &error);
       g_assert_no_error (error);
-      soup_websocket_connection_send_text (ws, t);
+      fake_send (ws, t);
       return;
     }
   if (in.event != EMBER_PORTAL_EVENT_PHX_JOIN)
     return;
   if (strcmp (fp->ws_mode, "bad-json") == 0)
     {
-      soup_websocket_connection_send_text (ws, "{\"topic\":\"client\",");
+      fake_send (ws, "{\"topic\":\"client\",");
       return;
     }
   if (strcmp (fp->ws_mode, "binary") == 0)
@@ -182,7 +190,7 @@ fake_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *bytes, gpointer
     }
   g_autofree char *t = ember_portal_message_build (&reply, EMBER_PORTAL_CHANNEL_CLIENT, NULL, &error);
   g_assert_no_error (error);
-  soup_websocket_connection_send_text (ws, t);
+  fake_send (ws, t);
   if (strcmp (fp->ws_mode, "join-error") == 0)
     return;
   g_auto (EmberPortalMessage) init;
@@ -192,11 +200,11 @@ fake_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *bytes, gpointer
   ember_addr_parse ("fd00:2021:1111::2", &init.u.client_init.iface.ipv6, NULL);
   g_autofree char *it = ember_portal_message_build (&init, EMBER_PORTAL_CHANNEL_CLIENT, NULL, &error);
   g_assert_no_error (error);
-  soup_websocket_connection_send_text (ws, it);
+  fake_send (ws, it);
   if (strcmp (fp->ws_mode, "flap") == 0)
     {
       if (fp->n_ws != fp->hold)
-        soup_websocket_connection_close (ws, 1001, "shutdown");
+        close_later (ws);
       else
         g_timeout_add_full (G_PRIORITY_DEFAULT, fp->hold_ms, close_later, g_object_ref (ws),
                             g_object_unref);
@@ -242,6 +250,13 @@ fake_http (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
 void
 fake_start (FakePortal *fp, guint status, const char *retry_after, const char *ws_mode)
 {
+  g_assert_true (fake_start_on (fp, G_SOCKET_FAMILY_IPV4, status, retry_after, ws_mode));
+}
+
+gboolean
+fake_start_on (FakePortal *fp, GSocketFamily family, guint status, const char *retry_after,
+               const char *ws_mode)
+{
   memset (fp, 0, sizeof *fp);
   fp->status = status;
   fp->retry_after = retry_after;
@@ -253,14 +268,20 @@ fake_start (FakePortal *fp, guint status, const char *retry_after, const char *w
   if (status == 0)
     soup_server_add_websocket_handler (fp->server, "/client/websocket", NULL, NULL, fake_ws, fp,
                                        NULL);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (family);
   g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
   g_autoptr (GError) error = NULL;
-  g_assert_true (soup_server_listen (fp->server, addr, 0, &error));
-  g_assert_no_error (error);
+  if (!soup_server_listen (fp->server, addr, 0, &error))
+    {
+      /* a machine without IPv6 loopback */
+      g_assert_true (family == G_SOCKET_FAMILY_IPV6);
+      fake_stop (fp);
+      return FALSE;
+    }
   GSList *uris = soup_server_get_uris (fp->server);
   fp->port = (guint16) g_uri_get_port (uris->data);
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return TRUE;
 }
 
 void

@@ -37,7 +37,8 @@ typedef struct {
   guint status;          /* for /client/websocket as plain HTTP; 0: a WebSocket */
   const char *retry_after;
   const char *ws_mode;   /* "bad-json", "binary", "no-heartbeat-reply", "join-error",
-                          * "close-4029", "flap" (closes right after init, except the
+                          * "close-4029", "ok" (joins, answers heartbeats),
+                          * "flap" (closes right after init, except the
                           * `hold`-th WebSocket, which stays `hold_ms`) */
   guint hold;
   guint hold_ms;
@@ -50,6 +51,10 @@ typedef struct {
 /* `status` 0: a WebSocket on /client/websocket behaving as `ws_mode`
  * says; else that HTTP status (with `retry_after` when not NULL). */
 void fake_start (FakePortal *fp, guint status, const char *retry_after, const char *ws_mode);
+/* The same on the loopback address of `family`; FALSE (nothing to stop)
+ * when the machine has none for IPv6. */
+gboolean fake_start_on (FakePortal *fp, GSocketFamily family, guint status,
+                        const char *retry_after, const char *ws_mode);
 void fake_stop (FakePortal *fp);
 
 /* A self-signed certificate (its own trust anchor) for `dns_name` and,

@@ -40,6 +40,8 @@ typedef struct {
   GArray *seen;      /* Seen */
   EmberPortalSession *session;
   gboolean free_on_rejected;
+  guint reconnect_on_joined;   /* reconnect() from the JOINED callback this often */
+  gboolean free_on_init;       /* free() from the message callback for init */
 } Recorder;
 
 static void
@@ -58,6 +60,8 @@ on_message (EmberPortalSession *s, const EmberPortalMessage *msg, gpointer user_
   if (msg->event == EMBER_PORTAL_EVENT_DISCONNECT)
     seen.disconnect = msg->u.disconnect.reason;
   g_array_append_val (r->seen, seen);
+  if (r->free_on_init && msg->event == EMBER_PORTAL_EVENT_CLIENT_INIT)
+    g_clear_pointer (&r->session, ember_portal_session_free);
 }
 
 static void
@@ -81,6 +85,11 @@ on_state (EmberPortalSession *s, EmberPortalSessionState state, const GError *er
   /* The header allows it: free from inside the callback. */
   if (state == EMBER_PORTAL_SESSION_REJECTED && r->free_on_rejected)
     g_clear_pointer (&r->session, ember_portal_session_free);
+  if (state == EMBER_PORTAL_SESSION_JOINED && r->reconnect_on_joined > 0)
+    {
+      r->reconnect_on_joined--;
+      ember_portal_session_reconnect (s);
+    }
 }
 
 static void
@@ -854,6 +863,66 @@ test_backoff_resets_after_a_join_that_held (void)
 }
 
 static void
+test_callbacks_may_reconnect_or_free (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  portal_fx_run (200);
+  g_autofree char *url = portal_url (&fx);
+
+  /* reconnect() from inside the JOINED callback, twice: the join that
+   * was just answered is dropped (its init never delivered), the third
+   * one stays */
+  Recorder r;
+  recorder_init (&r);
+  r.reconnect_on_joined = 2;
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 0);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 1, 5000));
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_JOINED), ==, 3);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_CONNECTING), ==, 3);
+  portal_fx_run (300);
+  g_assert_cmpuint (count_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT), ==, 1);
+  g_assert_cmpint (ember_portal_session_get_state (r.session), ==, EMBER_PORTAL_SESSION_JOINED);
+  recorder_clear (&r);
+
+  /* free() from inside the message callback */
+  recorder_init (&r);
+  r.free_on_init = TRUE;
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1", 0);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 1, 5000));
+  g_assert_null (r.session);
+  portal_fx_run (300);
+  g_assert_cmpuint (r.seen->len, ==, 1);
+  g_assert_cmpuint (ember_portal_server_n_clients (fx.server), ==, 0);
+  recorder_clear (&r);
+  portal_fx_teardown (&fx);
+}
+
+static void
+test_ipv6_literal (void)
+{
+  FakePortal fp;
+  if (!fake_start_on (&fp, G_SOCKET_FAMILY_IPV6, 0, NULL, "ok"))
+    {
+      g_test_skip ("no IPv6 loopback on this machine");
+      return;
+    }
+  g_autofree char *url = g_strdup_printf ("ws://[::1]:%u/", fp.port);
+  Recorder r;
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, "t", "laptop-1", 0);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 1, 5000));
+  g_assert_cmpint (ember_portal_session_get_state (r.session), ==, EMBER_PORTAL_SESSION_JOINED);
+  recorder_clear (&r);
+  fake_stop (&fp);
+}
+
+static void
 test_unanswered_heartbeats (void)
 {
   /* joins, gets init, but no heartbeat is ever answered: after two
@@ -1075,6 +1144,9 @@ main (int argc, char **argv)
                    test_websocket_misbehaves);
   g_test_add_func ("/portal/session/backoff/resets-after-a-join-that-held",
                    test_backoff_resets_after_a_join_that_held);
+  g_test_add_func ("/portal/session/callbacks-may-reconnect-or-free-the-session",
+                   test_callbacks_may_reconnect_or_free);
+  g_test_add_func ("/portal/session/joins-over-an-ipv6-literal-url", test_ipv6_literal);
   g_test_add_func ("/portal/session/two-unanswered-heartbeats-reconnect",
                    test_unanswered_heartbeats);
   g_test_add_func ("/portal/session/wss/checks-the-certificate-and-the-host", test_wss);

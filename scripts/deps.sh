@@ -31,6 +31,10 @@ packages=(
   # MinGW-w64 and its zlib (GLib requires it), wine64, and dpkg-dev + make to
   # build GLib from Debian's sources
   gcc-mingw-w64-x86-64 libz-mingw-w64-dev wine64 dpkg-dev make
+  # man pages (scdoc); Debian packages built and checked by tests/package
+  # (debhelper, fakeroot, lintian; systemd-analyze and xmllint check the
+  # units and the D-Bus/polkit files)
+  scdoc debhelper fakeroot lintian systemd libxml2-utils
 )
 
 missing=()

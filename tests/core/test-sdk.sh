@@ -2,7 +2,8 @@
 # Installs Ember into a temporary prefix, builds a plugin out of tree with
 # nothing but `pkg-config --cflags ember-plugin`, and checks that emberd
 # loads it, and refuses one built for another ABI major naming both
-# versions and the file.
+# versions and the file; its pluginsdir variable names the directory of
+# the installed plugins.
 set -euo pipefail
 build=$1
 src=$2
@@ -23,6 +24,13 @@ cflags=$(pkg-config --cflags ember-plugin)
 case $cflags in *"$tmp/stage"*) ;; *) echo "not ok - cflags do not point into the install: $cflags"; exit 1;; esac
 echo "# cflags: $cflags"
 
+# pluginsdir is where a plugin installs itself: the directory that holds
+# Ember's own plugins.
+pluginsdir=$(pkg-config --variable=pluginsdir ember-plugin)
+echo "# pluginsdir: $pluginsdir"
+pluginsdir_ok=0
+[[ -f $pluginsdir/tun-linux.so && $pluginsdir == "$tmp/stage"* ]] && pluginsdir_ok=1
+
 mkdir -p "$tmp/plugins"
 # shellcheck disable=SC2086
 cc -shared -fPIC $cflags "$src/oot-plugin.c" -o "$tmp/plugins/oot.so"
@@ -41,5 +49,7 @@ grep -Eq "^oot-null +dns +1\.0 +$tmp/plugins/oot.so" <<<"$out" \
 grep -q "refused: $tmp/plugins/oot-abi2.so: plugin \"oot-null\" was built for plugin ABI 2.0, this host has ABI $host_abi" <<<"$out" \
   && echo "ok 2 - other ABI major refused naming file and both versions" || { echo "not ok 2 - ABI 2 plugin not refused as expected"; fail=1; }
 [[ $rc -ne 0 ]] && echo "ok 3 - refusal gives a non-zero exit" || { echo "not ok 3 - exit code $rc"; fail=1; }
-echo "1..3"
+((pluginsdir_ok)) && echo "ok 4 - pluginsdir names the installed plugin directory" \
+  || { echo "not ok 4 - pluginsdir $pluginsdir does not hold the installed tun-linux.so"; fail=1; }
+echo "1..4"
 exit $fail

@@ -35,6 +35,7 @@ packages=(
   # (debhelper, fakeroot, lintian; systemd-analyze and xmllint check the
   # units and the D-Bus/polkit files)
   scdoc debhelper fakeroot lintian systemd libxml2-utils
+  libnftables-dev  # in debian/control's Build-Depends (emberd's gateway NAT)
 )
 
 missing=()

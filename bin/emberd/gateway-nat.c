@@ -10,6 +10,8 @@
 G_DEFINE_QUARK (ember-gateway-nat-error-quark, ember_gateway_nat_error)
 
 #define TABLE_PREFIX "ember_gw_"
+/* The table's comment: the forwarding sysctls' values before Ember. */
+#define COMMENT_TAG "ember-gateway-nat was"
 
 typedef struct {
   const char *key;  /* under /proc/sys, slash-separated */
@@ -135,6 +137,37 @@ restore_sysctls (EmberGatewayNat *nat)
     }
 }
 
+/* Reads the comment of a table of our name left by a killed run: the
+ * sysctl values from before that run replace the ones read now. TRUE if
+ * there was such a table. */
+static gboolean
+read_leftover (EmberGatewayNat *nat)
+{
+  g_autofree char *list = g_strdup_printf ("list table inet %s\n", nat->table);
+  if (nft_run_cmd_from_buffer (nat->nft, list) != 0)
+    return FALSE;
+  const char *out = nft_ctx_get_output_buffer (nat->nft);
+  const char *tag = out != NULL ? strstr (out, "comment \"" COMMENT_TAG " ") : NULL;
+  if (tag == NULL)
+    return TRUE;
+  g_autofree char *comment = g_strndup (tag, strcspn (tag, "\n"));
+  for (gsize i = 0; i < G_N_ELEMENTS (nat->sysctls); i++)
+    {
+      Sysctl *s = &nat->sysctls[i];
+      g_autofree char *key = g_strconcat (" ", s->key, "=", NULL);
+      const char *v = strstr (comment, key);
+      if (v == NULL)
+        continue;
+      v += strlen (key);
+      gsize n = strspn (v, "0123456789");
+      if (n == 0 || n >= sizeof s->was)
+        continue;
+      memcpy (s->was, v, n);
+      s->was[n] = '\0';
+    }
+  return TRUE;
+}
+
 EmberGatewayNat *
 ember_gateway_nat_new (const char *tun_ifname, GError **error)
 {
@@ -164,6 +197,15 @@ ember_gateway_nat_new (const char *tun_ifname, GError **error)
   nft_ctx_buffer_output (nat->nft);
   nft_ctx_buffer_error (nat->nft);
 
+  /* The sysctls' values before Ember: now, or, when a killed run left
+   * its table, what that run wrote into the table's comment before it
+   * changed them (the table is the journal the next start reads). */
+  for (gsize i = 0; i < G_N_ELEMENTS (nat->sysctls); i++)
+    if (!sysctl_get (nat->sysctls[i].key, nat->sysctls[i].was, sizeof nat->sysctls[i].was,
+                     error))
+      return NULL;
+  gboolean leftover = read_leftover (nat);
+
   /* One transaction: a leftover table of a killed run is replaced (the
    * "add" makes the "delete" valid when there is none), and nothing is
    * half made when a part is refused. */
@@ -172,6 +214,7 @@ ember_gateway_nat_new (const char *tun_ifname, GError **error)
       "add table inet %s\n"
       "delete table inet %s\n"
       "table inet %s {\n"
+      "  comment \"" COMMENT_TAG " %s=%s %s=%s\"\n"
       "  chain forward {\n"
       "    type filter hook forward priority filter; policy accept;\n"
       "    iifname \"%s\" accept\n"
@@ -182,21 +225,28 @@ ember_gateway_nat_new (const char *tun_ifname, GError **error)
       "    iifname \"%s\" oifname != \"%s\" masquerade\n"
       "  }\n"
       "}\n",
-      t, t, t, dev, dev, dev, dev);
+      t, t, t, nat->sysctls[0].key, nat->sysctls[0].was, nat->sysctls[1].key,
+      nat->sysctls[1].was, dev, dev, dev, dev);
   if (!nft_run (nat, cmds, "cannot create", error))
     return NULL;
   nat->table_made = TRUE;
+  if (leftover)
+    g_message ("gateway: replaced table inet %s left by a previous run", nat->table);
 
   for (gsize i = 0; i < G_N_ELEMENTS (nat->sysctls); i++)
     {
       Sysctl *s = &nat->sysctls[i];
-      if (!sysctl_get (s->key, s->was, sizeof s->was, error))
-        return NULL;
       if (strcmp (s->was, "1") == 0)
+        continue;
+      /* To be restored at exit, whether this run or the killed one set it. */
+      s->changed = TRUE;
+      char now[32];
+      if (!sysctl_get (s->key, now, sizeof now, error))
+        return NULL;
+      if (strcmp (now, "1") == 0)
         continue;
       if (!sysctl_set (s->key, "1", error))
         return NULL;
-      s->changed = TRUE;
       if (i == 1)
         warn_router_advertisements ();
     }

@@ -16,7 +16,10 @@
  * IP forwarding: net.ipv4.ip_forward (it sets every interface's IPv4
  * forwarding) and net.ipv6.conf.all.forwarding are set to 1 when they
  * are not already; at free each one written is put back to its previous
- * value unless someone changed it in between. Note that IPv6 forwarding
+ * value unless someone changed it in between. The previous values are
+ * written into the table's comment before anything changes, so that the
+ * next start after a SIGKILL, replacing the leftover table, still knows
+ * them and restores them at its exit. Note that IPv6 forwarding
  * makes interfaces with accept_ra=1 ignore router advertisements (a
  * warning says so when one does).
  *

@@ -5,8 +5,10 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gateway-nat.h"
@@ -152,6 +154,55 @@ test_masquerades_tun_traffic_to_the_lan (void)
 }
 
 static void
+test_next_start_after_a_kill_restores_forwarding (void)
+{
+  if (lnet_run_in_ns ("natkill"))
+    return;
+  g_free (lnet_sh ("sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0"));
+  int ready[2];
+  g_assert_cmpint (pipe (ready), ==, 0);
+  pid_t pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      /* The gateway that is killed. */
+      close (ready[0]);
+      EmberGatewayNat *nat = ember_gateway_nat_new ("lnettun0", NULL);
+      if (nat == NULL || write (ready[1], "k", 1) != 1)
+        _exit (1);
+      for (;;)
+        pause ();
+    }
+  close (ready[1]);
+  char c = 0;
+  g_assert_cmpint (read (ready[0], &c, 1), ==, 1);
+  close (ready[0]);
+  g_assert_cmpint (kill (pid, SIGKILL), ==, 0);
+  int status;
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_autofree char *left = lnet_sh ("nft list table inet ember_gw_lnettun0");
+  g_assert_true (has (left, "masquerade"));
+  g_autofree char *fwd_left = lnet_sysctl ("net/ipv4/ip_forward");
+  g_assert_cmpstr (fwd_left, ==, "1");
+
+  /* The next gateway replaces the table, knows forwarding was off before
+   * the killed run, and turns it off at its exit. */
+  g_autoptr (GError) error = NULL;
+  EmberGatewayNat *nat = ember_gateway_nat_new ("lnettun0", &error);
+  g_assert_no_error (error);
+  g_autofree char *table = lnet_sh ("nft list table inet ember_gw_lnettun0");
+  g_assert_true (has (table, "net/ipv4/ip_forward=0"));
+  g_assert_true (has (table, "net/ipv6/conf/all/forwarding=0"));
+  ember_gateway_nat_free (nat);
+  g_autofree char *fwd4 = lnet_sysctl ("net/ipv4/ip_forward");
+  g_autofree char *fwd6 = lnet_sysctl ("net/ipv6/conf/all/forwarding");
+  g_assert_cmpstr (fwd4, ==, "0");
+  g_assert_cmpstr (fwd6, ==, "0");
+  g_autofree char *tables = lnet_sh ("nft list tables");
+  g_assert_null (strstr (tables, "ember_gw_"));
+}
+
+static void
 test_forwarding_already_on_stays_on (void)
 {
   if (lnet_run_in_ns ("natfwd"))
@@ -188,6 +239,8 @@ main (int argc, char **argv)
                    test_table_lives_with_the_gateway);
   g_test_add_func ("/emberd/gateway-nat/masquerades-tun-traffic-to-the-lan",
                    test_masquerades_tun_traffic_to_the_lan);
+  g_test_add_func ("/emberd/gateway-nat/next-start-after-a-kill-restores-forwarding",
+                   test_next_start_after_a_kill_restores_forwarding);
   g_test_add_func ("/emberd/gateway-nat/forwarding-already-on-stays-on",
                    test_forwarding_already_on_stays_on);
   g_test_add_func ("/emberd/gateway-nat/refuses-a-bad-interface-name", test_bad_interface_name);

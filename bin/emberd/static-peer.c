@@ -10,6 +10,7 @@
 
 #include "static-peer.h"
 
+#include <errno.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <gnutls/crypto.h>
@@ -54,6 +55,7 @@ typedef struct {
   GPtrArray *peers;  /* Peer */
   EmberPrefixTable *routes; /* AllowedIPs -> Peer, cryptokey routing */
   EmberStaticRoutes plan;   /* what routing the file asks for */
+  EmberNetconf *netconf;    /* routes and rules outside main; NULL: none needed */
   guint8 *scratch;   /* the engine's transmits */
   guint64 errors[16];
 } Node;
@@ -513,31 +515,68 @@ node_stop (Node *n)
   g_free (n->status_path);
 }
 
-/* The wg-quick keys the parser accepts but this driver does not act on
- * yet are refused here rather than ignored: a full tunnel without its
- * rules, or DNS left to the system, would not do what the file says. */
+/* DNS = asks emberd to point the system resolver at the tunnel's
+ * servers. Without a system DNS control in this build emberd cannot, and
+ * starting anyway would quietly leave every name to the old resolver
+ * (with a full tunnel, a resolver on the local network is reached
+ * outside the tunnel): refuse, say why and what to do instead. */
 static gboolean
-refuse_unwired (const EmberWgConf *c, GError **error)
+check_dns (const EmberWgConf *c, GError **error)
 {
-  const char *key = NULL;
-  guint line = 0;
+  if (c->dns_line == 0)
+    return TRUE;
+  g_set_error (error, EMBER_WGCONF_ERROR, 0,
+               "%s:%u: DNS: emberd cannot point the system resolver at the tunnel's servers: "
+               "this build has no system DNS control. Remove the DNS line to keep the "
+               "system's resolver, or set it yourself in PostUp/PreDown (e.g. with "
+               "resolvectl dns %%i ...)",
+               c->path, c->dns_line);
+  return FALSE;
+}
 
-  if (c->dns_line != 0)
-    key = "DNS", line = c->dns_line;
-  if (key == NULL && c->table != EMBER_WGCONF_TABLE_AUTO && c->table != EMBER_WGCONF_TABLE_OFF)
-    key = "Table", line = c->table_line;
-  if (key == NULL && c->table == EMBER_WGCONF_TABLE_AUTO
-      && (ember_wgconf_has_default_route (c, 4) || ember_wgconf_has_default_route (c, 6)))
+/* Where netconf keeps its journal for this interface:
+ * $EMBER_STATE_DIR (default /var/lib/ember)/static-IFNAME, 0700. One
+ * directory per interface, so that two static peers never share a
+ * journal, and a restart under the same name cleans up after a killed
+ * run. */
+static char *
+state_dir_path (const char *ifname)
+{
+  const char *base = g_getenv ("EMBER_STATE_DIR");
+  g_autofree char *name = g_strdup_printf ("static-%s", ifname);
+
+  return g_build_filename (base != NULL && *base ? base : "/var/lib/ember", name, NULL);
+}
+
+/* netconf is opened when the plan needs it, and also whenever a journal
+ * is there: a killed run with a full tunnel left rules that must go
+ * even when this run's file asks for none. It is opened before PreUp so
+ * the hooks see the machine as it was before any Ember run. */
+static gboolean
+open_netconf (Node *n, GError **error)
+{
+  g_autofree char *dir = state_dir_path (n->ifname);
+  g_autofree char *journal = g_build_filename (dir, "netconf.journal", NULL);
+
+  if (!ember_static_routes_need_netconf (&n->plan) && !g_file_test (journal, G_FILE_TEST_EXISTS))
+    return TRUE;
+  if (g_mkdir_with_parents (dir, 0700) != 0)
     {
-      g_set_error (error, EMBER_WGCONF_ERROR, 0, "%s: AllowedIPs: a default route (full "
-                   "tunnel) is not supported by emberd's static-peer mode yet", c->path);
+      int e = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "state directory %s: %s",
+                   dir, g_strerror (e));
       return FALSE;
     }
-  if (key == NULL)
-    return TRUE;
-  g_set_error (error, EMBER_WGCONF_ERROR, 0, "%s:%u: %s: not supported by emberd's static-peer "
-               "mode yet", c->path, line, key);
-  return FALSE;
+  n->netconf = ember_netconf_new (dir, error);
+  return n->netconf != NULL;
+}
+
+static void
+node_down (Node *n)
+{
+  /* Rules and routes first, while the interface still exists. */
+  g_clear_pointer (&n->netconf, ember_netconf_free);
+  node_stop (n);
 }
 
 int
@@ -549,7 +588,7 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   g_autofree char *status_dir = NULL;
   int code;
 
-  if (conf == NULL || !refuse_unwired (conf, &error)
+  if (conf == NULL || !check_dns (conf, &error)
       || !ember_static_routes_plan (conf, NULL, &n.plan, &error))
     {
       g_printerr ("emberd: %s\n", error->message);
@@ -567,21 +606,21 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   status_dir = g_path_get_dirname (n.status_path);
   g_mkdir_with_parents (status_dir, 0755);
 
-  /* wg-quick's order: PreUp before the interface exists; PostUp once it
-   * is up with its addresses and routes; PreDown while it still is;
-   * PostDown after it is gone. A failing PreUp stops here (nothing was
-   * set up); a failing PostUp takes the whole down path, hooks included,
-   * since PostDown usually undoes PostUp. */
-  if (!ember_hooks_run (conf, EMBER_WGCONF_PRE_UP, n.ifname, &error))
+  /* wg-quick's order: PreUp before the interface exists; then the
+   * interface with its addresses, routes and rules; PostUp once all is
+   * up; PreDown while it still is; PostDown after it is gone. A failing
+   * PreUp, interface or route stops there and undoes what Ember set up
+   * (as wg-quick's trap does, without down hooks); a failing PostUp takes
+   * the whole down path, hooks included, since PostDown usually undoes
+   * PostUp. */
+  if (!open_netconf (&n, &error) || !ember_hooks_run (conf, EMBER_WGCONF_PRE_UP, n.ifname, &error)
+      || !node_start (&n, &error)
+      || (n.netconf != NULL
+          && !ember_static_routes_apply (&n.plan, conf, n.netconf,
+                                         ember_shell_get_ifindex (n.shell), &error)))
     {
       g_printerr ("emberd: %s\n", error->message);
-      node_stop (&n);
-      return 1;
-    }
-  if (!node_start (&n, &error))
-    {
-      g_printerr ("emberd: %s\n", error->message);
-      node_stop (&n);
+      node_down (&n);
       return 1;
     }
   if (ember_hooks_run (conf, EMBER_WGCONF_POST_UP, n.ifname, &error))
@@ -596,7 +635,7 @@ ember_static_peer_run (const char *config_path, const char *ifname)
       code = 1;
     }
   ember_hooks_run_all (conf, EMBER_WGCONF_PRE_DOWN, n.ifname);
-  node_stop (&n);
+  node_down (&n);
   ember_hooks_run_all (conf, EMBER_WGCONF_POST_DOWN, n.ifname);
   return code;
 }

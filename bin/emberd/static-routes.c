@@ -1,4 +1,6 @@
 /* static-routes — wg-quick's routing decisions (see static-routes.h). */
+#define G_LOG_DOMAIN "ember-static"
+
 #include "static-routes.h"
 
 #include <errno.h>
@@ -177,5 +179,39 @@ ember_static_routes_wants (const EmberStaticRoutes *plan, const EmberCidr *cidr)
     return FALSE;
   if (cidr->prefix == 0 && plan->full_tunnel[cidr->family == 6 ? 1 : 0])
     return FALSE;
+  return TRUE;
+}
+
+gboolean
+ember_static_routes_need_netconf (const EmberStaticRoutes *plan)
+{
+  return plan->full_tunnel[0] || plan->full_tunnel[1]
+         || (plan->routes && plan->table != EMBER_STATIC_ROUTES_MAIN);
+}
+
+gboolean
+ember_static_routes_apply (const EmberStaticRoutes *plan, const EmberWgConf *conf,
+                           EmberNetconf *nc, guint ifindex, GError **error)
+{
+  for (guint f = 0; f < 2; f++)
+    if (plan->full_tunnel[f])
+      {
+        if (!ember_netconf_full_tunnel_add (nc, ifindex, f == 0 ? 4 : 6, plan->fwmark,
+                                            plan->full_table, error))
+          return FALSE;
+        g_info ("full tunnel for IPv%u: default route in table %u, rules \"not fwmark 0x%x "
+                "lookup %u\" and \"lookup main suppress_prefixlength 0\"",
+                f == 0 ? 4 : 6, plan->full_table, plan->fwmark, plan->full_table);
+      }
+  if (!plan->routes || plan->table == EMBER_STATIC_ROUTES_MAIN)
+    return TRUE;
+  for (guint i = 0; i < conf->peers->len; i++)
+    {
+      const EmberWgConfPeer *peer = g_ptr_array_index (conf->peers, i);
+      for (guint j = 0; j < peer->allowed_ips->len; j++)
+        if (!ember_netconf_route_add (nc, ifindex, &g_array_index (peer->allowed_ips, EmberCidr, j),
+                                      plan->table, error))
+          return FALSE;
+    }
   return TRUE;
 }

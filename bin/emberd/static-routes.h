@@ -23,12 +23,14 @@
  * Table names: "main", "local", "default" as iproute2 knows them, then
  * the rt_tables files (see ember_static_routes_table_files()); a name no
  * file knows is an error naming the file's line and the files read.
- * Main thread; reads files, changes nothing.
+ * Main thread; the plan reads files and changes nothing, apply changes
+ * the routing through netconf.
  */
 #pragma once
 
 #include <glib.h>
 
+#include "netconf.h"
 #include "tunnel/wgconf.h"
 
 G_BEGIN_DECLS
@@ -64,5 +66,16 @@ gboolean ember_static_routes_plan (const EmberWgConf *conf, GPtrArray *files,
 /* Whether the route to `cidr` is in the plan's routes (not the full
  * tunnel's default, not Table = off). */
 gboolean ember_static_routes_wants (const EmberStaticRoutes *plan, const EmberCidr *cidr);
+
+/* Adds what the plan puts outside the TUN plugin's reach through
+ * netconf (journalled, undone by ember_netconf_free or at the next start
+ * after a crash): every AllowedIPs route into a table other than main,
+ * and the full tunnel of each family that has one. Routes into main are
+ * the TUN plugin's (they go with the interface). On failure what was
+ * added stays in `nc` for ember_netconf_free to remove. */
+gboolean ember_static_routes_apply (const EmberStaticRoutes *plan, const EmberWgConf *conf,
+                                    EmberNetconf *nc, guint ifindex, GError **error);
+/* Whether the plan needs netconf at all. */
+gboolean ember_static_routes_need_netconf (const EmberStaticRoutes *plan);
 
 G_END_DECLS

@@ -23,8 +23,8 @@ packages=(
   # fetching through the tunnel in the demo, tests/e2e and bench/e2e.sh
   nftables curl
   # the DNS stub's interop test (tests/dns): dig through the stub to unbound;
-  # dnsmasq only for tests/dns/captures/capture.sh
-  unbound bind9-dnsutils dnsmasq-base
+  # dnsmasq for tests/dns/captures/capture.sh and, with dnsperf, bench/dns.sh
+  unbound bind9-dnsutils dnsmasq-base dnsperf
   # test tooling
   jq python3 ca-certificates
   # Windows cross build of tun-wintun and its Wine tests (scripts/build-windows.sh):

@@ -25,6 +25,10 @@ packages=(
   # the DNS stub's interop test (tests/dns): dig through the stub to unbound;
   # dnsmasq for tests/dns/captures/capture.sh and, with dnsperf, bench/dns.sh
   unbound bind9-dnsutils dnsmasq-base dnsperf
+  # the DNS upstream plugins and system DNS control (tests/dns; unbound and
+  # dnsmasq-base above): certificates (certtool), GIO's TLS backend, a private
+  # bus and python-dbusmock standing in for systemd-resolved
+  gnutls-bin glib-networking dbus-daemon python3-dbusmock
   # test tooling
   jq python3 ca-certificates
   # Windows cross build of tun-wintun and its Wine tests (scripts/build-windows.sh):

@@ -254,6 +254,9 @@ kill_wait (GPid *pid)
 static void
 bus_stop (Bus *b)
 {
+  /* GDBus frees an unwatched name's watcher from the main context. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   kill_wait (&b->mock_pid);
   g_clear_object (&b->bus);
   kill_wait (&b->bus_pid);

@@ -341,6 +341,9 @@ stream_connect (DnsStream *st)
   st->conn = c;
   g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_socket_client_set_timeout (client, MAX (st->sh->config.timeout_ms / 1000, 1));
+  /* An upstream is an address to reach directly, never through a proxy
+   * from the environment. */
+  g_socket_client_set_enable_proxy (client, FALSE);
   g_autoptr (GSocketAddress) addr = dns_addr_to_gsocket (&st->sh->config.upstreams[st->upstream].addr);
   g_socket_client_connect_async (client, G_SOCKET_CONNECTABLE (addr), c->cancel, connect_cb,
                                  conn_ref (c));

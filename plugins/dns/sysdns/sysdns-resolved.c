@@ -67,8 +67,14 @@ sysdns_resolved_apply (EmberSysdns *s, GError **error)
   if (c->default_route)
     g_variant_builder_add (&domains, "(sb)", ".", TRUE);
 
-  return call (s, "SetLinkDNS", g_variant_new ("(ia(iay))", s->ifindex, &dns), error)
-         && call (s, "SetLinkDomains", g_variant_new ("(ia(sb))", s->ifindex, &domains), error)
+  /* Both built before any call: a failed first call must not leave the
+   * second builder unconsumed. */
+  g_autoptr (GVariant) dns_args
+    = g_variant_ref_sink (g_variant_new ("(ia(iay))", s->ifindex, &dns));
+  g_autoptr (GVariant) domain_args
+    = g_variant_ref_sink (g_variant_new ("(ia(sb))", s->ifindex, &domains));
+  return call (s, "SetLinkDNS", dns_args, error)
+         && call (s, "SetLinkDomains", domain_args, error)
          && call (s, "SetLinkDefaultRoute", g_variant_new ("(ib)", s->ifindex, c->default_route),
                   error);
 }

@@ -6,6 +6,8 @@
  * is deleted at the next start.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,7 +58,14 @@ run (const char *program, const char *const *args, const char *input, GError **e
       return FALSE;
     }
   /* resolv.conf text is far below a pipe's buffer: no deadlock with the
-   * stderr read below. */
+   * stderr read below. A program that exits without reading its input
+   * makes the write fail with EPIPE: the SIGPIPE that comes with it is
+   * blocked here and consumed, not allowed to kill the daemon. */
+  sigset_t pipe_set, old_set;
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, &old_set);
+  gboolean broken = FALSE;
   gsize len = input != NULL ? strlen (input) : 0, off = 0;
   while (off < len)
     {
@@ -64,10 +73,20 @@ run (const char *program, const char *const *args, const char *input, GError **e
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
-        break;
+        {
+          broken = n < 0 && errno == EPIPE;
+          break;
+        }
       off += (gsize) n;
     }
   close (in_fd);
+  if (broken && !sigismember (&old_set, SIGPIPE))
+    {
+      struct timespec zero = { 0, 0 };
+      while (sigtimedwait (&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+        ;
+    }
+  pthread_sigmask (SIG_SETMASK, &old_set, NULL);
   GString *err_text = g_string_new (NULL);
   char buf[512];
   for (;;)

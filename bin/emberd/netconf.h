@@ -68,6 +68,9 @@ typedef struct _EmberNetconf EmberNetconf;
 /* Reads state_dir/netconf.journal: undoes what a killed previous run left
  * (objects whose interface no longer exists went with it and are
  * skipped), then starts a new, empty journal. state_dir must exist.
+ * Call it before the TUN is opened, so that nothing this run makes can
+ * be mistaken for the killed run's (deletes also match protocol
+ * "static", which is what Ember's routes carry).
  * One instance per state directory (netconf.lock, flock'd: a second one
  * fails with an error saying so; a killed run's lock goes with it).
  * Fails when the journal cannot be read or parsed (the error names the

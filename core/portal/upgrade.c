@@ -1,6 +1,7 @@
 /* portal/upgrade.c — see upgrade.h. */
 #include "portal/upgrade.h"
 #include "portal/session.h"
+#include "ember-build-config.h"
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -460,7 +461,7 @@ on_connected (GObject *source, GAsyncResult *res, gpointer user_data)
                                 "Sec-WebSocket-Key: %s\r\n"
                                 "Sec-WebSocket-Version: 13\r\n"
                                 "Authorization: Bearer %s\r\n"
-                                "User-Agent: emberd\r\n"
+                                "User-Agent: emberd/" EMBER_VERSION "\r\n"
                                 "\r\n",
                                 u->req.path, u->req.host_header, key, u->req.token);
   u->request_len = strlen (u->request);

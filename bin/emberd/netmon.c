@@ -19,6 +19,7 @@ struct _EmberNetmon {
   GSource *watch;
   GSource *timer;
   gint64 first_change; /* monotonic µs of the burst's first change, 0: none */
+  guint32 ignored_ifindex;
   guint8 *buf;
 };
 
@@ -58,6 +59,62 @@ fire (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The interface a message is about, or 0 when it names none (a route
+ * without an output interface, a multipath one). */
+static guint32
+message_ifindex (const struct nlmsghdr *nh)
+{
+  switch (nh->nlmsg_type)
+    {
+    case RTM_NEWLINK:
+    case RTM_DELLINK:
+      {
+        struct ifinfomsg ifi;
+        if (nh->nlmsg_len < NLMSG_LENGTH (sizeof ifi))
+          return 0;
+        memcpy (&ifi, NLMSG_DATA (nh), sizeof ifi);
+        return (guint32) ifi.ifi_index;
+      }
+    case RTM_NEWADDR:
+    case RTM_DELADDR:
+      {
+        struct ifaddrmsg ifa;
+        if (nh->nlmsg_len < NLMSG_LENGTH (sizeof ifa))
+          return 0;
+        memcpy (&ifa, NLMSG_DATA (nh), sizeof ifa);
+        return ifa.ifa_index;
+      }
+    case RTM_NEWROUTE:
+    case RTM_DELROUTE:
+      {
+        const struct rtattr *tb[RTA_MAX + 1];
+        ember_rtnl_parse_msg (nh, sizeof (struct rtmsg), tb, RTA_MAX);
+        guint32 oif = 0;
+        ember_rtnl_attr_get_u32 (tb[RTA_OIF], &oif);
+        return oif;
+      }
+    default:
+      return 0;
+    }
+}
+
+static gboolean
+counts (EmberNetmon *mon, const struct nlmsghdr *nh)
+{
+  switch (nh->nlmsg_type)
+    {
+    case RTM_NEWLINK:
+    case RTM_DELLINK:
+    case RTM_NEWADDR:
+    case RTM_DELADDR:
+    case RTM_NEWROUTE:
+    case RTM_DELROUTE:
+      return mon->ignored_ifindex == 0 || message_ifindex (nh) != mon->ignored_ifindex;
+    default:
+      return FALSE;
+    }
+}
+
 static gboolean
 readable (gint fd, GIOCondition cond, gpointer user_data)
 {
@@ -83,19 +140,8 @@ readable (gint fd, GIOCondition cond, gpointer user_data)
       int left = (int) n;
       for (const struct nlmsghdr *nh = (const struct nlmsghdr *) mon->buf; NLMSG_OK (nh, left);
            nh = NLMSG_NEXT (nh, left))
-        switch (nh->nlmsg_type)
-          {
-          case RTM_NEWLINK:
-          case RTM_DELLINK:
-          case RTM_NEWADDR:
-          case RTM_DELADDR:
-          case RTM_NEWROUTE:
-          case RTM_DELROUTE:
-            changed = TRUE;
-            break;
-          default:
-            break;
-          }
+        if (counts (mon, nh))
+          changed = TRUE;
     }
   if (changed)
     note_change (mon);
@@ -143,6 +189,13 @@ ember_netmon_new (GMainContext *ctx, EmberNetmonFunc func, gpointer user_data, G
   g_source_set_static_name (mon->watch, "ember-netmon");
   g_source_attach (mon->watch, mon->ctx);
   return mon;
+}
+
+void
+ember_netmon_set_ignored_ifindex (EmberNetmon *mon, guint ifindex)
+{
+  g_return_if_fail (mon != NULL);
+  mon->ignored_ifindex = ifindex;
 }
 
 /* ---- the address list ------------------------------------------------ */

@@ -29,6 +29,11 @@ typedef void (*EmberNetmonFunc) (EmberNetmon *mon, gpointer user_data);
 /* ctx NULL: the thread-default context. */
 EmberNetmon *ember_netmon_new (GMainContext *ctx, EmberNetmonFunc func, gpointer user_data,
                                GError **error);
+/* Changes that concern only this interface (its link, its addresses,
+ * routes through it) no longer count: emberd's own TUN, whose routes it
+ * changes itself as resources come and go, must not restart ICE. 0
+ * counts everything again. */
+void ember_netmon_set_ignored_ifindex (EmberNetmon *mon, guint ifindex);
 /* The host's usable addresses now: EmberAddr with port 0, of interfaces
  * that are up and not loopback; not tentative, not failed duplicate
  * address detection, no IPv6 link-local (fe80::/10, scope_id would be

@@ -1,6 +1,7 @@
 /* netns tests for bin/emberd/netmon: the debounced change callback and
  * the host's usable addresses, in a network namespace of the test's own
  * (lnet.h). */
+#include <net/if.h>
 #include <string.h>
 
 #include "lnet.h"
@@ -142,6 +143,28 @@ test_fires_on_address_added (void)
     pump (ctx, 50);
   g_assert_cmpuint (count.fired - before_burst, >=, 1);
   g_assert_cmpuint (count.fired - before_burst, <=, 4);
+
+  /* Changes on the ignored interface (the TUN) do not count; the same
+   * change on another one does. The peer stays down: no carrier, so no
+   * late events from either end. */
+  g_free (lnet_sh ("ip link add lnetmon2 type veth peer name lnetmon3 && "
+                   "ip link set lnetmon2 up"));
+  g_assert_true (wait_fired (ctx, &count, count.fired));
+  gint64 settle = g_get_monotonic_time () + 1500 * 1000;
+  while (g_get_monotonic_time () < settle)
+    pump (ctx, 50);
+  ember_netmon_set_ignored_ifindex (mon, if_nametoindex ("lnetmon2"));
+  guint before_ignored = count.fired;
+  g_free (lnet_sh ("ip addr add 192.0.2.77/32 dev lnetmon2 && "
+                   "ip route add 10.99.0.0/16 dev lnetmon2 && "
+                   "ip route add 10.98.0.0/16 dev lnetmon2 table 51820"));
+  gint64 quiet = g_get_monotonic_time () + 1000 * 1000;
+  while (g_get_monotonic_time () < quiet)
+    pump (ctx, 50);
+  g_assert_cmpuint (count.fired, ==, before_ignored);
+  g_free (lnet_sh ("ip route add 10.97.0.0/16 dev lnetmon0"));
+  g_assert_true (wait_fired (ctx, &count, before_ignored));
+  ember_netmon_set_ignored_ifindex (mon, 0);
 
   /* A route change fires too; an interface going down drops its
    * addresses from the list. */

@@ -674,6 +674,18 @@ ember_netconf_address_add (EmberNetconf *nc, guint ifindex, const EmberCidr *add
   return object_add (nc, &obj, error) != ADD_FAILED;
 }
 
+gboolean
+ember_netconf_address_remove (EmberNetconf *nc, guint ifindex, const EmberCidr *addr,
+                              GError **error)
+{
+  g_return_val_if_fail (nc != NULL, FALSE);
+  if (!check_cidr (addr, error))
+    return FALSE;
+  EmberNetconfObj obj = { .kind = EMBER_NETCONF_OBJ_ADDRESS, .cidr = *addr, .ifindex = ifindex,
+                          .suppress_prefixlen = -1 };
+  return object_remove (nc, &obj, error);
+}
+
 static gboolean
 make_route (EmberNetconfObj *obj, guint ifindex, const EmberCidr *dst, guint32 table,
             GError **error)

@@ -82,6 +82,10 @@ EmberNetconf *ember_netconf_new (const char *state_dir, GError **error);
  * host bits are the address. IPv6 addresses get IFA_F_NODAD. */
 gboolean ember_netconf_address_add (EmberNetconf *nc, guint ifindex, const EmberCidr *addr,
                                     GError **error);
+/* Removes an address this instance added; one it did not add is left
+ * alone and the call succeeds. */
+gboolean ember_netconf_address_remove (EmberNetconf *nc, guint ifindex, const EmberCidr *addr,
+                                       GError **error);
 /* A route to dst (host bits must be clear) through the interface, scope
  * link, protocol static, in `table` (0: main). Adding what this instance
  * already added succeeds and does nothing. A route to the same prefix in

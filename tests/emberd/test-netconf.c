@@ -146,6 +146,11 @@ test_routes_added_and_removed (void)
   g_assert_null (strstr (journal2, "dst=10.20.0.0/24"));
   /* Removing again (not Ember's any more) is a no-op. */
   g_assert_true (ember_netconf_route_remove (nc, env.tun, &r4, 0, &error));
+  g_assert_true (ember_netconf_address_remove (nc, env.tun, &a6, &error));
+  g_assert_no_error (error);
+  g_autofree char *addrs2 = lnet_sh ("ip addr show dev lnettun0");
+  g_assert_null (strstr (addrs2, "fd00:2021::2"));
+  g_assert_true (has (addrs2, "inet 100.64.0.2/32"));
 
   /* Bad input: a clear error, nothing added. */
   EmberCidr bad = cidr ("10.40.0.1/24");
@@ -203,6 +208,8 @@ test_existing_identical_route_survives (void)
 
   /* Removing what Ember did not add does nothing. */
   g_assert_true (ember_netconf_route_remove (nc, env.tun, &r, 0, &error));
+  g_assert_true (ember_netconf_address_remove (nc, env.tun, &a, &error));
+  g_assert_no_error (error);
   ember_netconf_free (nc);
   g_autofree char *routes = lnet_sh ("ip route show");
   g_assert_true (has (routes, "10.20.0.0/24 dev lnettun0"));

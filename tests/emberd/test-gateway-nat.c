@@ -103,21 +103,52 @@ receive (int fd, int timeout_ms, struct sockaddr_in *from)
   return recvfrom (fd, buf, sizeof buf, 0, (struct sockaddr *) from, &len) > 0;
 }
 
+static int
+udp6_socket_in (int ns_fd, int home_fd, const char *addr, struct sockaddr_in6 *bound)
+{
+  lnet_ns_enter (ns_fd);
+  int fd = socket (AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+  g_assert_cmpint (inet_pton (AF_INET6, addr, &sin6.sin6_addr), ==, 1);
+  if (bind (fd, (struct sockaddr *) &sin6, sizeof sin6) != 0)
+    g_error ("bind %s: %s", addr, g_strerror (errno));
+  socklen_t len = sizeof *bound;
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) bound, &len), ==, 0);
+  lnet_ns_enter (home_fd);
+  return fd;
+}
+
+static gboolean
+receive6 (int fd, int timeout_ms, struct sockaddr_in6 *from)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+  if (poll (&pfd, 1, timeout_ms) != 1)
+    return FALSE;
+  char buf[64];
+  socklen_t len = sizeof *from;
+  return recvfrom (fd, buf, sizeof buf, 0, (struct sockaddr *) from, &len) > 0;
+}
+
 static void
 test_masquerades_tun_traffic_to_the_lan (void)
 {
   if (lnet_run_in_ns ("natfw"))
     return;
-  /* client (100.64.0.2) -- lnettun0 [gateway] lnetlan0 -- server
-   * (10.20.0.7), which has no route back to 100.64.0.0/24: only a
-   * masqueraded packet can be answered. */
+  /* client (100.64.0.2, fd00:64::2) -- lnettun0 [gateway] lnetlan0 --
+   * server (10.20.0.7, fd00:20::7), which has no route back to the
+   * client's networks: only a masqueraded packet can be answered. */
   int gw = lnet_ns_current (), cl, sv;
   g_autofree char *cl_name = lnet_ns_extra ("c", &cl);
   g_autofree char *sv_name = lnet_ns_extra ("s", &sv);
   /* IPv6 forwarding on already: the IPv4 path is what this checks, and
    * the router-advertisement warning belongs to another test. */
-  g_free (lnet_sh ("sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=1 && "
-                   "ip link add lnettun0 type veth peer name lnetc0 netns %s && "
+  g_free (lnet_sh ("sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=1 "
+                   "net.ipv6.conf.default.accept_dad=0 && "
+                   "ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0 && "
+                   "ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0",
+                   cl_name, sv_name));
+  g_free (lnet_sh ("ip link add lnettun0 type veth peer name lnetc0 netns %s && "
                    "ip link add lnetlan0 type veth peer name lnets0 netns %s && "
                    "ip addr add 100.64.0.1/24 dev lnettun0 && ip link set lnettun0 up && "
                    "ip addr add 10.20.0.1/24 dev lnetlan0 && ip link set lnetlan0 up && "
@@ -125,6 +156,12 @@ test_masquerades_tun_traffic_to_the_lan (void)
                    "ip -n %s route add default via 100.64.0.1 && "
                    "ip -n %s addr add 10.20.0.7/24 dev lnets0 && ip -n %s link set lnets0 up",
                    cl_name, sv_name, cl_name, cl_name, cl_name, sv_name, sv_name));
+  g_free (lnet_sh ("ip addr add fd00:64::1/64 dev lnettun0 && "
+                   "ip addr add fd00:20::1/64 dev lnetlan0 && "
+                   "ip -n %s addr add fd00:64::2/64 dev lnetc0 && "
+                   "ip -n %s route add default via fd00:64::1 && "
+                   "ip -n %s addr add fd00:20::7/64 dev lnets0",
+                   cl_name, cl_name, sv_name));
   struct sockaddr_in srv, cli, from;
   int sfd = udp_socket_in (sv, gw, "10.20.0.7", &srv);
   int cfd = udp_socket_in (cl, gw, "100.64.0.2", &cli);
@@ -141,6 +178,27 @@ test_masquerades_tun_traffic_to_the_lan (void)
   g_assert_cmpint (sendto (sfd, "pong", 4, 0, (struct sockaddr *) &from, sizeof from), ==, 4);
   g_assert_true (receive (cfd, 5000, &from));
   g_assert_cmpstr (inet_ntop (AF_INET, &from.sin_addr, text, sizeof text), ==, "10.20.0.7");
+
+  /* The same over IPv6 (the table is inet). The addresses can need a
+   * moment until the veths report their carrier: the first datagrams
+   * are retried. */
+  struct sockaddr_in6 srv6, cli6, from6;
+  int sfd6 = udp6_socket_in (sv, gw, "fd00:20::7", &srv6);
+  int cfd6 = udp6_socket_in (cl, gw, "fd00:64::2", &cli6);
+  gboolean got = FALSE;
+  for (int i = 0; i < 50 && !got; i++)
+    {
+      g_assert_cmpint (sendto (cfd6, "ping", 4, 0, (struct sockaddr *) &srv6, sizeof srv6), ==, 4);
+      got = receive6 (sfd6, 200, &from6);
+    }
+  g_assert_true (got);
+  char text6[INET6_ADDRSTRLEN];
+  g_assert_cmpstr (inet_ntop (AF_INET6, &from6.sin6_addr, text6, sizeof text6), ==, "fd00:20::1");
+  g_assert_cmpint (sendto (sfd6, "pong", 4, 0, (struct sockaddr *) &from6, sizeof from6), ==, 4);
+  g_assert_true (receive6 (cfd6, 5000, &from6));
+  g_assert_cmpstr (inet_ntop (AF_INET6, &from6.sin6_addr, text6, sizeof text6), ==, "fd00:20::7");
+  close (sfd6);
+  close (cfd6);
 
   /* Gateway gone: forwarding off again, nothing passes. */
   ember_gateway_nat_free (nat);

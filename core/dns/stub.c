@@ -573,6 +573,39 @@ ember_dns_stub_handle_packet (EmberDnsStub *stub, gint64 now, const EmberIpPacke
   return ember_dns_stub_handle_query (stub, now, &asker, payload, len);
 }
 
+/* An upstream that could not read our query may answer with its header
+ * only (FORMERR, REFUSED, NOTIMP: RFC 1035 leaves the question out when
+ * it cannot be parsed). There is no question to check, so it counts
+ * only as an error for the query with that id in flight to that very
+ * upstream, and the asker gets the same rcode with its own question
+ * rather than waiting for the timeout. */
+static gboolean
+upstream_header_error (EmberDnsStub *stub, guint upstream, const EmberDnsMessage *r)
+{
+  guint rcode = r->flags & EMBER_DNS_RCODE_MASK;
+  EmberDnsMessage q;
+  Pending *p;
+  guint8 out[LOCAL_ANSWER_MAX];
+  gsize len = 0;
+
+  if (r->qdcount != 0 || r->ancount != 0 || r->nscount != 0 ||
+      !ember_dns_message_is_response (r) || rcode == EMBER_DNS_RCODE_NOERROR ||
+      upstream >= stub->n_upstreams)
+    return FALSE;
+  p = g_hash_table_lookup (stub->by_wire, wire_key (upstream, r->id));
+  if (p == NULL)
+    return FALSE;
+  if (ember_dns_message_parse (&q, p->query, p->len) == EMBER_DNS_OK &&
+      ember_dns_build_response (&q, rcode, 0, NULL, 0, p->limit, out, sizeof out, &len) ==
+          EMBER_DNS_OK)
+    {
+      ember_dns_set_id (out, p->asker_id);
+      queue_answer (stub, &p->asker, out, len);
+    }
+  pending_free (stub, p);
+  return TRUE;
+}
+
 EmberDnsStubResult
 ember_dns_stub_handle_upstream (EmberDnsStub *stub, gint64 now, guint upstream,
                                 EmberDnsTransport transport, const guint8 *buf, gsize len)
@@ -581,10 +614,13 @@ ember_dns_stub_handle_upstream (EmberDnsStub *stub, gint64 now, guint upstream,
   Pending *p;
   g_autofree guint8 *copy = NULL;
   gsize out_len = 0;
+  EmberDnsResult res;
 
   stub->stats.upstream_answers++;
-  if (ember_dns_message_parse (&r, buf, len) != EMBER_DNS_OK ||
-      !ember_dns_message_is_response (&r))
+  res = ember_dns_message_parse (&r, buf, len);
+  if (res == EMBER_DNS_ERR_QDCOUNT && upstream_header_error (stub, upstream, &r))
+    return EMBER_DNS_STUB_MATCHED;
+  if (res != EMBER_DNS_OK || !ember_dns_message_is_response (&r))
     {
       stub->stats.malformed++;
       return EMBER_DNS_STUB_MALFORMED;

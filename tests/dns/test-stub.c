@@ -601,6 +601,40 @@ test_timeout_gives_servfail (void)
   g_assert_cmpuint (ember_dns_message_rcode (&m), ==, EMBER_DNS_RCODE_SERVFAIL);
 }
 
+/* An upstream that answers with its header only (FORMERR, no question):
+ * the asker gets that rcode with its question at once; a header-only
+ * answer with another upstream's id, or NOERROR, does nothing. */
+static void
+test_upstream_header_only_error (void)
+{
+  g_autoptr (EmberDnsStub) stub = make_stub ();
+  EmberDnsAsker asker = asker_udp (40000, 0, EMBER_ADDR_IPV4);
+  guint8 q[512], err[12], buf[2048];
+  EmberDnsTransmit tx;
+  EmberDnsAsker to;
+  EmberDnsMessage m;
+  gsize n = 0;
+
+  g_assert_cmpint (ask (stub, T0, &asker, 31, "odd.example", EMBER_DNS_TYPE_A, 0), ==,
+                   EMBER_DNS_STUB_FORWARDED);
+  g_assert_true (ember_dns_stub_poll_transmit (stub, q, sizeof q, &tx));
+  ember_dns_build_header_error (ember_dns_rd16 (q), EMBER_DNS_FLAG_RD, EMBER_DNS_RCODE_NOERROR,
+                                err, sizeof err, &n);
+  g_assert_cmpint (ember_dns_stub_handle_upstream (stub, T0, 0, EMBER_DNS_TRANSPORT_UDP, err, n),
+                   ==, EMBER_DNS_STUB_MALFORMED);
+  ember_dns_build_header_error (ember_dns_rd16 (q), EMBER_DNS_FLAG_RD, EMBER_DNS_RCODE_FORMERR,
+                                err, sizeof err, &n);
+  g_assert_cmpint (ember_dns_stub_handle_upstream (stub, T0, 1, EMBER_DNS_TRANSPORT_UDP, err, n),
+                   ==, EMBER_DNS_STUB_MALFORMED);
+  assert_no_output (stub);
+  g_assert_cmpint (ember_dns_stub_handle_upstream (stub, T0, 0, EMBER_DNS_TRANSPORT_UDP, err, n),
+                   ==, EMBER_DNS_STUB_MATCHED);
+  m = next_answer (stub, buf, sizeof buf, &to);
+  g_assert_cmpuint (m.id, ==, 31);
+  g_assert_cmpuint (ember_dns_message_rcode (&m), ==, EMBER_DNS_RCODE_FORMERR);
+  g_assert_cmpint (ember_dns_stub_poll_timeout (stub), ==, G_MAXINT64);
+}
+
 static void
 test_changed_upstreams_fail_pending (void)
 {
@@ -989,6 +1023,8 @@ main (int argc, char **argv)
                    test_tc_retries_over_tcp);
   g_test_add_func ("/dns/stub/forward/timeout-and-transport-error-give-servfail",
                    test_timeout_gives_servfail);
+  g_test_add_func ("/dns/stub/forward/header-only-error-from-upstream-reaches-the-asker",
+                   test_upstream_header_only_error);
   g_test_add_func ("/dns/stub/forward/changed-upstreams-fail-their-queries",
                    test_changed_upstreams_fail_pending);
   g_test_add_func ("/dns/stub/malformed/queries-get-formerr-or-are-dropped",

@@ -37,9 +37,9 @@ packages=(
   gcc-mingw-w64-x86-64 libz-mingw-w64-dev wine64 dpkg-dev make
   # man pages (scdoc); Debian packages built and checked by tests/package
   # (debhelper, fakeroot, lintian; systemd-analyze and xmllint check the
-  # units and the D-Bus/polkit files)
-  scdoc debhelper fakeroot lintian systemd libxml2-utils
-  libnftables-dev  # in debian/control's Build-Depends (emberd's gateway NAT)
+  # units and the D-Bus/polkit files, dbus-daemon loads the bus policy)
+  scdoc debhelper fakeroot lintian systemd libxml2-utils dbus-daemon
+  libnftables-dev libsystemd-dev  # in debian/control's Build-Depends (emberd's NAT, sd_notify)
 )
 
 missing=()

@@ -3,10 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fib_rules.h>
-#include <linux/if_addr.h>
 #include <net/if.h>
-#include <nftables/libnftables.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -15,6 +12,7 @@
 
 #include "net/rtnl.h"
 #include "netconf-journal.h"
+#include "netconf-kernel.h"
 
 #define JOURNAL_NAME "netconf.journal"
 #define LOCK_NAME "netconf.lock"
@@ -56,12 +54,6 @@ set_kernel_error_detail (GError **error, int err, const char *what, const char *
   return FALSE;
 }
 
-static gboolean
-set_kernel_error (GError **error, int err, const char *what)
-{
-  return set_kernel_error_detail (error, err, what, NULL);
-}
-
 /* ---- the journal file ---------------------------------------------- */
 
 static gboolean
@@ -93,6 +85,7 @@ journal_save (EmberNetconf *nc, GError **error)
     err = errno;
   else
     {
+      errno = 0;
       if (!write_all (fd, text, strlen (text)) || fsync (fd) != 0)
         err = errno != 0 ? errno : EIO;
       if (close (fd) != 0 && err == 0)
@@ -138,275 +131,6 @@ journal_forget (EmberNetconf *nc, const EmberNetconfObj *obj, GError **error)
   return journal_save (nc, error);
 }
 
-/* ---- sysctls --------------------------------------------------------- */
-
-static char *
-sysctl_path (const char *key)
-{
-  g_autofree char *rel = g_strdup (key);
-  g_strdelimit (rel, ".", '/');
-  return g_build_filename ("/proc/sys", rel, NULL);
-}
-
-static gboolean
-sysctl_read (const char *key, char *buf, gsize size, GError **error)
-{
-  g_autofree char *path = sysctl_path (key);
-  g_autofree char *text = NULL;
-  g_autoptr (GError) local = NULL;
-  if (!g_file_get_contents (path, &text, NULL, &local))
-    {
-      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_KERNEL,
-                   "sysctl %s: %s", key, local->message);
-      return FALSE;
-    }
-  g_strstrip (text);
-  g_strlcpy (buf, text, size);
-  return TRUE;
-}
-
-static int
-sysctl_write (const char *key, const char *value)
-{
-  g_autofree char *path = sysctl_path (key);
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return errno;
-  int err = write_all (fd, value, strlen (value)) ? 0 : errno;
-  close (fd);
-  return err;
-}
-
-/* ---- kernel objects -------------------------------------------------- */
-
-/* Whether the object's interface still is the one it was made on: a TUN
- * closed by a killed run took its routes and addresses with it, and its
- * index may since have been reused. */
-static gboolean
-dev_still_there (const EmberNetconfObj *obj)
-{
-  char name[IF_NAMESIZE];
-  return if_indextoname (obj->ifindex, name) != NULL && strcmp (name, obj->ifname) == 0;
-}
-
-static void
-build_address (EmberRtnlRequest *req, const EmberNetconfObj *obj, gboolean add)
-{
-  struct ifaddrmsg ifa = {
-    .ifa_family = (guint8) af_of (obj->cidr.family),
-    .ifa_prefixlen = obj->cidr.prefix,
-    .ifa_scope = RT_SCOPE_UNIVERSE,
-    .ifa_index = obj->ifindex,
-  };
-  ember_rtnl_init (req, add ? RTM_NEWADDR : RTM_DELADDR, add ? NLM_F_CREATE | NLM_F_EXCL : 0,
-                   &ifa, sizeof ifa);
-  gsize alen = obj->cidr.family == 4 ? 4 : 16;
-  ember_rtnl_attr (req, IFA_LOCAL, obj->cidr.addr, alen);
-  ember_rtnl_attr (req, IFA_ADDRESS, obj->cidr.addr, alen);
-  if (add && obj->cidr.family == 6)
-    ember_rtnl_attr_u32 (req, IFA_FLAGS, IFA_F_NODAD);
-}
-
-static void
-build_route (EmberRtnlRequest *req, const EmberNetconfObj *obj, gboolean add)
-{
-  struct rtmsg rtm = {
-    .rtm_family = (guint8) af_of (obj->cidr.family),
-    .rtm_dst_len = obj->cidr.prefix,
-    .rtm_table = obj->table < 256 ? (guint8) obj->table : RT_TABLE_UNSPEC,
-    .rtm_protocol = RTPROT_STATIC,
-    .rtm_scope = RT_SCOPE_LINK,
-    .rtm_type = RTN_UNICAST,
-  };
-  ember_rtnl_init (req, add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_EXCL : 0,
-                   &rtm, sizeof rtm);
-  ember_rtnl_attr_u32 (req, RTA_TABLE, obj->table);
-  if (obj->cidr.prefix > 0)
-    ember_rtnl_attr (req, RTA_DST, obj->cidr.addr, obj->cidr.family == 4 ? 4 : 16);
-  ember_rtnl_attr_u32 (req, RTA_OIF, obj->ifindex);
-}
-
-static void
-build_rule (EmberRtnlRequest *req, const EmberNetconfObj *obj, gboolean add)
-{
-  struct fib_rule_hdr frh = {
-    .family = (guint8) af_of (obj->family),
-    .table = obj->table < 256 ? (guint8) obj->table : RT_TABLE_UNSPEC,
-    .action = FR_ACT_TO_TBL,
-    .flags = obj->invert_fwmark ? FIB_RULE_INVERT : 0,
-  };
-  ember_rtnl_init (req, add ? RTM_NEWRULE : RTM_DELRULE, add ? NLM_F_CREATE | NLM_F_EXCL : 0,
-                   &frh, sizeof frh);
-  ember_rtnl_attr_u32 (req, FRA_TABLE, obj->table);
-  ember_rtnl_attr_u32 (req, FRA_PRIORITY, obj->priority);
-  if (obj->invert_fwmark)
-    {
-      ember_rtnl_attr_u32 (req, FRA_FWMARK, obj->fwmark);
-      ember_rtnl_attr_u32 (req, FRA_FWMASK, G_MAXUINT32);
-    }
-  if (obj->suppress_prefixlen >= 0)
-    ember_rtnl_attr_u32 (req, FRA_SUPPRESS_PREFIXLEN, (guint32) obj->suppress_prefixlen);
-}
-
-/* ---- wg-quick's nftables table for a full tunnel --------------------- */
-
-/* Runs nft commands in one transaction: 0, or EPROTO with libnftables'
- * own text in *detail. */
-static int
-nft_exec (const char *cmds, char **detail)
-{
-  struct nft_ctx *nft = nft_ctx_new (NFT_CTX_DEFAULT);
-  if (nft == NULL)
-    {
-      *detail = g_strdup ("cannot create a libnftables context");
-      return ENOMEM;
-    }
-  nft_ctx_buffer_output (nft);
-  nft_ctx_buffer_error (nft);
-  int rc = nft_run_cmd_from_buffer (nft, cmds);
-  if (rc != 0)
-    {
-      const char *text = nft_ctx_get_error_buffer (nft);
-      *detail = g_strstrip (g_strdup (text != NULL && text[0] != '\0' ? text : "nft failed"));
-    }
-  nft_ctx_free (nft);
-  return rc == 0 ? 0 : EPROTO;
-}
-
-typedef struct {
-  guint32 ifindex;
-  int af;
-  const char *ifname;
-  GString *rules;
-} TunnelAddrs;
-
-static void
-tunnel_addr_one (const struct nlmsghdr *nh, gpointer user_data)
-{
-  TunnelAddrs *ta = user_data;
-  struct ifaddrmsg ifa;
-  if (nh->nlmsg_type != RTM_NEWADDR || nh->nlmsg_len < NLMSG_LENGTH (sizeof ifa))
-    return;
-  memcpy (&ifa, NLMSG_DATA (nh), sizeof ifa);
-  if (ifa.ifa_index != ta->ifindex || ifa.ifa_family != ta->af)
-    return;
-  const struct rtattr *tb[IFA_MAX + 1];
-  ember_rtnl_parse_msg (nh, sizeof ifa, tb, IFA_MAX);
-  const struct rtattr *a = tb[IFA_LOCAL] != NULL ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-  gsize alen = ta->af == AF_INET ? 4 : 16;
-  EmberCidr c;
-  if (a == NULL || RTA_PAYLOAD (a) != alen
-      || !ember_cidr_init (&c, ta->af == AF_INET ? 4 : 6, RTA_DATA (a), (guint) alen * 8))
-    return;
-  if (c.family == 6 && c.addr[0] == 0xfe && (c.addr[1] & 0xc0) == 0x80)
-    return; /* link-local: not reachable from elsewhere anyway */
-  char buf[EMBER_CIDR_STRLEN];
-  ember_cidr_format (&c, buf);
-  *strchr (buf, '/') = '\0';
-  g_string_append_printf (ta->rules,
-                          "    iifname != \"%s\" %s daddr %s fib saddr type != local drop\n",
-                          ta->ifname, c.family == 4 ? "ip" : "ip6", buf);
-}
-
-/* Creates (or deletes) the table: as wg-quick does for a full tunnel,
- *  - preraw: packets for the tunnel's own addresses that arrive by any
- *    other interface from a non-local source are dropped (the tunnel's
- *    address must not be reachable from the LAN);
- *  - premangle / postmangle: the fwmark of Ember's UDP is saved in
- *    conntrack and restored on the replies, so that reverse-path
- *    filtering (src_valid_mark=1) sees them as marked and lets them in. */
-static int
-nft_table_apply (const EmberNetconfObj *obj, gboolean add, char **detail)
-{
-  const char *fam = obj->family == 4 ? "ip" : "ip6";
-  if (!add)
-    {
-      /* Journalled, so Ember's: "add" first makes the delete valid when
-       * someone removed it already. */
-      g_autofree char *cmds = g_strdup_printf ("add table %s %s\ndelete table %s %s\n", fam,
-                                               obj->nft_table, fam, obj->nft_table);
-      return nft_exec (cmds, detail);
-    }
-  g_autofree char *list = g_strdup_printf ("list table %s %s\n", fam, obj->nft_table);
-  g_autofree char *ignored = NULL;
-  if (nft_exec (list, &ignored) == 0)
-    return EEXIST;
-
-  TunnelAddrs ta = { .ifindex = obj->ifindex, .af = af_of (obj->family),
-                     .ifname = obj->ifname, .rules = g_string_new (NULL) };
-  struct ifaddrmsg ifa = { .ifa_family = (guint8) ta.af };
-  EmberRtnlRequest req;
-  ember_rtnl_init (&req, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof ifa);
-  int err = ember_rtnl_dump (&req, tunnel_addr_one, &ta);
-  if (err != 0)
-    {
-      g_string_free (ta.rules, TRUE);
-      *detail = g_strdup_printf ("cannot list the tunnel's addresses: %s", g_strerror (err));
-      return err;
-    }
-  g_autofree char *preraw = g_string_free (ta.rules, FALSE);
-  g_autofree char *cmds = g_strdup_printf (
-      "create table %s %s\n"
-      "table %s %s {\n"
-      "  chain preraw {\n"
-      "    type filter hook prerouting priority raw; policy accept;\n"
-      "%s"
-      "  }\n"
-      "  chain premangle {\n"
-      "    type filter hook prerouting priority mangle; policy accept;\n"
-      "    meta l4proto udp meta mark set ct mark\n"
-      "  }\n"
-      "  chain postmangle {\n"
-      "    type filter hook postrouting priority mangle; policy accept;\n"
-      "    meta l4proto udp meta mark %u ct mark set meta mark\n"
-      "  }\n"
-      "}\n",
-      fam, obj->nft_table, fam, obj->nft_table, preraw, obj->fwmark);
-  return nft_exec (cmds, detail);
-}
-
-/* 0 or a positive errno; *detail (g_free) may say more than the errno. */
-static int
-kernel_apply (const EmberNetconfObj *obj, gboolean add, char **detail)
-{
-  EmberRtnlRequest req;
-  switch (obj->kind)
-    {
-    case EMBER_NETCONF_OBJ_ADDRESS:
-      build_address (&req, obj, add);
-      return ember_rtnl_transact (&req);
-    case EMBER_NETCONF_OBJ_ROUTE:
-      build_route (&req, obj, add);
-      return ember_rtnl_transact (&req);
-    case EMBER_NETCONF_OBJ_RULE:
-      build_rule (&req, obj, add);
-      return ember_rtnl_transact (&req);
-    case EMBER_NETCONF_OBJ_SYSCTL:
-      return sysctl_write (obj->sysctl_key, add ? obj->sysctl_set : obj->sysctl_was);
-    case EMBER_NETCONF_OBJ_NFT_TABLE:
-      return nft_table_apply (obj, add, detail);
-    default:
-      return EINVAL;
-    }
-}
-
-/* Whether a delete's errno says the object is already gone. */
-static gboolean
-is_gone (const EmberNetconfObj *obj, int err)
-{
-  switch (obj->kind)
-    {
-    case EMBER_NETCONF_OBJ_ADDRESS:
-      return err == EADDRNOTAVAIL || err == ENODEV || err == ENOENT;
-    case EMBER_NETCONF_OBJ_ROUTE:
-      return err == ESRCH || err == ENODEV || err == ENOENT;
-    case EMBER_NETCONF_OBJ_RULE:
-      return err == ENOENT;
-    default:
-      return FALSE;
-    }
-}
-
 /* Undoes one object in the kernel (not the journal): TRUE when it is gone
  * afterwards, whoever removed it. */
 static gboolean
@@ -414,7 +138,7 @@ undo_object (const EmberNetconfObj *obj, GError **error)
 {
   g_autofree char *what = ember_netconf_obj_describe (obj);
   if ((obj->kind == EMBER_NETCONF_OBJ_ADDRESS || obj->kind == EMBER_NETCONF_OBJ_ROUTE)
-      && !dev_still_there (obj))
+      && !ember_netconf_obj_dev_still_there (obj))
     {
       g_debug ("%s: the interface is gone, and the object with it", what);
       return TRUE;
@@ -422,7 +146,7 @@ undo_object (const EmberNetconfObj *obj, GError **error)
   if (obj->kind == EMBER_NETCONF_OBJ_SYSCTL)
     {
       char now[32];
-      if (!sysctl_read (obj->sysctl_key, now, sizeof now, error))
+      if (!ember_netconf_sysctl_read (obj->sysctl_key, now, sizeof now, error))
         return FALSE;
       if (strcmp (now, obj->sysctl_set) != 0)
         {
@@ -432,62 +156,14 @@ undo_object (const EmberNetconfObj *obj, GError **error)
         }
     }
   g_autofree char *detail = NULL;
-  int err = kernel_apply (obj, FALSE, &detail);
-  if (err == 0 || is_gone (obj, err))
+  int err = ember_netconf_obj_apply (obj, FALSE, &detail);
+  if (err == 0 || ember_netconf_obj_is_gone (obj, err))
     {
       g_debug ("removed %s", what);
       return TRUE;
     }
   g_autofree char *msg = g_strdup_printf ("cannot remove %s", what);
   return set_kernel_error_detail (error, err, msg, detail);
-}
-
-typedef struct {
-  const EmberNetconfObj *obj;
-  gboolean found;
-  guint32 oif;
-} RouteLookup;
-
-static void
-route_lookup_one (const struct nlmsghdr *nh, gpointer user_data)
-{
-  RouteLookup *rl = user_data;
-  struct rtmsg rtm;
-  if (nh->nlmsg_type != RTM_NEWROUTE || nh->nlmsg_len < NLMSG_LENGTH (sizeof rtm))
-    return;
-  memcpy (&rtm, NLMSG_DATA (nh), sizeof rtm);
-  const struct rtattr *tb[RTA_MAX + 1];
-  ember_rtnl_parse_msg (nh, sizeof rtm, tb, RTA_MAX);
-  guint32 table = rtm.rtm_table;
-  ember_rtnl_attr_get_u32 (tb[RTA_TABLE], &table);
-  gsize alen = rl->obj->cidr.family == 4 ? 4 : 16;
-  if (table != rl->obj->table || rtm.rtm_dst_len != rl->obj->cidr.prefix)
-    return;
-  if (rtm.rtm_dst_len > 0
-      && (tb[RTA_DST] == NULL || RTA_PAYLOAD (tb[RTA_DST]) != alen
-          || memcmp (RTA_DATA (tb[RTA_DST]), rl->obj->cidr.addr, alen) != 0))
-    return;
-  guint32 oif = 0;
-  ember_rtnl_attr_get_u32 (tb[RTA_OIF], &oif);
-  if (!rl->found || oif == rl->obj->ifindex)
-    rl->oif = oif;
-  rl->found = TRUE;
-}
-
-/* After EEXIST on a route: whether the route there goes through the same
- * interface (identical: fine) or elsewhere (a conflict the caller hears
- * of). TRUE when identical or when it cannot be told. */
-static gboolean
-existing_route_same_dev (const EmberNetconfObj *obj, guint32 *oif)
-{
-  struct rtmsg rtm = { .rtm_family = (guint8) af_of (obj->cidr.family) };
-  EmberRtnlRequest req;
-  ember_rtnl_init (&req, RTM_GETROUTE, NLM_F_DUMP, &rtm, sizeof rtm);
-  RouteLookup rl = { .obj = obj };
-  if (ember_rtnl_dump (&req, route_lookup_one, &rl) != 0 || !rl.found)
-    return TRUE;
-  *oif = rl.oif;
-  return rl.oif == obj->ifindex;
 }
 
 /* Journals `obj`, then creates it. An identical object already there
@@ -505,7 +181,7 @@ object_add (EmberNetconf *nc, const EmberNetconfObj *obj, GError **error)
       return ADD_FAILED;
     }
   g_autofree char *detail = NULL;
-  int err = kernel_apply (obj, TRUE, &detail);
+  int err = ember_netconf_obj_apply (obj, TRUE, &detail);
   if (err == 0)
     {
       g_debug ("added %s", what);
@@ -517,7 +193,7 @@ object_add (EmberNetconf *nc, const EmberNetconfObj *obj, GError **error)
   if (err == EEXIST)
     {
       guint32 oif = 0;
-      if (obj->kind == EMBER_NETCONF_OBJ_ROUTE && !existing_route_same_dev (obj, &oif))
+      if (obj->kind == EMBER_NETCONF_OBJ_ROUTE && !ember_netconf_route_same_dev (obj, &oif))
         {
           char name[IF_NAMESIZE] = "?";
           if_indextoname (oif, name);
@@ -729,50 +405,6 @@ ember_netconf_route_remove (EmberNetconf *nc, guint ifindex, const EmberCidr *ds
   return object_remove (nc, &obj, error);
 }
 
-typedef struct {
-  guint32 lowest; /* lowest non-zero priority seen, G_MAXUINT32 if none */
-} RulePrio;
-
-static void
-rule_prio_one (const struct nlmsghdr *nh, gpointer user_data)
-{
-  RulePrio *rp = user_data;
-  if (nh->nlmsg_type != RTM_NEWRULE)
-    return;
-  const struct rtattr *tb[FRA_MAX + 1];
-  ember_rtnl_parse_msg (nh, sizeof (struct fib_rule_hdr), tb, FRA_MAX);
-  guint32 prio = 0;
-  ember_rtnl_attr_get_u32 (tb[FRA_PRIORITY], &prio);
-  if (prio > 0 && prio < rp->lowest)
-    rp->lowest = prio;
-}
-
-/* The priority the kernel would give a new rule of the family without
- * one: one less than the lowest non-zero priority (32765 on a host with
- * only the default rules). */
-static gboolean
-pick_rule_priority (int af, guint32 *prio, GError **error)
-{
-  struct fib_rule_hdr frh = { .family = (guint8) af };
-  EmberRtnlRequest req;
-  ember_rtnl_init (&req, RTM_GETRULE, NLM_F_DUMP, &frh, sizeof frh);
-  RulePrio rp = { .lowest = G_MAXUINT32 };
-  int err = ember_rtnl_dump (&req, rule_prio_one, &rp);
-  if (err != 0)
-    return set_kernel_error (error, err, "cannot list the policy routing rules");
-  if (rp.lowest == G_MAXUINT32)
-    rp.lowest = 32766; /* every default rule deleted: where main's would be */
-  if (rp.lowest < 3)
-    {
-      g_set_error (error, EMBER_NETCONF_ERROR, EMBER_NETCONF_ERROR_KERNEL,
-                   "no free rule priority below %u for IPv%c rules", rp.lowest,
-                   af == AF_INET ? '4' : '6');
-      return FALSE;
-    }
-  *prio = rp.lowest - 1;
-  return TRUE;
-}
-
 gboolean
 ember_netconf_full_tunnel_add (EmberNetconf *nc, guint ifindex, int family, guint32 fwmark,
                                guint32 table, GError **error)
@@ -808,7 +440,7 @@ ember_netconf_full_tunnel_add (EmberNetconf *nc, guint ifindex, int family, guin
     return FALSE;
   n++;
   guint32 prio;
-  if (!pick_rule_priority (af_of (fam), &prio, error))
+  if (!ember_netconf_rule_priority (af_of (fam), &prio, error))
     return FALSE;
   /* wg-quick's order: "not fwmark" first; the kernel would put the next
    * rule, suppress_prefixlength, just before it, so it is evaluated
@@ -826,7 +458,7 @@ ember_netconf_full_tunnel_add (EmberNetconf *nc, guint ifindex, int family, guin
       EmberNetconfObj s = { .kind = EMBER_NETCONF_OBJ_SYSCTL, .suppress_prefixlen = -1 };
       g_strlcpy (s.sysctl_key, SRC_VALID_MARK, sizeof s.sysctl_key);
       g_strlcpy (s.sysctl_set, "1", sizeof s.sysctl_set);
-      if (!sysctl_read (SRC_VALID_MARK, s.sysctl_was, sizeof s.sysctl_was, error))
+      if (!ember_netconf_sysctl_read (SRC_VALID_MARK, s.sysctl_was, sizeof s.sysctl_was, error))
         return FALSE;
       if (strcmp (s.sysctl_was, "1") != 0)
         objs[n++] = s;

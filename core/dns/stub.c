@@ -756,6 +756,23 @@ ember_dns_stub_set_resources (EmberDnsStub *stub, const EmberDnsStubResource *re
   return TRUE;
 }
 
+gboolean
+ember_dns_stub_set_portal_resources (EmberDnsStub *stub, const EmberPortalResource *resources,
+                                     guint n, GError **error)
+{
+  g_autoptr (GArray) dns = g_array_new (FALSE, TRUE, sizeof (EmberDnsStubResource));
+
+  for (guint i = 0; i < n; i++)
+    if (resources[i].type == EMBER_PORTAL_RESOURCE_DNS && resources[i].dns_pattern != NULL)
+      {
+        EmberDnsStubResource r = { .id = resources[i].id, .pattern = resources[i].dns_pattern,
+                                   .stack = EMBER_DNS_STACK_DUAL };
+        g_array_append_val (dns, r);
+      }
+  return ember_dns_stub_set_resources (stub, (const EmberDnsStubResource *) (void *) dns->data,
+                                       dns->len, error);
+}
+
 char *
 ember_dns_stub_save (const EmberDnsStub *stub, gsize *len)
 {

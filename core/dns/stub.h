@@ -163,6 +163,13 @@ void ember_dns_stub_sentinel (guint index, guint family, EmberAddr *out);
 gboolean ember_dns_stub_set_resources (EmberDnsStub *stub, const EmberDnsStubResource *res,
                                        guint n, GError **error);
 
+/* The same from the portal's resource list (client init, resource
+ * created/updated, all of them each time): the `dns` ones, dual-stack
+ * until the portal protocol says otherwise; others are skipped. */
+gboolean ember_dns_stub_set_portal_resources (EmberDnsStub *stub,
+                                              const EmberPortalResource *resources, guint n,
+                                              GError **error);
+
 /* The proxy address map as a GKeyFile text (for the state directory). */
 char *ember_dns_stub_save (const EmberDnsStub *stub, gsize *len);
 /* Loads a map saved before; only into a stub that has handed out no

@@ -991,6 +991,41 @@ test_udp_packets_from_the_tun (void)
     }
 }
 
+/* The portal's list: only the dns resources count. */
+static void
+test_portal_resources (void)
+{
+  g_autoptr (EmberDnsStub) stub = make_stub ();
+  EmberDnsAsker asker = asker_udp (40000, 0, EMBER_ADDR_IPV4);
+  EmberPortalResource res[3] = {
+    { .id = { ID_EXACT }, .type = EMBER_PORTAL_RESOURCE_CIDR },
+    { .id = { ID_OTHER }, .type = EMBER_PORTAL_RESOURCE_DNS, .dns_pattern = "**.lab.example" },
+    { .id = { ID_STAR }, .type = EMBER_PORTAL_RESOURCE_INTERNET },
+  };
+  EmberPortalId id = { ID_OTHER };
+  g_autoptr (GError) error = NULL;
+  EmberAddr a4, a6;
+  guint8 buf[2048];
+  EmberDnsAsker to;
+  EmberDnsMessage m;
+
+  g_assert_true (ember_dns_stub_set_portal_resources (stub, res, 3, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (ask (stub, T0, &asker, 1, "a.b.lab.example", EMBER_DNS_TYPE_AAAA, 0), ==,
+                   EMBER_DNS_STUB_ANSWERED);
+  m = next_answer (stub, buf, sizeof buf, &to);
+  g_assert_cmpuint (answers_of (&m, EMBER_DNS_TYPE_AAAA, NULL), ==, 1);
+  g_assert_true (ember_dns_stub_lookup_proxy (stub, "a.b.lab.example", &id, &a4, &a6));
+  /* the earlier corp.example resources are gone */
+  g_assert_cmpint (ask (stub, T0, &asker, 2, "app.corp.example", EMBER_DNS_TYPE_A, 0), ==,
+                   EMBER_DNS_STUB_FORWARDED);
+  /* a pattern that is not normalized is refused with its resource */
+  res[1].dns_pattern = "**.Lab.example";
+  g_assert_false (ember_dns_stub_set_portal_resources (stub, res, 3, &error));
+  g_assert_error (error, EMBER_DNS_STUB_ERROR, 0);
+  g_assert_nonnull (strstr (error->message, ID_OTHER));
+}
+
 static void
 test_sentinel_addresses (void)
 {
@@ -1009,6 +1044,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/dns/stub/sentinels/one-pair-per-upstream", test_sentinel_addresses);
+  g_test_add_func ("/dns/stub/resources/from-the-portal-list", test_portal_resources);
   g_test_add_func ("/dns/stub/resources/precedence-table-picks-the-resource",
                    test_precedence_table);
   g_test_add_func ("/dns/stub/resources/addresses-stable-per-name-ttl-1",

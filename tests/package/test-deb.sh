@@ -133,6 +133,18 @@ else
   not_ok "D-Bus or polkit files are invalid"
 fi
 
+# The users: sysusers.d creates the ones the units run as, and the bus
+# policy lets emberd's own org.ember.Ember1.
+users=$(systemd-sysusers --root="$root" --dry-run 2>&1 | sed -n "s/^Creating user '\([^']*\)'.*/\1/p" | sort | tr '\n' ' ')
+emberd_user=$(sed -n 's/^User=//p' "$root/lib/systemd/system/emberd.service")
+portal_user=$(sed -n 's/^User=//p' "$root/lib/systemd/system/ember-portal.service")
+if [[ $users == "ember ember-portal " && $emberd_user == ember && $portal_user == ember-portal ]] &&
+   grep -q "<policy user=\"$emberd_user\">" "$root/usr/share/dbus-1/system.d/org.ember.Ember1.conf"; then
+  ok "sysusers.d creates $users(the units' users; the bus policy lets $emberd_user own the name)"
+else
+  not_ok "users: sysusers.d creates '$users', emberd runs as '$emberd_user', ember-portal as '$portal_user'"
+fi
+
 # dbus-daemon loads the bus policy without an error (it would skip a bad
 # file and start anyway, so its messages are read). The user "ember" does
 # not exist before the package's sysusers.d file runs: that warning is

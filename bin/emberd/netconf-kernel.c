@@ -291,52 +291,14 @@ ember_netconf_obj_is_gone (const EmberNetconfObj *obj, int err)
     }
 }
 
-typedef struct {
-  const EmberNetconfObj *obj;
-  gboolean found;
-  guint32 oif;
-} RouteLookup;
-
-static void
-route_lookup_one (const struct nlmsghdr *nh, gpointer user_data)
-{
-  RouteLookup *rl = user_data;
-  struct rtmsg rtm;
-  if (nh->nlmsg_type != RTM_NEWROUTE || nh->nlmsg_len < NLMSG_LENGTH (sizeof rtm))
-    return;
-  memcpy (&rtm, NLMSG_DATA (nh), sizeof rtm);
-  const struct rtattr *tb[RTA_MAX + 1];
-  ember_rtnl_parse_msg (nh, sizeof rtm, tb, RTA_MAX);
-  guint32 table = rtm.rtm_table;
-  ember_rtnl_attr_get_u32 (tb[RTA_TABLE], &table);
-  gsize alen = rl->obj->cidr.family == 4 ? 4 : 16;
-  if (table != rl->obj->table || rtm.rtm_dst_len != rl->obj->cidr.prefix)
-    return;
-  if (rtm.rtm_dst_len > 0
-      && (tb[RTA_DST] == NULL || RTA_PAYLOAD (tb[RTA_DST]) != alen
-          || memcmp (RTA_DATA (tb[RTA_DST]), rl->obj->cidr.addr, alen) != 0))
-    return;
-  guint32 oif = 0;
-  ember_rtnl_attr_get_u32 (tb[RTA_OIF], &oif);
-  if (!rl->found || oif == rl->obj->ifindex)
-    rl->oif = oif;
-  rl->found = TRUE;
-}
-
-/* After EEXIST on a route: whether the route there goes through the same
- * interface (identical: fine) or elsewhere (a conflict the caller hears
- * of). TRUE when identical or when it cannot be told. */
 gboolean
 ember_netconf_route_same_dev (const EmberNetconfObj *obj, guint32 *oif)
 {
-  struct rtmsg rtm = { .rtm_family = (guint8) af_of (obj->cidr.family) };
-  EmberRtnlRequest req;
-  ember_rtnl_init (&req, RTM_GETROUTE, NLM_F_DUMP, &rtm, sizeof rtm);
-  RouteLookup rl = { .obj = obj };
-  if (ember_rtnl_dump (&req, route_lookup_one, &rl) != 0 || !rl.found)
+  gboolean found = FALSE;
+  if (ember_rtnl_route_find (obj->cidr.family, obj->table, obj->cidr.addr, obj->cidr.prefix,
+                             obj->ifindex, &found, oif) != 0 || !found)
     return TRUE;
-  *oif = rl.oif;
-  return rl.oif == obj->ifindex;
+  return *oif == obj->ifindex;
 }
 
 typedef struct {

@@ -172,3 +172,54 @@ ember_rtnl_attr_get_u32 (const struct rtattr *rta, guint32 *out)
   memcpy (out, RTA_DATA (rta), sizeof *out);
   return TRUE;
 }
+
+typedef struct {
+  guint32 table;
+  const guint8 *dst;
+  gsize alen;
+  guint prefix;
+  guint32 prefer_oif;
+  gboolean found;
+  guint32 oif;
+} RouteFind;
+
+static void
+route_find_one (const struct nlmsghdr *nh, gpointer user_data)
+{
+  RouteFind *rf = user_data;
+  struct rtmsg rtm;
+  if (nh->nlmsg_type != RTM_NEWROUTE || nh->nlmsg_len < NLMSG_LENGTH (sizeof rtm))
+    return;
+  memcpy (&rtm, NLMSG_DATA (nh), sizeof rtm);
+  const struct rtattr *tb[RTA_MAX + 1];
+  ember_rtnl_parse_msg (nh, sizeof rtm, tb, RTA_MAX);
+  guint32 table = rtm.rtm_table;
+  ember_rtnl_attr_get_u32 (tb[RTA_TABLE], &table);
+  if (table != rf->table || rtm.rtm_dst_len != rf->prefix)
+    return;
+  if (rf->prefix > 0
+      && (tb[RTA_DST] == NULL || RTA_PAYLOAD (tb[RTA_DST]) != rf->alen
+          || memcmp (RTA_DATA (tb[RTA_DST]), rf->dst, rf->alen) != 0))
+    return;
+  guint32 oif = 0;
+  ember_rtnl_attr_get_u32 (tb[RTA_OIF], &oif);
+  if (!rf->found || oif == rf->prefer_oif)
+    rf->oif = oif;
+  rf->found = TRUE;
+}
+
+int
+ember_rtnl_route_find (guint family, guint32 table, const guint8 *dst, guint prefix,
+                       guint32 prefer_oif, gboolean *found, guint32 *oif)
+{
+  g_return_val_if_fail (family == 4 || family == 6, EINVAL);
+  struct rtmsg rtm = { .rtm_family = family == 4 ? AF_INET : AF_INET6 };
+  EmberRtnlRequest req;
+  ember_rtnl_init (&req, RTM_GETROUTE, NLM_F_DUMP, &rtm, sizeof rtm);
+  RouteFind rf = { .table = table, .dst = dst, .alen = family == 4 ? 4 : 16, .prefix = prefix,
+                   .prefer_oif = prefer_oif };
+  int err = ember_rtnl_dump (&req, route_find_one, &rf);
+  *found = rf.found;
+  *oif = rf.oif;
+  return err;
+}

@@ -48,6 +48,14 @@ typedef void (*EmberRtnlDumpFunc) (const struct nlmsghdr *nh, gpointer user_data
  * positive errno. */
 int ember_rtnl_dump (const EmberRtnlRequest *req, EmberRtnlDumpFunc func, gpointer user_data);
 
+/* Looks up the route to exactly dst/prefix (4 or 16 bytes of `family`,
+ * 4 or 6) in `table`: 0 with *found and, when found, *oif its output
+ * interface (`prefer_oif` when one of several routes goes there, else
+ * the first; 0 for a route without one), or a positive errno. Used after
+ * an add answered EEXIST, to tell an identical route from a conflict. */
+int ember_rtnl_route_find (guint family, guint32 table, const guint8 *dst, guint prefix,
+                           guint32 prefer_oif, gboolean *found, guint32 *oif);
+
 /* Fills tb[0..max] with the attributes found in `len` bytes from `first`
  * (a later duplicate wins; types above max are skipped). tb[type] is NULL
  * for an absent type. Bounds are checked: a malformed attribute ends the

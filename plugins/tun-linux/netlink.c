@@ -81,9 +81,11 @@ tun_netlink_route (int ifindex, const EmberCidr *cidr, gboolean add, GError **er
     .rtm_scope = RT_SCOPE_LINK,
     .rtm_type = RTN_UNICAST,
   };
+  /* Never NLM_F_REPLACE: a route to the same prefix that is someone
+   * else's must not be taken over (and lost when the TUN goes). */
   EmberRtnlRequest req;
-  ember_rtnl_init (&req, add ? RTM_NEWROUTE : RTM_DELROUTE,
-                   add ? (NLM_F_CREATE | NLM_F_REPLACE) : 0, &rtm, sizeof rtm);
+  ember_rtnl_init (&req, add ? RTM_NEWROUTE : RTM_DELROUTE, add ? (NLM_F_CREATE | NLM_F_EXCL) : 0,
+                   &rtm, sizeof rtm);
   ember_rtnl_attr (&req, RTA_DST, cidr->addr, cidr->family == 4 ? 4 : 16);
   ember_rtnl_attr_u32 (&req, RTA_OIF, (guint32) ifindex);
   char buf[EMBER_CIDR_STRLEN];
@@ -92,6 +94,23 @@ tun_netlink_route (int ifindex, const EmberCidr *cidr, gboolean add, GError **er
   int err = ember_rtnl_transact (&req);
   if (err == 0 || (!add && err == ESRCH))
     return TRUE;
+  if (add && err == EEXIST)
+    {
+      /* Through this device already (the address's own prefix route, or
+       * added before): fine. Through another one: not ours to change. */
+      gboolean found = FALSE;
+      guint32 oif = 0;
+      if (ember_rtnl_route_find (cidr->family, RT_TABLE_MAIN, cidr->addr, cidr->prefix,
+                                 (guint32) ifindex, &found, &oif) != 0
+          || !found || oif == (guint32) ifindex)
+        return TRUE;
+      char name[IF_NAMESIZE] = "?";
+      if_indextoname (oif, name);
+      g_autofree char *what = g_strdup_printf (
+          "cannot add route %s: a route to it through %s exists and is not Ember's (left alone)",
+          buf, name);
+      return nl_fail (error, err, what);
+    }
   g_autofree char *what = g_strdup_printf ("cannot %s route %s", add ? "add" : "remove", buf);
   return nl_fail (error, err, what);
 }

@@ -25,7 +25,9 @@ gboolean tun_netlink_address_add (int ifindex, const EmberCidr *cidr, GError **e
  * FALSE when that did not happen in time or the addresses could not be
  * listed. */
 gboolean tun_netlink_wait_ipv6_ready (int ifindex, gint64 timeout_us);
-/* add=FALSE removes; removing an absent route succeeds. */
+/* add=FALSE removes; removing an absent route succeeds. Adding never
+ * replaces: a route to the same prefix through this device already is
+ * success, one through another device an error naming it. */
 gboolean tun_netlink_route (int ifindex, const EmberCidr *cidr, gboolean add, GError **error);
 
 G_END_DECLS

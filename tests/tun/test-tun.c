@@ -320,6 +320,28 @@ test_routes_and_config (void)
   g_assert_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_CONFIG);
   g_clear_error (&error);
 
+  /* Someone else's route to the same prefix is neither replaced nor
+   * removed: the open fails and names it. */
+  g_assert_true (g_spawn_command_line_sync (
+      "sh -c 'ip link add lnetx0 type veth peer name lnetx1 && ip link set lnetx0 up && "
+      "ip route add 10.81.0.0/16 dev lnetx0'", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_false (vt->add_route (tun_harness_backend (h), "10.81.0.0/16", &error));
+  g_assert_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "10.81.0.0/16"));
+  g_assert_nonnull (strstr (error->message, "lnetx0"));
+  g_clear_error (&error);
+  g_autofree char *routes = NULL;
+  g_assert_true (g_spawn_command_line_sync ("ip route show 10.81.0.0/16", &routes, NULL, NULL,
+                                            &error));
+  g_assert_nonnull (strstr (routes, "dev lnetx0"));
+  g_assert_true (vt->remove_route (tun_harness_backend (h), "10.81.0.0/16", &error));
+  g_free (routes);
+  g_assert_true (g_spawn_command_line_sync ("ip route show 10.81.0.0/16", &routes, NULL, NULL,
+                                            &error));
+  g_assert_nonnull (strstr (routes, "dev lnetx0"));
+  g_assert_true (g_spawn_command_line_sync ("ip link del lnetx0", NULL, NULL, NULL, &error));
+
   /* A second device of the same name is refused, not joined. */
   g_autoptr (TunHarness) again = tun_harness_open ("queues=1\n", &error);
   g_assert_null (again);

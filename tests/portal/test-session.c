@@ -903,6 +903,43 @@ test_callbacks_may_reconnect_or_free (void)
 }
 
 static void
+test_free_at_any_step (void)
+{
+  /* Freed while the TCP connection is made, while the upgrade waits for
+   * an answer, while waiting for the next attempt: nothing is called
+   * back afterwards and, under ASan, nothing leaks. */
+  RawServer raw;
+  raw_start (&raw, RAW_SILENT);
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u", raw.port);
+  for (guint step = 0; step < 3; step++)
+    {
+      Recorder r;
+      recorder_init (&r);
+      session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, "t", "laptop-1",
+                   step == 2 ? 20 * G_TIME_SPAN_MILLISECOND : 0);
+      ember_portal_session_start (r.session);
+      if (step == 0)
+        g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_CONNECTING, 1, 5000));
+      else if (step == 1)
+        {
+          g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_CONNECTING, 1, 5000));
+          gint64 until = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+          while (g_atomic_int_get (&raw.connections) == 0 && g_get_monotonic_time () < until)
+            portal_fx_run (5);
+          g_assert_cmpint (g_atomic_int_get (&raw.connections), >=, 1);
+        }
+      else
+        g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED, 1, 5000));
+      guint changes = r.changes->len;
+      g_clear_pointer (&r.session, ember_portal_session_free);
+      portal_fx_run (200);
+      g_assert_cmpuint (r.changes->len, ==, changes);
+      recorder_clear (&r);
+    }
+  raw_stop (&raw);
+}
+
+static void
 test_ipv6_literal (void)
 {
   FakePortal fp;
@@ -1147,6 +1184,7 @@ main (int argc, char **argv)
   g_test_add_func ("/portal/session/callbacks-may-reconnect-or-free-the-session",
                    test_callbacks_may_reconnect_or_free);
   g_test_add_func ("/portal/session/joins-over-an-ipv6-literal-url", test_ipv6_literal);
+  g_test_add_func ("/portal/session/free-at-any-step-leaves-nothing-behind", test_free_at_any_step);
   g_test_add_func ("/portal/session/two-unanswered-heartbeats-reconnect",
                    test_unanswered_heartbeats);
   g_test_add_func ("/portal/session/wss/checks-the-certificate-and-the-host", test_wss);

@@ -78,7 +78,7 @@ turn_addr_format (const EmberAddr *a, char *buf, gsize len)
 /* ---- Configuration ------------------------------------------------------- */
 
 static const char *const known_keys[] = {
-  "relays", "username", "password", "secret", "user-id", "dual-stack", "allocate", NULL,
+  "relays", "username", "password", "secret", "user-id", "dual-stack", "allocate", "fwmark", NULL,
 };
 
 static gboolean config_error (GError **error, const char *group, const char *key,
@@ -201,6 +201,23 @@ turn_config_parse (GKeyFile *kf, const char *group, TurnConfig *out, GError **er
       || !get_bool (kf, group, "dual-stack", &out->dual_stack, error)
       || !get_bool (kf, group, "allocate", &out->allocate, error))
     goto fail;
+  if (g_key_file_has_key (kf, group, "fwmark", NULL))
+    {
+      g_autofree char *v = g_key_file_get_string (kf, group, "fwmark", NULL);
+      guint64 mark = 0;
+      /* Decimal or 0x hex, as wg-quick's FwMark. */
+      gboolean ok = v != NULL
+                    && (g_str_has_prefix (v, "0x")
+                            ? g_ascii_string_to_unsigned (v + 2, 16, 1, G_MAXUINT32, &mark, NULL)
+                            : g_ascii_string_to_unsigned (v, 10, 1, G_MAXUINT32, &mark, NULL));
+      if (!ok)
+        {
+          config_error (error, group, "fwmark",
+                        "expected a non-zero 32-bit mark, decimal or 0x hex");
+          goto fail;
+        }
+      out->fwmark = (guint32) mark;
+    }
 
   if (out->secret != NULL && out->password != NULL)
     {

@@ -52,6 +52,7 @@ typedef struct {
   char *secret, *user_id;     /* or the time-limited scheme */
   gboolean dual_stack;
   gboolean allocate;
+  guint32 fwmark;             /* SO_MARK on the sockets; 0: none */
 } TurnConfig;
 
 typedef struct {

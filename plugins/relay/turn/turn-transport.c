@@ -359,7 +359,7 @@ turn_relay_free (EmberBackend *be, Relay *r, gint64 now)
 }
 
 static int
-open_socket (int family, GError **error)
+open_socket (int family, guint32 fwmark, GError **error)
 {
   int fd = socket (family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
@@ -374,6 +374,19 @@ open_socket (int family, GError **error)
   /* Best effort: the kernel caps them at rmem_max / wmem_max. */
   (void) setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   (void) setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  /* A full tunnel routes everything but marked sockets into itself
+   * (wg-quick's pattern): the relay traffic must carry the mark. */
+  int mark = (int) fwmark;
+  if (fwmark != 0 && setsockopt (fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0)
+    {
+      int err = errno;
+      g_set_error (error, EMBER_PLUGIN_ERROR,
+                   err == EPERM ? EMBER_PLUGIN_ERROR_PERMISSION : EMBER_PLUGIN_ERROR_IO,
+                   "UDP socket (%s): SO_MARK 0x%x: %s", family == AF_INET ? "IPv4" : "IPv6",
+                   fwmark, g_strerror (err));
+      close (fd);
+      return -1;
+    }
   struct sockaddr_storage ss = { .ss_family = (sa_family_t) family };
   socklen_t sl = sizeof (struct sockaddr_in);
   if (family == AF_INET6)
@@ -398,7 +411,7 @@ turn_ensure_socket (EmberBackend *be, guint8 family, GError **error)
 {
   if (family == EMBER_ADDR_IPV4 || be->fd6 >= 0)
     return TRUE;
-  int fd = open_socket (AF_INET6, error);
+  int fd = open_socket (AF_INET6, be->config.fwmark, error);
   if (fd < 0)
     return FALSE;
   g_mutex_lock (&be->lock);
@@ -542,7 +555,7 @@ turn_open (const EmberBackendArgs *args, GError **error)
       turn_close (be);
       return NULL;
     }
-  be->fd4 = open_socket (AF_INET, error);
+  be->fd4 = open_socket (AF_INET, be->config.fwmark, error);
   if (be->fd4 < 0)
     {
       turn_close (be);

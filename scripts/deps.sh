@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev  # ember-portal's store (bin/ember-portal/store-sqlite.c)
   glib-networking  # GIO's TLS: the portal session's wss:// (core/portal/upgrade.c)
   libnftables-dev nftables  # emberd's gateway NAT (bin/emberd/gateway-nat.c); nft checks it in tests
+  libsystemd-dev  # emberd: sd_notify READY/STATUS (bin/emberd/daemon.c)
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
   # ember-relay's XDP fast path: BPF object (clang), skeleton (bpftool), loader

@@ -4,12 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "client-mode.h"
 #include "config.h"
+#include "daemon.h"
 #include "ember-build-config.h"
 #include "loader.h"
 #include "log.h"
 #include "paths.h"
 #include "static-peer.h"
+#include "status.h"
 
 static gboolean opt_version;
 static gboolean opt_list_plugins;
@@ -19,9 +22,15 @@ static char *opt_log_dir;
 static char *opt_wg_config;
 static char *opt_interface;
 static gboolean opt_status;
+static gboolean opt_json;
+static char *opt_config;
 
 static const GOptionEntry entries[] = {
   { "version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
+  { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
+    "Run as client or gateway ([daemon] mode=) from FILE until SIGINT/SIGTERM; with --status, "
+    "read that instance's status",
+    "FILE" },
   { "list-plugins", 0, 0, G_OPTION_ARG_NONE, &opt_list_plugins,
     "List every plugin in the search path with its kind, ABI and file; exit non-zero if a "
     "file was refused",
@@ -40,7 +49,11 @@ static const GOptionEntry entries[] = {
   { "interface", 'i', 0, G_OPTION_ARG_STRING, &opt_interface,
     "Interface name for --wg-config and --status (default ember0)", "NAME" },
   { "status", 0, 0, G_OPTION_ARG_NONE, &opt_status,
-    "Print the per-peer state of a running static-peer instance", NULL },
+    "Print the state of the running instance of --config FILE (portal, interface, resources, "
+    "connections), or of the static-peer instance on --interface",
+    NULL },
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "With --status: print the JSON status file",
+    NULL },
   { NULL },
 };
 
@@ -112,6 +125,64 @@ check_config (const char *path)
   return EXIT_SUCCESS;
 }
 
+static EmberConfig *
+load_config (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  EmberConfig *config = ember_config_load (path, &error);
+
+  if (config == NULL)
+    g_printerr ("emberd: %s\n", error->message);
+  return config;
+}
+
+static int
+print_status (const char *path, gboolean json)
+{
+  g_autoptr (EmberConfig) config = load_config (path);
+  g_autofree char *file = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (EmberStatus) st = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (config == NULL)
+    return EMBER_EXIT_CONFIG;
+  file = ember_status_path (config->runtime_dir);
+  if (!g_file_get_contents (file, &text, NULL, &error))
+    {
+      g_printerr ("emberd: no running instance of %s: %s\n", path, error->message);
+      return EMBER_EXIT_FAILURE;
+    }
+  st = ember_status_from_json (text, &error);
+  if (st == NULL)
+    {
+      g_printerr ("emberd: %s: %s\n", file, error->message);
+      return EMBER_EXIT_FAILURE;
+    }
+  if (json)
+    fputs (text, stdout);
+  else
+    ember_status_print (st, stdout);
+  return EMBER_EXIT_OK;
+}
+
+static int
+run_config (const char *path)
+{
+  g_autoptr (EmberConfig) config = load_config (path);
+
+  if (config == NULL)
+    return EMBER_EXIT_CONFIG;
+  if (config->mode == NULL)
+    {
+      g_printerr ("emberd: %s: [daemon] mode: missing (expected client or gateway)\n", path);
+      return EMBER_EXIT_CONFIG;
+    }
+  if (g_str_equal (config->mode, "client"))
+    return ember_client_mode_run (config);
+  return ember_gateway_mode_run (config);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -148,10 +219,14 @@ main (int argc, char **argv)
     return list_plugins ();
   if (opt_check_config != NULL)
     return check_config (opt_check_config);
+  if (opt_status && opt_config != NULL)
+    return print_status (opt_config, opt_json);
   if (opt_status)
     return ember_static_status_print (opt_interface);
   if (opt_wg_config != NULL)
     return ember_static_peer_run (opt_wg_config, opt_interface);
+  if (opt_config != NULL)
+    return run_config (opt_config);
 
   g_printerr ("emberd: nothing to do; see emberd --help\n");
   return 2;

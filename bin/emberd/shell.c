@@ -38,6 +38,7 @@
 #define SOCKET_BUFFER (7 << 20)
 
 struct _EmberShell {
+  EmberRegistry *registry;
   EmberShellCallbacks cb;
   gpointer user_data;
   char *ifname;
@@ -144,6 +145,8 @@ ember_shell_send (EmberShell *s, const EmberAddr *from, const EmberAddr *to, con
 gboolean
 ember_shell_write_tun (EmberShell *s, const guint8 *data, gsize len)
 {
+  if (s->tun_lb == NULL)
+    return FALSE;
   return ember_loop_send (s->tun_lb, data, len, NULL, 0);
 }
 
@@ -199,7 +202,7 @@ on_tun_batch (EmberLoopBackend *from, EmberPacket *batch, guint count, EmberErro
 static guint
 udp_slots_that_fit (EmberShell *s)
 {
-  guint queued = ember_loop_backend_queued (s->tun_lb);
+  guint queued = s->tun_lb != NULL ? ember_loop_backend_queued (s->tun_lb) : 0;
   guint room = queued < TUN_QUEUE ? TUN_QUEUE - queued : 0;
 
   return MIN (room / GRO_MAX_SEGMENTS, EMBER_BATCH_MAX);
@@ -549,36 +552,55 @@ open_transport (EmberShell *s, const EmberShellConfig *cfg, GError **error)
   return TRUE;
 }
 
+gboolean
+ember_shell_open_tun (EmberShell *s, const char *plugin, GKeyFile *config, const char *group,
+                      const char *ifname, guint mtu, GError **error)
+{
+  EmberBackendArgs args = { config, group, "ember-tun" };
+
+  g_return_val_if_fail (s->tun == NULL, FALSE);
+  s->tun_plugin = ember_registry_lookup (s->registry, "tun", plugin, EMBER_PLUGIN_KIND_TUN, error);
+  if (s->tun_plugin == NULL)
+    return FALSE;
+  s->tun = s->tun_plugin->io.open (&args, error);
+  if (s->tun == NULL)
+    return FALSE;
+  s->ifname = g_strdup (ifname);
+  s->mtu = mtu;
+  s->ifindex = if_nametoindex (ifname);
+  s->tun_lb = ember_loop_add_backend (s->loop, ifname, &s->tun_plugin->io, s->tun, mtu, TUN_QUEUE,
+                                      on_tun_batch, s);
+  return TRUE;
+}
+
+gboolean
+ember_shell_has_tun (const EmberShell *s)
+{
+  return s->tun != NULL;
+}
+
 EmberShell *
 ember_shell_new (const EmberShellConfig *cfg, const EmberShellCallbacks *cb, gpointer user_data,
                  GError **error)
 {
   g_autoptr (EmberShell) s = g_new0 (EmberShell, 1);
-  EmberBackendArgs args = { cfg->tun_config, cfg->tun_group, "ember-tun" };
 
   g_return_val_if_fail (cb->tun_packet != NULL && cb->datagram != NULL && cb->drain != NULL
                             && cb->timeout != NULL,
                         NULL);
+  s->registry = cfg->registry;
   s->cb = *cb;
   s->user_data = user_data;
-  s->ifname = g_strdup (cfg->ifname);
-  s->mtu = cfg->mtu;
   s->main_loop = g_main_loop_new (NULL, FALSE);
   s->loop = ember_loop_new (NULL);
   s->scratch = g_malloc (SCRATCH);
 
-  s->tun_plugin = ember_registry_lookup (cfg->registry, "tun", cfg->tun_plugin,
-                                         EMBER_PLUGIN_KIND_TUN, error);
-  if (s->tun_plugin == NULL)
-    return NULL;
   if (!open_udp (s, cfg, error))
     return NULL;
-  s->tun = s->tun_plugin->io.open (&args, error);
-  if (s->tun == NULL)
+  if (cfg->tun_plugin != NULL
+      && !ember_shell_open_tun (s, cfg->tun_plugin, cfg->tun_config, cfg->tun_group, cfg->ifname,
+                                cfg->mtu, error))
     return NULL;
-  s->ifindex = if_nametoindex (s->ifname);
-  s->tun_lb = ember_loop_add_backend (s->loop, s->ifname, &s->tun_plugin->io, s->tun, s->mtu,
-                                      TUN_QUEUE, on_tun_batch, s);
   if (cfg->transport_plugin != NULL && !open_transport (s, cfg, error))
     return NULL;
   s->timer = ember_loop_timer_new (s->loop, on_timer, s);

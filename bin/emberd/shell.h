@@ -46,7 +46,8 @@ typedef struct {
   EmberRegistry *registry;
   /* The TUN plugin (role "tun"), the key file and group its open() reads
    * (the group names the interface: `name`). `ifname` is the name the
-   * driver asked for, for logs and the interface index. */
+   * driver asked for, for logs and the interface index. NULL plugin: no
+   * TUN yet (ember_shell_open_tun() later). */
   const char *tun_plugin;
   GKeyFile *tun_config;
   const char *tun_group;
@@ -100,6 +101,12 @@ EmberShell *ember_shell_new (const EmberShellConfig *config, const EmberShellCal
 void ember_shell_free (EmberShell *shell);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmberShell, ember_shell_free)
 
+/* Opens the TUN later (a client learns its addresses from the portal's
+ * first init); same fields as in EmberShellConfig. Once only. */
+gboolean ember_shell_open_tun (EmberShell *shell, const char *plugin, GKeyFile *config,
+                               const char *group, const char *ifname, guint mtu, GError **error);
+gboolean ember_shell_has_tun (const EmberShell *shell);
+
 /* Runs the GLib main loop until SIGINT/SIGTERM or ember_shell_quit();
  * returns the exit code (0 for a signal). */
 int ember_shell_run (EmberShell *shell);
@@ -113,7 +120,8 @@ void ember_shell_quit (EmberShell *shell, int exit_code);
  * full, no transport, refused): the caller counts it. */
 gboolean ember_shell_send (EmberShell *shell, const EmberAddr *from, const EmberAddr *to,
                            const guint8 *data, gsize len);
-/* One IP packet for the TUN (copied). FALSE when its queue is full. */
+/* One IP packet for the TUN (copied). FALSE when its queue is full or
+ * there is no TUN yet. */
 gboolean ember_shell_write_tun (EmberShell *shell, const guint8 *data, gsize len);
 /* Wakes the driver's timeout at `deadline` (monotonic µs; G_MAXINT64 or
  * -1: never). Only moves an armed deadline earlier: a deadline that
@@ -133,8 +141,9 @@ gboolean ember_shell_relay_add_peer (EmberShell *shell, const EmberAddr *relayed
 
 /* ---- Facts ------------------------------------------------------------ */
 
+/* NULL / 0 before the TUN is open; 0 also for a device without a kernel
+ * index. */
 const char *ember_shell_get_ifname (const EmberShell *shell);
-/* 0 when the interface has no index (not a kernel device). */
 guint ember_shell_get_ifindex (const EmberShell *shell);
 guint16 ember_shell_get_port (const EmberShell *shell);
 void ember_shell_get_udp_stats (const EmberShell *shell, EmberUdpStats *stats);

@@ -833,6 +833,16 @@ ember_tunnel_conn_get_selected (const EmberTunnelConn *conn, EmberIceCandidate *
   return TRUE;
 }
 
+gboolean
+ember_tunnel_conn_get_wg_stats (const EmberTunnelNode *node, const EmberTunnelConn *conn,
+                                EmberWgPeerStats *stats)
+{
+  if (conn->peer == NULL)
+    return FALSE;
+  node->wg->get_peer_stats (conn->peer, stats);
+  return TRUE;
+}
+
 gint64
 ember_tunnel_conn_get_last_rx (const EmberTunnelConn *conn)
 {

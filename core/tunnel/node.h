@@ -279,6 +279,10 @@ const char *ember_tunnel_conn_get_local_pwd (const EmberTunnelConn *conn);
 /* The selected pair while HANDSHAKE or UP. */
 gboolean ember_tunnel_conn_get_selected (const EmberTunnelConn *conn, EmberIceCandidate *local,
                                          EmberIceCandidate *remote);
+/* The WireGuard peer's counters and last handshake (status); FALSE when
+ * the connection has no WireGuard peer. */
+gboolean ember_tunnel_conn_get_wg_stats (const EmberTunnelNode *node, const EmberTunnelConn *conn,
+                                         EmberWgPeerStats *stats);
 /* When data last arrived from / was sent to the peer (0: never). */
 gint64 ember_tunnel_conn_get_last_rx (const EmberTunnelConn *conn);
 gint64 ember_tunnel_conn_get_last_tx (const EmberTunnelConn *conn);

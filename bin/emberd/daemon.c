@@ -1,0 +1,541 @@
+/* daemon — the part client and gateway modes share (daemon.h). */
+#define G_LOG_DOMAIN "ember-daemon"
+
+#include "daemon.h"
+
+#include <glib/gstdio.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "ice/candidate.h"
+#include "net/cidr.h"
+#include "paths.h"
+
+guint64
+ember_daemon_rng (gpointer user_data)
+{
+  guint64 v;
+  (void) user_data;
+  if (gnutls_rnd (GNUTLS_RND_KEY, &v, sizeof v) != 0)
+    g_error ("the system random number generator failed");
+  return v;
+}
+
+/* ---- sd_notify --------------------------------------------------------------- */
+
+static void
+notify_status (EmberDaemon *d)
+{
+  const char *portal = ember_portal_session_state_to_string (d->portal_state);
+  guint n = d->node != NULL ? ember_tunnel_node_get_n_conns (d->node) : 0;
+  g_autofree char *text = g_strdup_printf ("STATUS=portal %s, %s %s, %u connection(s)", portal,
+                                           d->ifname,
+                                           ember_shell_has_tun (d->shell) ? "up" : "not up yet",
+                                           n);
+
+  if (g_strcmp0 (text, d->last_notify) == 0)
+    return;
+  g_free (d->last_notify);
+  d->last_notify = g_steal_pointer (&text);
+  sd_notify (0, d->last_notify);
+  /* READY once the TUN is up and the portal joined the first time. */
+  if (!d->ready_sent && d->joined_once && ember_shell_has_tun (d->shell))
+    {
+      d->ready_sent = TRUE;
+      sd_notify (0, "READY=1");
+      g_info ("ready: %s is up and the portal joined", d->ifname);
+    }
+}
+
+/* ---- Status --------------------------------------------------------------------- */
+
+void
+ember_daemon_status_changed (EmberDaemon *d)
+{
+  d->status_dirty = TRUE;
+}
+
+static const char *
+relay_of (EmberDaemon *d, const EmberAddr *relayed)
+{
+  static char text[EMBER_ADDR_PORT_STRLEN];
+  for (guint i = 0; i < d->n_relayed; i++)
+    if (ember_ice_addr_equal (&d->relayed[i].relayed, relayed))
+      return ember_addr_format_port (&d->relayed[i].relay, text);
+  return NULL;
+}
+
+/* A relay whose address shares the IP of a peer's relayed candidate (a
+ * relay hands out addresses of its own host). */
+static const char *
+relay_by_ip (EmberDaemon *d, const EmberAddr *remote)
+{
+  static char text[EMBER_ADDR_PORT_STRLEN];
+  EmberRelaySpec specs[EMBER_TUNNEL_MAX_RELAYS];
+  guint n = ember_tunnel_node_get_relays (d->node, specs, G_N_ELEMENTS (specs));
+
+  for (guint i = 0; i < n; i++)
+    if (specs[i].server.family == remote->family
+        && memcmp (specs[i].server.addr, remote->addr, remote->family == EMBER_ADDR_IPV4 ? 4 : 16)
+               == 0)
+      return ember_addr_format_port (&specs[i].server, text);
+  return NULL;
+}
+
+typedef struct {
+  EmberDaemon *d;
+  EmberStatus *st;
+  gint64 now;
+} StatusVisit;
+
+static void
+status_conn (EmberTunnelConn *conn, gpointer data)
+{
+  StatusVisit *v = data;
+  EmberStatusConnection *c = ember_status_add_connection (
+      v->st, ember_tunnel_conn_get_peer_id (conn),
+      ember_tunnel_conn_state_to_string (ember_tunnel_conn_get_state (conn)));
+  EmberIceCandidate local, remote;
+  EmberWgPeerStats ws;
+
+  if (ember_tunnel_conn_get_selected (conn, &local, &remote))
+    {
+      char a[EMBER_ADDR_PORT_STRLEN];
+      const char *relay = NULL;
+
+      g_free (c->local);
+      c->local = g_strdup (ember_addr_format_port (&local.addr, a));
+      g_free (c->remote);
+      c->remote = g_strdup (ember_addr_format_port (&remote.addr, a));
+      /* Relayed when either side of the selected pair is a relayed
+       * candidate: ours goes through our relay, theirs through theirs. */
+      if (local.type == EMBER_ICE_CANDIDATE_RELAY)
+        relay = relay_of (v->d, &local.base);
+      else if (remote.type == EMBER_ICE_CANDIDATE_RELAY)
+        relay = relay_by_ip (v->d, &remote.addr);
+      g_free (c->path);
+      c->path = g_strdup (local.type == EMBER_ICE_CANDIDATE_RELAY
+                                  || remote.type == EMBER_ICE_CANDIDATE_RELAY
+                              ? "relayed"
+                              : "direct");
+      if (relay != NULL)
+        {
+          g_free (c->relay);
+          c->relay = g_strdup (relay);
+        }
+    }
+  if (ember_tunnel_conn_get_wg_stats (v->d->node, conn, &ws))
+    {
+      c->rx_bytes = ws.rx_bytes;
+      c->tx_bytes = ws.tx_bytes;
+      if (ws.last_handshake != G_MININT64 && ws.last_handshake != 0)
+        c->handshake_age_s = (v->now - ws.last_handshake) / G_USEC_PER_SEC;
+    }
+}
+
+void
+ember_daemon_write_status (EmberDaemon *d)
+{
+  g_autoptr (EmberStatus) st = ember_status_new ();
+  g_autoptr (GError) error = NULL;
+  char a[EMBER_ADDR_STRLEN];
+  StatusVisit v = { d, st, g_get_monotonic_time () };
+
+  d->status_dirty = FALSE;
+  st->mode = g_strdup (d->config->mode);
+  st->pid = getpid ();
+  st->portal_url = g_strdup (d->config->portal_url);
+  st->portal_state = g_strdup (ember_portal_session_state_to_string (d->portal_state));
+  st->portal_since = d->portal_since;
+  st->ifname = g_strdup (ember_shell_has_tun (d->shell) ? d->ifname : "");
+  st->ipv4 = g_strdup (d->iface4.family ? ember_addr_format (&d->iface4, a) : "");
+  st->ipv6 = g_strdup (d->iface6.family ? ember_addr_format (&d->iface6, a) : "");
+  if (d->mode->status != NULL)
+    d->mode->status (d, st);
+  ember_tunnel_node_foreach (d->node, status_conn, &v);
+  if (!ember_status_write (st, d->status_path, &error))
+    g_debug ("status: %s", error->message);
+  notify_status (d);
+}
+
+/* SIGHUP: a new portal session now, and every connection starts again
+ * (the mode restarts them). */
+static void
+on_hangup (EmberShell *shell, gpointer user_data)
+{
+  EmberDaemon *d = user_data;
+  (void) shell;
+  g_info ("reconnecting to the portal and resetting every connection");
+  ember_portal_session_reconnect (d->session);
+  if (d->mode->hangup != NULL)
+    d->mode->hangup (d, g_get_monotonic_time ());
+}
+
+static void
+fingerprint_conn (EmberTunnelConn *conn, gpointer data)
+{
+  guint *fp = data;
+  *fp = *fp * 31u + ember_tunnel_conn_get_generation (conn) * 4u
+        + (guint) ember_tunnel_conn_get_state (conn);
+}
+
+void
+ember_daemon_check_conns (EmberDaemon *d)
+{
+  guint fp = ember_tunnel_node_get_n_conns (d->node);
+
+  /* Connection states change inside the machine without an event the
+   * shell sees; a change shows in the status at once, not a second later. */
+  ember_tunnel_node_foreach (d->node, fingerprint_conn, &fp);
+  if (fp != d->conn_fingerprint)
+    {
+      d->conn_fingerprint = fp;
+      d->status_dirty = TRUE;
+    }
+}
+
+static void
+on_status_tick (EmberShell *shell, gpointer user_data)
+{
+  (void) shell;
+  ember_daemon_write_status (user_data);
+}
+
+/* ---- Relays ------------------------------------------------------------------- */
+
+void
+ember_daemon_pump_relays (EmberDaemon *d)
+{
+  EmberTunnelRelayCommand cmd;
+
+  while (ember_tunnel_node_poll_relay_command (d->node, &cmd))
+    switch (cmd.type)
+      {
+      case EMBER_TUNNEL_RELAY_SET:
+        {
+          EmberRelaySpec specs[EMBER_TUNNEL_MAX_RELAYS];
+          guint n = ember_tunnel_node_get_relays (d->node, specs, G_N_ELEMENTS (specs));
+          ember_shell_relay_set (d->shell, specs, n);
+          break;
+        }
+      case EMBER_TUNNEL_RELAY_ALLOCATE:
+        ember_shell_relay_allocate (d->shell, &cmd.relay);
+        break;
+      case EMBER_TUNNEL_RELAY_ADD_PEER:
+        ember_shell_relay_add_peer (d->shell, &cmd.relayed, &cmd.peer);
+        break;
+      }
+}
+
+void
+ember_daemon_relay_event (EmberDaemon *d, gint64 now, const EmberRelayEvent *ev)
+{
+  char a[EMBER_ADDR_PORT_STRLEN];
+
+  switch (ev->type)
+    {
+    case EMBER_RELAY_EVENT_ALLOCATED:
+      for (guint i = 0; i < MIN (ev->n_relayed, 2u); i++)
+        {
+          guint k;
+          for (k = 0; k < d->n_relayed; k++)
+            if (ember_ice_addr_equal (&d->relayed[k].relayed, &ev->relayed[i]))
+              break;
+          if (k == d->n_relayed && d->n_relayed < EMBER_DAEMON_MAX_RELAYED)
+            d->n_relayed++;
+          if (k < d->n_relayed)
+            {
+              d->relayed[k].relayed = ev->relayed[i];
+              d->relayed[k].relay = ev->relay;
+            }
+        }
+      break;
+    case EMBER_RELAY_EVENT_INVALIDATED:
+      for (guint i = 0; i < MIN (ev->n_relayed, 2u); i++)
+        for (guint k = 0; k < d->n_relayed; k++)
+          if (ember_ice_addr_equal (&d->relayed[k].relayed, &ev->relayed[i]))
+            {
+              d->relayed[k] = d->relayed[--d->n_relayed];
+              break;
+            }
+      break;
+    case EMBER_RELAY_EVENT_DOWN:
+      g_warning ("relay %s stopped answering", ember_addr_format_port (&ev->relay, a));
+      break;
+    case EMBER_RELAY_EVENT_UP:
+      g_info ("relay %s answers again", ember_addr_format_port (&ev->relay, a));
+      break;
+    case EMBER_RELAY_EVENT_FAILED:
+      g_warning ("relay %s refused us (STUN error %u)", ember_addr_format_port (&ev->relay, a),
+                 ev->error_code);
+      break;
+    case EMBER_RELAY_EVENT_SRFLX:
+      break;
+    }
+  ember_tunnel_node_handle_relay_event (d->node, now, ev);
+  d->status_dirty = TRUE;
+}
+
+/* ---- Host addresses ---------------------------------------------------------------- */
+
+void
+ember_daemon_refresh_addresses (EmberDaemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) list = ember_netmon_list_addresses (d->netmon, &error);
+  EmberAddr addrs[EMBER_TUNNEL_MAX_HOST_ADDRS];
+  guint n = 0;
+
+  if (list == NULL)
+    {
+      g_warning ("cannot list the host's addresses: %s", error->message);
+      return;
+    }
+  for (guint i = 0; i < list->len && n < G_N_ELEMENTS (addrs); i++)
+    {
+      EmberAddr a = g_array_index (list, EmberAddr, i);
+      /* The TUN's own addresses are no way to reach us. */
+      if (ember_ice_addr_equal (&a, &d->iface4) || ember_ice_addr_equal (&a, &d->iface6))
+        continue;
+      a.port = ember_shell_get_port (d->shell);
+      addrs[n++] = a;
+    }
+  d->mode->host_addresses (d, g_get_monotonic_time (), addrs, n);
+}
+
+static void
+on_netmon (EmberNetmon *mon, gpointer user_data)
+{
+  EmberDaemon *d = user_data;
+  (void) mon;
+  g_info ("the host's addresses or routes changed");
+  ember_daemon_refresh_addresses (d);
+}
+
+/* ---- The portal ------------------------------------------------------------------- */
+
+void
+ember_daemon_portal_send (EmberDaemon *d, EmberPortalMessage *msg)
+{
+  g_autoptr (GError) error = NULL;
+
+  /* Queued while the portal is away (the session keeps them in order);
+   * a refusal is a bug or a full queue, and the machine asks again. */
+  if (!ember_portal_session_send (d->session, msg, &error))
+    g_warning ("portal: cannot send: %s", error->message);
+  ember_portal_message_clear (msg);
+}
+
+static void
+on_portal_message (EmberPortalSession *s, const EmberPortalMessage *msg, gpointer user_data)
+{
+  EmberDaemon *d = user_data;
+  (void) s;
+  d->mode->portal_message (d, g_get_monotonic_time (), msg);
+}
+
+static void
+on_portal_state (EmberPortalSession *s, EmberPortalSessionState state, const GError *error,
+                 gpointer user_data)
+{
+  EmberDaemon *d = user_data;
+  (void) s;
+
+  d->portal_state = state;
+  d->portal_since = g_get_real_time () / G_USEC_PER_SEC;
+  switch (state)
+    {
+    case EMBER_PORTAL_SESSION_JOINED:
+      g_info ("portal: joined %s", d->config->portal_url);
+      d->joined_once = TRUE;
+      break;
+    case EMBER_PORTAL_SESSION_CONNECTING:
+      g_debug ("portal: connecting to %s", d->config->portal_url);
+      break;
+    case EMBER_PORTAL_SESSION_DISCONNECTED:
+      /* The tunnels stay: the portal being away is no reason to stop. */
+      if (error != NULL)
+        g_warning ("portal: %s; retrying", error->message);
+      break;
+    case EMBER_PORTAL_SESSION_REJECTED:
+      g_printerr ("emberd: %s\n", error != NULL ? error->message : "the portal rejected us");
+      g_warning ("portal: %s", error != NULL ? error->message : "rejected");
+      ember_shell_quit (d->shell, EMBER_EXIT_REJECTED);
+      break;
+    }
+  ember_daemon_write_status (d);
+}
+
+/* ---- Set-up ------------------------------------------------------------------------ */
+
+gboolean
+ember_daemon_init (EmberDaemon *d, EmberConfig *config, EmberPortalChannel channel,
+                   const EmberDaemonMode *mode, gpointer mode_data, int *exit_code,
+                   GError **error)
+{
+  g_autoptr (GPtrArray) dirs = NULL;
+  g_autofree char *source = NULL;
+  const char *group;
+  EmberPlugin *wgp;
+
+  d->config = config;
+  d->channel = channel;
+  d->mode = mode;
+  d->mode_data = mode_data;
+  d->status_path = ember_status_path (config->runtime_dir);
+  group = config->roles[EMBER_PLUGIN_KIND_TUN];
+  d->ifname = g_key_file_get_string (config->keyfile, group, "name", NULL);
+  if (d->ifname == NULL)
+    d->ifname = g_strdup (EMBER_DAEMON_DEFAULT_IFNAME);
+  d->mtu = EMBER_DAEMON_DEFAULT_MTU;
+  if (g_key_file_has_key (config->keyfile, group, "mtu", NULL))
+    d->mtu = (guint) g_key_file_get_integer (config->keyfile, group, "mtu", NULL);
+
+  *exit_code = EMBER_EXIT_CONFIG;
+  d->token = ember_identity_load_token (config->portal_token_file, &source, error);
+  if (d->token == NULL)
+    return FALSE;
+  g_info ("portal token from %s", source);
+
+  dirs = ember_paths_plugin_dirs ((const char *const *) config->plugin_dirs);
+  d->registry = ember_registry_new ();
+  ember_registry_scan (d->registry, dirs);
+  if (!ember_config_check_plugins (config, d->registry, error))
+    return FALSE;
+  wgp = ember_registry_lookup (d->registry, "wg", config->roles[EMBER_PLUGIN_KIND_WG],
+                               EMBER_PLUGIN_KIND_WG, error);
+  if (wgp == NULL)
+    return FALSE;
+  d->wg = wgp->vtable;
+
+  *exit_code = EMBER_EXIT_FAILURE;
+  d->identity = ember_identity_load (config->state_dir, error);
+  if (d->identity == NULL)
+    return FALSE;
+  g_info ("device %s (state in %s)", d->identity->external_id, config->state_dir);
+  return TRUE;
+}
+
+gboolean
+ember_daemon_start (EmberDaemon *d, const EmberShellCallbacks *callbacks, guint32 fwmark,
+                    GError **error)
+{
+  const char *transport = d->config->roles[EMBER_PLUGIN_KIND_TRANSPORT];
+  guint8 pub[EMBER_WG_KEY_SIZE];
+  g_autofree char *pub64 = NULL;
+  EmberShellCallbacks cb = *callbacks;
+  EmberShellConfig sc = { 0 };
+  EmberPortalSessionConfig pc = { 0 };
+  static const EmberPortalSessionCallbacks portal_cb = {
+    .message = on_portal_message,
+    .state_changed = on_portal_state,
+  };
+
+  /* The relay traffic must leave by the main table too (full tunnel). */
+  if (fwmark != 0 && transport != NULL
+      && !g_key_file_has_key (d->config->keyfile, transport, "fwmark", NULL))
+    g_key_file_set_uint64 (d->config->keyfile, transport, "fwmark", fwmark);
+  cb.status = on_status_tick;
+  cb.hangup = on_hangup;
+  sc.registry = d->registry;
+  sc.fwmark = fwmark;
+  sc.transport_plugin = transport;
+  sc.transport_config = d->config->keyfile;
+  sc.transport_group = transport;
+  sc.status_period_ms = EMBER_DAEMON_STATUS_PERIOD_MS;
+  d->shell = ember_shell_new (&sc, &cb, d, error);
+  if (d->shell == NULL)
+    return FALSE;
+
+  d->netconf = ember_netconf_new (d->config->state_dir, error);
+  if (d->netconf == NULL)
+    return FALSE;
+  d->netmon = ember_netmon_new (NULL, on_netmon, d, error);
+  if (d->netmon == NULL)
+    return FALSE;
+
+  ember_tunnel_node_get_public_key (d->node, pub);
+  pub64 = g_base64_encode (pub, sizeof pub);
+  pc.url = d->config->portal_url;
+  pc.token = d->token;
+  pc.channel = d->channel;
+  pc.public_key = pub64;
+  pc.external_id = d->identity->external_id;
+  pc.ca_file = d->config->portal_ca_file;
+  d->session = ember_portal_session_new (NULL, &pc, &portal_cb, d, error);
+  if (d->session == NULL)
+    return FALSE;
+  g_info ("public key %s; signing in to %s", pub64, d->config->portal_url);
+  ember_daemon_refresh_addresses (d);
+  ember_portal_session_start (d->session);
+  ember_daemon_write_status (d);
+  return TRUE;
+}
+
+gboolean
+ember_daemon_open_tun (EmberDaemon *d, const EmberAddr *ipv4, const EmberAddr *ipv6,
+                       const char *routes, GError **error)
+{
+  GKeyFile *kf = d->config->keyfile;
+  const char *group = d->config->roles[EMBER_PLUGIN_KIND_TUN];
+  g_autoptr (GString) addrs = g_string_new (NULL);
+  char a[EMBER_ADDR_STRLEN];
+
+  if (ipv4 != NULL && ipv4->family == EMBER_ADDR_IPV4)
+    {
+      d->iface4 = *ipv4;
+      g_string_append_printf (addrs, "%s/32", ember_addr_format (ipv4, a));
+    }
+  if (ipv6 != NULL && ipv6->family == EMBER_ADDR_IPV6)
+    {
+      d->iface6 = *ipv6;
+      g_string_append_printf (addrs, "%s%s/128", addrs->len ? ";" : "",
+                              ember_addr_format (ipv6, a));
+    }
+  /* The plugin's own group, with what the portal decides. */
+  g_key_file_set_string (kf, group, "name", d->ifname);
+  if (addrs->len > 0)
+    g_key_file_set_string (kf, group, "address", addrs->str);
+  if (routes != NULL && *routes)
+    g_key_file_set_string (kf, group, "route", routes);
+  if (!g_key_file_has_key (kf, group, "mtu", NULL))
+    g_key_file_set_integer (kf, group, "mtu", (gint) d->mtu);
+  if (!ember_shell_open_tun (d->shell, group, kf, group, d->ifname, d->mtu, error))
+    return FALSE;
+  g_info ("%s is up: %s", d->ifname, addrs->str);
+  /* Our own routes and addresses on it are no roaming. */
+  ember_netmon_set_ignored_ifindex (d->netmon, ember_shell_get_ifindex (d->shell));
+  /* Its own addresses leave the host candidates. */
+  ember_daemon_refresh_addresses (d);
+  d->status_dirty = TRUE;
+  return TRUE;
+}
+
+int
+ember_daemon_run (EmberDaemon *d)
+{
+  return ember_shell_run (d->shell);
+}
+
+void
+ember_daemon_clear (EmberDaemon *d)
+{
+  g_clear_pointer (&d->session, ember_portal_session_free);
+  g_clear_pointer (&d->netmon, ember_netmon_free);
+  g_clear_pointer (&d->shell, ember_shell_free);
+  /* After the TUN is gone: what it routed went with it; the rest (full
+   * tunnel rules) is removed here. */
+  g_clear_pointer (&d->netconf, ember_netconf_free);
+  g_clear_pointer (&d->registry, ember_registry_free);
+  g_clear_pointer (&d->identity, ember_identity_free);
+  if (d->token != NULL)
+    ember_identity_token_free (g_steal_pointer (&d->token));
+  if (d->status_path != NULL)
+    g_unlink (d->status_path);
+  g_clear_pointer (&d->status_path, g_free);
+  g_clear_pointer (&d->ifname, g_free);
+  g_clear_pointer (&d->last_notify, g_free);
+}

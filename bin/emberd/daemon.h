@@ -1,0 +1,127 @@
+/* daemon — what emberd's client and gateway modes share.
+ *
+ * Both modes are drivers on the shell (shell.h) around a tunnel state
+ * machine whose connection layer is a node (tunnel/node.h). This module
+ * holds the parts that do not depend on which machine it is:
+ *   - start-up: the identity and token (identity.h), the plugins of the
+ *     config's roles, the shell with the relay transport, the portal
+ *     session (portal/session.h), the host-address monitor (netmon.h);
+ *   - the node's relay commands onto turn.so's control and turn.so's
+ *     events back into the node;
+ *   - the host addresses (netmon's list with the socket's port, minus the
+ *     TUN's own) for the machine's set_host_addresses;
+ *   - the portal's state: sd_notify READY/STATUS, a rejected token ends
+ *     the daemon with exit code 3, nothing else tears a tunnel down;
+ *   - the status file (status.h): the node's connections, path, relay,
+ *     WireGuard counters.
+ * Main thread only.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "config.h"
+#include "identity.h"
+#include "loader.h"
+#include "netconf.h"
+#include "netmon.h"
+#include "portal/session.h"
+#include "shell.h"
+#include "status.h"
+#include "tunnel/node.h"
+
+G_BEGIN_DECLS
+
+/* Exit codes (CONTRACT-13). */
+#define EMBER_EXIT_OK 0
+#define EMBER_EXIT_FAILURE 1
+#define EMBER_EXIT_CONFIG 2
+#define EMBER_EXIT_REJECTED 3
+
+#define EMBER_DAEMON_DEFAULT_IFNAME "ember0"
+/* seed 004: the TUN MTU is 1280 unless the [tun-linux] group says. */
+#define EMBER_DAEMON_DEFAULT_MTU 1280
+#define EMBER_DAEMON_STATUS_PERIOD_MS 1000
+#define EMBER_DAEMON_MAX_RELAYED 32
+
+typedef struct _EmberDaemon EmberDaemon;
+
+/* The mode's side: the daemon calls these. */
+typedef struct {
+  void (*portal_message) (EmberDaemon *d, gint64 now, const EmberPortalMessage *msg);
+  /* The host addresses changed (roaming) or are first known. */
+  void (*host_addresses) (EmberDaemon *d, gint64 now, const EmberAddr *addrs, guint n);
+  /* SIGHUP, after the portal session was told to reconnect. */
+  void (*hangup) (EmberDaemon *d, gint64 now);
+  /* Fills the mode's part of the status (resources). */
+  void (*status) (EmberDaemon *d, EmberStatus *status);
+} EmberDaemonMode;
+
+struct _EmberDaemon {
+  EmberConfig *config;           /* borrowed */
+  const EmberDaemonMode *mode;
+  gpointer mode_data;
+  EmberPortalChannel channel;
+  EmberIdentity *identity;
+  char *token;
+  EmberRegistry *registry;
+  const EmberWgVtable *wg;
+  EmberShell *shell;
+  EmberTunnelNode *node;         /* the machine's, set before start */
+  EmberPortalSession *session;
+  EmberPortalSessionState portal_state;
+  gint64 portal_since;           /* Unix seconds */
+  gboolean joined_once;
+  gboolean ready_sent;
+  EmberNetmon *netmon;
+  EmberNetconf *netconf;
+  char *ifname;
+  guint mtu;
+  EmberAddr iface4, iface6;      /* the TUN's addresses, once known */
+  char *status_path;
+  gboolean status_dirty;
+  guint conn_fingerprint;
+  char *last_notify;
+  /* relayed address -> the relay that allocated it (status "relay"). */
+  struct {
+    EmberAddr relayed, relay;
+  } relayed[EMBER_DAEMON_MAX_RELAYED];
+  guint n_relayed;
+};
+
+/* Identity, token, plugins. Fills *exit_code (2 for a configuration or
+ * token problem, 1 otherwise) when it fails; the error says why. */
+gboolean ember_daemon_init (EmberDaemon *d, EmberConfig *config, EmberPortalChannel channel,
+                            const EmberDaemonMode *mode, gpointer mode_data, int *exit_code,
+                            GError **error);
+/* The shell (with the relay transport and fwmark as given), netmon, the
+ * portal session (started). d->node must be set. */
+gboolean ember_daemon_start (EmberDaemon *d, const EmberShellCallbacks *callbacks,
+                             guint32 fwmark, GError **error);
+/* Runs until a signal or a fatal portal answer; returns the exit code. */
+int ember_daemon_run (EmberDaemon *d);
+void ember_daemon_clear (EmberDaemon *d);
+
+/* Opens the TUN with these addresses and routes (the plugin's own group
+ * of the config, name and mtu defaulted). Once. */
+gboolean ember_daemon_open_tun (EmberDaemon *d, const EmberAddr *ipv4, const EmberAddr *ipv6,
+                                const char *routes, GError **error);
+
+/* Moves the node's relay commands to the transport. */
+void ember_daemon_pump_relays (EmberDaemon *d);
+/* The transport's event: recorded for status, given to the node. */
+void ember_daemon_relay_event (EmberDaemon *d, gint64 now, const EmberRelayEvent *ev);
+/* Sends a message the machine produced to the portal and clears it. */
+void ember_daemon_portal_send (EmberDaemon *d, EmberPortalMessage *msg);
+/* Re-reads the host addresses and tells the mode. */
+void ember_daemon_refresh_addresses (EmberDaemon *d);
+
+/* Status: marks it changed (written at the end of the current drain). */
+void ember_daemon_status_changed (EmberDaemon *d);
+void ember_daemon_write_status (EmberDaemon *d);
+/* Marks the status changed when a connection changed state (per drain). */
+void ember_daemon_check_conns (EmberDaemon *d);
+/* The seeds' RNG for the machines: the system's key-grade generator. */
+guint64 ember_daemon_rng (gpointer user_data);
+
+G_END_DECLS

@@ -1,0 +1,251 @@
+/* gateway-mode — emberd as a gateway: the gateway tunnel
+ * (tunnel/gateway.h) on the shell.
+ *
+ * Datagrams (direct or relayed) go to handle_datagram; what passes the
+ * policy is written to the TUN and the kernel forwards it to the
+ * resource network, masqueraded by gateway-nat (a table of Ember's own,
+ * forwarding on). Packets coming back from the resource network reach
+ * handle_tun and leave encrypted towards their client. What the policy
+ * refuses the machine counts and answers (ICMP prohibited, queued in
+ * poll_transmit); the shell drops nothing else.
+ *
+ * The TUN comes up with the gateway's tunnel addresses from the portal's
+ * first init, with routes for the clients' ranges (100.64.0.0/11 and
+ * fd00:2021:1111::/107, docs/portal-admin.md), so replies to clients
+ * find their way back into it. The portal being away changes nothing
+ * for authorized flows; SIGHUP reconnects the portal session and resets
+ * the connections (the clients restart them).
+ */
+#define G_LOG_DOMAIN "ember-gateway"
+
+#include "client-mode.h"
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "gateway-nat.h"
+#include "tunnel/gateway.h"
+
+/* The portal hands clients tunnel addresses from these ranges. */
+#define CLIENT_RANGES "100.64.0.0/11;fd00:2021:1111::/107"
+
+typedef struct {
+  EmberDaemon d;
+  EmberGatewayTunnel *tunnel;
+  EmberGatewayNat *nat;
+  guint8 buf[EMBER_WG_TRANSMIT_MAX];
+} Gateway;
+
+static void
+drain (Gateway *g, gint64 now)
+{
+  EmberDaemon *d = &g->d;
+  EmberTunnelTransmit tx;
+  EmberPortalMessage msg;
+  EmberGatewayTunnelEvent ev;
+
+  ember_daemon_pump_relays (d);
+  while (ember_gateway_tunnel_poll_transmit (g->tunnel, now, g->buf, sizeof g->buf, &tx))
+    ember_shell_send (d->shell, &tx.from, &tx.to, g->buf, tx.len);
+  while (ember_gateway_tunnel_poll_portal (g->tunnel, &msg))
+    ember_daemon_portal_send (d, &msg);
+  while (ember_gateway_tunnel_poll_event (g->tunnel, &ev))
+    {
+      switch (ev.type)
+        {
+        case EMBER_GATEWAY_EVENT_CLIENT_UP:
+          g_info ("client %s is connected", ev.client_id.str);
+          break;
+        case EMBER_GATEWAY_EVENT_CLIENT_GONE:
+          g_info ("client %s is gone (%s)", ev.client_id.str, ev.reason);
+          break;
+        case EMBER_GATEWAY_EVENT_DISCONNECTED:
+          g_warning ("the portal ended this session (reason %d)", (int) ev.disconnect);
+          break;
+        }
+      ember_daemon_status_changed (d);
+    }
+  /* Relay commands the events above caused. */
+  ember_daemon_pump_relays (d);
+  ember_shell_arm_timer (d->shell, ember_gateway_tunnel_poll_timeout (g->tunnel));
+  ember_daemon_check_conns (d);
+  if (d->status_dirty)
+    ember_daemon_write_status (d);
+}
+
+static void
+open_tun (Gateway *g, const EmberPortalGatewayInit *init)
+{
+  EmberDaemon *d = &g->d;
+  g_autoptr (GError) error = NULL;
+
+  if (ember_shell_has_tun (d->shell))
+    {
+      if (!ember_ice_addr_equal (&init->iface.ipv4, &d->iface4)
+          || !ember_ice_addr_equal (&init->iface.ipv6, &d->iface6))
+        g_warning ("the portal changed this gateway's tunnel addresses; restart emberd to use "
+                   "them");
+      return;
+    }
+  if (!ember_daemon_open_tun (d, &init->iface.ipv4, &init->iface.ipv6, CLIENT_RANGES, &error))
+    {
+      g_printerr ("emberd: cannot bring up %s: %s\n", d->ifname, error->message);
+      ember_shell_quit (d->shell, EMBER_EXIT_FAILURE);
+      return;
+    }
+  g->nat = ember_gateway_nat_new (d->ifname, &error);
+  if (g->nat == NULL)
+    {
+      g_printerr ("emberd: %s\n", error->message);
+      ember_shell_quit (d->shell, EMBER_EXIT_FAILURE);
+      return;
+    }
+  g_info ("forwarding from %s, masquerading (nftables table %s)", d->ifname,
+          ember_gateway_nat_get_table (g->nat));
+}
+
+/* ---- Shell callbacks ------------------------------------------------------------ */
+
+static void
+on_tun_packet (EmberShell *shell, gint64 now, guint8 *buf, gsize cap, gsize off, gsize len,
+               gpointer user_data)
+{
+  Gateway *g = user_data;
+  EmberTunnelTransmit tx;
+
+  if (ember_gateway_tunnel_handle_tun (g->tunnel, now, buf, cap, &off, &len, &tx)
+      == EMBER_GATEWAY_DATAGRAM)
+    ember_shell_send (shell, &tx.from, &tx.to, buf + off, len);
+}
+
+static void
+on_datagram (EmberShell *shell, gint64 now, const EmberAddr *local, const EmberAddr *remote,
+             guint8 *buf, gsize len, gpointer user_data)
+{
+  Gateway *g = user_data;
+  gsize off = 0;
+
+  if (ember_gateway_tunnel_handle_datagram (g->tunnel, now, local, remote, buf, &off, &len)
+      == EMBER_GATEWAY_TO_NETWORK)
+    ember_shell_write_tun (shell, buf + off, len);
+}
+
+static void
+on_relay_event (EmberShell *shell, gint64 now, const EmberRelayEvent *ev, gpointer user_data)
+{
+  Gateway *g = user_data;
+  (void) shell;
+  ember_daemon_relay_event (&g->d, now, ev);
+}
+
+static void
+on_timeout (EmberShell *shell, gint64 now, gpointer user_data)
+{
+  Gateway *g = user_data;
+  (void) shell;
+  ember_gateway_tunnel_handle_timeout (g->tunnel, now);
+}
+
+static void
+on_drain (EmberShell *shell, gint64 now, gpointer user_data)
+{
+  (void) shell;
+  drain (user_data, now);
+}
+
+/* ---- Daemon hooks ---------------------------------------------------------------- */
+
+static void
+mode_portal_message (EmberDaemon *d, gint64 now, const EmberPortalMessage *msg)
+{
+  Gateway *g = (Gateway *) d;
+
+  if (msg->event == EMBER_PORTAL_EVENT_GATEWAY_INIT)
+    {
+      /* The policy's expiries are wall-clock: keep its view current. */
+      ember_gateway_tunnel_set_wall_clock (g->tunnel, now, g_get_real_time ());
+      open_tun (g, &msg->u.gateway_init);
+    }
+  ember_gateway_tunnel_handle_portal (g->tunnel, now, msg);
+  ember_daemon_status_changed (d);
+  drain (g, now);
+  ember_shell_flush (d->shell);
+}
+
+static void
+mode_host_addresses (EmberDaemon *d, gint64 now, const EmberAddr *addrs, guint n)
+{
+  Gateway *g = (Gateway *) d;
+  ember_gateway_tunnel_set_host_addresses (g->tunnel, now, addrs, n);
+  drain (g, now);
+  ember_shell_flush (d->shell);
+}
+
+static void
+collect_conn (EmberTunnelConn *conn, gpointer data)
+{
+  g_ptr_array_add (data, conn);
+}
+
+static void
+mode_hangup (EmberDaemon *d, gint64 now)
+{
+  Gateway *g = (Gateway *) d;
+  g_autoptr (GPtrArray) conns = g_ptr_array_new ();
+
+  ember_tunnel_node_foreach (d->node, collect_conn, conns);
+  for (guint i = 0; i < conns->len; i++)
+    ember_tunnel_node_fail (d->node, conns->pdata[i], now, "reset by SIGHUP");
+  drain (g, now);
+}
+
+static const EmberDaemonMode gateway_mode = {
+  .portal_message = mode_portal_message,
+  .host_addresses = mode_host_addresses,
+  .hangup = mode_hangup,
+};
+
+int
+ember_gateway_mode_run (EmberConfig *config)
+{
+  static const EmberShellCallbacks callbacks = {
+    .tun_packet = on_tun_packet,
+    .datagram = on_datagram,
+    .relay_event = on_relay_event,
+    .timeout = on_timeout,
+    .drain = on_drain,
+  };
+  g_autoptr (GError) error = NULL;
+  Gateway g = { 0 };
+  EmberGatewayTunnelConfig tc = { 0 };
+  gint64 now = g_get_monotonic_time ();
+  int code = EMBER_EXIT_FAILURE;
+
+  if (!ember_daemon_init (&g.d, config, EMBER_PORTAL_CHANNEL_GATEWAY, &gateway_mode, NULL, &code,
+                          &error))
+    goto out;
+  tc.wg = g.d.wg;
+  memcpy (tc.private_key, g.d.identity->private_key, sizeof tc.private_key);
+  tc.rng = (EmberIceRng){ ember_daemon_rng, NULL };
+  tc.wall_us = g_get_real_time ();
+  g.tunnel = ember_gateway_tunnel_new (&tc, now, &error);
+  gnutls_memset (tc.private_key, 0, sizeof tc.private_key);
+  code = EMBER_EXIT_FAILURE;
+  if (g.tunnel == NULL)
+    goto out;
+  g.d.node = ember_gateway_tunnel_get_node (g.tunnel);
+  /* A gateway routes nothing of its own into the tunnel: no fwmark. */
+  if (!ember_daemon_start (&g.d, &callbacks, 0, &error))
+    goto out;
+  code = ember_daemon_run (&g.d);
+
+out:
+  if (error != NULL)
+    g_printerr ("emberd: %s\n", error->message);
+  ember_daemon_clear (&g.d);
+  g_clear_pointer (&g.nat, ember_gateway_nat_free);
+  g_clear_pointer (&g.tunnel, ember_gateway_tunnel_free);
+  return code;
+}

@@ -1,0 +1,86 @@
+/* status — what a running client or gateway reports about itself.
+ *
+ * The running instance rewrites <runtime-dir>/status.json (once a second
+ * and on every change; g_file_set_contents: a temporary file renamed over
+ * the old one, so a reader never sees half a file), and
+ * `emberd --status [--json] --config FILE` reads it. The shape
+ * (CONTRACT-13, read by the e2e tests and the demo):
+ *
+ *   {"mode": "client", "pid": 123,
+ *    "portal": {"url": "...", "state": "joined", "since": 1700000000},
+ *    "interface": {"name": "ember0", "ipv4": "100.64.0.2", "ipv6": "fd00:2021:1111::2"},
+ *    "resources": [{"id", "name", "address", "type", "status", "gateway_id"}],
+ *    "connections": [{"peer_id", "state", "path": "direct|relayed", "relay",
+ *                     "local", "remote", "handshake_age_s", "rx_bytes", "tx_bytes"}]}
+ *
+ * "since" is Unix seconds; "handshake_age_s" is -1 before the first
+ * handshake; "relay" is "" on a direct path. Main thread only.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdio.h>
+
+G_BEGIN_DECLS
+
+#define EMBER_STATUS_FILE "status.json"
+
+typedef struct {
+  char *id;
+  char *name;
+  char *address;     /* CIDR, DNS pattern, or "" (internet) */
+  char *type;        /* cidr | dns | internet */
+  char *status;      /* not_connected | connecting | connected | denied */
+  char *gateway_id;  /* "" when none */
+} EmberStatusResource;
+
+typedef struct {
+  char *peer_id;
+  char *state;       /* checking | handshake | up | failed */
+  char *path;        /* direct | relayed | "" (no pair selected) */
+  char *relay;       /* the relay's address when relayed, else "" */
+  char *local;       /* the selected pair, "" when none */
+  char *remote;
+  gint64 handshake_age_s;
+  guint64 rx_bytes;
+  guint64 tx_bytes;
+} EmberStatusConnection;
+
+typedef struct {
+  char *mode;
+  gint64 pid;
+  char *portal_url;
+  char *portal_state;  /* joined | connecting | disconnected | rejected */
+  gint64 portal_since;
+  char *ifname;
+  char *ipv4;
+  char *ipv6;
+  GPtrArray *resources;    /* EmberStatusResource */
+  GPtrArray *connections;  /* EmberStatusConnection */
+} EmberStatus;
+
+EmberStatus *ember_status_new (void);
+void ember_status_free (EmberStatus *status);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmberStatus, ember_status_free)
+
+/* Appends an entry (strings copied; NULL stands for ""). */
+void ember_status_add_resource (EmberStatus *status, const char *id, const char *name,
+                                const char *address, const char *type, const char *state,
+                                const char *gateway_id);
+EmberStatusConnection *ember_status_add_connection (EmberStatus *status, const char *peer_id,
+                                                    const char *state);
+
+char *ember_status_to_json (const EmberStatus *status);
+/* NULL with an error naming the member that is missing or of the wrong
+ * type. */
+EmberStatus *ember_status_from_json (const char *text, GError **error);
+
+/* The path in `runtime_dir`; writes atomically (0644), creating the
+ * directory (0755). */
+char *ember_status_path (const char *runtime_dir);
+gboolean ember_status_write (const EmberStatus *status, const char *path, GError **error);
+
+/* The table `emberd --status` prints without --json. */
+void ember_status_print (const EmberStatus *status, FILE *out);
+
+G_END_DECLS

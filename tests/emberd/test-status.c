@@ -1,0 +1,143 @@
+/* emberd status: the JSON file round-trips, and a broken one is refused
+ * with the member named. */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "status.h"
+
+static EmberStatus *
+sample (void)
+{
+  EmberStatus *s = ember_status_new ();
+  EmberStatusConnection *c;
+
+  s->mode = g_strdup ("client");
+  s->pid = 4242;
+  s->portal_url = g_strdup ("ws://192.0.2.10:8080");
+  s->portal_state = g_strdup ("joined");
+  s->portal_since = 1700000000;
+  s->ifname = g_strdup ("ember0");
+  s->ipv4 = g_strdup ("100.64.0.2");
+  s->ipv6 = g_strdup ("fd00:2021:1111::2");
+  ember_status_add_resource (s, "r-1", "web \"intranet\"", "10.20.0.0/24", "cidr", "connected",
+                             "g-1");
+  ember_status_add_resource (s, "r-2", "everything", NULL, "internet", "not_connected", NULL);
+  c = ember_status_add_connection (s, "g-1", "up");
+  g_free (c->path);
+  c->path = g_strdup ("relayed");
+  g_free (c->relay);
+  c->relay = g_strdup ("192.0.2.20:3478");
+  g_free (c->local);
+  c->local = g_strdup ("192.0.2.20:50000");
+  g_free (c->remote);
+  c->remote = g_strdup ("[2001:db8::1]:51820");
+  c->handshake_age_s = 3;
+  c->rx_bytes = G_GUINT64_CONSTANT (5000000000);
+  c->tx_bytes = 7;
+  ember_status_add_connection (s, "g-2", "checking");
+  return s;
+}
+
+static void
+test_round_trip (void)
+{
+  g_autoptr (EmberStatus) a = sample ();
+  g_autofree char *json = ember_status_to_json (a);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberStatus) b = ember_status_from_json (json, &error);
+  g_autofree char *again = NULL;
+  EmberStatusConnection *c;
+  EmberStatusResource *r;
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (b->mode, ==, "client");
+  g_assert_cmpint (b->pid, ==, 4242);
+  g_assert_cmpstr (b->portal_state, ==, "joined");
+  g_assert_cmpint (b->portal_since, ==, 1700000000);
+  g_assert_cmpstr (b->ipv6, ==, "fd00:2021:1111::2");
+  g_assert_cmpuint (b->resources->len, ==, 2);
+  r = b->resources->pdata[0];
+  g_assert_cmpstr (r->name, ==, "web \"intranet\"");
+  g_assert_cmpstr (r->gateway_id, ==, "g-1");
+  r = b->resources->pdata[1];
+  g_assert_cmpstr (r->address, ==, "");
+  g_assert_cmpuint (b->connections->len, ==, 2);
+  c = b->connections->pdata[0];
+  g_assert_cmpstr (c->path, ==, "relayed");
+  g_assert_cmpstr (c->relay, ==, "192.0.2.20:3478");
+  g_assert_cmpstr (c->remote, ==, "[2001:db8::1]:51820");
+  g_assert_cmpint (c->handshake_age_s, ==, 3);
+  g_assert_cmpuint (c->rx_bytes, ==, G_GUINT64_CONSTANT (5000000000));
+  c = b->connections->pdata[1];
+  g_assert_cmpstr (c->path, ==, "");
+  g_assert_cmpint (c->handshake_age_s, ==, -1);
+  /* And the same text again. */
+  again = ember_status_to_json (b);
+  g_assert_cmpstr (again, ==, json);
+}
+
+static void
+test_file_atomic (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("ember-status-XXXXXX", NULL);
+  g_autofree char *run = g_build_filename (dir, "run", NULL);
+  g_autofree char *p = ember_status_path (run);
+  g_autoptr (EmberStatus) a = sample ();
+  g_autoptr (EmberStatus) b = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GDir) d = NULL;
+  guint n = 0;
+
+  g_assert_true (ember_status_write (a, p, &error));
+  g_assert_no_error (error);
+  g_assert_true (ember_status_write (a, p, &error));
+  g_assert_true (g_file_get_contents (p, &text, NULL, NULL));
+  b = ember_status_from_json (text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (b->ifname, ==, "ember0");
+  /* No temporary file is left next to it. */
+  d = g_dir_open (run, 0, NULL);
+  while (g_dir_read_name (d) != NULL)
+    n++;
+  g_assert_cmpuint (n, ==, 1);
+  g_unlink (p);
+  g_rmdir (run);
+  g_rmdir (dir);
+}
+
+static void
+test_bad_member_named (void)
+{
+  static const struct {
+    const char *text;
+    const char *named;
+  } cases[] = {
+    { "[]", "expected an object" },
+    { "{\"mode\":\"client\"}", "pid" },
+    { "{\"mode\":\"client\",\"pid\":1,\"portal\":[]}", "portal" },
+    { "{\"mode\":\"client\",\"pid\":1,\"portal\":{\"url\":\"u\",\"state\":\"joined\","
+      "\"since\":\"x\"}}",
+      "portal.since" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (EmberStatus) s = ember_status_from_json (cases[i].text, &error);
+      g_assert_null (s);
+      g_assert_nonnull (error);
+      if (strstr (error->message, cases[i].named) == NULL)
+        g_error ("case %u: \"%s\" does not name \"%s\"", i, error->message, cases[i].named);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/emberd/status/json-round-trips", test_round_trip);
+  g_test_add_func ("/emberd/status/file-is-replaced-whole", test_file_atomic);
+  g_test_add_func ("/emberd/status/names-a-bad-member", test_bad_member_named);
+  return g_test_run ();
+}

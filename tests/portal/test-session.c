@@ -6,6 +6,7 @@
  * only, ports chosen by the kernel, every wait bounded. */
 #include "portal-fx.h"
 #include "session-fakes.h"
+#include "portal-test-util.h"
 #include "portal/session.h"
 #include "portal/upgrade.h"
 
@@ -15,6 +16,65 @@
 
 /* A key with '+', '/' and '=': all three must be URL-encoded in the query. */
 #define PUBLIC_KEY "+++++++++++++++++++++++++++++++++++++++++/A="
+
+/* ---- scratch directories, removed also when a test aborts -------------------- */
+
+static GPtrArray *scratch_dirs;   /* char *, guarded by scratch_lock */
+static GMutex scratch_lock;
+
+static void
+on_abort (int sig)
+{
+  /* Not async-signal-safe, but the process is dying anyway; a stale
+   * directory per failed run is what this prevents. */
+  if (scratch_dirs != NULL)
+    for (guint i = 0; i < scratch_dirs->len; i++)
+      portal_test_rmtree (g_ptr_array_index (scratch_dirs, i));
+  signal (sig, SIG_DFL);
+  raise (sig);
+}
+
+static void
+track_dir (const char *dir)
+{
+  g_mutex_lock (&scratch_lock);
+  if (scratch_dirs == NULL)
+    {
+      scratch_dirs = g_ptr_array_new_with_free_func (g_free);
+      signal (SIGABRT, on_abort);
+      signal (SIGTRAP, on_abort);
+    }
+  g_ptr_array_add (scratch_dirs, g_strdup (dir));
+  g_mutex_unlock (&scratch_lock);
+}
+
+static void
+untrack_dir (const char *dir)
+{
+  g_mutex_lock (&scratch_lock);
+  for (guint i = 0; scratch_dirs != NULL && i < scratch_dirs->len; i++)
+    if (strcmp (g_ptr_array_index (scratch_dirs, i), dir) == 0)
+      {
+        g_ptr_array_remove_index (scratch_dirs, i);
+        break;
+      }
+  g_mutex_unlock (&scratch_lock);
+}
+
+static void
+setup_fx (PortalFx *fx, const char *extra)
+{
+  portal_fx_setup (fx, extra);
+  track_dir (fx->dir);
+}
+
+static void
+teardown_fx (PortalFx *fx)
+{
+  g_autofree char *dir = g_strdup (fx->dir);
+  portal_fx_teardown (fx);
+  untrack_dir (dir);
+}
 
 /* ---- a recorder of what the session reports --------------------------------- */
 
@@ -344,7 +404,7 @@ static void
 test_joins_and_gets_init (void)
 {
   PortalFx fx;
-  portal_fx_setup (&fx, NULL);
+  setup_fx (&fx, NULL);
   g_autofree char *ct = NULL, *gt = NULL;
   portal_fx_model (&fx, &ct, &gt);
   portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
@@ -383,7 +443,7 @@ test_joins_and_gets_init (void)
 
   recorder_clear (&client);
   recorder_clear (&gw);
-  portal_fx_teardown (&fx);
+  teardown_fx (&fx);
 }
 
 static void
@@ -393,7 +453,7 @@ test_heartbeats_keep_the_session (void)
    * without one (1.5 s here); a session that heartbeats every 0.15 s and
    * gets every reply stays joined over several of those periods. */
   PortalFx fx;
-  portal_fx_setup (&fx, "heartbeat-interval=0.5\n");
+  setup_fx (&fx, "heartbeat-interval=0.5\n");
   g_autofree char *ct = NULL;
   portal_fx_model (&fx, &ct, NULL);
   portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
@@ -408,14 +468,14 @@ test_heartbeats_keep_the_session (void)
   g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_DISCONNECTED), ==, 0);
   g_assert_cmpuint (count_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT), ==, 1);
   recorder_clear (&r);
-  portal_fx_teardown (&fx);
+  teardown_fx (&fx);
 }
 
 static void
 test_wrong_token_is_rejected (void)
 {
   PortalFx fx;
-  portal_fx_setup (&fx, NULL);
+  setup_fx (&fx, NULL);
   g_autofree char *ct = NULL;
   portal_fx_model (&fx, &ct, NULL);
   portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
@@ -452,14 +512,14 @@ test_wrong_token_is_rejected (void)
   g_assert_cmpstr (last_change (&r, EMBER_PORTAL_SESSION_REJECTED)->message, ==,
                    "the portal rejected the token (invalid_token)");
   recorder_clear (&r);
-  portal_fx_teardown (&fx);
+  teardown_fx (&fx);
 }
 
 static void
 test_revoked_token_while_joined (void)
 {
   PortalFx fx;
-  portal_fx_setup (&fx, NULL);
+  setup_fx (&fx, NULL);
   g_autofree char *ct = NULL;
   portal_fx_model (&fx, &ct, NULL);
   portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
@@ -489,14 +549,14 @@ test_revoked_token_while_joined (void)
   g_assert_cmpstr (last_change (&r, EMBER_PORTAL_SESSION_REJECTED)->message, ==,
                    "the portal rejected the token (revoked_token)");
   recorder_clear (&r);
-  portal_fx_teardown (&fx);
+  teardown_fx (&fx);
 }
 
 static void
 test_replaced_ends_in_rejected (void)
 {
   PortalFx fx;
-  portal_fx_setup (&fx, NULL);
+  setup_fx (&fx, NULL);
   g_autofree char *ct = NULL;
   portal_fx_model (&fx, &ct, NULL);
   portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
@@ -518,14 +578,14 @@ test_replaced_ends_in_rejected (void)
   g_assert_cmpuint (portal_peer_wait_closed (other, 50), ==, 0);
   portal_peer_free (other);
   recorder_clear (&r);
-  portal_fx_teardown (&fx);
+  teardown_fx (&fx);
 }
 
 static void
 test_reconnects_after_portal_restart (void)
 {
   PortalFx fx;
-  portal_fx_setup (&fx, NULL);
+  setup_fx (&fx, NULL);
   g_autofree char *ct = NULL;
   portal_fx_model (&fx, &ct, NULL);
   portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
@@ -563,14 +623,14 @@ test_reconnects_after_portal_restart (void)
   ember_portal_session_reconnect (r.session);
   g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 3, 5000));
   recorder_clear (&r);
-  portal_fx_teardown (&fx);
+  teardown_fx (&fx);
 }
 
 static void
 test_queued_sends_after_join (void)
 {
   PortalFx fx;
-  portal_fx_setup (&fx, NULL);
+  setup_fx (&fx, NULL);
   g_autofree char *ct = NULL;
   portal_fx_model (&fx, &ct, NULL);
   portal_fx_run (200); /* the policy reaches the portal\'s snapshot */
@@ -658,7 +718,7 @@ test_queued_sends_after_join (void)
   g_assert_cmpint (ember_portal_session_get_state (s), ==, EMBER_PORTAL_SESSION_JOINED);
   g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_JOINED), ==, 2);
   recorder_clear (&r);
-  portal_fx_teardown (&fx);
+  teardown_fx (&fx);
 }
 
 /* ---- misbehaving servers ------------------------------------------------------ */
@@ -866,7 +926,7 @@ static void
 test_callbacks_may_reconnect_or_free (void)
 {
   PortalFx fx;
-  portal_fx_setup (&fx, NULL);
+  setup_fx (&fx, NULL);
   g_autofree char *ct = NULL;
   portal_fx_model (&fx, &ct, NULL);
   portal_fx_run (200);
@@ -899,7 +959,7 @@ test_callbacks_may_reconnect_or_free (void)
   g_assert_cmpuint (r.seen->len, ==, 1);
   g_assert_cmpuint (ember_portal_server_n_clients (fx.server), ==, 0);
   recorder_clear (&r);
-  portal_fx_teardown (&fx);
+  teardown_fx (&fx);
 }
 
 static void
@@ -989,6 +1049,7 @@ test_wss (void)
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("pcli-tls-XXXXXX", &error);
   g_assert_no_error (error);
+  track_dir (dir);
   write_certificate (dir, "good", "localhost", "127.0.0.1");
   write_certificate (dir, "other", "portal.example", NULL);
   g_autofree char *good_crt = g_build_filename (dir, "good.crt", NULL);
@@ -1003,7 +1064,7 @@ test_wss (void)
       g_autofree char *extra = g_strdup_printf ("tls-certificate=%s/%s.crt\ntls-key=%s/%s.key\n",
                                                 dir, name, dir, name);
       PortalFx fx;
-      portal_fx_setup (&fx, extra);
+      setup_fx (&fx, extra);
       g_autofree char *ct = NULL;
       portal_fx_model (&fx, &ct, NULL);
       g_autofree char *url = g_strdup_printf ("wss://127.0.0.1:%u", fx.port);
@@ -1051,7 +1112,7 @@ test_wss (void)
           g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_JOINED), ==, 0);
           recorder_clear (&r);
         }
-      portal_fx_teardown (&fx);
+      teardown_fx (&fx);
     }
   for (guint i = 0; i < 2; i++)
     {
@@ -1062,6 +1123,7 @@ test_wss (void)
       g_remove (k);
     }
   g_rmdir (dir);
+  untrack_dir (dir);
 }
 
 /* ---- another main context ------------------------------------------------------ */

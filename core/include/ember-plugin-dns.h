@@ -32,6 +32,11 @@
  * poll_send_ready() is PENDING while every in-flight slot of the backend
  * is taken (EMBER_DNS_INFLIGHT_MIN at least); an answer or error handed
  * out frees one and wakes the send waker.
+ *
+ * get_control (EMBER_DNS_CONTROL_NAME) returns an EmberDnsControl: the
+ * upstreams the backend uses, which the stub puts one sentinel address
+ * in front of each. Without an `upstreams` key they come from the
+ * system's resolvers, so only the backend knows them.
  */
 #pragma once
 
@@ -53,5 +58,15 @@ G_BEGIN_DECLS
 
 /* Every dns backend holds at least this many queries in flight. */
 #define EMBER_DNS_INFLIGHT_MIN 256
+
+#define EMBER_DNS_CONTROL_NAME "ember-dns-control-1"
+
+typedef struct {
+  gsize size;  /* sizeof (EmberDnsControl) the plugin was built with */
+  /* The backend's upstreams in order (as configured, or as found in the
+   * system's resolv.conf), with their ports: copies at most `max` into
+   * `out` and returns how many there are. Core's thread. */
+  guint (*get_upstreams) (EmberBackend *backend, EmberAddr *out, guint max);
+} EmberDnsControl;
 
 G_END_DECLS

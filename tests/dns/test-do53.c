@@ -313,6 +313,38 @@ test_config (Fx *f, gconstpointer data)
   g_assert_no_error (error);
 }
 
+/* Without `upstreams` the system's resolvers are the upstreams, and the
+ * core learns them through EmberDnsControl (one stub sentinel each). */
+static void
+test_default_upstreams (Fx *f, gconstpointer data)
+{
+  (void) data;
+  if (!dns_fx_load (&f->fx, "do53"))
+    return;
+  g_assert_nonnull (f->fx.plugin->io.get_control);
+  g_assert_null (f->fx.plugin->io.get_control ("ember-relay-control-1"));
+  const EmberDnsControl *control = f->fx.plugin->io.get_control (EMBER_DNS_CONTROL_NAME);
+  g_assert_nonnull (control);
+  g_assert_cmpuint (control->size, >=, sizeof *control);
+
+  g_autofree char *dir = dns_servers_make_dir ();
+  g_autofree char *path = g_build_filename (dir, "resolv.conf", NULL);
+  g_assert_true (g_file_set_contents (path, "nameserver 192.0.2.53\nnameserver 2001:db8::53\n", -1,
+                                      NULL));
+  open_with (f, "[do53]\nresolv-conf=%s\n", path);
+  EmberAddr out[4];
+  g_assert_cmpuint (control->get_upstreams (f->fx.be, out, G_N_ELEMENTS (out)), ==, 2);
+  const guint8 v4[4] = { 192, 0, 2, 53 };
+  g_assert_cmpint (out[0].family, ==, EMBER_ADDR_IPV4);
+  g_assert_cmpmem (out[0].addr, 4, v4, 4);
+  g_assert_cmpuint (out[0].port, ==, 53);
+  g_assert_cmpint (out[1].family, ==, EMBER_ADDR_IPV6);
+  g_assert_cmpuint (out[1].port, ==, 53);
+  /* Only as many as asked for; the count is the whole list. */
+  g_assert_cmpuint (control->get_upstreams (f->fx.be, out, 1), ==, 2);
+  dns_servers_remove_dir (dir);
+}
+
 static void
 test_upstream_syntax (void)
 {
@@ -388,6 +420,8 @@ main (int argc, char **argv)
   g_test_add ("/dns/do53/silent-upstream-times-out-with-backpressure", Fx, NULL, setup,
               test_silent_backpressure, teardown);
   g_test_add ("/dns/do53/config/bad-values-name-the-key", Fx, NULL, setup, test_config, teardown);
+  g_test_add ("/dns/do53/system-resolvers-are-the-default-upstreams", Fx, NULL, setup,
+              test_default_upstreams, teardown);
   g_test_add_func ("/dns/upstream/syntax", test_upstream_syntax);
   g_test_add_func ("/dns/upstream/system-resolvers-from-resolv-conf", test_system_resolvers);
   return g_test_run ();

@@ -424,3 +424,21 @@ dns_shell_close (EmberBackend *backend)
 {
   shell_free (&backend->shell);
 }
+
+static guint
+get_upstreams (EmberBackend *backend, EmberAddr *out, guint max)
+{
+  const DnsConfig *c = &backend->shell.config;
+  for (guint i = 0; i < c->n_upstreams && i < max; i++)
+    out[i] = c->upstreams[i].addr;
+  return c->n_upstreams;
+}
+
+const void *
+dns_shell_get_control (const char *name)
+{
+  static const EmberDnsControl control = {
+    .size = sizeof control, .get_upstreams = get_upstreams,
+  };
+  return name != NULL && g_str_equal (name, EMBER_DNS_CONTROL_NAME) ? &control : NULL;
+}

@@ -162,6 +162,8 @@ gint dns_shell_poll_recv_many (EmberBackend *backend, EmberWaker *waker, EmberPa
 EmberPoll dns_shell_poll_send_ready (EmberBackend *backend, EmberWaker *waker, GError **error);
 gboolean dns_shell_send (EmberBackend *backend, const EmberPacket *packet, GError **error);
 void dns_shell_close (EmberBackend *backend);
+/* The vtable's get_control: EmberDnsControl for its name, else NULL. */
+const void *dns_shell_get_control (const char *name);
 
 /* ---- For the transports (worker thread) ---------------------------------------- */
 

@@ -271,6 +271,7 @@ ember_plugin_info (void)
     .send = dns_shell_send,
     .close = dns_shell_close,
     .validate_config = do53_validate_config,
+    .get_control = dns_shell_get_control,
   };
   static const EmberPluginInfo info = {
     .abi_major = EMBER_PLUGIN_ABI_MAJOR,

@@ -153,7 +153,7 @@ doh_setup (DnsShell *sh, GError **error)
         u->identity = G_SOCKET_CONNECTABLE (g_object_ref (addr));
       u->session = soup_session_new_with_options (
         "remote-connectable", addr, "timeout", MAX (sh->config.timeout_ms / 1000, 1),
-        "idle-timeout", sh->config.idle_ms / 1000, "user-agent", "ember-doh",
+        "idle-timeout", MAX (sh->config.idle_ms / 1000, 1), "user-agent", "ember-doh",
         /* Straight to the upstream, never through a proxy from the environment. */
         "proxy-resolver", NULL, NULL);
       if (d->database != NULL)

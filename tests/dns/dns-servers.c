@@ -204,7 +204,9 @@ tcp_accepts (guint16 port)
   return ok;
 }
 
-static void
+/* TRUE once every port accepts; FALSE when the server exited first
+ * (most likely a port chosen free was taken by another test since). */
+static gboolean
 wait_ready (DnsServer *s, const char *what)
 {
   gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
@@ -217,14 +219,20 @@ wait_ready (DnsServer *s, const char *what)
           if (waitpid (s->pid, &status, WNOHANG) == s->pid)
             {
               dns_servers_release (s->pid);
+              g_spawn_close_pid (s->pid);
               s->pid = 0;
-              g_error ("%s exited at start-up (status %d)", what, status);
+              g_test_message ("%s exited at start-up (status %d)", what, status);
+              return FALSE;
             }
           g_assert_cmpint (g_get_monotonic_time (), <, end);
           g_usleep (20 * 1000);
         }
     }
+  return TRUE;
 }
+
+/* Start-ups that may fail on a port race, before the test gives up. */
+#define START_ATTEMPTS 5
 
 static void
 spawn (DnsServer *s, const char *const *argv)
@@ -308,47 +316,54 @@ dns_server_start_unbound (DnsServer *s, gboolean tls)
       return FALSE;
     }
   s->dir = dns_servers_make_dir ();
-  s->port = dns_free_port ();
-  GString *conf = g_string_new (NULL);
-  g_string_append_printf (conf,
-                          "server:\n"
-                          "  interface: 127.0.0.1@%u\n"
-                          "  port: %u\n"
-                          "  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n"
-                          "  directory: \"%s\"\n  pidfile: \"\"\n  use-syslog: no\n"
-                          "  logfile: \"%s/unbound.log\"\n  verbosity: 1\n"
-                          "  do-ip6: no\n  num-threads: 1\n"
-                          "  access-control: 127.0.0.0/8 allow\n"
-                          "  module-config: \"iterator\"\n"
-                          "  local-zone: \"test.\" static\n"
-                          "  local-data: \"a.test. 60 IN A 192.0.2.1\"\n",
-                          s->port, s->port, s->dir, s->dir);
-  g_autofree char *txt = big_txt ("  local-data: 'big.test. 60 IN TXT \"%s\"'\n");
-  g_string_append (conf, txt);
   if (tls)
-    {
-      make_certificates (s);
-      s->tls_port = dns_free_port ();
-      do
-        s->https_port = dns_free_port ();
-      while (s->https_port == s->tls_port);
-      g_string_append_printf (conf,
-                              "  interface: 127.0.0.1@%u\n  interface: 127.0.0.1@%u\n"
-                              "  tls-port: %u\n  https-port: %u\n"
-                              "  tls-service-key: \"%s/server.key\"\n"
-                              "  tls-service-pem: \"%s/server.pem\"\n"
-                              "  http-endpoint: \"/dns-query\"\n",
-                              s->tls_port, s->https_port, s->tls_port, s->https_port, s->dir,
-                              s->dir);
-    }
-  g_string_append (conf, "remote-control:\n  control-enable: no\n");
-  write_file (s->dir, "unbound.conf", conf->str);
-  g_string_free (conf, TRUE);
+    make_certificates (s);
+  g_autofree char *txt = big_txt ("  local-data: 'big.test. 60 IN TXT \"%s\"'\n");
   g_autofree char *conf_path = g_build_filename (s->dir, "unbound.conf", NULL);
-  const char *argv[] = { prog, "-d", "-c", conf_path, NULL };
-  spawn (s, argv);
-  wait_ready (s, "unbound");
-  return TRUE;
+  for (guint attempt = 0; attempt < START_ATTEMPTS; attempt++)
+    {
+      s->port = dns_free_port ();
+      GString *conf = g_string_new (NULL);
+      g_string_append_printf (conf,
+                              "server:\n"
+                              "  interface: 127.0.0.1@%u\n"
+                              "  port: %u\n"
+                              "  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n"
+                              "  directory: \"%s\"\n  pidfile: \"\"\n  use-syslog: no\n"
+                              "  logfile: \"%s/unbound.log\"\n  verbosity: 1\n"
+                              "  do-ip6: no\n  num-threads: 1\n"
+                              "  access-control: 127.0.0.0/8 allow\n"
+                              "  module-config: \"iterator\"\n"
+                              "  local-zone: \"test.\" static\n"
+                              "  local-data: \"a.test. 60 IN A 192.0.2.1\"\n",
+                              s->port, s->port, s->dir, s->dir);
+      g_string_append (conf, txt);
+      if (tls)
+        {
+          do
+            s->tls_port = dns_free_port ();
+          while (s->tls_port == s->port);
+          do
+            s->https_port = dns_free_port ();
+          while (s->https_port == s->tls_port || s->https_port == s->port);
+          g_string_append_printf (conf,
+                                  "  interface: 127.0.0.1@%u\n  interface: 127.0.0.1@%u\n"
+                                  "  tls-port: %u\n  https-port: %u\n"
+                                  "  tls-service-key: \"%s/server.key\"\n"
+                                  "  tls-service-pem: \"%s/server.pem\"\n"
+                                  "  http-endpoint: \"/dns-query\"\n",
+                                  s->tls_port, s->https_port, s->tls_port, s->https_port, s->dir,
+                                  s->dir);
+        }
+      g_string_append (conf, "remote-control:\n  control-enable: no\n");
+      write_file (s->dir, "unbound.conf", conf->str);
+      g_string_free (conf, TRUE);
+      const char *argv[] = { prog, "-d", "-c", conf_path, NULL };
+      spawn (s, argv);
+      if (wait_ready (s, "unbound"))
+        return TRUE;
+    }
+  g_error ("unbound did not start in %d attempts", START_ATTEMPTS);
 }
 
 gboolean
@@ -364,16 +379,20 @@ dns_server_start_dnsmasq (DnsServer *s)
       return FALSE;
     }
   s->dir = dns_servers_make_dir ();
-  s->port = dns_free_port ();
-  g_autofree char *port = g_strdup_printf ("--port=%u", s->port);
   g_autofree char *log = g_strdup_printf ("--log-facility=%s/dnsmasq.log", s->dir);
-  const char *argv[] = { prog, "--keep-in-foreground", "--no-resolv", "--no-hosts",
-                         "--bind-interfaces", "--listen-address=127.0.0.1", "--user=root",
-                         "--pid-file", "--conf-file=/dev/null", port, log,
-                         "--address=/a.test/192.0.2.2", NULL };
-  spawn (s, argv);
-  wait_ready (s, "dnsmasq");
-  return TRUE;
+  for (guint attempt = 0; attempt < START_ATTEMPTS; attempt++)
+    {
+      s->port = dns_free_port ();
+      g_autofree char *port = g_strdup_printf ("--port=%u", s->port);
+      const char *argv[] = { prog, "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                             "--bind-interfaces", "--listen-address=127.0.0.1", "--user=root",
+                             "--pid-file", "--conf-file=/dev/null", port, log,
+                             "--address=/a.test/192.0.2.2", NULL };
+      spawn (s, argv);
+      if (wait_ready (s, "dnsmasq"))
+        return TRUE;
+    }
+  g_error ("dnsmasq did not start in %d attempts", START_ATTEMPTS);
 }
 
 void

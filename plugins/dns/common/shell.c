@@ -93,8 +93,15 @@ worker_main (gpointer data)
   sh->setup_error = error;
   g_cond_broadcast (&sh->cond);
   g_mutex_unlock (&sh->lock);
-  if (ok)
-    g_main_loop_run (sh->loop);
+  /* Not g_main_loop_run(): a quit issued before it starts would be lost
+   * (open() returns before this thread gets here). The flag is checked
+   * after every iteration, and close() wakes the context after setting it. */
+  while (ok && !g_atomic_int_get (&sh->stopping))
+    g_main_context_iteration (sh->context, TRUE);
+  /* Queries sent just before close() must not reach a torn-down
+   * transport while GIO's cancellations are drained below. */
+  g_source_destroy (sh->kick_source);
+  g_source_destroy (sh->timer_source);
   sh->ops->teardown (sh);
   /* Let GIO finish the cancellations teardown started. */
   while (g_main_context_iteration (sh->context, FALSE))
@@ -183,7 +190,8 @@ shell_free (DnsShell *sh)
 {
   if (sh->thread != NULL)
     {
-      g_main_loop_quit (sh->loop);
+      g_atomic_int_set (&sh->stopping, TRUE);
+      g_main_context_wakeup (sh->context);
       g_thread_join (sh->thread);
     }
   if (sh->kick_source != NULL)
@@ -196,7 +204,6 @@ shell_free (DnsShell *sh)
       g_source_destroy (sh->timer_source);
       g_source_unref (sh->timer_source);
     }
-  g_clear_pointer (&sh->loop, g_main_loop_unref);
   g_clear_pointer (&sh->context, g_main_context_unref);
   for (guint i = 0; sh->slots != NULL && i < DNS_SLOTS; i++)
     g_free (sh->slots[i].answer);
@@ -230,7 +237,6 @@ dns_shell_open (const EmberBackendArgs *args, const DnsConfigSpec *spec,
   sh->slots = g_new0 (DnsSlot, DNS_SLOTS);
   sh->n_free = DNS_SLOTS;
   sh->context = g_main_context_new ();
-  sh->loop = g_main_loop_new (sh->context, FALSE);
   sh->kick_source = g_source_new (&kick_funcs, sizeof (GSource));
   g_source_set_callback (sh->kick_source, NULL, sh, NULL);
   g_source_attach (sh->kick_source, sh->context);

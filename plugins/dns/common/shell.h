@@ -136,7 +136,7 @@ struct _DnsShell {
   /* Worker. */
   GThread *thread;
   GMainContext *context;
-  GMainLoop *loop;
+  gint stopping;             /* atomic: close() asks the worker to end */
   GSource *kick_source, *timer_source;
   gboolean setup_done;
   GError *setup_error;

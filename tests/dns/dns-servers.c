@@ -194,12 +194,15 @@ dns_build_query (guint8 *buf, guint16 id, const char *name, guint16 qtype)
 /* ---- Servers ------------------------------------------------------------------------- */
 
 static gboolean
-tcp_accepts (guint16 port)
+tcp_accepts (guint16 port, gboolean ipv6)
 {
-  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket (ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons (port),
                              .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  gboolean ok = connect (fd, (struct sockaddr *) &sin, sizeof sin) == 0;
+  struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons (port),
+                               .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+  gboolean ok = ipv6 ? connect (fd, (struct sockaddr *) &sin6, sizeof sin6) == 0
+                     : connect (fd, (struct sockaddr *) &sin, sizeof sin) == 0;
   close (fd);
   return ok;
 }
@@ -213,7 +216,7 @@ wait_ready (DnsServer *s, const char *what)
   guint16 ports[] = { s->port, s->tls_port, s->https_port };
   for (guint i = 0; i < G_N_ELEMENTS (ports); i++)
     {
-      while (ports[i] != 0 && !tcp_accepts (ports[i]))
+      while (ports[i] != 0 && !tcp_accepts (ports[i], s->ipv6))
         {
           int status;
           if (waitpid (s->pid, &status, WNOHANG) == s->pid)
@@ -367,9 +370,24 @@ dns_server_start_unbound (DnsServer *s, gboolean tls)
 }
 
 gboolean
-dns_server_start_dnsmasq (DnsServer *s)
+dns_server_start_dnsmasq (DnsServer *s, gboolean ipv6)
 {
   memset (s, 0, sizeof *s);
+  s->ipv6 = ipv6;
+  if (ipv6)
+    {
+      /* Containers may run without IPv6, even on loopback. */
+      int fd = socket (AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+      gboolean usable = fd >= 0 && bind (fd, (struct sockaddr *) &sin6, sizeof sin6) == 0;
+      if (fd >= 0)
+        close (fd);
+      if (!usable)
+        {
+          g_test_skip ("no IPv6 on loopback here");
+          return FALSE;
+        }
+    }
   g_autofree char *prog = g_find_program_in_path ("dnsmasq");
   if (prog == NULL)
     prog = g_strdup ("/usr/sbin/dnsmasq");
@@ -385,7 +403,8 @@ dns_server_start_dnsmasq (DnsServer *s)
       s->port = dns_free_port ();
       g_autofree char *port = g_strdup_printf ("--port=%u", s->port);
       const char *argv[] = { prog, "--keep-in-foreground", "--no-resolv", "--no-hosts",
-                             "--bind-interfaces", "--listen-address=127.0.0.1", "--user=root",
+                             "--bind-interfaces", ipv6 ? "--listen-address=::1" : "--listen-address=127.0.0.1",
+                             "--user=root",
                              "--pid-file", "--conf-file=/dev/null", port, log,
                              "--address=/a.test/192.0.2.2", NULL };
       spawn (s, argv);

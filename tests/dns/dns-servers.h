@@ -22,6 +22,7 @@ typedef struct {
   guint16 https_port;  /* DoH (unbound with a certificate), else 0 */
   char *dir;
   char *ca_file;       /* the CA that signed the server's certificate */
+  gboolean ipv6;       /* listens on ::1 instead of 127.0.0.1 */
 } DnsServer;
 
 /* The name the test certificate is issued for. */
@@ -43,7 +44,8 @@ void dns_servers_child_setup (gpointer data);
  * also serve DoT and DoH with a certificate for DNS_SERVER_NAME made by
  * certtool. Waits (10 s at most) until the server accepts TCP. */
 gboolean dns_server_start_unbound (DnsServer *s, gboolean tls);
-gboolean dns_server_start_dnsmasq (DnsServer *s);
+/* On ::1 with `ipv6` (the port chosen free on 127.0.0.1: retried if taken). */
+gboolean dns_server_start_dnsmasq (DnsServer *s, gboolean ipv6);
 void dns_server_stop (DnsServer *s);
 
 /* A loopback port nothing listens on (UDP and TCP) right now. */

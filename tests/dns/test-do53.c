@@ -134,7 +134,7 @@ static void
 test_marked_for_tcp (Fx *f, gconstpointer data)
 {
   (void) data;
-  if (!dns_fx_load (&f->fx, "do53") || !dns_server_start_dnsmasq (&f->a))
+  if (!dns_fx_load (&f->fx, "do53") || !dns_server_start_dnsmasq (&f->a, FALSE))
     return;
   EmberAddr up = dns_loopback (f->a.port);
   g_autofree char *up_text = addr_text (&up);
@@ -158,6 +158,31 @@ test_marked_for_tcp (Fx *f, gconstpointer data)
   g_assert_cmpuint (seen, ==, 0x3e);
 }
 
+/* An IPv6 upstream, over UDP and over TCP. */
+static void
+test_ipv6 (Fx *f, gconstpointer data)
+{
+  (void) data;
+  if (!dns_fx_load (&f->fx, "do53") || !dns_server_start_dnsmasq (&f->a, TRUE))
+    return;
+  EmberAddr up = { .family = EMBER_ADDR_IPV6, .port = f->a.port };
+  up.addr[15] = 1;
+  open_with (f, "[do53]\nupstreams=[::1]:%u\n", f->a.port);
+  guint8 q[512];
+  gsize len = dns_build_query (q, 61, "a.test", TYPE_A);
+  dns_fx_send (&f->fx, &up, q, len, EMBER_DNS_VIA_ANY);
+  len = dns_build_query (q, 62, "a.test", TYPE_A);
+  dns_fx_send (&f->fx, &up, q, len, EMBER_DNS_VIA_TCP);
+  g_assert_cmpuint (dns_fx_collect (&f->fx, 2, 5000), ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      const FxResult *r = result (f, i);
+      assert_a_answer (r, DNS_ID (r->data), 2);
+      g_assert_true (dns_addr_eq (&r->remote, &up));
+      g_assert_cmpuint (r->queue, ==, DNS_ID (r->data) == 62 ? EMBER_DNS_VIA_TCP : EMBER_DNS_VIA_ANY);
+    }
+}
+
 /* Seed 004: equal ids in flight to two servers; each answer comes back
  * with the upstream that sent it. */
 static void
@@ -165,7 +190,7 @@ test_equal_ids_two_upstreams (Fx *f, gconstpointer data)
 {
   (void) data;
   if (!dns_fx_load (&f->fx, "do53") || !dns_server_start_unbound (&f->a, FALSE)
-      || !dns_server_start_dnsmasq (&f->b))
+      || !dns_server_start_dnsmasq (&f->b, FALSE))
     return;
   EmberAddr ua = dns_loopback (f->a.port), ub = dns_loopback (f->b.port);
   g_autofree char *ta = addr_text (&ua);
@@ -442,6 +467,8 @@ main (int argc, char **argv)
               test_truncated_over_tcp, teardown);
   g_test_add ("/dns/do53/dnsmasq/queries-marked-for-tcp-share-one-connection", Fx, NULL, setup,
               test_marked_for_tcp, teardown);
+  g_test_add ("/dns/do53/dnsmasq/ipv6-upstream-over-udp-and-tcp", Fx, NULL, setup, test_ipv6,
+              teardown);
   g_test_add ("/dns/do53/equal-ids-to-two-upstreams-each-answered-by-its-own", Fx, NULL, setup,
               test_equal_ids_two_upstreams, teardown);
   g_test_add ("/dns/do53/unreachable-upstream-fails-the-query-at-once", Fx, NULL, setup,

@@ -173,6 +173,21 @@ run_config (const char *path)
 
   if (config == NULL)
     return EMBER_EXIT_CONFIG;
+  /* The file's log settings, under --log / $EMBER_LOG and --log-dir. */
+  if ((config->log_filter != NULL && opt_log == NULL && g_getenv ("EMBER_LOG") == NULL)
+      || (config->log_dir != NULL && opt_log_dir == NULL))
+    {
+      g_autoptr (GError) error = NULL;
+      const char *filter = opt_log != NULL ? opt_log
+                           : g_getenv ("EMBER_LOG") != NULL ? g_getenv ("EMBER_LOG")
+                                                            : config->log_filter;
+      if (!ember_log_init ("emberd", filter, opt_log_dir != NULL ? opt_log_dir : config->log_dir,
+                           &error))
+        {
+          g_printerr ("emberd: %s: %s\n", path, error->message);
+          return EMBER_EXIT_CONFIG;
+        }
+    }
   if (config->mode == NULL)
     {
       g_printerr ("emberd: %s: [daemon] mode: missing (expected client or gateway)\n", path);

@@ -324,6 +324,23 @@ checks (void)
   g_assert_cmpint (json_object_get_int_member (conn, "handshake_age_s"), <, 60);
 }
 
+/* The table without --json names the resource and the path. */
+static void
+checks_table (void)
+{
+  g_autofree char *conf = path ("client.conf");
+  const char *argv[] = { emberd (), "--status", "--config", conf, NULL };
+  g_autofree char *out = NULL;
+  int st = 0;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                               &out, NULL, &st, NULL));
+  g_assert_true (WIFEXITED (st) && WEXITSTATUS (st) == 0);
+  g_assert_nonnull (strstr (out, "portal:     ws://" PORTAL ":" PORTAL_PORT ", joined"));
+  g_assert_nonnull (strstr (out, "10.20.0.0/24"));
+  g_assert_nonnull (strstr (out, " up        direct "));
+}
+
 /* A client whose token the portal does not know: exit 3, and it says so. */
 static void
 checks_bad_token (void)
@@ -344,7 +361,7 @@ static void
 test_end_to_end (void)
 {
   int client_exit, gateway_exit;
-  gboolean status_left;
+  gboolean status_left, tun_left, route_left;
   g_autofree char *status_file = NULL;
 
   if (g_test_subprocess ())
@@ -353,6 +370,7 @@ test_end_to_end (void)
       net.dir = g_strdup (g_getenv ("SHELL_TEST_DIR"));
       net.build = g_strdup (g_getenv ("EMBER_BUILD_ROOT"));
       checks ();
+      checks_table ();
       checks_bad_token ();
       return;
     }
@@ -380,9 +398,14 @@ test_end_to_end (void)
   if (!g_test_trap_has_passed ())
     sh ("tail -n 40 %s/client.log %s/gateway.log %s/portal.log >&2", net.dir, net.dir, net.dir);
   status_left = g_file_test (status_file, G_FILE_TEST_EXISTS);
+  /* What the client added went with it: its TUN and the resource's route. */
+  tun_left = sh ("ip -n %s-cl link show shell-tc >/dev/null 2>&1", net.prefix) == 0;
+  route_left = sh ("ip -n %s-cl route show 10.20.0.0/24 | grep -q .", net.prefix) == 0;
   teardown ();
   g_test_trap_assert_passed ();
   g_assert_false (status_left);
+  g_assert_false (tun_left);
+  g_assert_false (route_left);
   g_assert_cmpint (client_exit, ==, 0);
   g_assert_cmpint (gateway_exit, ==, 0);
 }

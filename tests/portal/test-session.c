@@ -553,6 +553,38 @@ test_revoked_token_while_joined (void)
 }
 
 static void
+test_expired_token_while_joined (void)
+{
+  PortalFx fx;
+  setup_fx (&fx, NULL);
+  g_autofree char *ct = NULL;
+  portal_fx_model (&fx, &ct, NULL);
+  portal_fx_run (200); /* the policy reaches the portal's snapshot */
+  /* a second token of the laptop that expires in about two seconds */
+  g_autoptr (GError) error = NULL;
+  gint64 expires = g_get_real_time () / G_USEC_PER_SEC + 2;
+  g_autofree char *short_lived = ember_store_token_create (fx.store, EMBER_STORE_DEVICE_CLIENT,
+                                                           "laptop", NULL, expires, "test", NULL,
+                                                           &error);
+  g_assert_no_error (error);
+  g_autofree char *url = portal_url (&fx);
+  Recorder r;
+  recorder_init (&r);
+  session_new (&r, url, EMBER_PORTAL_CHANNEL_CLIENT, short_lived, "laptop-1", 0);
+  ember_portal_session_start (r.session);
+  g_assert_true (wait_event (&r, EMBER_PORTAL_EVENT_CLIENT_INIT, 1, 5000));
+  g_assert_true (wait_state (&r, EMBER_PORTAL_SESSION_REJECTED, 1, 8000));
+  const Change *c = last_change (&r, EMBER_PORTAL_SESSION_REJECTED);
+  g_assert_cmpint (c->code, ==, EMBER_PORTAL_SESSION_ERROR_UNAUTHORIZED);
+  g_assert_cmpstr (c->message, ==, "the portal rejected the token (token_expired)");
+  g_assert_cmpuint (count_event (&r, EMBER_PORTAL_EVENT_DISCONNECT), ==, 1);
+  portal_fx_run (500);
+  g_assert_cmpuint (count_state (&r, EMBER_PORTAL_SESSION_CONNECTING), ==, 1);
+  recorder_clear (&r);
+  teardown_fx (&fx);
+}
+
+static void
 test_replaced_ends_in_rejected (void)
 {
   PortalFx fx;
@@ -1223,6 +1255,8 @@ main (int argc, char **argv)
                    test_wrong_token_is_rejected);
   g_test_add_func ("/portal/session/revoked-token-while-joined-ends-in-rejected",
                    test_revoked_token_while_joined);
+  g_test_add_func ("/portal/session/token-expiring-while-joined-ends-in-rejected",
+                   test_expired_token_while_joined);
   g_test_add_func ("/portal/session/replaced-by-another-sign-in-ends-in-rejected",
                    test_replaced_ends_in_rejected);
   g_test_add_func ("/portal/session/rejoins-by-itself-after-the-portal-restarts",

@@ -10,7 +10,8 @@
  *     events back into the node;
  *   - the host addresses (netmon's list with the socket's port, minus the
  *     TUN's own) for the machine's set_host_addresses;
- *   - the portal's state: sd_notify READY/STATUS, a rejected token ends
+ *   - the portal's state: sd_notify READY/STATUS (and WATCHDOG=1 every
+ *     second when systemd asks for it), a rejected token ends
  *     the daemon with exit code 3, nothing else tears a tunnel down;
  *   - the status file (status.h): the node's connections, path, relay,
  *     WireGuard counters.
@@ -73,6 +74,7 @@ struct _EmberDaemon {
   gint64 portal_since;           /* Unix seconds */
   gboolean joined_once;
   gboolean ready_sent;
+  gboolean watchdog;             /* WATCHDOG=1 with every status tick */
   EmberNetmon *netmon;
   EmberNetconf *netconf;
   char *ifname;

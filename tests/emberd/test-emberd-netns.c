@@ -18,6 +18,7 @@
  * Needs root, iproute2, ping; every wait is bounded.
  */
 #include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
@@ -30,6 +31,7 @@
 #define LAN_HOST "10.20.0.10"
 
 typedef struct {
+  GSocket *notify;  /* the client's NOTIFY_SOCKET (sd_notify) */
   char *prefix;  /* shell-<pid> */
   char *dir;
   char *build;
@@ -213,9 +215,41 @@ setup (void)
         != 0)
       return FALSE;
     net.gateway = spawn_in ("gw", "gateway", gcmd);
-    net.client = spawn_in ("cl", "client", ccmd);
+    /* The client reports to a socket of ours as it would to systemd,
+     * which asks for a watchdog ping every 3 s. */
+    {
+      g_autofree char *sock = path ("notify.sock");
+      g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (sock);
+      net.notify = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
+                                 G_SOCKET_PROTOCOL_DEFAULT, NULL);
+      g_assert_nonnull (net.notify);
+      g_assert_true (g_socket_bind (net.notify, addr, TRUE, NULL));
+      g_socket_set_blocking (net.notify, FALSE);
+      g_setenv ("NOTIFY_SOCKET", sock, TRUE);
+      g_setenv ("WATCHDOG_USEC", "3000000", TRUE);
+      net.client = spawn_in ("cl", "client", ccmd);
+      g_unsetenv ("NOTIFY_SOCKET");
+      g_unsetenv ("WATCHDOG_USEC");
+    }
   }
   return TRUE;
+}
+
+/* Everything the client told its NOTIFY_SOCKET, one message a line. */
+static char *
+notify_messages (void)
+{
+  GString *all = g_string_new (NULL);
+  char buf[4096];
+  gssize n;
+
+  while (net.notify != NULL
+         && (n = g_socket_receive (net.notify, buf, sizeof buf - 1, NULL, NULL)) > 0)
+    {
+      buf[n] = '\0';
+      g_string_append_printf (all, "%s\n", buf);
+    }
+  return g_string_free (all, FALSE);
 }
 
 static void
@@ -226,6 +260,7 @@ teardown (void)
   stop (&net.client);
   stop (&net.gateway);
   stop (&net.portal);
+  g_clear_object (&net.notify);
   sh ("for n in %s; do ip netns del $n 2>/dev/null; done; true", names);
   sh ("rm -rf '%s'", net.dir);
 }
@@ -362,6 +397,7 @@ test_end_to_end (void)
 {
   int client_exit, gateway_exit;
   gboolean status_left, tun_left, route_left;
+  g_autofree char *notified = NULL;
   g_autofree char *status_file = NULL;
 
   if (g_test_subprocess ())
@@ -393,6 +429,19 @@ test_end_to_end (void)
       g_error ("could not build the test network (see the output above)");
     }
   g_test_trap_subprocess (NULL, 240 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  /* The watchdog pings come with the once-a-second status tick: up to
+   * 5 s for the first. */
+  {
+    GString *all = g_string_new (NULL);
+    for (int i = 0; i < 50 && strstr (all->str, "WATCHDOG=1\n") == NULL; i++)
+      {
+        g_autofree char *more = notify_messages ();
+        g_string_append (all, more);
+        if (strstr (all->str, "WATCHDOG=1\n") == NULL)
+          g_usleep (100 * 1000);
+      }
+    notified = g_string_free (all, FALSE);
+  }
   client_exit = stop (&net.client);
   gateway_exit = stop (&net.gateway);
   if (!g_test_trap_has_passed ())
@@ -406,6 +455,10 @@ test_end_to_end (void)
   g_assert_false (status_left);
   g_assert_false (tun_left);
   g_assert_false (route_left);
+  /* sd_notify: ready once up and joined, a status line, watchdog pings. */
+  g_assert_nonnull (strstr (notified, "READY=1\n"));
+  g_assert_nonnull (strstr (notified, "STATUS=portal joined, shell-tc up"));
+  g_assert_nonnull (strstr (notified, "WATCHDOG=1\n"));
   g_assert_cmpint (client_exit, ==, 0);
   g_assert_cmpint (gateway_exit, ==, 0);
 }

@@ -324,42 +324,19 @@ join_cidrs (GArray *a, GArray *b)
   return g_strdup (s->str);
 }
 
-typedef struct {
-  Node *n;
-  GArray *routes;
-} Collect;
-
-static gboolean
-collect_route (const EmberCidr *cidr, gpointer peer, gpointer data)
-{
-  Collect *c = data;
-  (void) peer;
-  if (ember_static_routes_wants (&c->n->plan, cidr))
-    g_array_append_val (c->routes, *cidr);
-  return TRUE;
-}
-
-/* The TUN plugin's group: the interface, its addresses and, like
- * wg-quick, a route into the tunnel for each AllowedIPs entry the plan
- * wants in the main table. */
+/* The TUN plugin's group: the interface and its addresses. The routes
+ * are netconf's (static-routes.h): the plugin replaces a route that is
+ * already there, and Ember must never change one it did not add. */
 static GKeyFile *
 tun_keyfile (Node *n)
 {
   GKeyFile *kf = g_key_file_new ();
-  g_autoptr (GArray) routes = g_array_new (FALSE, FALSE, sizeof (EmberCidr));
   g_autofree char *addresses = join_cidrs (n->conf->addresses, NULL);
-  g_autofree char *route_list = NULL;
 
-  Collect collect = { n, routes };
-
-  ember_prefix_table_foreach (n->routes, collect_route, &collect);
-  route_list = join_cidrs (routes, NULL);
   g_key_file_set_string (kf, "tun-linux", "name", n->ifname);
   g_key_file_set_integer (kf, "tun-linux", "mtu", (gint) n->mtu);
   if (*addresses)
     g_key_file_set_string (kf, "tun-linux", "address", addresses);
-  if (*route_list)
-    g_key_file_set_string (kf, "tun-linux", "route", route_list);
   return kf;
 }
 
@@ -558,7 +535,7 @@ open_netconf (Node *n, GError **error)
   g_autofree char *dir = state_dir_path (n->ifname);
   g_autofree char *journal = g_build_filename (dir, "netconf.journal", NULL);
 
-  if (!ember_static_routes_need_netconf (&n->plan) && !g_file_test (journal, G_FILE_TEST_EXISTS))
+  if (!ember_static_routes_need_netconf (&n->plan, n->conf) && !g_file_test (journal, G_FILE_TEST_EXISTS))
     return TRUE;
   if (g_mkdir_with_parents (dir, 0700) != 0)
     {

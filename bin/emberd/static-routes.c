@@ -183,10 +183,14 @@ ember_static_routes_wants (const EmberStaticRoutes *plan, const EmberCidr *cidr)
 }
 
 gboolean
-ember_static_routes_need_netconf (const EmberStaticRoutes *plan)
+ember_static_routes_need_netconf (const EmberStaticRoutes *plan, const EmberWgConf *conf)
 {
-  return plan->full_tunnel[0] || plan->full_tunnel[1]
-         || (plan->routes && plan->table != EMBER_STATIC_ROUTES_MAIN);
+  if (!plan->routes)
+    return FALSE;
+  for (guint i = 0; i < conf->peers->len; i++)
+    if (((const EmberWgConfPeer *) g_ptr_array_index (conf->peers, i))->allowed_ips->len > 0)
+      return TRUE;
+  return FALSE;
 }
 
 gboolean
@@ -203,15 +207,16 @@ ember_static_routes_apply (const EmberStaticRoutes *plan, const EmberWgConf *con
                 "lookup %u\" and \"lookup main suppress_prefixlength 0\"",
                 f == 0 ? 4 : 6, plan->full_table, plan->fwmark, plan->full_table);
       }
-  if (!plan->routes || plan->table == EMBER_STATIC_ROUTES_MAIN)
-    return TRUE;
   for (guint i = 0; i < conf->peers->len; i++)
     {
       const EmberWgConfPeer *peer = g_ptr_array_index (conf->peers, i);
       for (guint j = 0; j < peer->allowed_ips->len; j++)
-        if (!ember_netconf_route_add (nc, ifindex, &g_array_index (peer->allowed_ips, EmberCidr, j),
-                                      plan->table, error))
-          return FALSE;
+        {
+          const EmberCidr *c = &g_array_index (peer->allowed_ips, EmberCidr, j);
+          if (ember_static_routes_wants (plan, c)
+              && !ember_netconf_route_add (nc, ifindex, c, plan->table, error))
+            return FALSE;
+        }
     }
   return TRUE;
 }

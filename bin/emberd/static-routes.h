@@ -67,15 +67,19 @@ gboolean ember_static_routes_plan (const EmberWgConf *conf, GPtrArray *files,
  * tunnel's default, not Table = off). */
 gboolean ember_static_routes_wants (const EmberStaticRoutes *plan, const EmberCidr *cidr);
 
-/* Adds what the plan puts outside the TUN plugin's reach through
- * netconf (journalled, undone by ember_netconf_free or at the next start
- * after a crash): every AllowedIPs route into a table other than main,
- * and the full tunnel of each family that has one. Routes into main are
- * the TUN plugin's (they go with the interface). On failure what was
- * added stays in `nc` for ember_netconf_free to remove. */
+/* Adds the plan through netconf (journalled, undone by
+ * ember_netconf_free or at the next start after a crash): the full
+ * tunnel of each family that has one, then a route for every AllowedIPs
+ * entry the plan wants, into plan->table. Every route goes through
+ * netconf, none through the TUN plugin: netconf never replaces a route
+ * it did not add (a conflicting one is an error naming it), the plugin
+ * would. On failure what was added stays in `nc` for ember_netconf_free
+ * to remove. */
 gboolean ember_static_routes_apply (const EmberStaticRoutes *plan, const EmberWgConf *conf,
                                     EmberNetconf *nc, guint ifindex, GError **error);
-/* Whether the plan needs netconf at all. */
-gboolean ember_static_routes_need_netconf (const EmberStaticRoutes *plan);
+/* Whether the plan adds anything at all (some AllowedIPs and not Table =
+ * off). */
+gboolean ember_static_routes_need_netconf (const EmberStaticRoutes *plan,
+                                          const EmberWgConf *conf);
 
 G_END_DECLS

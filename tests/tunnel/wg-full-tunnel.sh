@@ -180,8 +180,39 @@ check "after restart: the tunnel carries the pings" ping_through
 check "emberd exits 0 on SIGTERM after the restart" stop "$a_pid"
 check "finally: rules and table 51820 gone" full_tunnel_gone
 check "finally: the default routes are as before" same_defaults
+# Table = N: every AllowedIPs route, the defaults included, goes into
+# table N and no rule is added (wg-quick's behaviour); nothing in main.
+sed -e 's/^PreUp.*//' -e 's/^\(Address.*\)/\1\nTable = 1234/' "$tmp/a.conf" >"$tmp/a-table.conf"
+check "A comes up with Table = 1234" start "$na" "$ifa" "$tmp/a-table.conf" "$tmp/a4.log"
+a_pid=$last_pid
+table_routes() {
+  ip -n "$na" route show table 1234 | grep -q "^default dev $ifa" &&
+  ip -n "$na" -6 route show table 1234 | grep -q "^default dev $ifa"
+}
+check "Table = 1234: the default routes are in table 1234" table_routes
+rules_and_defaults() { same_rules && same_defaults; }
+check "Table = 1234: no rules, main's default routes untouched" rules_and_defaults
+check "Table = 1234: emberd exits 0 on SIGTERM" stop "$a_pid"
+check "Table = 1234: the table is empty after exit" \
+  bash -c "[[ -z \$(ip -n '$na' route show table 1234) && -z \$(ip -n '$na' -6 route show table 1234) ]]"
+
+# A route of someone else's for an AllowedIPs prefix is never replaced:
+# emberd refuses to start, names the route, and leaves it as it was.
+ip -n "$na" route add 10.55.0.0/24 via 10.99.0.2
+sed -e 's/^PreUp.*//' -e 's|^AllowedIPs.*|AllowedIPs = 10.55.0.0/24, 10.56.0.0/24|' \
+  "$tmp/a.conf" >"$tmp/a-conflict.conf"
+conflict() {
+  ip netns exec "$na" timeout 20 "$emberd" --wg-config "$tmp/a-conflict.conf" --interface "$ifa" \
+    >"$tmp/a5.log" 2>&1 && { echo "emberd started"; return 1; }
+  grep -q "10.55.0.0/24" "$tmp/a5.log" || { cat "$tmp/a5.log"; return 1; }
+  ip -n "$na" route show 10.55.0.0/24 | grep -q "via 10.99.0.2 dev va$id" || return 1
+  [[ -z $(ip -n "$na" route show 10.56.0.0/24) ]] || { echo "10.56.0.0/24 left behind"; return 1; }
+  ! ip -n "$na" link show "$ifa" >/dev/null 2>&1
+}
+check "a conflicting route of someone else's: emberd refuses and leaves it alone" conflict
+
 if [[ $fail -ne 0 ]]; then
-  for f in a1 a2 a3 b; do [[ -f $tmp/$f.log ]] && sed "s/^/# $f: /" "$tmp/$f.log" | tail -25; done
+  for f in a1 a2 a3 a4 a5 b; do [[ -f $tmp/$f.log ]] && sed "s/^/# $f: /" "$tmp/$f.log" | tail -25; done
 fi
 echo "1..$n"
 exit $fail

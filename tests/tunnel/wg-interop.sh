@@ -20,7 +20,7 @@ id=$$
 na=emba$id; nb=embb$id
 ifa=ea$id; ifb=wb$id
 tmp=$(mktemp -d)
-export EMBER_RUN_DIR=$tmp/run
+export EMBER_RUN_DIR=$tmp/run EMBER_STATE_DIR=$tmp/state
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done

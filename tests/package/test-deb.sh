@@ -63,7 +63,8 @@ changes=$(ls "$tmp"/*.changes)
 ls "$tmp"/*.deb | sed 's|.*/|# built: |'
 
 # lintian: every tag printed; errors fail.
-lintian --tag-display-limit 0 --display-info "$changes" >"$tmp/lintian.log" 2>&1 || true
+# lintian leaves temporary directories behind: they go with $tmp.
+TMPDIR=$tmp lintian --tag-display-limit 0 --display-info "$changes" >"$tmp/lintian.log" 2>&1 || true
 sed 's/^/# lintian: /' "$tmp/lintian.log"
 errors=$(grep -c '^E: ' "$tmp/lintian.log" || true)
 warnings=$(grep -c '^W: ' "$tmp/lintian.log" || true)

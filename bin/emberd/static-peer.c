@@ -28,6 +28,7 @@
 #include "paths.h"
 #include "shell.h"
 #include "static-routes.h"
+#include "sysdns.h"
 #include "tunnel/wgconf.h"
 
 /* TUN slots hold one IP packet; offloads split super-packets in the
@@ -55,7 +56,8 @@ typedef struct {
   GPtrArray *peers;  /* Peer */
   EmberPrefixTable *routes; /* AllowedIPs -> Peer, cryptokey routing */
   EmberStaticRoutes plan;   /* what routing the file asks for */
-  EmberNetconf *netconf;    /* routes and rules outside main; NULL: none needed */
+  EmberNetconf *netconf;    /* routes and rules; NULL: none needed */
+  EmberSysdns *sysdns;      /* DNS =; NULL: none */
   guint8 *scratch;   /* the engine's transmits */
   guint64 errors[16];
 } Node;
@@ -492,23 +494,56 @@ node_stop (Node *n)
   g_free (n->status_path);
 }
 
-/* DNS = asks emberd to point the system resolver at the tunnel's
- * servers. Without a system DNS control in this build emberd cannot, and
- * starting anyway would quietly leave every name to the old resolver
- * (with a full tunnel, a resolver on the local network is reached
- * outside the tunnel): refuse, say why and what to do instead. */
+/* DNS = as wg-quick does it with resolvconf: the servers and search
+ * domains of the file become the system resolver's for as long as the
+ * tunnel is up, through the system DNS control (plugins/dns/sysdns):
+ * systemd-resolved on the TUN link (with the default route, so every
+ * name goes there), else resolvconf, else resolv.conf rewritten and
+ * restored. EMBER_DNS_SYSTEM=auto|resolved|resolvconf|file|none picks
+ * one. Failing to set it fails the start, as in wg-quick: going on would
+ * leave names to a resolver a full tunnel may bypass. */
 static gboolean
-check_dns (const EmberWgConf *c, GError **error)
+set_dns (Node *n, const char *state_dir, GError **error)
 {
+  const EmberWgConf *c = n->conf;
+  const char *mode_name = g_getenv ("EMBER_DNS_SYSTEM");
+  EmberSysdnsOptions opts = { .mode = EMBER_SYSDNS_AUTO, .ifname = n->ifname,
+                              .ifindex = (int) ember_shell_get_ifindex (n->shell),
+                              .state_dir = state_dir };
+  g_autoptr (GPtrArray) search = g_ptr_array_new ();
+  EmberSysdnsConfig cfg = { 0 };
+
   if (c->dns_line == 0)
     return TRUE;
-  g_set_error (error, EMBER_WGCONF_ERROR, 0,
-               "%s:%u: DNS: emberd cannot point the system resolver at the tunnel's servers: "
-               "this build has no system DNS control. Remove the DNS line to keep the "
-               "system's resolver, or set it yourself in PostUp/PreDown (e.g. with "
-               "resolvectl dns %%i ...)",
-               c->path, c->dns_line);
-  return FALSE;
+  if (g_mkdir_with_parents (state_dir, 0700) != 0)
+    {
+      int e = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "state directory %s: %s",
+                   state_dir, g_strerror (e));
+      return FALSE;
+    }
+  if (mode_name != NULL && *mode_name
+      && !ember_sysdns_mode_from_name (mode_name, &opts.mode, error))
+    {
+      g_prefix_error (error, "EMBER_DNS_SYSTEM: ");
+      return FALSE;
+    }
+  for (guint i = 0; i < c->dns_search->len; i++)
+    g_ptr_array_add (search, g_ptr_array_index (c->dns_search, i));
+  g_ptr_array_add (search, NULL);
+  cfg.servers = (const EmberAddr *) c->dns_servers->data;
+  cfg.n_servers = c->dns_servers->len;
+  cfg.search = (const char *const *) search->pdata;
+  cfg.default_route = c->dns_servers->len > 0;
+  n->sysdns = ember_sysdns_new (&opts, error);
+  if (n->sysdns == NULL || !ember_sysdns_apply (n->sysdns, &cfg, error))
+    {
+      g_prefix_error (error, "%s:%u: DNS: ", c->path, c->dns_line);
+      return FALSE;
+    }
+  g_info ("DNS: %u server(s), %u search domain(s) through %s", cfg.n_servers,
+          c->dns_search->len, ember_sysdns_mode_name (ember_sysdns_get_mode (n->sysdns)));
+  return TRUE;
 }
 
 /* Where netconf keeps its journal for this interface:
@@ -551,7 +586,9 @@ open_netconf (Node *n, GError **error)
 static void
 node_down (Node *n)
 {
-  /* Rules and routes first, while the interface still exists. */
+  /* The resolver, rules and routes first, while the interface still
+   * exists (wg-quick's del_if order). */
+  g_clear_pointer (&n->sysdns, ember_sysdns_free);
   g_clear_pointer (&n->netconf, ember_netconf_free);
   node_stop (n);
 }
@@ -563,10 +600,10 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   g_autoptr (EmberWgConf) conf = ember_wgconf_load (config_path, &error);
   Node n = { 0 };
   g_autofree char *status_dir = NULL;
+  g_autofree char *dir = NULL;
   int code;
 
-  if (conf == NULL || !check_dns (conf, &error)
-      || !ember_static_routes_plan (conf, NULL, &n.plan, &error))
+  if (conf == NULL || !ember_static_routes_plan (conf, NULL, &n.plan, &error))
     {
       g_printerr ("emberd: %s\n", error->message);
       return 1;
@@ -580,6 +617,7 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   n.peers = g_ptr_array_new_with_free_func (peer_free);
   n.routes = ember_prefix_table_new ();
   n.status_path = ember_static_status_path (n.ifname);
+  dir = state_dir_path (n.ifname);
   status_dir = g_path_get_dirname (n.status_path);
   g_mkdir_with_parents (status_dir, 0755);
 
@@ -594,7 +632,8 @@ ember_static_peer_run (const char *config_path, const char *ifname)
       || !node_start (&n, &error)
       || (n.netconf != NULL
           && !ember_static_routes_apply (&n.plan, conf, n.netconf,
-                                         ember_shell_get_ifindex (n.shell), &error)))
+                                         ember_shell_get_ifindex (n.shell), &error))
+      || !set_dns (&n, dir, &error))
     {
       g_printerr ("emberd: %s\n", error->message);
       node_down (&n);

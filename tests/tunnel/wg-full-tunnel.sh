@@ -24,6 +24,9 @@ na=wgq-a$id; nb=wgq-b$id
 ifa=wgqa$id; ifb=wgqb$id
 tmp=$(mktemp -d)
 export EMBER_RUN_DIR=$tmp/run EMBER_STATE_DIR=$tmp/state
+# DNS = through the resolv.conf backend, on A's own resolv.conf: `ip
+# netns exec` bind-mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf.
+export EMBER_DNS_SYSTEM=file
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
@@ -31,7 +34,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
   ip netns del "$na" 2>/dev/null
   ip netns del "$nb" 2>/dev/null
-  rm -rf "$tmp"
+  rm -rf "$tmp" "/etc/netns/$na"
 }
 trap cleanup EXIT
 
@@ -41,6 +44,8 @@ notok() { n=$((n + 1)); echo "not ok $n - $*"; fail=1; }
 check() { local what=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$what"; else notok "$what"; sed 's/^/# /' "$tmp/out"; fi; }
 
 ip netns add "$na" && ip netns add "$nb" || exit 1
+mkdir -p "/etc/netns/$na" && echo "nameserver 192.0.2.254 # the machine's own" >"/etc/netns/$na/resolv.conf"
+cp "/etc/netns/$na/resolv.conf" "$tmp/resolv-before"
 ip link add va$id netns "$na" type veth peer name vb$id netns "$nb"
 for ns in "$na" "$nb"; do ip -n "$ns" link set lo up; done
 ip -n "$na" addr add 10.99.0.1/24 dev va$id; ip -n "$na" addr add fd99::1/64 dev va$id nodad
@@ -72,6 +77,7 @@ cat >"$tmp/a.conf" <<CONF
 # Device: test laptop
 PrivateKey = $ka
 Address = 10.100.0.1/32, fd10::1/128
+DNS = 10.100.0.53, fd10::53, corp.example
 PreUp = ip rule show > $tmp/rules-at-preup; ip -6 rule show >> $tmp/rules-at-preup
 PostUp = echo "up %i" >> $tmp/hooks
 PreDown = echo "predown %i" >> $tmp/hooks
@@ -155,7 +161,15 @@ check "A's UDP socket carries the fwmark" socket_marked
 check "the default routes of A's main table are untouched" same_defaults
 check "A's main table is untouched but for the interface's own routes" same_main
 check "a ping to B's addresses goes through the tunnel (IPv4 and IPv6)" ping_through
+resolver_set() {
+  local r; r=$(ip netns exec "$na" cat /etc/resolv.conf)
+  grep -q "^nameserver 10.100.0.53" <<<"$r" && grep -q "^nameserver fd10::53" <<<"$r" &&
+  grep -q "corp.example" <<<"$r" && ! grep -q 192.0.2.254 <<<"$r" || { echo "$r"; return 1; }
+}
+resolver_restored() { diff -u "$tmp/resolv-before" "/etc/netns/$na/resolv.conf"; }
+check "DNS: A's resolver is the tunnel's servers and search domain" resolver_set
 check "emberd exits 0 on SIGTERM" stop "$a_pid"
+check "DNS: A's resolv.conf is restored byte for byte" resolver_restored
 check "after exit: rules and table 51820 gone" full_tunnel_gone
 check "after exit: the default routes are as before" same_defaults
 check "the hooks ran in wg-quick's order with %i" \
@@ -169,6 +183,7 @@ for _ in $(seq 50); do ip -n "$na" link show "$ifa" >/dev/null 2>&1 || break; sl
 check "after SIGKILL the rules are left behind (what the next start must clean)" \
   bash -c "[[ \$(ip -n '$na' rule show | grep -c 'lookup 51820') -ge 1 ]]"
 check "after SIGKILL the default routes are as before" same_defaults
+check "after SIGKILL the killed run's resolv.conf is still there" resolver_set
 # ... and the next start removes them before anything else (PreUp sees
 # none) and adds exactly one set.
 check "A starts after SIGKILL" start "$na" "$ifa" "$tmp/a.conf" "$tmp/a3.log"
@@ -180,9 +195,10 @@ check "after restart: the tunnel carries the pings" ping_through
 check "emberd exits 0 on SIGTERM after the restart" stop "$a_pid"
 check "finally: rules and table 51820 gone" full_tunnel_gone
 check "finally: the default routes are as before" same_defaults
+check "finally: A's resolv.conf is restored" resolver_restored
 # Table = N: every AllowedIPs route, the defaults included, goes into
 # table N and no rule is added (wg-quick's behaviour); nothing in main.
-sed -e 's/^PreUp.*//' -e 's/^\(Address.*\)/\1\nTable = 1234/' "$tmp/a.conf" >"$tmp/a-table.conf"
+sed -e 's/^PreUp.*//' -e 's/^DNS.*//' -e 's/^\(Address.*\)/\1\nTable = 1234/' "$tmp/a.conf" >"$tmp/a-table.conf"
 check "A comes up with Table = 1234" start "$na" "$ifa" "$tmp/a-table.conf" "$tmp/a4.log"
 a_pid=$last_pid
 table_routes() {
@@ -199,7 +215,7 @@ check "Table = 1234: the table is empty after exit" \
 # A route of someone else's for an AllowedIPs prefix is never replaced:
 # emberd refuses to start, names the route, and leaves it as it was.
 ip -n "$na" route add 10.55.0.0/24 via 10.99.0.2
-sed -e 's/^PreUp.*//' -e 's|^AllowedIPs.*|AllowedIPs = 10.55.0.0/24, 10.56.0.0/24|' \
+sed -e 's/^PreUp.*//' -e 's/^DNS.*//' -e 's|^AllowedIPs.*|AllowedIPs = 10.55.0.0/24, 10.56.0.0/24|' \
   "$tmp/a.conf" >"$tmp/a-conflict.conf"
 conflict() {
   ip netns exec "$na" timeout 20 "$emberd" --wg-config "$tmp/a-conflict.conf" --interface "$ifa" \

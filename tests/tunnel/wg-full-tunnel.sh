@@ -212,6 +212,21 @@ check "Table = 1234: emberd exits 0 on SIGTERM" stop "$a_pid"
 check "Table = 1234: the table is empty after exit" \
   bash -c "[[ -z \$(ip -n '$na' route show table 1234) && -z \$(ip -n '$na' -6 route show table 1234) ]]"
 
+# A failing PostUp takes the whole down path: emberd exits 1, PreDown
+# and PostDown run, the rules, table and resolver are as before.
+sed -e 's/^PreUp.*//' -e 's/^\(PostUp.*\)/\1\nPostUp = exit 7/' "$tmp/a.conf" >"$tmp/a-fail.conf"
+postup_fails() {
+  : >"$tmp/hooks"
+  ip netns exec "$na" timeout 30 "$emberd" --wg-config "$tmp/a-fail.conf" --interface "$ifa" \
+    >"$tmp/a6.log" 2>&1
+  local rc=$?
+  [[ $rc -eq 1 ]] || { echo "exit status $rc"; return 1; }
+  grep -q "exit 7" "$tmp/a6.log" || return 1
+  diff -u <(printf 'up %s\npredown %s\ndown %s\n' "$ifa" "$ifa" "$ifa") "$tmp/hooks" &&
+  full_tunnel_gone && same_defaults && resolver_restored
+}
+check "a failing PostUp: exit 1, down hooks ran, rules, routes and resolver as before" postup_fails
+
 # A route of someone else's for an AllowedIPs prefix is never replaced:
 # emberd refuses to start, names the route, and leaves it as it was.
 ip -n "$na" route add 10.55.0.0/24 via 10.99.0.2
@@ -228,7 +243,7 @@ conflict() {
 check "a conflicting route of someone else's: emberd refuses and leaves it alone" conflict
 
 if [[ $fail -ne 0 ]]; then
-  for f in a1 a2 a3 a4 a5 b; do [[ -f $tmp/$f.log ]] && sed "s/^/# $f: /" "$tmp/$f.log" | tail -25; done
+  for f in a1 a2 a3 a4 a5 a6 b; do [[ -f $tmp/$f.log ]] && sed "s/^/# $f: /" "$tmp/$f.log" | tail -25; done
 fi
 echo "1..$n"
 exit $fail

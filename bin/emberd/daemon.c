@@ -307,6 +307,18 @@ ember_daemon_refresh_addresses (EmberDaemon *d)
       a.port = ember_shell_get_port (d->shell);
       addrs[n++] = a;
     }
+  /* Roaming: the portal's WebSocket may hang on an address that is
+   * gone (TCP notices only after its retransmissions run out); a new
+   * session from the new addresses now, while ICE restarts. */
+  if (d->addrs_known && d->session != NULL
+      && (n != d->n_last_addrs || memcmp (addrs, d->last_addrs, n * sizeof addrs[0]) != 0))
+    {
+      g_info ("the host's addresses changed: reconnecting to the portal");
+      ember_portal_session_reconnect (d->session);
+    }
+  memcpy (d->last_addrs, addrs, n * sizeof addrs[0]);
+  d->n_last_addrs = n;
+  d->addrs_known = TRUE;
   d->mode->host_addresses (d, g_get_monotonic_time (), addrs, n);
 }
 

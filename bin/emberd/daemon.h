@@ -80,6 +80,9 @@ struct _EmberDaemon {
   char *ifname;
   guint mtu;
   EmberAddr iface4, iface6;      /* the TUN's addresses, once known */
+  EmberAddr last_addrs[EMBER_TUNNEL_MAX_HOST_ADDRS];  /* host addresses last listed */
+  guint n_last_addrs;
+  gboolean addrs_known;
   char *status_path;
   gboolean status_dirty;
   guint conn_fingerprint;

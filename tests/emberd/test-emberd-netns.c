@@ -1,7 +1,7 @@
 /* emberd end to end on one network, without NAT: a real `ember-portal
  * serve` (SQLite file, `token create`, `apply`), a gateway emberd and a
  * client emberd in namespaces on one bridge, a LAN namespace behind the
- * gateway.
+ * gateway. The client's address changes once (roaming).
  *
  *        shell-P-pub: br0 192.0.2.1/24, ember-portal serve :8080
  *          |                         |
@@ -376,6 +376,34 @@ checks_table (void)
   g_assert_nonnull (strstr (out, " up        direct "));
 }
 
+/* Roaming: the client's address changes under it; netmon notices, ICE
+ * restarts from the new address, and traffic flows again within 30 s
+ * without a restart of emberd. */
+static void
+checks_roaming (void)
+{
+  g_autofree char *cl = ns ("cl");
+  gboolean moved = FALSE;
+
+  /* Deleted first: deleting a subnet's primary address takes its
+   * secondaries with it. */
+  g_assert_cmpint (sh ("ip -n %s addr del 192.0.2.2/24 dev shell-c0 && "
+                       "ip -n %s addr add 192.0.2.4/24 dev shell-c0",
+                       cl, cl),
+                   ==, 0);
+  for (int i = 0; i < 60 && !moved; i++)
+    {
+      g_autofree char *json = NULL;
+      if (sh ("ip netns exec %s ping -c 1 -W 1 -q " LAN_HOST " >/dev/null", cl) == 0
+          && (json = status_json ("client")) != NULL
+          && strstr (json, "\"local\":\"192.0.2.4:") != NULL)
+        moved = TRUE;
+      else
+        g_usleep (400 * 1000);
+    }
+  g_assert_true (moved);
+}
+
 /* A client whose token the portal does not know: exit 3, and it says so. */
 static void
 checks_bad_token (void)
@@ -407,6 +435,7 @@ test_end_to_end (void)
       net.build = g_strdup (g_getenv ("EMBER_BUILD_ROOT"));
       checks ();
       checks_table ();
+      checks_roaming ();
       checks_bad_token ();
       return;
     }

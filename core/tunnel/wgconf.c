@@ -439,18 +439,46 @@ end_section (Parser *p, GError **error)
   return TRUE;
 }
 
+/* A copy of the file's text, which holds the private key: wiped before
+ * it is freed, whichever way the parser returns. */
+typedef struct {
+  char *data;
+  gsize len;
+} Text;
+
+static void
+text_clear (Text *t)
+{
+  if (t->data == NULL)
+    return;
+  explicit_bzero (t->data, t->len);
+  g_free (t->data);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Text, text_clear)
+
 EmberWgConf *
 ember_wgconf_parse (const char *text, const char *name, GError **error)
 {
   g_autoptr (EmberWgConf) conf = g_new0 (EmberWgConf, 1);
-  g_auto (GStrv) lines = NULL;
+  g_auto (Text) copy = { NULL, 0 };
+  g_autoptr (GPtrArray) lines = g_ptr_array_new ();
   Parser parser = { 0 };
   Parser *p = &parser;
 
   /* Files saved by Windows editors may open with a UTF-8 byte order mark. */
   if (g_str_has_prefix (text, "\xef\xbb\xbf"))
     text += 3;
-  lines = g_strsplit (text, "\n", -1);
+  /* Lines are cut in place in one copy (no per-line copies of the key). */
+  copy.len = strlen (text);
+  copy.data = g_strndup (text, copy.len);
+  g_ptr_array_add (lines, copy.data);
+  for (char *c = copy.data; *c != '\0'; c++)
+    if (*c == '\n')
+      {
+        *c = '\0';
+        g_ptr_array_add (lines, c + 1);
+      }
   conf->path = g_strdup (name);
   conf->addresses = g_array_new (FALSE, FALSE, sizeof (EmberCidr));
   conf->dns_servers = g_array_new (FALSE, FALSE, sizeof (EmberAddr));
@@ -460,9 +488,9 @@ ember_wgconf_parse (const char *text, const char *name, GError **error)
   conf->peers = g_ptr_array_new_with_free_func (peer_free);
   p->conf = conf;
 
-  for (guint i = 0; lines[i] != NULL; i++)
+  for (guint i = 0; i < lines->len; i++)
     {
-      char *line = lines[i];
+      char *line = g_ptr_array_index (lines, i);
       char *hash = strchr (line, '#');
       char *eq;
 

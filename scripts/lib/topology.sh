@@ -49,7 +49,8 @@
 #   topology.sh relay-kill r1|r2 | relay-start r1|r2
 #   topology.sh policy granted|revoked          # revoked: staff no longer gets "lan"
 #   topology.sh exec NODE CMD...                # NODE: public natc natg client gateway lan
-#   topology.sh counter NAME                    # packets LAN saw: vault (to 10.30.0.10), ssh (tcp/22)
+#   topology.sh counter NAME                    # packets LAN saw: vault (to 10.30.0.10), ssh (tcp/22);
+#                                               # prohibited: ICMP prohibited the client got
 #   topology.sh leftovers                       # prints what of this topology still exists
 # with --dir DIR before the command. Sourced, the same commands are the
 # functions topo_up, topo_down, topo_emberd_start ... with TOPO_PREFIX,
@@ -245,8 +246,10 @@ topo_wait_joined() { # role [seconds]
     { topo_log "emberd $1 did not join the portal; its log:"; tail -n 30 "$TOPO_DIR/emberd-$1.log" >&2; return 1; }
 }
 
-topo_counter() { # vault|ssh -> packets LAN saw
-  topo_exec lan nft list counter inet "$(topo_table count)" "$1" | sed -n 's/.*packets \([0-9]*\).*/\1/p'
+topo_counter() { # vault|ssh (what LAN saw) | prohibited (ICMP the client got) -> packets
+  local node=lan
+  [[ $1 == prohibited ]] && node=client
+  topo_exec "$node" nft list counter inet "$(topo_table count)" "$1" | sed -n 's/.*packets \([0-9]*\).*/\1/p'
 }
 
 topo_up() { # [--relayed]
@@ -318,6 +321,18 @@ table inet $(topo_table count) {
 }
 EOF
 
+  # ICMP "administratively prohibited" (and net/host prohibited) the
+  # client receives.
+  topo_exec client nft -f - <<EOF || return 1
+table inet $(topo_table count) {
+  counter prohibited { }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    icmp type destination-unreachable icmp code { net-prohibited, host-prohibited, admin-prohibited } counter name prohibited
+  }
+}
+EOF
+
   # The portal: configuration, SQLite store, policy, tokens, relays.
   mkdir -p "$TOPO_DIR/portal/state"
   chmod 700 "$TOPO_DIR/portal" "$TOPO_DIR/portal/state"
@@ -378,14 +393,10 @@ topo_leftovers() {
 topo_down() {
   local p pid ns
   [[ -n ${TOPO_PREFIX:-} ]] || { topo_log "TOPO_PREFIX must be set"; return 2; }
-  if [[ -n ${TOPO_DIR:-} && -d $TOPO_DIR ]]; then
-    for p in "$TOPO_DIR"/*.pid; do
-      [[ -f $p ]] && kill "$(cat "$p")" 2>/dev/null
-    done
-  fi
-  # Whatever else runs in the namespaces (children, anything a test
-  # started there) goes too; a namespace with a process in it outlives
-  # `ip netns del`.
+  # Everything this topology started runs inside one of its namespaces
+  # (and a namespace with a process in it outlives `ip netns del`), so
+  # the namespaces' own process lists say what to stop; a pid file may
+  # be stale and name someone else's process by now.
   for p in "${TOPO_NODES[@]}"; do
     ns=$(topo_ns "$p")
     [[ -e /run/netns/$ns ]] || continue

@@ -180,9 +180,13 @@ e2e_fake_portal (const char *mode, const char *listen, const char *logfile)
   setvbuf (log, NULL, _IOLBF, 0);
   for (guint n = 1;; n++)
     {
-      int fd = accept (g_socket_get_fd (sock), NULL, NULL);
-      if (fd < 0)
-        continue;
+      g_autoptr (GSocket) conn = g_socket_accept (sock, NULL, &error);
+      if (conn == NULL)
+        {
+          g_printerr ("fake-portal: accept: %s\n", error->message);
+          return 1;
+        }
+      int fd = g_socket_get_fd (conn);
       g_autofree char *head = read_head (fd);
       if (g_str_equal (mode, "garbage"))
         {
@@ -203,6 +207,5 @@ e2e_fake_portal (const char *mode, const char *listen, const char *logfile)
           g_usleep (200 * 1000);
         }
       fprintf (log, "connection %u\n", n);
-      close (fd);
     }
 }

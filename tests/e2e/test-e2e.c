@@ -174,9 +174,9 @@ static char *
 bg_output (Bg *bg)
 {
   char *text = NULL;
-  if (!g_file_get_contents (bg->file, &text, NULL, NULL))
-    text = g_strdup ("");
-  return text;
+  if (g_file_get_contents (bg->file, &text, NULL, NULL))
+    return text;
+  return g_strdup ("");
 }
 
 static void
@@ -280,6 +280,551 @@ test_nats_filter_unsolicited_udp (void)
   g_assert_null (strstr (out, "otherport"));
 }
 
+/* ---- emberd ----------------------------------------------------------------- */
+
+#define LAN_HOST "10.20.0.10"
+#define VAULT_HOST "10.30.0.10"
+#define LAN_PAGE "ember e2e: the lan resource"
+/* docs/tunnel.md: the simulator asserts recovery within 35 s of a fault
+ * (a rebooted relay measured 14.6 s over 2,000 seeds). */
+#define RELAY_RECOVERY_BOUND_S 35.0
+
+static char *
+emberd_path (void)
+{
+  return g_build_filename (build_root, "bin", "emberd", "emberd", NULL);
+}
+
+static JsonNode *
+status_json (const char *role)
+{
+  g_autoptr (Run) r = topo ("status", role, NULL);
+  if (r->status != 0)
+    return NULL;
+  return json_from_string (r->out, NULL);
+}
+
+/* The member at a dotted path ("connections.0.path"), borrowed, or NULL. */
+static JsonNode *
+json_at (JsonNode *node, const char *path)
+{
+  g_auto (GStrv) parts = g_strsplit (path, ".", -1);
+  for (guint i = 0; parts[i] != NULL && node != NULL; i++)
+    {
+      if (JSON_NODE_HOLDS_OBJECT (node))
+        node = json_object_get_member (json_node_get_object (node), parts[i]);
+      else if (JSON_NODE_HOLDS_ARRAY (node))
+        {
+          JsonArray *a = json_node_get_array (node);
+          guint idx = (guint) g_ascii_strtoull (parts[i], NULL, 10);
+          node = idx < json_array_get_length (a) ? json_array_get_element (a, idx) : NULL;
+        }
+      else
+        node = NULL;
+    }
+  return node;
+}
+
+static char *
+status_string (const char *role, const char *path)
+{
+  g_autoptr (JsonNode) root = status_json (role);
+  JsonNode *n = root != NULL ? json_at (root, path) : NULL;
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+           ? g_strdup (json_node_get_string (n))
+           : NULL;
+}
+
+static gint64
+status_int (const char *role, const char *path)
+{
+  g_autoptr (JsonNode) root = status_json (role);
+  JsonNode *n = root != NULL ? json_at (root, path) : NULL;
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) ? json_node_get_int (n) : -1;
+}
+
+/* Waits up to `secs` for the status string at `path` to read `want`. */
+static gboolean
+wait_status (const char *role, const char *path, const char *want, double secs)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) (secs * G_USEC_PER_SEC);
+  do
+    {
+      g_autofree char *v = status_string (role, path);
+      if (g_strcmp0 (v, want) == 0)
+        return TRUE;
+      g_usleep (200 * 1000);
+    }
+  while (g_get_monotonic_time () < end);
+  return FALSE;
+}
+
+static void
+print_log_tail (const char *name)
+{
+  g_autofree char *file = g_strdup_printf ("%s/%s.log", topo_dir, name);
+  g_autofree char *text = NULL;
+  if (g_file_get_contents (file, &text, NULL, NULL))
+    {
+      gsize len = strlen (text);
+      g_printerr ("# --- last of %s.log:\n%s\n", name, len > 3000 ? text + len - 3000 : text);
+    }
+}
+
+static void
+start_and_join (const char *role)
+{
+  g_autoptr (Run) start = topo ("emberd-start", role, NULL);
+  g_assert_cmpint (start->status, ==, 0);
+  g_autoptr (Run) join = topo ("wait-joined", role, "30", NULL);
+  if (join->status != 0)
+    print_log_tail (g_str_equal (role, "client") ? "emberd-client" : "emberd-gateway");
+  g_assert_cmpint (join->status, ==, 0);
+}
+
+/* GET http://HOST[:PORT]/ from the client; returns curl's Run, whose out
+ * is the body and then a line with time_connect. */
+static Run *
+fetch (const char *url, const char *max_time)
+{
+  return topo ("exec", "client", "curl", "-sS", "-m", max_time, "-w", "\n%{time_connect}\n", url,
+               NULL);
+}
+
+static void
+test_gateway_and_client_join (void)
+{
+  start_and_join ("gateway");
+  start_and_join ("client");
+}
+
+static void
+test_resource_reachable (void)
+{
+  g_autoptr (Run) page = fetch ("http://" LAN_HOST "/", "30");
+  if (page->status != 0)
+    {
+      print_log_tail ("emberd-client");
+      print_log_tail ("emberd-gateway");
+    }
+  g_assert_cmpint (page->status, ==, 0);
+  g_assert_nonnull (strstr (page->out, LAN_PAGE));
+  g_auto (GStrv) lines = g_strsplit (g_strstrip (page->out), "\n", -1);
+  g_printerr ("# set-up time of the first request (SYN to SYN-ACK): %.0f ms\n",
+              g_ascii_strtod (lines[g_strv_length (lines) - 1], NULL) * 1000);
+  g_autoptr (Run) ping =
+    topo ("exec", "client", "ping", "-c", "3", "-i", "0.2", "-W", "2", LAN_HOST, NULL);
+  g_printerr ("%s", ping->out);
+  g_assert_cmpint (ping->status, ==, 0);
+  g_assert_nonnull (strstr (ping->out, "3 received"));
+}
+
+static void
+test_path_direct (void)
+{
+  g_assert_true (wait_status ("client", "connections.0.state", "up", 10));
+  wait_status ("client", "connections.0.path", "direct", 10);
+  wait_status ("gateway", "connections.0.path", "direct", 10);
+  g_autofree char *c = status_string ("client", "connections.0.path");
+  g_autofree char *g = status_string ("gateway", "connections.0.path");
+  g_assert_cmpstr (c, ==, "direct");
+  g_assert_cmpstr (g, ==, "direct");
+}
+
+/* ping's -D lines: "[1733486229.123456] 64 bytes from ...". */
+static GArray *
+reply_times (const char *text)
+{
+  GArray *t = g_array_new (FALSE, FALSE, sizeof (double));
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (lines[i][0] == '[' && strstr (lines[i], "bytes from") != NULL)
+      {
+        double v = g_ascii_strtod (lines[i] + 1, NULL);
+        g_array_append_val (t, v);
+      }
+  return t;
+}
+
+static double
+now_s (void)
+{
+  return (double) g_get_real_time () / G_USEC_PER_SEC;
+}
+
+static void
+test_portal_away (void)
+{
+  gint64 age0 = status_int ("client", "connections.0.handshake_age_s");
+  double t0 = now_s ();
+  g_assert_cmpint (age0, >=, 0);
+  g_autofree char *file = g_build_filename (topo_dir, "ping-portal.log", NULL);
+  /* 40 s of pings; the portal is away from 3 s to 33 s. */
+  g_autoptr (Bg) ping = bg_start ("client", file, "ping", "-D", "-O", "-c", "200", "-i", "0.2",
+                                  "-W", "2", LAN_HOST, NULL);
+  g_usleep (3 * G_USEC_PER_SEC);
+  double stopped = now_s ();
+  g_autoptr (Run) stop = topo ("portal-stop", NULL);
+  g_assert_cmpint (stop->status, ==, 0);
+  g_usleep (30 * G_USEC_PER_SEC);
+  g_autoptr (Run) start = topo ("portal-start", NULL);
+  g_assert_cmpint (start->status, ==, 0);
+  double restarted = now_s ();
+
+  /* The client joins again by itself (backoff capped at 60 s). */
+  gboolean rejoined = wait_status ("client", "portal.state", "joined", 65);
+  double rejoin_s = now_s () - restarted;
+  gboolean gateway_rejoined = wait_status ("gateway", "portal.state", "joined", 65);
+  bg_wait (ping, 60);
+  gint64 age1 = status_int ("client", "connections.0.handshake_age_s");
+  double elapsed = now_s () - t0;
+
+  g_autofree char *out = bg_output (ping);
+  g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], "no answer yet") != NULL && lines[i][0] == '[')
+      {
+        double at = g_ascii_strtod (lines[i] + 1, NULL);
+        g_printerr ("# lost: %s (%.1f s after the stop, %.1f s after the restart)\n",
+                    strstr (lines[i], "icmp_seq"), at - stopped, at - restarted);
+      }
+  const char *summary = strstr (out, "---");
+  g_printerr ("# %s", summary != NULL ? summary : out);
+  g_printerr ("# the client joined again %.1f s after the portal came back\n", rejoin_s);
+  g_printerr ("# handshake age %" G_GINT64_FORMAT " s before, %" G_GINT64_FORMAT
+              " s after %.0f s\n", age0, age1, elapsed);
+
+  g_assert_true (rejoined);
+  g_assert_true (gateway_rejoined);
+  /* No new handshake: the age kept growing. (WireGuard renews a session
+   * after 120 s whatever happens; the test starts with a young one.) */
+  if ((double) age0 + elapsed < 118)
+    g_assert_cmpfloat ((double) age1, >=, (double) age0 + elapsed - 3);
+  g_assert_nonnull (strstr (out, "200 packets transmitted, 200 received"));
+}
+
+static void
+test_outside_policy (void)
+{
+  g_autoptr (Run) ping =
+    topo ("exec", "client", "ping", "-c", "2", "-i", "0.5", "-W", "1", VAULT_HOST, NULL);
+  g_printerr ("%s", ping->out);
+  g_assert_cmpint (ping->status, !=, 0);
+  g_assert_null (strstr (ping->out, "bytes from"));
+  g_autoptr (Run) page = fetch ("http://" VAULT_HOST "/", "3");
+  g_assert_cmpint (page->status, !=, 0);
+  /* The portal never offered it to the client, nothing reached it. */
+  g_autoptr (JsonNode) st = status_json ("client");
+  g_assert_nonnull (st);
+  JsonNode *res = json_at (st, "resources");
+  g_assert_nonnull (res);
+  g_autofree char *res_text = json_to_string (res, FALSE);
+  g_assert_null (strstr (res_text, "10.30.0.0/24"));
+  g_assert_nonnull (strstr (res_text, "10.20.0.0/24"));
+
+  /* Routed into the tunnel by hand it goes nowhere either: no resource
+   * covers it, so the client tunnel itself answers "no route". */
+  g_autoptr (Run) add = topo ("exec", "client", "ip", "route", "add", "10.30.0.0/24", "dev",
+                              PREFIX "tun", NULL);
+  g_assert_cmpint (add->status, ==, 0);
+  g_autoptr (Run) routed =
+    topo ("exec", "client", "ping", "-c", "2", "-i", "0.5", "-W", "1", VAULT_HOST, NULL);
+  g_autoptr (Run) del = topo ("exec", "client", "ip", "route", "del", "10.30.0.0/24", "dev",
+                              PREFIX "tun", NULL);
+  g_printerr ("%s", routed->out);
+  g_assert_cmpint (routed->status, !=, 0);
+  g_assert_null (strstr (routed->out, "bytes from"));
+  g_assert_nonnull (strstr (routed->out, "Destination Net Unreachable"));
+
+  g_autoptr (Run) counter = topo ("counter", "vault", NULL);
+  g_assert_cmpstr (g_strstrip (counter->out), ==, "0");
+}
+
+static void
+test_filter_refuses_tcp_22 (void)
+{
+  g_autoptr (Run) allowed = fetch ("http://" LAN_HOST "/", "10");
+  g_assert_cmpint (allowed->status, ==, 0);
+  g_autoptr (Run) prohibited0 = topo ("counter", "prohibited", NULL);
+  /* bash's /dev/tcp says which error connect() got: ICMP administratively
+   * prohibited from the gateway is EHOSTUNREACH, at once, not a timeout. */
+  gint64 t = g_get_monotonic_time ();
+  g_autoptr (Run) refused = topo ("exec", "client", "timeout", "10", "bash", "-c",
+                                  "exec 3<>/dev/tcp/" LAN_HOST "/22", NULL);
+  double took = (double) (g_get_monotonic_time () - t) / G_USEC_PER_SEC;
+  g_printerr ("# tcp/22 after %.2f s: %s", took, refused->err);
+  g_assert_cmpint (refused->status, ==, 1);
+  g_assert_nonnull (strstr (refused->err, "No route to host"));
+  g_assert_cmpfloat (took, <, 5);
+  g_autoptr (Run) prohibited1 = topo ("counter", "prohibited", NULL);
+  g_assert_cmpint (g_ascii_strtoll (prohibited1->out, NULL, 10), >,
+                   g_ascii_strtoll (prohibited0->out, NULL, 10));
+  /* It never reached the LAN, where tcp/22 listens. */
+  g_autoptr (Run) counter = topo ("counter", "ssh", NULL);
+  g_assert_cmpstr (g_strstrip (counter->out), ==, "0");
+}
+
+/* What the gateway's policy refused, it says in its log. */
+static void
+test_gateway_logs_refusal (void)
+{
+  g_autofree char *log_file = g_build_filename (topo_dir, "emberd-gateway.log", NULL);
+  g_autofree char *before = NULL;
+  g_assert_true (g_file_get_contents (log_file, &before, NULL, NULL));
+  gsize from = strlen (before);
+  g_autoptr (Run) refused = topo ("exec", "client", "timeout", "10", "bash", "-c",
+                                  "exec 3<>/dev/tcp/" LAN_HOST "/22", NULL);
+  g_assert_cmpint (refused->status, ==, 1);
+  gboolean logged = FALSE;
+  for (int i = 0; i < 30 && !logged; i++)
+    {
+      g_autofree char *log = NULL;
+      g_assert_true (g_file_get_contents (log_file, &log, NULL, NULL));
+      g_auto (GStrv) lines = g_strsplit (log + MIN (from, strlen (log)), "\n", -1);
+      for (guint k = 0; lines[k] != NULL && !logged; k++)
+        {
+          g_autofree char *lower = g_ascii_strdown (lines[k], -1);
+          logged = (strstr (lower, "refused") != NULL || strstr (lower, "denied") != NULL)
+                   && strstr (lower, "connection refused") == NULL;
+        }
+      if (!logged)
+        g_usleep (200 * 1000);
+    }
+  if (!logged)
+    print_log_tail ("emberd-gateway");
+  g_assert_true (logged);
+}
+
+static void
+test_revoked_policy (void)
+{
+  g_autofree char *file = g_build_filename (topo_dir, "ping-revoke.log", NULL);
+  g_autoptr (Bg) ping =
+    bg_start ("client", file, "ping", "-D", "-c", "60", "-i", "0.1", "-W", "1", LAN_HOST, NULL);
+  g_usleep (2 * G_USEC_PER_SEC);
+  double t0 = now_s ();
+  g_autoptr (Run) revoke = topo ("policy", "revoked", NULL);
+  g_assert_cmpint (revoke->status, ==, 0);
+  bg_wait (ping, 20);
+  g_autofree char *out = bg_output (ping);
+  g_autoptr (GArray) t = reply_times (out);
+  g_assert_cmpuint (t->len, >, 5);
+  g_assert_cmpfloat (g_array_index (t, double, 0), <, t0);
+  double last = g_array_index (t, double, t->len - 1);
+  g_printerr ("# last reply %.2f s after the revocation was applied\n", last - t0);
+  g_assert_cmpfloat (last - t0, <=, 2.0);
+  g_autoptr (Run) page = fetch ("http://" LAN_HOST "/", "3");
+  g_assert_cmpint (page->status, !=, 0);
+
+  /* Granted again: access comes back. */
+  g_autoptr (Run) grant = topo ("policy", "granted", NULL);
+  g_assert_cmpint (grant->status, ==, 0);
+  gboolean back = FALSE;
+  for (int i = 0; i < 15 && !back; i++)
+    {
+      g_autoptr (Run) p = fetch ("http://" LAN_HOST "/", "3");
+      back = p->status == 0;
+    }
+  g_assert_true (back);
+}
+
+static void
+test_path_relayed (void)
+{
+  g_autoptr (Run) block = topo ("block-direct", "on", NULL);
+  g_assert_cmpint (block->status, ==, 0);
+  g_autoptr (Run) sc = topo ("emberd-stop", "client", NULL);
+  g_autoptr (Run) sg = topo ("emberd-stop", "gateway", NULL);
+  g_strstrip (sc->out);
+  g_strstrip (sg->out);
+  if (!g_str_equal (sc->out, "0"))
+    print_log_tail ("emberd-client");
+  if (!g_str_equal (sg->out, "0"))
+    print_log_tail ("emberd-gateway");
+  start_and_join ("gateway");
+  start_and_join ("client");
+  g_autoptr (Run) page = fetch ("http://" LAN_HOST "/", "30");
+  if (page->status != 0)
+    {
+      print_log_tail ("emberd-client");
+      print_log_tail ("emberd-gateway");
+    }
+  g_assert_cmpint (page->status, ==, 0);
+  g_assert_nonnull (strstr (page->out, LAN_PAGE));
+  g_auto (GStrv) lines = g_strsplit (g_strstrip (page->out), "\n", -1);
+  g_printerr ("# set-up time of the first request, relayed: %.0f ms\n",
+              g_ascii_strtod (lines[g_strv_length (lines) - 1], NULL) * 1000);
+  /* The status file is rewritten once a second. */
+  wait_status ("client", "connections.0.path", "relayed", 10);
+  wait_status ("gateway", "connections.0.path", "relayed", 10);
+  g_autofree char *c = status_string ("client", "connections.0.path");
+  g_autofree char *g = status_string ("gateway", "connections.0.path");
+  g_assert_cmpstr (c, ==, "relayed");
+  g_assert_cmpstr (g, ==, "relayed");
+  g_autofree char *relay = status_string ("client", "connections.0.relay");
+  g_assert_true (g_strcmp0 (relay, RELAY1) == 0 || g_strcmp0 (relay, RELAY2) == 0);
+}
+
+/* SIGTERM: a clean stop, exit status 0 (no sanitizer report either). */
+static void
+test_sigterm_stops_cleanly (void)
+{
+  g_autoptr (Run) sc = topo ("emberd-stop", "client", NULL);
+  g_autoptr (Run) sg = topo ("emberd-stop", "gateway", NULL);
+  g_strstrip (sc->out);
+  g_strstrip (sg->out);
+  if (!g_str_equal (sc->out, "0"))
+    print_log_tail ("emberd-client");
+  if (!g_str_equal (sg->out, "0"))
+    print_log_tail ("emberd-gateway");
+  g_assert_cmpstr (sc->out, ==, "0");
+  g_assert_cmpstr (sg->out, ==, "0");
+}
+
+static void
+test_relay_killed (void)
+{
+  g_autofree char *relay = status_string ("client", "connections.0.relay");
+  g_assert_true (g_strcmp0 (relay, RELAY1) == 0 || g_strcmp0 (relay, RELAY2) == 0);
+  const char *name = g_str_equal (relay, RELAY1) ? "r1" : "r2";
+  g_autofree char *file = g_build_filename (topo_dir, "ping-relay.log", NULL);
+  g_autoptr (Bg) ping = bg_start ("client", file, "ping", "-D", "-i", "0.2", "-W", "1", "-w",
+                                  "60", LAN_HOST, NULL);
+  g_usleep (3 * G_USEC_PER_SEC);
+  double killed = now_s ();
+  g_autoptr (Run) kill_relay = topo ("relay-kill", name, NULL);
+  g_assert_cmpint (kill_relay->status, ==, 0);
+  /* Until ten replies came after the outage, or the bound is over. */
+  gboolean recovered = FALSE;
+  while (!recovered && now_s () < killed + RELAY_RECOVERY_BOUND_S + 5 && bg_running (ping))
+    {
+      g_usleep (500 * 1000);
+      g_autofree char *out = bg_output (ping);
+      g_autoptr (GArray) t = reply_times (out);
+      guint after = 0;
+      for (guint i = 0; i < t->len; i++)
+        if (g_array_index (t, double, i) > killed + 1)
+          after++;
+      recovered = after >= 10;
+    }
+  bg_stop (ping, SIGINT);
+  g_autofree char *out = bg_output (ping);
+  g_autoptr (GArray) t = reply_times (out);
+  double gap = 0;
+  for (guint i = 1; i < t->len; i++)
+    gap = MAX (gap, g_array_index (t, double, i) - g_array_index (t, double, i - 1));
+  g_autofree char *now_relay = status_string ("client", "connections.0.relay");
+  g_printerr ("# relay %s killed; traffic back after %.1f s through %s\n", relay, gap,
+              now_relay != NULL ? now_relay : "?");
+  g_assert_true (recovered);
+  g_assert_cmpfloat (gap, <=, RELAY_RECOVERY_BOUND_S);
+  g_assert_cmpstr (now_relay, !=, relay);
+  g_autoptr (Run) restart = topo ("relay-start", name, NULL);
+  g_assert_cmpint (restart->status, ==, 0);
+}
+
+/* ---- bad input ---------------------------------------------------------------- */
+
+/* A client configuration of its own (interface e2e-bad) under the
+ * topology's directory; `extra` goes into [daemon]. */
+static char *
+bad_config (const char *name, const char *url, const char *token, const char *extra)
+{
+  g_autofree char *dir = g_build_filename (topo_dir, name, NULL);
+  g_autofree char *state = g_build_filename (dir, "state", NULL);
+  g_autofree char *run = g_build_filename (dir, "run", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (state, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (run, 0700), ==, 0);
+  g_autofree char *token_file = g_build_filename (dir, "token", NULL);
+  g_assert_true (g_file_set_contents (token_file, token, -1, NULL));
+  g_autofree char *text = g_strdup_printf ("[daemon]\nmode=client\nstate-dir=%s\nruntime-dir=%s\n%s"
+                                           "\n[portal]\nurl=%s\ntoken-file=%s\n\n"
+                                           "[tun-linux]\nname=" PREFIX "bad\n",
+                                           state, run, extra, url, token_file);
+  char *conf = g_build_filename (dir, "emberd.conf", NULL);
+  g_assert_true (g_file_set_contents (conf, text, -1, NULL));
+  return conf;
+}
+
+static void
+test_unknown_key (void)
+{
+  g_autofree char *conf = bad_config ("bad-key", "ws://" PORTAL ":8080", "x", "colour=blue\n");
+  g_autofree char *emberd = emberd_path ();
+  g_autoptr (Run) r = topo ("exec", "client", "timeout", "20", emberd, "--config", conf, NULL);
+  g_assert_cmpint (r->status, ==, 2);
+  g_assert_nonnull (strstr (r->err, "colour"));
+  g_assert_nonnull (strstr (r->err, "daemon"));
+}
+
+static void
+test_wrong_token (void)
+{
+  g_autofree char *conf =
+    bad_config ("bad-token", "ws://" PORTAL ":8080",
+                "ember_tok_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n", "");
+  g_autofree char *emberd = emberd_path ();
+  g_autoptr (Run) r = topo ("exec", "client", "timeout", "30", emberd, "--config", conf, NULL);
+  g_printerr ("# %s", r->err);
+  g_assert_cmpint (r->status, ==, 3);
+  g_assert_nonnull (strstr (r->err, "the portal rejected the token (invalid_token)"));
+}
+
+/* emberd against a broken portal: it says what is wrong, tries again
+ * (three connections), does not crash, and stops cleanly. */
+static void
+broken_portal (const char *mode, const char *port)
+{
+  g_autofree char *listen = g_strdup_printf (PORTAL ":%s", port);
+  g_autofree char *conns = g_strdup_printf ("%s/fake-%s.conns", topo_dir, mode);
+  g_autofree char *fake_log = g_strdup_printf ("%s/fake-%s.log", topo_dir, mode);
+  g_autoptr (Bg) fake =
+    bg_start ("public", fake_log, self_exe, "--e2e-fake-portal", mode, listen, conns, NULL);
+  g_autoptr (Run) up =
+    topo ("exec", "public", "bash", "-c",
+          "for i in $(seq 50); do [[ -n $(ss -Hltn \"sport = :$0\") ]] && exit 0; sleep 0.1; done;"
+          " exit 1",
+          port, NULL);
+  g_assert_cmpint (up->status, ==, 0);
+  g_autofree char *name = g_strdup_printf ("bad-%s", mode);
+  g_autofree char *url = g_strdup_printf ("ws://%s", listen);
+  g_autofree char *conf = bad_config (name, url, "ember_tok_0123456789abcdef_x\n", "");
+  g_autofree char *emberd = emberd_path ();
+  g_autofree char *log = g_strdup_printf ("%s/%s/emberd.log", topo_dir, name);
+  g_autoptr (Bg) d = bg_start ("client", log, emberd, "--config", conf, NULL);
+  guint seen = 0;
+  for (int i = 0; i < 200 && seen < 3 && bg_running (d); i++)
+    {
+      g_usleep (100 * 1000);
+      g_autofree char *text = NULL;
+      seen = 0;
+      if (g_file_get_contents (conns, &text, NULL, NULL))
+        for (const char *p = text; (p = strchr (p, '\n')) != NULL; p++)
+          seen++;
+    }
+  g_autofree char *out = bg_output (d);
+  g_printerr ("# emberd against a portal that %s:\n%s", mode, out);
+  g_assert_true (bg_running (d));
+  g_assert_cmpuint (seen, >=, 3);
+  /* How it stops is the business of sigterm-stops-... below. */
+  g_printerr ("# stopped with exit status %d\n", bg_stop (d, SIGTERM));
+  bg_stop (fake, SIGTERM);
+  g_assert_nonnull (strstr (out, url));
+  g_assert_nonnull (strstr (out, "retrying"));
+}
+
+static void
+test_garbage_portal (void)
+{
+  broken_portal ("garbage", "8081");
+}
+
+static void
+test_midframe_portal (void)
+{
+  broken_portal ("midframe", "8082");
+}
+
 /* ---- the frame: set-up, teardown, signals ---------------------------------- */
 
 static char *down_argv[8];
@@ -325,11 +870,25 @@ test_topology_down_leaves_nothing (void)
   g_assert_cmpint (again->status, ==, 0);
 }
 
+typedef enum {
+  STANDALONE,
+  STARTS_TUNNEL, /* its failure skips what needs the tunnel */
+  NEEDS_TUNNEL,
+  STARTS_RELAYED, /* needs the tunnel; its failure skips what needs a relayed one */
+  NEEDS_RELAYED,
+} Needs;
+
 typedef struct {
   const char *path;
   void (*body) (void);
   guint timeout_s;
+  Needs needs;
+  /* Non-NULL: emberd is known not to do this yet (why); a failure is
+   * reported as TODO (an expected failure in TAP), a pass as a pass. */
+  const char *known_failure;
 } Case;
+
+static gboolean tunnel_up, relayed_up;
 
 static void
 run_case (gconstpointer data)
@@ -345,14 +904,74 @@ run_case (gconstpointer data)
       g_test_skip ("the topology did not come up");
       return;
     }
+  if (c->needs >= NEEDS_TUNNEL && !tunnel_up)
+    {
+      g_test_skip ("the client and the gateway did not join the portal");
+      return;
+    }
+  if (c->needs == NEEDS_RELAYED && !relayed_up)
+    {
+      g_test_skip ("the relayed path did not come up");
+      return;
+    }
   g_test_trap_subprocess (NULL, (guint64) c->timeout_s * G_USEC_PER_SEC,
                           G_TEST_SUBPROCESS_INHERIT_STDERR);
+  if (c->needs == STARTS_TUNNEL)
+    tunnel_up = g_test_trap_has_passed ();
+  if (c->needs == STARTS_RELAYED)
+    relayed_up = g_test_trap_has_passed ();
+  if (c->known_failure != NULL && !g_test_trap_has_passed ())
+    {
+      g_test_incomplete (c->known_failure);
+      return;
+    }
   g_test_trap_assert_passed ();
 }
 
 static const Case cases[] = {
-  { "/e2e/topology/nats-map-endpoint-independently", test_nats_map_endpoint_independently, 30 },
-  { "/e2e/topology/nats-drop-unsolicited-udp", test_nats_filter_unsolicited_udp, 30 },
+  { "/e2e/topology/nats-map-endpoint-independently",
+    test_nats_map_endpoint_independently, 30, STANDALONE, NULL },
+  { "/e2e/topology/nats-drop-unsolicited-udp",
+    test_nats_filter_unsolicited_udp, 30, STANDALONE, NULL },
+  { "/e2e/bad-input/unknown-config-key-exits-2-naming-it",
+    test_unknown_key, 30, STANDALONE, NULL },
+  { "/e2e/bad-input/wrong-token-exits-3-saying-so",
+    test_wrong_token, 40, STANDALONE, NULL },
+  { "/e2e/bad-input/portal-answering-garbage-is-retried",
+    test_garbage_portal, 60, STANDALONE, NULL },
+  { "/e2e/bad-input/portal-closing-mid-frame-is-retried",
+    test_midframe_portal, 60, STANDALONE, NULL },
+  { "/e2e/tunnel/gateway-and-client-join-the-portal",
+    test_gateway_and_client_join, 90, STARTS_TUNNEL, NULL },
+  { "/e2e/tunnel/resource-is-reachable",
+    test_resource_reachable, 60, NEEDS_TUNNEL, NULL },
+  { "/e2e/tunnel/path-is-direct-through-two-nats",
+    test_path_direct, 30, NEEDS_TUNNEL,
+    "ICE sometimes nominates the relayed pair although the direct one works (1 run in 7 here)" },
+  { "/e2e/tunnel/resource-outside-the-policy-is-not-reachable",
+    test_outside_policy, 30, NEEDS_TUNNEL, NULL },
+  { "/e2e/tunnel/filter-allowing-tcp-80-refuses-tcp-22",
+    test_filter_refuses_tcp_22, 30, NEEDS_TUNNEL, NULL },
+  { "/e2e/tunnel/gateway-logs-what-its-filter-refused",
+    test_gateway_logs_refusal, 30, NEEDS_TUNNEL,
+    "the gateway counts the packets its policy refuses but does not log them" },
+  { "/e2e/tunnel/revoked-policy-stops-access-within-2s",
+    test_revoked_policy, 90, NEEDS_TUNNEL, NULL },
+  { "/e2e/tunnel/path-is-relayed-when-direct-udp-is-blocked",
+    test_path_relayed, 120, STARTS_RELAYED,
+    "in about half the runs here the restarted client never allocates on either relay (its "
+    "node gets no relay, the log says nothing) and the relayed page times out" },
+  { "/e2e/tunnel/killed-relay-is-replaced-within-the-simulator-bound",
+    test_relay_killed, 90, NEEDS_RELAYED, NULL },
+  { "/e2e/tunnel/portal-away-30s-loses-no-ping-and-needs-no-handshake",
+    test_portal_away, 150, NEEDS_TUNNEL,
+    "a restarted portal forgets authorizations: the gateway's new init does not list the "
+    "client and it closes the connection until the client joins again and asks anew" },
+  { "/e2e/tunnel/sigterm-stops-client-and-gateway-with-exit-0",
+    test_sigterm_stops_cleanly, 60, NEEDS_TUNNEL,
+    "emberd can crash while it stops: under ASan a heap-use-after-free (ember_shell_free "
+    "removes the transport's loop backend before closing turn.so, whose thread may still wake "
+    "it), a segfault seen once in the plain build" },
 };
 
 static void
@@ -423,7 +1042,8 @@ main (int argc, char **argv)
   g_test_add_func ("/e2e/setup/topology-comes-up", test_topology_comes_up);
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     g_test_add_data_func (cases[i].path, &cases[i], run_case);
-  g_test_add_func ("/e2e/teardown/leaves-no-namespace-interface-table-process-or-file", test_topology_down_leaves_nothing);
+  g_test_add_func ("/e2e/teardown/leaves-no-namespace-interface-table-process-or-file",
+                   test_topology_down_leaves_nothing);
 
   return g_test_run ();
 }

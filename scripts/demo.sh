@@ -1,66 +1,86 @@
 #!/usr/bin/env bash
-# The main job: builds Ember from this checkout, lists its plugins, then
-# runs two emberd instances in WireGuard static-peer mode in two network
-# namespaces joined by a veth pair, pings through the tunnel both ways,
-# moves 3 s of iperf3 through it and prints each side's status. Removes
-# everything it created on exit. Run as root.
+# The main job: builds Ember from this checkout, then runs the whole
+# system in network namespaces (scripts/lib/topology.sh): ember-portal
+# and two ember-relay in a public network, an emberd client and an emberd
+# gateway each behind a NAT router, and a LAN behind the gateway with an
+# HTTP and an iperf3 server. Fetches the page through the tunnel, pings,
+# moves 3 s of iperf3 and prints the path (direct or relayed), the
+# set-up time of the first request and the throughput. With --relayed
+# the public network drops UDP between the two NAT routers, so one of
+# the relays must carry the tunnel. Removes everything it made on exit,
+# also on failure or Ctrl-C. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-if [[ -f build/build.ninja ]]; then meson setup --reconfigure build >/dev/null; else meson setup build >/dev/null; fi
-ninja -C build >/dev/null
-emberd=build/bin/emberd/emberd
-$emberd --version
-$emberd --list-plugins
+relayed=
+case ${1:-} in
+  --relayed) relayed=--relayed ;;
+  '') ;;
+  *) echo "usage: scripts/demo.sh [--relayed]" >&2; exit 2 ;;
+esac
+[[ $(id -u) -eq 0 ]] || { echo "demo: run as root (it creates network namespaces)" >&2; exit 1; }
+scripts/deps.sh demo
 
-id=$$
-na=demo-a-$id; nb=demo-b-$id
-tmp=$(mktemp -d)
-export EMBER_RUN_DIR=$tmp/run
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  ip netns del "$na" 2>/dev/null || true
-  ip netns del "$nb" 2>/dev/null || true
-  rm -rf "$tmp"
+# Its own build directory without the tests: a fresh machine builds only
+# the programs and plugins.
+build="build-demo"
+if [[ -f $build/build.ninja ]]; then meson setup --reconfigure $build >/dev/null; else
+  meson setup $build -Dtests=false >/dev/null; fi
+echo "== build"
+ninja -C $build >/dev/null
+$build/bin/emberd/emberd --version
+
+# shellcheck source=lib/topology.sh
+. scripts/lib/topology.sh
+TOPO_PREFIX=demo- TOPO_BUILD=$build
+TOPO_DIR=$(mktemp -d)
+trap topo_down EXIT
+trap 'exit 130' INT TERM
+
+echo "== topology${relayed:+ (direct UDP between the NAT routers blocked)}"
+topo_up $relayed
+echo "   portal $TOPO_PORTAL:$TOPO_PORTAL_PORT, relays $TOPO_RELAY_r1 and $TOPO_RELAY_r2;" \
+  "client behind $TOPO_NATC_WAN, gateway behind $TOPO_NATG_WAN, resource 10.20.0.0/24"
+
+echo "== gateway and client sign in"
+topo_emberd_start gateway
+topo_wait_joined gateway 30
+topo_emberd_start client
+topo_wait_joined client 30
+
+fail() {
+  echo "demo: $*; the last lines of each log:" >&2
+  for f in emberd-client emberd-gateway portal relay-r1 relay-r2; do
+    echo "--- $f" >&2
+    tail -n 15 "$TOPO_DIR/$f.log" >&2 2>/dev/null || true
+  done
+  exit 1
 }
-trap cleanup EXIT
 
-ip netns add "$na"; ip netns add "$nb"
-ip link add va$id netns "$na" type veth peer name vb$id netns "$nb"
-ip -n "$na" addr add 10.90.0.1/24 dev va$id; ip -n "$na" link set va$id up; ip -n "$na" link set lo up
-ip -n "$nb" addr add 10.90.0.2/24 dev vb$id; ip -n "$nb" link set vb$id up; ip -n "$nb" link set lo up
+echo "== the first request through the tunnel: GET http://$TOPO_LAN_HOST/"
+# time_connect is from the SYN, the first packet of the request, to the
+# SYN-ACK: the authorization, ICE, the WireGuard handshake and one round
+# trip.
+times=$(topo_exec client curl -sS -m 30 -o "$TOPO_DIR/page" -w '%{time_connect} %{time_total}' \
+  "http://$TOPO_LAN_HOST/") || fail "the page did not come"
+cat "$TOPO_DIR/page"
+read -r connect total <<<"$times"
 
-ka=$(wg genkey); pa=$(wg pubkey <<<"$ka")
-kb=$(wg genkey); pb=$(wg pubkey <<<"$kb")
-conf() { # key port addr peer-pub peer-allowed peer-endpoint
-  printf '[Interface]\nPrivateKey = %s\nListenPort = %s\nAddress = %s/24\n\n[Peer]\nPublicKey = %s\nAllowedIPs = %s/32\nEndpoint = %s\nPersistentKeepalive = 25\n' "$@"
-}
-conf "$ka" 51820 10.91.0.1 "$pb" 10.91.0.2 10.90.0.2:51820 >"$tmp/a.conf"
-conf "$kb" 51820 10.91.0.2 "$pa" 10.91.0.1 10.90.0.1:51820 >"$tmp/b.conf"
+echo "== ping through the tunnel"
+topo_exec client ping -c 3 -i 0.2 -W 2 "$TOPO_LAN_HOST" || fail "ping failed"
 
-ip netns exec "$na" "$emberd" --wg-config "$tmp/a.conf" --interface embera &
-pids+=("$!")
-ip netns exec "$nb" "$emberd" --wg-config "$tmp/b.conf" --interface emberb &
-pids+=("$!")
-for _ in $(seq 50); do
-  ip -n "$na" link show embera >/dev/null 2>&1 && ip -n "$nb" link show emberb >/dev/null 2>&1 && break
-  sleep 0.1
-done
-
-echo "== waiting for the WireGuard handshake"
-for _ in $(seq 100); do
-  $emberd --status --interface embera 2>/dev/null | grep -q '"session":true' && break
-  sleep 0.1
-done
-echo "== ping through the tunnel, both ways"
-ip netns exec "$na" ping -c 3 -i 0.2 10.91.0.2
-ip netns exec "$nb" ping -c 3 -i 0.2 10.91.0.1
 echo "== iperf3 through the tunnel (3 s)"
-ip netns exec "$nb" timeout 20 iperf3 -s -1 >/dev/null 2>&1 &
-sleep 0.5
-ip netns exec "$na" iperf3 -c 10.91.0.2 -t 3 | tail -4
+topo_exec client timeout 20 iperf3 -c "$TOPO_LAN_HOST" -t 3 -J >"$TOPO_DIR/iperf3.json" ||
+  fail "iperf3 failed"
+mbits=$(jq '.end.sum_received.bits_per_second / 1e6 | floor' "$TOPO_DIR/iperf3.json")
+
 echo "== status"
-$emberd --status --interface embera
-$emberd --status --interface emberb
+topo_status client | jq -c '{portal: .portal.state, interface, connections: [.connections[] | {state, path, relay, handshake_age_s}]}'
+topo_status gateway | jq -c '{portal: .portal.state, connections: [.connections[] | {state, path, relay}]}'
+path=$(topo_status client | jq -r '.connections[0].path')
+relay=$(topo_status client | jq -r '.connections[0].relay // empty')
+
+echo
+echo "path:        $path${relay:+ (relay $relay)}"
+printf 'set-up time: %.0f ms (first request: SYN to SYN-ACK; the whole page in %.0f ms)\n' \
+  "$(jq -n "$connect * 1000")" "$(jq -n "$total * 1000")"
+echo "throughput:  $mbits Mbit/s (iperf3 TCP, client -> LAN, 3 s)"

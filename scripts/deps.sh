@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, testing, fuzzing and
 # benchmarking Ember needs. Idempotent: does nothing when all are present.
+# `deps.sh demo` leaves out what only the tests, the fuzzers, the Windows
+# build and the reference peers need, so that scripts/demo.sh is quick on
+# a fresh machine.
 set -euo pipefail
 
 packages=(
@@ -42,6 +45,18 @@ packages=(
   scdoc debhelper fakeroot lintian systemd libxml2-utils dbus-daemon
   libnftables-dev libsystemd-dev  # in debian/control's Build-Depends (emberd's NAT, sd_notify)
 )
+
+test_only=(libclang-rt-14-dev wireguard-go tshark coturn unbound bind9-dnsutils dnsmasq-base dnsperf
+  gnutls-bin python3-dbusmock
+  gcc-mingw-w64-x86-64 libz-mingw-w64-dev wine64 dpkg-dev make
+  debhelper fakeroot lintian libxml2-utils)
+if [[ ${1:-} == demo ]]; then
+  keep=()
+  for p in "${packages[@]}"; do
+    [[ " ${test_only[*]} " == *" $p "* ]] || keep+=("$p")
+  done
+  packages=("${keep[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -52,7 +52,9 @@ void ember_loop_free (EmberLoop *loop);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmberLoop, ember_loop_free)
 
 /* Attaches an opened backend. The loop owns neither vtable nor backend;
- * the caller closes the backend after ember_loop_remove_backend().
+ * the caller closes the backend *before* ember_loop_remove_backend(),
+ * because the wakers the plugin holds live in the loop's backend and its
+ * threads may fire them until close() returns.
  * `packet_capacity` is the buffer size of each receive slot and of each
  * queued send; `send_queue_len` bounds how many sends the loop holds while
  * the backend applies backpressure. */

@@ -26,7 +26,14 @@
 
 #include "daemon.h"
 #include "gateway-nat.h"
+#include "net/cidr.h"
+#include "packet/packet.h"
 #include "tunnel/gateway.h"
+
+/* Denied packets are logged at most once a second: a client hammering a
+ * closed port must not flood the journal; the rest are counted in the
+ * line that follows. */
+#define DENIAL_LOG_INTERVAL_US G_TIME_SPAN_SECOND
 
 /* The portal hands clients tunnel addresses from these ranges. */
 #define CLIENT_RANGES "100.64.0.0/11;fd00:2021:1111::/107"
@@ -36,6 +43,8 @@ typedef struct {
   EmberGatewayTunnel *tunnel;
   EmberGatewayNat *nat;
   guint8 buf[EMBER_WG_TRANSMIT_MAX];
+  gint64 denial_logged_at;
+  guint64 denials_unlogged;
 } Gateway;
 
 static void
@@ -120,6 +129,52 @@ on_tun_packet (EmberShell *shell, gint64 now, guint8 *buf, gsize cap, gsize off,
     ember_shell_send (shell, &tx.from, &tx.to, buf + off, len);
 }
 
+/* A client's packet the policy refused (the machine answered it with
+ * ICMP prohibited where it may): who sent what where. */
+static void
+log_denial (Gateway *g, gint64 now, const EmberAddr *peer, guint8 *buf, gsize off, gsize len)
+{
+  EmberIpPacket pkt;
+  EmberAddr src, dst;
+  guint16 sport = 0, dport = 0;
+  char peer_s[EMBER_ADDR_PORT_STRLEN], src_s[EMBER_ADDR_STRLEN], dst_s[EMBER_ADDR_STRLEN];
+  const char *proto;
+
+  if (g->denial_logged_at != 0 && now - g->denial_logged_at < DENIAL_LOG_INTERVAL_US)
+    {
+      g->denials_unlogged++;
+      return;
+    }
+  if (ember_ip_packet_parse (&pkt, buf, off + len, off, len) != EMBER_PACKET_OK)
+    return;
+  ember_ip_packet_get_source (&pkt, &src);
+  ember_ip_packet_get_destination (&pkt, &dst);
+  (void) ember_ip_packet_get_source_port (&pkt, &sport);
+  (void) ember_ip_packet_get_destination_port (&pkt, &dport);
+  switch (ember_ip_packet_protocol (&pkt))
+    {
+    case 6:
+      proto = "tcp";
+      break;
+    case 17:
+      proto = "udp";
+      break;
+    case 1:
+    case 58:
+      proto = "icmp";
+      break;
+    default:
+      proto = "ip";
+      break;
+    }
+  g_message ("denied by policy: %s %s:%u -> %s:%u from the client at %s"
+             " (%" G_GUINT64_FORMAT " more denied since the last line)",
+             proto, ember_addr_format (&src, src_s), sport, ember_addr_format (&dst, dst_s), dport,
+             ember_addr_format_port (peer, peer_s), g->denials_unlogged);
+  g->denial_logged_at = now;
+  g->denials_unlogged = 0;
+}
+
 static void
 on_datagram (EmberShell *shell, gint64 now, const EmberAddr *local, const EmberAddr *remote,
              guint8 *buf, gsize len, gpointer user_data)
@@ -127,9 +182,17 @@ on_datagram (EmberShell *shell, gint64 now, const EmberAddr *local, const EmberA
   Gateway *g = user_data;
   gsize off = 0;
 
-  if (ember_gateway_tunnel_handle_datagram (g->tunnel, now, local, remote, buf, &off, &len)
-      == EMBER_GATEWAY_TO_NETWORK)
-    ember_shell_write_tun (shell, buf + off, len);
+  switch (ember_gateway_tunnel_handle_datagram (g->tunnel, now, local, remote, buf, &off, &len))
+    {
+    case EMBER_GATEWAY_TO_NETWORK:
+      ember_shell_write_tun (shell, buf + off, len);
+      break;
+    case EMBER_GATEWAY_REFUSED:
+      log_denial (g, now, remote, buf, off, len);
+      break;
+    default:
+      break;
+    }
 }
 
 static void

@@ -625,14 +625,17 @@ ember_shell_free (EmberShell *s)
   g_clear_handle_id (&s->udp_in_watch, g_source_remove);
   g_clear_handle_id (&s->udp_out_watch, g_source_remove);
   g_clear_pointer (&s->timer, ember_timer_free);
-  if (s->tr_lb != NULL)
-    ember_loop_remove_backend (s->loop, s->tr_lb);
+  /* Each plugin is closed before its loop backend goes: until close()
+   * has stopped the plugin's threads they may still fire the wakers the
+   * backend owns. */
   if (s->tr != NULL)
     s->tr_plugin->io.close (s->tr); /* releases its allocations */
-  if (s->tun_lb != NULL)
-    ember_loop_remove_backend (s->loop, s->tun_lb);
+  if (s->tr_lb != NULL)
+    ember_loop_remove_backend (s->loop, s->tr_lb);
   if (s->tun != NULL)
     s->tun_plugin->io.close (s->tun); /* removes the interface it made */
+  if (s->tun_lb != NULL)
+    ember_loop_remove_backend (s->loop, s->tun_lb);
   g_clear_pointer (&s->loop, ember_loop_free);
   if (s->udp != NULL)
     {

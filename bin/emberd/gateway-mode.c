@@ -30,10 +30,13 @@
 #include "packet/packet.h"
 #include "tunnel/gateway.h"
 
-/* Denied packets are logged at most once a second: a client hammering a
- * closed port must not flood the journal; the rest are counted in the
- * line that follows. */
-#define DENIAL_LOG_INTERVAL_US G_TIME_SPAN_SECOND
+/* Denied packets are logged through a token bucket: a burst of
+ * DENIAL_LOG_BURST lines, then one per second, so a single denial is
+ * always logged at once while a client hammering a closed port cannot
+ * flood the journal; what the bucket held back is counted in the next
+ * line. */
+#define DENIAL_LOG_BURST 10
+#define DENIAL_LOG_REFILL_US G_TIME_SPAN_SECOND
 
 /* The portal hands clients tunnel addresses from these ranges. */
 #define CLIENT_RANGES "100.64.0.0/11;fd00:2021:1111::/107"
@@ -43,7 +46,8 @@ typedef struct {
   EmberGatewayTunnel *tunnel;
   EmberGatewayNat *nat;
   guint8 buf[EMBER_WG_TRANSMIT_MAX];
-  gint64 denial_logged_at;
+  gint64 denial_refill_at;  /* when the bucket last gained a token */
+  guint denial_tokens;
   guint64 denials_unlogged;
 } Gateway;
 
@@ -140,7 +144,19 @@ log_denial (Gateway *g, gint64 now, const EmberAddr *peer, guint8 *buf, gsize of
   char peer_s[EMBER_ADDR_PORT_STRLEN], src_s[EMBER_ADDR_STRLEN], dst_s[EMBER_ADDR_STRLEN];
   const char *proto;
 
-  if (g->denial_logged_at != 0 && now - g->denial_logged_at < DENIAL_LOG_INTERVAL_US)
+  if (g->denial_refill_at == 0)
+    {
+      g->denial_refill_at = now;
+      g->denial_tokens = DENIAL_LOG_BURST;
+    }
+  while (g->denial_tokens < DENIAL_LOG_BURST && now - g->denial_refill_at >= DENIAL_LOG_REFILL_US)
+    {
+      g->denial_tokens++;
+      g->denial_refill_at += DENIAL_LOG_REFILL_US;
+    }
+  if (g->denial_tokens == DENIAL_LOG_BURST)
+    g->denial_refill_at = now;
+  if (g->denial_tokens == 0)
     {
       g->denials_unlogged++;
       return;
@@ -168,10 +184,10 @@ log_denial (Gateway *g, gint64 now, const EmberAddr *peer, guint8 *buf, gsize of
       break;
     }
   g_message ("denied by policy: %s %s:%u -> %s:%u from the client at %s"
-             " (%" G_GUINT64_FORMAT " more denied since the last line)",
+             " (%" G_GUINT64_FORMAT " more denied, not logged, since the last line)",
              proto, ember_addr_format (&src, src_s), sport, ember_addr_format (&dst, dst_s), dport,
              ember_addr_format_port (peer, peer_s), g->denials_unlogged);
-  g->denial_logged_at = now;
+  g->denial_tokens--;
   g->denials_unlogged = 0;
 }
 

@@ -62,10 +62,11 @@ static const char *
 relay_of (EmberDaemon *d, const EmberAddr *relayed)
 {
   static char text[EMBER_ADDR_PORT_STRLEN];
-  for (guint i = 0; i < d->n_relayed; i++)
-    if (ember_ice_addr_equal (&d->relayed[i].relayed, relayed))
-      return ember_addr_format_port (&d->relayed[i].relay, text);
-  return NULL;
+  EmberAddr relay;
+
+  if (!ember_shell_relay_of (d->shell, relayed, &relay))
+    return NULL;
+  return ember_addr_format_port (&relay, text);
 }
 
 /* A relay whose address shares the IP of a peer's relayed candidate (a
@@ -241,31 +242,6 @@ ember_daemon_relay_event (EmberDaemon *d, gint64 now, const EmberRelayEvent *ev)
 
   switch (ev->type)
     {
-    case EMBER_RELAY_EVENT_ALLOCATED:
-      for (guint i = 0; i < MIN (ev->n_relayed, 2u); i++)
-        {
-          guint k;
-          for (k = 0; k < d->n_relayed; k++)
-            if (ember_ice_addr_equal (&d->relayed[k].relayed, &ev->relayed[i]))
-              break;
-          if (k == d->n_relayed && d->n_relayed < EMBER_DAEMON_MAX_RELAYED)
-            d->n_relayed++;
-          if (k < d->n_relayed)
-            {
-              d->relayed[k].relayed = ev->relayed[i];
-              d->relayed[k].relay = ev->relay;
-            }
-        }
-      break;
-    case EMBER_RELAY_EVENT_INVALIDATED:
-      for (guint i = 0; i < MIN (ev->n_relayed, 2u); i++)
-        for (guint k = 0; k < d->n_relayed; k++)
-          if (ember_ice_addr_equal (&d->relayed[k].relayed, &ev->relayed[i]))
-            {
-              d->relayed[k] = d->relayed[--d->n_relayed];
-              break;
-            }
-      break;
     case EMBER_RELAY_EVENT_DOWN:
       g_warning ("relay %s stopped answering", ember_addr_format_port (&ev->relay, a));
       break;
@@ -277,7 +253,9 @@ ember_daemon_relay_event (EmberDaemon *d, gint64 now, const EmberRelayEvent *ev)
                  ev->error_code);
       break;
     case EMBER_RELAY_EVENT_SRFLX:
-      break;
+    case EMBER_RELAY_EVENT_ALLOCATED:
+    case EMBER_RELAY_EVENT_INVALIDATED:
+      break; /* the shell keeps the relayed addresses (ember_shell_relay_of) */
     }
   ember_tunnel_node_handle_relay_event (d->node, now, ev);
   d->status_dirty = TRUE;

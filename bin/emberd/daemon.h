@@ -43,7 +43,6 @@ G_BEGIN_DECLS
 /* seed 004: the TUN MTU is 1280 unless the [tun-linux] group says. */
 #define EMBER_DAEMON_DEFAULT_MTU 1280
 #define EMBER_DAEMON_STATUS_PERIOD_MS 1000
-#define EMBER_DAEMON_MAX_RELAYED 32
 
 typedef struct _EmberDaemon EmberDaemon;
 
@@ -87,11 +86,6 @@ struct _EmberDaemon {
   gboolean status_dirty;
   guint conn_fingerprint;
   char *last_notify;
-  /* relayed address -> the relay that allocated it (status "relay"). */
-  struct {
-    EmberAddr relayed, relay;
-  } relayed[EMBER_DAEMON_MAX_RELAYED];
-  guint n_relayed;
 };
 
 /* Identity, token, plugins. Fills *exit_code (2 for a configuration or
@@ -114,7 +108,7 @@ gboolean ember_daemon_open_tun (EmberDaemon *d, const EmberAddr *ipv4, const Emb
 
 /* Moves the node's relay commands to the transport. */
 void ember_daemon_pump_relays (EmberDaemon *d);
-/* The transport's event: recorded for status, given to the node. */
+/* The transport's event: logged when a user should know, given to the node. */
 void ember_daemon_relay_event (EmberDaemon *d, gint64 now, const EmberRelayEvent *ev);
 /* Sends a message the machine produced to the portal and clears it. */
 void ember_daemon_portal_send (EmberDaemon *d, EmberPortalMessage *msg);

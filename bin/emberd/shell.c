@@ -70,7 +70,9 @@ struct _EmberShell {
   EmberLoopBackend *tr_lb;
   const EmberRelayControl *relay;
   gboolean tr_dirty;
-  EmberAddr relayed[MAX_RELAYED];
+  struct {
+    EmberAddr relayed, relay;  /* an allocated address and the relay owning it */
+  } relayed[MAX_RELAYED];
   guint n_relayed;
 };
 
@@ -115,13 +117,13 @@ ember_shell_flush (EmberShell *s)
     }
 }
 
-static gboolean
-is_relayed (const EmberShell *s, const EmberAddr *a)
+static gint
+find_relayed (const EmberShell *s, const EmberAddr *a)
 {
   for (guint i = 0; i < s->n_relayed; i++)
-    if (ember_ice_addr_equal (&s->relayed[i], a))
-      return TRUE;
-  return FALSE;
+    if (ember_ice_addr_equal (&s->relayed[i].relayed, a))
+      return (gint) i;
+  return -1;
 }
 
 gboolean
@@ -132,7 +134,7 @@ ember_shell_send (EmberShell *s, const EmberAddr *from, const EmberAddr *to, con
 
   if (to->family == EMBER_ADDR_NONE)
     return FALSE; /* a peer without an endpoint yet: nothing to send to */
-  if (from != NULL && s->tr_lb != NULL && is_relayed (s, from))
+  if (from != NULL && s->tr_lb != NULL && find_relayed (s, from) >= 0)
     return ember_loop_send_from (s->tr_lb, data, len, from, to, 0);
   if (ember_udp_socket_queue (s->udp, to, data, len, &error))
     return TRUE;
@@ -298,22 +300,29 @@ udp_readable (gint fd, GIOCondition cond, gpointer data)
 /* ---- The relay transport ------------------------------------------------ */
 
 static void
-relayed_add (EmberShell *s, const EmberAddr *a)
+relayed_add (EmberShell *s, const EmberAddr *a, const EmberAddr *relay)
 {
-  if (a->family == EMBER_ADDR_NONE || is_relayed (s, a) || s->n_relayed == MAX_RELAYED)
+  gint i = find_relayed (s, a);
+
+  if (a->family == EMBER_ADDR_NONE)
     return;
-  s->relayed[s->n_relayed++] = *a;
+  if (i < 0)
+    {
+      if (s->n_relayed == MAX_RELAYED)
+        return;
+      i = (gint) s->n_relayed++;
+    }
+  s->relayed[i].relayed = *a;
+  s->relayed[i].relay = *relay;
 }
 
 static void
 relayed_remove (EmberShell *s, const EmberAddr *a)
 {
-  for (guint i = 0; i < s->n_relayed; i++)
-    if (ember_ice_addr_equal (&s->relayed[i], a))
-      {
-        s->relayed[i] = s->relayed[--s->n_relayed];
-        return;
-      }
+  gint i = find_relayed (s, a);
+
+  if (i >= 0)
+    s->relayed[i] = s->relayed[--s->n_relayed];
 }
 
 static void
@@ -344,7 +353,7 @@ on_relay_polled (EmberLoopBackend *lb, gpointer user_data)
     {
       if (ev.type == EMBER_RELAY_EVENT_ALLOCATED)
         for (guint i = 0; i < MIN (ev.n_relayed, G_N_ELEMENTS (ev.relayed)); i++)
-          relayed_add (s, &ev.relayed[i]);
+          relayed_add (s, &ev.relayed[i], &ev.relay);
       else if (ev.type == EMBER_RELAY_EVENT_INVALIDATED)
         for (guint i = 0; i < MIN (ev.n_relayed, G_N_ELEMENTS (ev.relayed)); i++)
           relayed_remove (s, &ev.relayed[i]);
@@ -356,6 +365,17 @@ on_relay_polled (EmberLoopBackend *lb, gpointer user_data)
     return;
   s->tr_dirty = FALSE;
   drain (s, now);
+}
+
+gboolean
+ember_shell_relay_of (const EmberShell *s, const EmberAddr *relayed, EmberAddr *relay)
+{
+  gint i = find_relayed (s, relayed);
+
+  if (i < 0)
+    return FALSE;
+  *relay = s->relayed[i].relay;
+  return TRUE;
 }
 
 gboolean

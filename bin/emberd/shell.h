@@ -138,6 +138,10 @@ gboolean ember_shell_relay_set (EmberShell *shell, const EmberRelaySpec *relays,
 gboolean ember_shell_relay_allocate (EmberShell *shell, const EmberAddr *relay);
 gboolean ember_shell_relay_add_peer (EmberShell *shell, const EmberAddr *relayed,
                                      const EmberAddr *peer);
+/* The relay that allocated `relayed` (ALLOCATED, not INVALIDATED since);
+ * FALSE for any other address. */
+gboolean ember_shell_relay_of (const EmberShell *shell, const EmberAddr *relayed,
+                               EmberAddr *relay);
 
 /* ---- Facts ------------------------------------------------------------ */
 

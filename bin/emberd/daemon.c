@@ -31,7 +31,7 @@ notify_status (EmberDaemon *d)
 {
   const char *portal = ember_portal_session_state_to_string (d->portal_state);
   guint n = d->node != NULL ? ember_tunnel_node_get_n_conns (d->node) : 0;
-  g_autofree char *text = g_strdup_printf ("STATUS=portal %s, %s %s, %u connection(s)", portal,
+  g_autofree char *text = g_strdup_printf ("portal %s, %s %s, %u connection(s)", portal,
                                            d->ifname,
                                            ember_shell_has_tun (d->shell) ? "up" : "not up yet",
                                            n);
@@ -40,12 +40,12 @@ notify_status (EmberDaemon *d)
     return;
   g_free (d->last_notify);
   d->last_notify = g_steal_pointer (&text);
-  sd_notify (0, d->last_notify);
+  ember_notifier_status (d->notifier, d->last_notify);
   /* READY once the TUN is up and the portal joined the first time. */
   if (!d->ready_sent && d->joined_once && ember_shell_has_tun (d->shell))
     {
       d->ready_sent = TRUE;
-      sd_notify (0, "READY=1");
+      ember_notifier_ready (d->notifier);
       g_info ("ready: %s is up and the portal joined", d->ifname);
     }
 }
@@ -206,7 +206,7 @@ on_status_tick (EmberShell *shell, gpointer user_data)
   ember_daemon_write_status (d);
   /* The status tick runs on the main loop: it proves the loop turns. */
   if (d->watchdog)
-    sd_notify (0, "WATCHDOG=1");
+    ember_notifier_watchdog (d->notifier);
 }
 
 /* ---- Relays ------------------------------------------------------------------- */
@@ -432,6 +432,7 @@ ember_daemon_start (EmberDaemon *d, const EmberShellCallbacks *callbacks, guint3
   if (fwmark != 0 && transport != NULL
       && !g_key_file_has_key (d->config->keyfile, transport, "fwmark", NULL))
     g_key_file_set_uint64 (d->config->keyfile, transport, "fwmark", fwmark);
+  d->notifier = ember_notifier_new ();
   cb.status = on_status_tick;
   cb.hangup = on_hangup;
   {
@@ -543,4 +544,5 @@ ember_daemon_clear (EmberDaemon *d)
   g_clear_pointer (&d->status_path, g_free);
   g_clear_pointer (&d->ifname, g_free);
   g_clear_pointer (&d->last_notify, g_free);
+  g_clear_pointer (&d->notifier, ember_notifier_free);
 }

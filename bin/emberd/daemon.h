@@ -26,6 +26,7 @@
 #include "loader.h"
 #include "netconf.h"
 #include "netmon.h"
+#include "notify.h"
 #include "portal/session.h"
 #include "shell.h"
 #include "status.h"
@@ -85,7 +86,8 @@ struct _EmberDaemon {
   char *status_path;
   gboolean status_dirty;
   guint conn_fingerprint;
-  char *last_notify;
+  char *last_notify;             /* the STATUS text last told */
+  EmberNotifier *notifier;       /* NULL without $NOTIFY_SOCKET */
 };
 
 /* Identity, token, plugins. Fills *exit_code (2 for a configuration or

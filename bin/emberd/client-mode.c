@@ -284,21 +284,9 @@ mode_host_addresses (EmberDaemon *d, gint64 now, const EmberAddr *addrs, guint n
 }
 
 static void
-collect_conn (EmberTunnelConn *conn, gpointer data)
+mode_drain (EmberDaemon *d, gint64 now)
 {
-  g_ptr_array_add (data, conn);
-}
-
-static void
-mode_hangup (EmberDaemon *d, gint64 now)
-{
-  Client *c = (Client *) d;
-  g_autoptr (GPtrArray) conns = g_ptr_array_new ();
-
-  ember_tunnel_node_foreach (d->node, collect_conn, conns);
-  for (guint i = 0; i < conns->len; i++)
-    ember_tunnel_node_fail (d->node, conns->pdata[i], now, "reset by SIGHUP");
-  drain (c, now);
+  drain ((Client *) d, now);
 }
 
 static const char *
@@ -349,7 +337,7 @@ mode_status (EmberDaemon *d, EmberStatus *st)
 static const EmberDaemonMode client_mode = {
   .portal_message = mode_portal_message,
   .host_addresses = mode_host_addresses,
-  .hangup = mode_hangup,
+  .drain = mode_drain,
   .status = mode_status,
 };
 

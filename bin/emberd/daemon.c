@@ -162,17 +162,28 @@ ember_daemon_write_status (EmberDaemon *d)
   notify_status (d);
 }
 
-/* SIGHUP: a new portal session now, and every connection starts again
- * (the mode restarts them). */
+static void
+collect_conn (EmberTunnelConn *conn, gpointer data)
+{
+  g_ptr_array_add (data, conn);
+}
+
+/* SIGHUP: a new portal session now, and every connection fails (the
+ * machine restarts them; fail() withdraws their candidates first). */
 static void
 on_hangup (EmberShell *shell, gpointer user_data)
 {
   EmberDaemon *d = user_data;
+  g_autoptr (GPtrArray) conns = g_ptr_array_new ();
+  gint64 now = g_get_monotonic_time ();
+
   (void) shell;
   g_info ("reconnecting to the portal and resetting every connection");
   ember_portal_session_reconnect (d->session);
-  if (d->mode->hangup != NULL)
-    d->mode->hangup (d, g_get_monotonic_time ());
+  ember_tunnel_node_foreach (d->node, collect_conn, conns);
+  for (guint i = 0; i < conns->len; i++)
+    ember_tunnel_node_fail (d->node, conns->pdata[i], now, "reset by SIGHUP");
+  d->mode->drain (d, now);
 }
 
 static void

@@ -52,8 +52,9 @@ typedef struct {
   void (*portal_message) (EmberDaemon *d, gint64 now, const EmberPortalMessage *msg);
   /* The host addresses changed (roaming) or are first known. */
   void (*host_addresses) (EmberDaemon *d, gint64 now, const EmberAddr *addrs, guint n);
-  /* SIGHUP, after the portal session was told to reconnect. */
-  void (*hangup) (EmberDaemon *d, gint64 now);
+  /* The daemon changed the node (SIGHUP failed every connection): drain
+   * the machine's outputs. */
+  void (*drain) (EmberDaemon *d, gint64 now);
   /* Fills the mode's part of the status (resources). */
   void (*status) (EmberDaemon *d, EmberStatus *status);
 } EmberDaemonMode;

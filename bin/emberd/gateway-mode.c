@@ -263,27 +263,15 @@ mode_host_addresses (EmberDaemon *d, gint64 now, const EmberAddr *addrs, guint n
 }
 
 static void
-collect_conn (EmberTunnelConn *conn, gpointer data)
+mode_drain (EmberDaemon *d, gint64 now)
 {
-  g_ptr_array_add (data, conn);
-}
-
-static void
-mode_hangup (EmberDaemon *d, gint64 now)
-{
-  Gateway *g = (Gateway *) d;
-  g_autoptr (GPtrArray) conns = g_ptr_array_new ();
-
-  ember_tunnel_node_foreach (d->node, collect_conn, conns);
-  for (guint i = 0; i < conns->len; i++)
-    ember_tunnel_node_fail (d->node, conns->pdata[i], now, "reset by SIGHUP");
-  drain (g, now);
+  drain ((Gateway *) d, now);
 }
 
 static const EmberDaemonMode gateway_mode = {
   .portal_message = mode_portal_message,
   .host_addresses = mode_host_addresses,
-  .hangup = mode_hangup,
+  .drain = mode_drain,
 };
 
 int

@@ -404,6 +404,40 @@ checks_roaming (void)
   g_assert_true (moved);
 }
 
+/* SIGHUP: the client joins the portal anew and resets its connection,
+ * which comes back by itself; emberd keeps running. */
+static void
+checks_hangup (void)
+{
+  g_autofree char *cl = ns ("cl");
+  g_autofree char *log = path ("client.log");
+  g_autofree char *json = status_json ("client");
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *before = NULL;
+  gboolean rejoined = FALSE, back = FALSE;
+  gint64 pid;
+
+  g_assert_nonnull (json);
+  pid = json_object_get_int_member (parse (parser, json), "pid");
+  g_assert_cmpint (pid, >, 1);
+  g_assert_true (g_file_get_contents (log, &before, NULL, NULL));
+  g_assert_cmpint (kill ((pid_t) pid, SIGHUP), ==, 0);
+  for (int i = 0; i < 100 && !(rejoined && back); i++)
+    {
+      g_autofree char *now = NULL;
+      g_assert_true (g_file_get_contents (log, &now, NULL, NULL));
+      const char *tail = now + MIN (strlen (before), strlen (now));
+      rejoined = strstr (tail, "resetting every connection") != NULL
+                 && strstr (tail, "portal: joined") != NULL;
+      back = rejoined && sh ("ip netns exec %s ping -c 1 -W 1 -q " LAN_HOST " >/dev/null", cl) == 0;
+      if (!(rejoined && back))
+        g_usleep (300 * 1000);
+    }
+  g_assert_true (rejoined);
+  g_assert_true (back);
+  g_assert_cmpint (kill ((pid_t) pid, 0), ==, 0);
+}
+
 /* A client whose token the portal does not know: exit 3, and it says so. */
 static void
 checks_bad_token (void)
@@ -435,6 +469,7 @@ test_end_to_end (void)
       net.build = g_strdup (g_getenv ("EMBER_BUILD_ROOT"));
       checks ();
       checks_table ();
+      checks_hangup ();
       checks_roaming ();
       checks_bad_token ();
       return;

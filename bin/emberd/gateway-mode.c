@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "gateway-nat.h"
 #include "net/cidr.h"
+#include "net/token-bucket.h"
 #include "packet/packet.h"
 #include "tunnel/gateway.h"
 
@@ -36,7 +37,7 @@
  * flood the journal; what the bucket held back is counted in the next
  * line. */
 #define DENIAL_LOG_BURST 10
-#define DENIAL_LOG_REFILL_US G_TIME_SPAN_SECOND
+#define DENIAL_LOG_RATE 1
 
 /* The portal hands clients tunnel addresses from these ranges. */
 #define CLIENT_RANGES "100.64.0.0/11;fd00:2021:1111::/107"
@@ -46,8 +47,7 @@ typedef struct {
   EmberGatewayTunnel *tunnel;
   EmberGatewayNat *nat;
   guint8 buf[EMBER_WG_TRANSMIT_MAX];
-  gint64 denial_refill_at;  /* when the bucket last gained a token */
-  guint denial_tokens;
+  EmberTokenBucket denial_log;
   guint64 denials_unlogged;
 } Gateway;
 
@@ -144,19 +144,7 @@ log_denial (Gateway *g, gint64 now, const EmberAddr *peer, guint8 *buf, gsize of
   char peer_s[EMBER_ADDR_PORT_STRLEN], src_s[EMBER_ADDR_STRLEN], dst_s[EMBER_ADDR_STRLEN];
   const char *proto;
 
-  if (g->denial_refill_at == 0)
-    {
-      g->denial_refill_at = now;
-      g->denial_tokens = DENIAL_LOG_BURST;
-    }
-  while (g->denial_tokens < DENIAL_LOG_BURST && now - g->denial_refill_at >= DENIAL_LOG_REFILL_US)
-    {
-      g->denial_tokens++;
-      g->denial_refill_at += DENIAL_LOG_REFILL_US;
-    }
-  if (g->denial_tokens == DENIAL_LOG_BURST)
-    g->denial_refill_at = now;
-  if (g->denial_tokens == 0)
+  if (!ember_token_bucket_ready (&g->denial_log, now))
     {
       g->denials_unlogged++;
       return;
@@ -187,7 +175,7 @@ log_denial (Gateway *g, gint64 now, const EmberAddr *peer, guint8 *buf, gsize of
              " (%" G_GUINT64_FORMAT " more denied, not logged, since the last line)",
              proto, ember_addr_format (&src, src_s), sport, ember_addr_format (&dst, dst_s), dport,
              ember_addr_format_port (peer, peer_s), g->denials_unlogged);
-  g->denial_tokens--;
+  ember_token_bucket_spend (&g->denial_log);
   g->denials_unlogged = 0;
 }
 
@@ -290,6 +278,7 @@ ember_gateway_mode_run (EmberConfig *config)
   gint64 now = g_get_monotonic_time ();
   int code = EMBER_EXIT_FAILURE;
 
+  ember_token_bucket_init (&g.denial_log, DENIAL_LOG_RATE, DENIAL_LOG_BURST, now);
   if (!ember_daemon_init (&g.d, config, EMBER_PORTAL_CHANNEL_GATEWAY, &gateway_mode, NULL, &code,
                           &error))
     goto out;

@@ -4,6 +4,7 @@
 
 #include "tunnel/client.h"
 #include "net/prefix-table.h"
+#include "net/token-bucket.h"
 #include "packet/packet.h"
 
 #include <string.h>
@@ -63,8 +64,7 @@ struct _EmberClientTunnel {
   GQueue events;               /* EmberClientEvent* */
   TunPacket icmp[EMBER_CLIENT_ICMP_QUEUE];
   guint icmp_head, icmp_len;
-  double icmp_tokens;
-  gint64 icmp_refill;
+  EmberTokenBucket icmp_bucket;  /* EMBER_CLIENT_ICMP_RATE per second */
   gboolean flush_pending;
   EmberClientStats stats;
 };
@@ -127,15 +127,7 @@ refuse (EmberClientTunnel *t, gint64 now, guint8 *buf, gsize cap, gsize off, gsi
         EmberIcmpUnreachable why)
 {
   t->stats.tun_refused++;
-  /* Token bucket: EMBER_CLIENT_ICMP_RATE per second. */
-  if (now > t->icmp_refill)
-    {
-      t->icmp_tokens = MIN ((double) EMBER_CLIENT_ICMP_RATE,
-                            t->icmp_tokens + (double) (now - t->icmp_refill)
-                                                 * EMBER_CLIENT_ICMP_RATE / G_TIME_SPAN_SECOND);
-      t->icmp_refill = now;
-    }
-  if (t->icmp_tokens < 1.0 || t->icmp_len == EMBER_CLIENT_ICMP_QUEUE)
+  if (!ember_token_bucket_ready (&t->icmp_bucket, now) || t->icmp_len == EMBER_CLIENT_ICMP_QUEUE)
     {
       t->stats.icmp_suppressed++;
       return;
@@ -156,7 +148,7 @@ refuse (EmberClientTunnel *t, gint64 now, guint8 *buf, gsize cap, gsize off, gsi
   slot->len = (guint16) ember_ip_packet_len (&out);
   memcpy (slot->data, ember_ip_packet_data (&out), slot->len);
   t->icmp_len++;
-  t->icmp_tokens -= 1.0;
+  ember_token_bucket_spend (&t->icmp_bucket);
   t->stats.icmp_sent++;
 }
 
@@ -1076,8 +1068,7 @@ ember_client_tunnel_new (const EmberClientTunnelConfig *config, gint64 now, GErr
   t->proxies = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_free, NULL);
   g_queue_init (&t->portal_out);
   g_queue_init (&t->events);
-  t->icmp_tokens = EMBER_CLIENT_ICMP_RATE;
-  t->icmp_refill = now;
+  ember_token_bucket_init (&t->icmp_bucket, EMBER_CLIENT_ICMP_RATE, EMBER_CLIENT_ICMP_RATE, now);
   return t;
 }
 

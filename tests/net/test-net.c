@@ -5,6 +5,7 @@
 
 #include "net/cidr.h"
 #include "net/prefix-table.h"
+#include "net/token-bucket.h"
 
 /* ---- Parser --------------------------------------------------------- */
 
@@ -728,6 +729,51 @@ test_table_matches_brute_force (void)
     }
 }
 
+/* ---- token bucket ------------------------------------------------------ */
+
+static guint
+spend_all (EmberTokenBucket *b, gint64 now)
+{
+  guint n = 0;
+  while (ember_token_bucket_ready (b, now) && n < 1000)
+    {
+      ember_token_bucket_spend (b);
+      n++;
+    }
+  return n;
+}
+
+static void
+test_bucket_burst_then_rate (void)
+{
+  EmberTokenBucket b;
+  const gint64 t0 = 1000 * G_TIME_SPAN_SECOND;
+
+  ember_token_bucket_init (&b, 2, 5, t0);
+  g_assert_cmpuint (spend_all (&b, t0), ==, 5);
+  /* 2 per second: nothing after 0.4 s, one after 0.5 s, two more after 1.5 s. */
+  g_assert_false (ember_token_bucket_ready (&b, t0 + 400 * G_TIME_SPAN_MILLISECOND));
+  g_assert_cmpuint (spend_all (&b, t0 + 500 * G_TIME_SPAN_MILLISECOND), ==, 1);
+  g_assert_cmpuint (spend_all (&b, t0 + 1500 * G_TIME_SPAN_MILLISECOND), ==, 2);
+  /* A long pause refills up to the burst, not beyond. */
+  g_assert_cmpuint (spend_all (&b, t0 + 3600 * G_TIME_SPAN_SECOND), ==, 5);
+}
+
+static void
+test_bucket_clock_step_back (void)
+{
+  EmberTokenBucket b;
+  const gint64 t0 = 1000 * G_TIME_SPAN_SECOND;
+
+  ember_token_bucket_init (&b, 1, 1, t0);
+  g_assert_cmpuint (spend_all (&b, t0), ==, 1);
+  /* A clock that went back gives nothing, and the time it "lost" is not
+   * credited when it comes forward again. */
+  g_assert_false (ember_token_bucket_ready (&b, t0 - 10 * G_TIME_SPAN_SECOND));
+  g_assert_false (ember_token_bucket_ready (&b, t0 + 900 * G_TIME_SPAN_MILLISECOND));
+  g_assert_true (ember_token_bucket_ready (&b, t0 + G_TIME_SPAN_SECOND));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -748,6 +794,9 @@ main (int argc, char **argv)
                    test_table_remove);
   g_test_add_func ("/net/prefix-table/lookup/keeps-ipv4-and-ipv6-apart", test_table_families_apart);
   g_test_add_func ("/net/prefix-table/foreach/walks-in-address-order", test_table_foreach_in_order);
+  g_test_add_func ("/net/token-bucket/gives-the-burst-then-the-rate", test_bucket_burst_then_rate);
+  g_test_add_func ("/net/token-bucket/a-clock-stepping-back-refills-nothing",
+                   test_bucket_clock_step_back);
   g_test_add_func ("/net/prefix-table/lookup/matches-brute-force-on-random-tables",
                    test_table_matches_brute_force);
   return g_test_run ();

@@ -49,6 +49,9 @@ ember_dns_name_read (const guint8 *buf, gsize len, gsize off, gsize *end, char *
                      gsize *wire_len)
 {
   gsize pos = off, segment = off, wire = 0, t = 0;
+  /* Where the labels being read must end: the message, then, after a
+   * jump, the pointer that led there. */
+  gsize limit = len;
   gboolean jumped = FALSE;
 
   if (text != NULL && cap == 0)
@@ -57,24 +60,28 @@ ember_dns_name_read (const guint8 *buf, gsize len, gsize off, gsize *end, char *
     {
       guint8 b;
 
-      if (pos >= len)
-        return EMBER_DNS_ERR_TRUNCATED;
+      if (pos >= limit)
+        return jumped ? EMBER_DNS_ERR_POINTER : EMBER_DNS_ERR_TRUNCATED;
       b = buf[pos];
       if ((b & EMBER_DNS_POINTER_MASK) == EMBER_DNS_POINTER_MASK)
         {
           gsize target;
 
-          if (pos + 2 > len)
-            return EMBER_DNS_ERR_TRUNCATED;
+          if (pos + 2 > limit)
+            return jumped ? EMBER_DNS_ERR_POINTER : EMBER_DNS_ERR_TRUNCATED;
           target = ((gsize) (b & 0x3F) << 8) | buf[pos + 1];
           /* RFC 1035 §4.1.4 compressors only point at names written
            * earlier, so the target lies before this segment's start:
-           * every jump moves strictly backwards and chains end. */
+           * every jump moves strictly backwards and chains end. And the
+           * name pointed at was written whole before the pointer: its
+           * labels end before it, so a message cut after this name
+           * (ember_dns_truncate) still holds all of it. */
           if (target < EMBER_DNS_HEADER_LEN || target >= segment)
             return EMBER_DNS_ERR_POINTER;
           if (!jumped && end != NULL)
             *end = pos + 2;
           jumped = TRUE;
+          limit = pos;
           pos = segment = target;
           continue;
         }
@@ -89,8 +96,8 @@ ember_dns_name_read (const guint8 *buf, gsize len, gsize off, gsize *end, char *
             *end = pos + 1;
           break;
         }
-      if (pos + 1 + b > len)
-        return EMBER_DNS_ERR_TRUNCATED;
+      if (pos + 1 + b > limit)
+        return jumped ? EMBER_DNS_ERR_POINTER : EMBER_DNS_ERR_TRUNCATED;
       if (text != NULL)
         {
           if (t > 0)

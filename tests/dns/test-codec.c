@@ -241,6 +241,14 @@ static const Malformed malformed[] = {
     { Q_APP, A_IN, 0xc0, 37, RR_A_TAIL, 0xc0, 21, RR_A_TAIL }, 41, EMBER_DNS_ERR_POINTER },
   { "a forward pointer to a later record", 1, 2, 0, 0,
     { Q_APP, A_IN, 0xc0, 37, RR_A_TAIL, 1, 'b', 0, RR_A_TAIL }, 42, EMBER_DNS_ERR_POINTER },
+  /* Answer 2's name points back into answer 1's rdata, where a 20-byte
+   * label starts that runs on past the pointer itself: a name no
+   * compressor writes, and one a cut after answer 1 would leave dangling
+   * (found by fuzz-dns-codec through ember_dns_truncate). */
+  { "a pointer to a name that runs past the pointer", 1, 2, 0, 0,
+    { Q_APP, A_IN, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 20, 0, 0, 1, 0xc0, 33, 0, 16, 0, 1,
+      0, 0, 0, 60, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0 },
+    45, EMBER_DNS_ERR_POINTER },
   { "a pointer cut after its first byte", 1, 0, 0, 0, { 0xc0 }, 1, EMBER_DNS_ERR_TRUNCATED },
   { "a label running past the end", 1, 0, 0, 0, { 9, 'a', 'b' }, 3, EMBER_DNS_ERR_TRUNCATED },
   { "a name without its root label", 1, 0, 0, 0, { 3, 'a', 'p', 'p' }, 4,

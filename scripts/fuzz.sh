@@ -6,13 +6,13 @@
 # out, and prints the path of the input that did it.
 #
 #   scripts/fuzz.sh [BUILD_DIR]        default: build-fuzz in the repo root
-#   EMBER_FUZZ_SECONDS=30              time per target
+#   EMBER_FUZZ_SECONDS=20              time per target
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 dir=${1:-build-fuzz}
 [[ $dir = /* ]] || dir=$root/$dir
-seconds=${EMBER_FUZZ_SECONDS:-30}
+seconds=${EMBER_FUZZ_SECONDS:-20}
 
 # Fuzz builds use werror=false so that clang-only warnings do not break CI.
 opts=(-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false)

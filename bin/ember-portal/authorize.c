@@ -241,6 +241,10 @@ authorize_request (Session *client, EmberPortalMessage *msg)
   f->client_ice = a->client_ice;
   f->gateway_ice = a->gateway_ice;
   f->expires_at = a->expires_at;
+  /* The names the client gave proxy addresses: the gateway checks them
+   * against the resource's pattern (docs/portal-protocol.md). */
+  f->dns_names = ember_portal_dns_names_copy (req->dns_names, req->n_dns_names);
+  f->n_dns_names = f->dns_names != NULL ? req->n_dns_names : 0;
   g_hash_table_insert (srv->pending, a->nonce, a);
   if (!session_send (gw, &m))
     {

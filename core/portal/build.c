@@ -252,6 +252,38 @@ put_ids (Writer *w, const char *name, const EmberPortalId *ids, guint n,
   return TRUE;
 }
 
+/* `dns_names` only when there are any: peers that predate it see the
+ * message they know. */
+static gboolean
+put_dns_names (Writer *w, const EmberPortalDnsName *d, guint n)
+{
+  if (n == 0)
+    return TRUE;
+  if (!check_count (w, "dns_names", n, 0, EMBER_PORTAL_MAX_DNS_NAMES, d))
+    return FALSE;
+  gsize mark = reader_push_member (&w->r, "dns_names");
+  w_key (w, "dns_names");
+  w_begin (w, '[');
+  for (guint i = 0; i < n; i++)
+    {
+      gsize m = reader_push_index (&w->r, i);
+      w_begin (w, '{');
+      if (!put_text (w, "name", d[i].name, EMBER_PORTAL_DNS_PATTERN_MAX))
+        return FALSE;
+      if (d[i].ipv4.family == EMBER_ADDR_NONE && d[i].ipv6.family == EMBER_ADDR_NONE)
+        return reader_fail (&w->r, "a dns name needs \"ipv4\", \"ipv6\" or both");
+      if (d[i].ipv4.family != EMBER_ADDR_NONE && !put_ip (w, "ipv4", &d[i].ipv4, EMBER_ADDR_IPV4))
+        return FALSE;
+      if (d[i].ipv6.family != EMBER_ADDR_NONE && !put_ip (w, "ipv6", &d[i].ipv6, EMBER_ADDR_IPV6))
+        return FALSE;
+      w_end (w, '}');
+      reader_pop (&w->r, m);
+    }
+  w_end (w, ']');
+  reader_pop (&w->r, mark);
+  return TRUE;
+}
+
 static gboolean
 put_candidates (Writer *w, const char *name, const EmberIceCandidate *c,
                 guint n)
@@ -573,7 +605,8 @@ put_payload (Writer *w, const EmberPortalMessage *msg, gboolean gw)
         const EmberPortalRequestAuthorization *ra = &msg->u.request_authorization;
         if (!put_id (w, "resource_id", &ra->resource_id)
             || !put_ids (w, "connected_gateway_ids", ra->connected_gateway_ids,
-                         ra->n_connected_gateway_ids, 0, EMBER_PORTAL_MAX_PEER_IDS))
+                         ra->n_connected_gateway_ids, 0, EMBER_PORTAL_MAX_PEER_IDS)
+            || !put_dns_names (w, ra->dns_names, ra->n_dns_names))
           return FALSE;
         break;
       }
@@ -611,7 +644,8 @@ put_payload (Writer *w, const EmberPortalMessage *msg, gboolean gw)
         put_key (w, "preshared_key", &af->preshared_key);
         if (!put_ice (w, "client_ice", &af->client_ice)
             || !put_ice (w, "gateway_ice", &af->gateway_ice)
-            || !put_time (w, "expires_at", af->expires_at))
+            || !put_time (w, "expires_at", af->expires_at)
+            || !put_dns_names (w, af->dns_names, af->n_dns_names))
           return FALSE;
         break;
       }

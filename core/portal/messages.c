@@ -205,6 +205,8 @@ ember_portal_message_clear (EmberPortalMessage *msg)
       break;
     case EMBER_PORTAL_EVENT_REQUEST_AUTHORIZATION:
       g_free (msg->u.request_authorization.connected_gateway_ids);
+      ember_portal_dns_names_free (msg->u.request_authorization.dns_names,
+                                   msg->u.request_authorization.n_dns_names);
       break;
     case EMBER_PORTAL_EVENT_NEW_GATEWAY_ICE_CANDIDATES:
     case EMBER_PORTAL_EVENT_INVALIDATE_GATEWAY_ICE_CANDIDATES:
@@ -226,6 +228,8 @@ ember_portal_message_clear (EmberPortalMessage *msg)
     case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
       g_free (msg->u.authorize_flow.ref);
       ember_portal_resource_clear (&msg->u.authorize_flow.resource);
+      ember_portal_dns_names_free (msg->u.authorize_flow.dns_names,
+                                   msg->u.authorize_flow.n_dns_names);
       break;
     case EMBER_PORTAL_EVENT_FLOW_AUTHORIZED:
       g_free (msg->u.flow_authorized.ref);
@@ -268,6 +272,18 @@ ids_eq (const EmberPortalId *a, guint na, const EmberPortalId *b, guint nb)
     return FALSE;
   for (guint i = 0; i < na; i++)
     if (!id_eq (&a[i], &b[i]))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+dns_names_eq (const EmberPortalDnsName *a, guint na, const EmberPortalDnsName *b, guint nb)
+{
+  if (na != nb)
+    return FALSE;
+  for (guint i = 0; i < na; i++)
+    if (g_strcmp0 (a[i].name, b[i].name) != 0 || !addr_eq (&a[i].ipv4, &b[i].ipv4)
+        || !addr_eq (&a[i].ipv6, &b[i].ipv6))
       return FALSE;
   return TRUE;
 }
@@ -421,7 +437,8 @@ payload_eq (EmberPortalEvent event, const EmberPortalMessage *a, const EmberPort
                                               *y = &b->u.request_authorization;
         return id_eq (&x->resource_id, &y->resource_id)
                && ids_eq (x->connected_gateway_ids, x->n_connected_gateway_ids,
-                          y->connected_gateway_ids, y->n_connected_gateway_ids);
+                          y->connected_gateway_ids, y->n_connected_gateway_ids)
+               && dns_names_eq (x->dns_names, x->n_dns_names, y->dns_names, y->n_dns_names);
       }
     case EMBER_PORTAL_EVENT_NEW_GATEWAY_ICE_CANDIDATES:
     case EMBER_PORTAL_EVENT_INVALIDATE_GATEWAY_ICE_CANDIDATES:
@@ -455,7 +472,8 @@ payload_eq (EmberPortalEvent event, const EmberPortalMessage *a, const EmberPort
                && peer_eq (&x->client, &y->client)
                && key_eq (&x->preshared_key, &y->preshared_key)
                && ice_eq (&x->client_ice, &y->client_ice)
-               && ice_eq (&x->gateway_ice, &y->gateway_ice) && x->expires_at == y->expires_at;
+               && ice_eq (&x->gateway_ice, &y->gateway_ice) && x->expires_at == y->expires_at
+               && dns_names_eq (x->dns_names, x->n_dns_names, y->dns_names, y->n_dns_names);
       }
     case EMBER_PORTAL_EVENT_FLOW_AUTHORIZED:
       return str_eq (a->u.flow_authorized.ref, b->u.flow_authorized.ref);
@@ -471,4 +489,28 @@ ember_portal_message_equal (const EmberPortalMessage *a, const EmberPortalMessag
   g_return_val_if_fail (a != NULL && b != NULL, FALSE);
   return a->event == b->event && a->topic == b->topic && str_eq (a->ref, b->ref)
          && payload_eq (a->event, a, b);
+}
+
+EmberPortalDnsName *
+ember_portal_dns_names_copy (const EmberPortalDnsName *names, guint n)
+{
+  EmberPortalDnsName *out;
+
+  if (n == 0 || names == NULL)
+    return NULL;
+  out = g_new0 (EmberPortalDnsName, n);
+  for (guint i = 0; i < n; i++)
+    {
+      out[i] = names[i];
+      out[i].name = g_strdup (names[i].name);
+    }
+  return out;
+}
+
+void
+ember_portal_dns_names_free (EmberPortalDnsName *names, guint n)
+{
+  for (guint i = 0; names != NULL && i < n; i++)
+    g_free (names[i].name);
+  g_free (names);
 }

@@ -39,6 +39,7 @@ G_BEGIN_DECLS
 #define EMBER_PORTAL_MAX_PORT_RANGES 32   /* per filter */
 #define EMBER_PORTAL_MAX_CANDIDATES 64    /* per candidates message */
 #define EMBER_PORTAL_MAX_PEER_IDS 256     /* gateway_ids / client_ids lists */
+#define EMBER_PORTAL_MAX_DNS_NAMES 64     /* dns_names of one request / flow */
 /* Heartbeats (topic "phoenix"): every 10 s; 3 missed close the session. */
 #define EMBER_PORTAL_HEARTBEAT_INTERVAL_US (10 * G_TIME_SPAN_SECOND)
 #define EMBER_PORTAL_HEARTBEAT_TIMEOUT_US (3 * EMBER_PORTAL_HEARTBEAT_INTERVAL_US)
@@ -310,10 +311,24 @@ typedef struct {
   EmberPortalDisconnectReason reason;
 } EmberPortalDisconnect;
 
+/* A name of a `dns` resource and the proxy addresses the client's stub
+ * gave it: JSON {name, ipv4?, ipv6?}, at least one address. A family
+ * without an address has family EMBER_ADDR_NONE. */
+typedef struct {
+  char *name;
+  EmberAddr ipv4;
+  EmberAddr ipv6;
+} EmberPortalDnsName;
+
+/* `dns_names` (optional, 0..64): for a `dns` resource, the names the
+ * client resolved to proxy addresses, which the portal passes on to the
+ * gateway in authorize_flow so it can translate them. */
 typedef struct {
   EmberPortalId resource_id;
   EmberPortalId *connected_gateway_ids;
   guint n_connected_gateway_ids;
+  EmberPortalDnsName *dns_names;
+  guint n_dns_names;
 } EmberPortalRequestAuthorization;
 
 /* An authorization that is still valid, as the gateway's init lists it
@@ -343,6 +358,8 @@ typedef struct {
   EmberPortalIceCredentials client_ice;
   EmberPortalIceCredentials gateway_ice;
   gint64 expires_at;
+  EmberPortalDnsName *dns_names;    /* optional: the request's, passed on */
+  guint n_dns_names;
 } EmberPortalAuthorizeFlow;
 
 /* From a gateway, wire event "authorization_created": {"ref": ...}. */
@@ -394,6 +411,9 @@ gboolean ember_portal_message_equal (const EmberPortalMessage *a, const EmberPor
 /* Clears one resource (a member of an array the caller builds). */
 void ember_portal_resource_clear (EmberPortalResource *res);
 void ember_portal_relay_clear (EmberPortalRelay *relay);
+/* A deep copy of n dns names (NULL for 0), and freeing one. */
+EmberPortalDnsName *ember_portal_dns_names_copy (const EmberPortalDnsName *names, guint n);
+void ember_portal_dns_names_free (EmberPortalDnsName *names, guint n);
 
 /* ---- Names ------------------------------------------------------------ */
 

@@ -344,6 +344,30 @@ each_authorization (Reader *r, JsonNode *node, gpointer out)
          && read_time (r, o, "expires_at", &a->expires_at);
 }
 
+/* {name, ipv4?, ipv6?} with at least one address (docs/portal-protocol.md). */
+static gboolean
+each_dns_name (Reader *r, JsonNode *node, gpointer out)
+{
+  static const char *const allowed[] = { "name", "ipv4", "ipv6", NULL };
+  EmberPortalDnsName *d = out;
+  JsonObject *o;
+  gboolean has4, has6;
+
+  if (!reader_object (r, node, allowed, &o)
+      || !read_string (r, o, "name", TRUE, EMBER_PORTAL_DNS_PATTERN_MAX, &d->name))
+    return FALSE;
+  has4 = json_object_has_member (o, "ipv4");
+  has6 = json_object_has_member (o, "ipv6");
+  if (!has4 && !has6)
+    return reader_fail (r, "a dns name needs \"ipv4\", \"ipv6\" or both");
+  return (!has4 || read_ip (r, o, "ipv4", EMBER_ADDR_IPV4, &d->ipv4))
+         && (!has6 || read_ip (r, o, "ipv6", EMBER_ADDR_IPV6, &d->ipv6));
+}
+
+/* The optional member `dns_names` (absent: none). */
+static gboolean
+read_dns_names (Reader *r, JsonObject *o, EmberPortalDnsName **names, guint *n);
+
 #define READ_OBJECTS(r, o, name, max, array, n, each)                                           \
   read_objects (r, o, name, max, sizeof *(array), each, (gpointer *) &(array), &(n))
 
@@ -358,6 +382,14 @@ read_resource_member (Reader *r, JsonObject *o, const char *name, EmberPortalRes
     return FALSE;
   reader_pop (r, mark);
   return TRUE;
+}
+
+static gboolean
+read_dns_names (Reader *r, JsonObject *o, EmberPortalDnsName **names, guint *n)
+{
+  if (!json_object_has_member (o, "dns_names"))
+    return TRUE;
+  return READ_OBJECTS (r, o, "dns_names", EMBER_PORTAL_MAX_DNS_NAMES, *names, *n, each_dns_name);
 }
 
 /* The payload object of `msg->event` (the reader's path is "payload"). */
@@ -499,12 +531,14 @@ read_payload (Reader *r, JsonNode *payload, EmberPortalChannel channel, EmberPor
 
     case EMBER_PORTAL_EVENT_REQUEST_AUTHORIZATION:
       {
-        static const char *const allowed[] = { "resource_id", "connected_gateway_ids", NULL };
+        static const char *const allowed[] = { "resource_id", "connected_gateway_ids",
+                                               "dns_names", NULL };
         EmberPortalRequestAuthorization *ra = &msg->u.request_authorization;
         return reader_object (r, payload, allowed, &o)
                && read_id (r, o, "resource_id", &ra->resource_id)
                && read_id_array (r, o, "connected_gateway_ids", 0, EMBER_PORTAL_MAX_PEER_IDS,
-                                 &ra->connected_gateway_ids, &ra->n_connected_gateway_ids);
+                                 &ra->connected_gateway_ids, &ra->n_connected_gateway_ids)
+               && read_dns_names (r, o, &ra->dns_names, &ra->n_dns_names);
       }
 
     case EMBER_PORTAL_EVENT_NEW_GATEWAY_ICE_CANDIDATES:
@@ -535,7 +569,8 @@ read_payload (Reader *r, JsonNode *payload, EmberPortalChannel channel, EmberPor
     case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
       {
         static const char *const allowed[] = { "ref", "resource", "client", "preshared_key",
-                                               "client_ice", "gateway_ice", "expires_at", NULL };
+                                               "client_ice", "gateway_ice", "expires_at",
+                                               "dns_names", NULL };
         EmberPortalAuthorizeFlow *af = &msg->u.authorize_flow;
         return reader_object (r, payload, allowed, &o)
                && read_string (r, o, "ref", TRUE, EMBER_PORTAL_FLOW_REF_MAX, &af->ref)
@@ -544,7 +579,8 @@ read_payload (Reader *r, JsonNode *payload, EmberPortalChannel channel, EmberPor
                && read_key (r, o, "preshared_key", &af->preshared_key)
                && read_ice_credentials (r, o, "client_ice", &af->client_ice)
                && read_ice_credentials (r, o, "gateway_ice", &af->gateway_ice)
-               && read_time (r, o, "expires_at", &af->expires_at);
+               && read_time (r, o, "expires_at", &af->expires_at)
+               && read_dns_names (r, o, &af->dns_names, &af->n_dns_names);
       }
 
     case EMBER_PORTAL_EVENT_FLOW_AUTHORIZED:

@@ -15,6 +15,14 @@ typedef struct {
   guint8 data[EMBER_PACKET_MTU];
 } HeldPacket;
 
+/* A name of a dns resource with its proxy addresses (the DNS stub's), told
+ * to the gateway in request_authorization's dns_names. */
+typedef struct {
+  char *name;
+  EmberAddr addr4, addr6;    /* family NONE when the resource lacks it */
+  guint32 sent_seq;          /* the first request that carried it; 0: none yet */
+} ProxyName;
+
 typedef struct {
   EmberPortalId id;
   EmberPortalResourceType type;
@@ -34,6 +42,9 @@ typedef struct {
   HeldPacket *held;          /* EMBER_CLIENT_HOLD_MAX, allocated on first use */
   guint held_head, held_len;
   gint64 last_used;
+  GPtrArray *names;          /* ProxyName*, type dns */
+  guint32 req_seq;           /* requests sent */
+  guint32 answered_seq;      /* requests answered (or given up on) */
 } Resource;
 
 /* Per gateway connection (the node conn's user data). */
@@ -273,10 +284,20 @@ remove_proxies_of (EmberClientTunnel *t, Resource *r)
 }
 
 static void
+proxy_name_free (gpointer data)
+{
+  ProxyName *n = data;
+  g_free (n->name);
+  g_free (n);
+}
+
+static void
 resource_free (gpointer data)
 {
   Resource *r = data;
   g_free (r->held);
+  if (r->names != NULL)
+    g_ptr_array_unref (r->names);
   g_free (r);
 }
 
@@ -309,6 +330,8 @@ upsert_resource (EmberClientTunnel *t, const EmberPortalResource *in)
       unroute (t, r);
       if (r->type == EMBER_PORTAL_RESOURCE_DNS)
         remove_proxies_of (t, r);
+      if (r->names != NULL)
+        g_ptr_array_set_size (r->names, 0);
       if (t->internet == r)
         t->internet = NULL;
     }
@@ -373,6 +396,24 @@ send_request (EmberClientTunnel *t, Resource *r, gint64 now)
   ember_tunnel_node_foreach (t->node, collect_live, ids);
   req->n_connected_gateway_ids = MIN (ids->len, (guint) EMBER_PORTAL_MAX_PEER_IDS);
   req->connected_gateway_ids = (EmberPortalId *) (void *) g_array_free (ids, FALSE);
+  r->req_seq++;
+  if (r->names != NULL && r->names->len > 0)
+    {
+      /* The newest names when there are more than a message holds. */
+      guint n = MIN (r->names->len, (guint) EMBER_PORTAL_MAX_DNS_NAMES);
+      guint first = r->names->len - n;
+      req->dns_names = g_new0 (EmberPortalDnsName, n);
+      req->n_dns_names = n;
+      for (guint i = 0; i < n; i++)
+        {
+          ProxyName *pn = g_ptr_array_index (r->names, first + i);
+          req->dns_names[i].name = g_strdup (pn->name);
+          req->dns_names[i].ipv4 = pn->addr4;
+          req->dns_names[i].ipv6 = pn->addr6;
+          if (pn->sent_seq == 0)
+            pn->sent_seq = r->req_seq;
+        }
+    }
   g_queue_push_tail (&t->portal_out, msg);
   r->requested_at = now;
   t->stats.requests++;
@@ -394,6 +435,10 @@ authorization_created (EmberClientTunnel *t, gint64 now, const EmberPortalAuthor
   if (r == NULL)
     return;  /* deleted meanwhile */
   r->authz = EMBER_CLIENT_AUTHZ_AUTHORIZED;
+  /* The portal answers a client's requests in order: the oldest
+   * unanswered one is answered, and the gateway knows its names. */
+  if (r->answered_seq < r->req_seq)
+    r->answered_seq++;
   r->gateway = a->gateway.id;
   r->conn = NULL;
   r->expires = unix_to_now (t, a->expires_at);
@@ -675,6 +720,29 @@ sync_node (EmberClientTunnel *t, gint64 now)
 
 /* ---- packets --------------------------------------------------------------------- */
 
+/* Whether `dst` is a proxy address of `r` whose name no answered request
+ * carried yet: the gateway could not translate it, so it waits (asking
+ * for it now if no request carried it). */
+static gboolean
+name_unknown_to_gateway (EmberClientTunnel *t, Resource *r, const EmberAddr *dst, gint64 now)
+{
+  if (r->names == NULL || r->names->len == 0)
+    return FALSE;
+  for (guint i = r->names->len; i-- > 0;)
+    {
+      ProxyName *pn = g_ptr_array_index (r->names, i);
+      if (!ember_ice_addr_same_ip (&pn->addr4, dst) && !ember_ice_addr_same_ip (&pn->addr6, dst))
+        continue;
+      if (pn->sent_seq == 0)
+        {
+          send_request (t, r, now);
+          r->renewing = TRUE;
+        }
+      return pn->sent_seq == 0 || pn->sent_seq > r->answered_seq;
+    }
+  return FALSE;
+}
+
 EmberClientResult
 ember_client_tunnel_handle_tun (EmberClientTunnel *t, gint64 now, guint8 *buf, gsize cap,
                                 gsize *off, gsize *len, EmberTunnelTransmit *tx)
@@ -701,6 +769,8 @@ ember_client_tunnel_handle_tun (EmberClientTunnel *t, gint64 now, guint8 *buf, g
     case EMBER_CLIENT_AUTHZ_AUTHORIZED:
       {
         EmberTunnelConn *conn = conn_for (t, r);
+        if (name_unknown_to_gateway (t, r, &dst, now))
+          break;  /* held until the gateway learnt the name */
         if (conn != NULL && r->held_len == 0
             && ember_tunnel_conn_get_state (conn) == EMBER_TUNNEL_CONN_UP)
           {
@@ -891,10 +961,16 @@ ember_client_tunnel_handle_timeout (EmberClientTunnel *t, gint64 now)
         }
       else if (r->authz == EMBER_CLIENT_AUTHZ_AUTHORIZED && r->renewing
                && now >= r->requested_at + EMBER_CLIENT_REQUEST_TIMEOUT_US)
-        send_request (t, r, now);
+        {
+          r->answered_seq = r->req_seq;  /* that one is lost */
+          send_request (t, r, now);
+        }
       else if (r->authz == EMBER_CLIENT_AUTHZ_REQUESTED
                && now >= r->requested_at + EMBER_CLIENT_REQUEST_TIMEOUT_US)
-        request (t, r, now);
+        {
+          r->answered_seq = r->req_seq;
+          request (t, r, now);
+        }
       HeldPacket *h;
       while ((h = held_peek (r)) != NULL && now >= h->at + EMBER_CLIENT_HOLD_TIMEOUT_US)
         {
@@ -1164,6 +1240,42 @@ ember_client_tunnel_add_proxy_address (EmberClientTunnel *t, const EmberPortalId
   g_hash_table_insert (t->proxies, key, r);
   ember_prefix_table_insert (t->table, &c, r);
   route_event (t, EMBER_CLIENT_EVENT_ROUTE_ADD, &c);
+  return TRUE;
+}
+
+gboolean
+ember_client_tunnel_add_proxy_name (EmberClientTunnel *t, gint64 now,
+                                    const EmberPortalId *resource_id, const char *name,
+                                    const EmberAddr *addr4, const EmberAddr *addr6)
+{
+  Resource *r = g_hash_table_lookup (t->resources, resource_id->str);
+  gboolean has4 = addr4 != NULL && addr4->family == EMBER_ADDR_IPV4;
+  gboolean has6 = addr6 != NULL && addr6->family == EMBER_ADDR_IPV6;
+  if (r == NULL || r->type != EMBER_PORTAL_RESOURCE_DNS || name == NULL || (!has4 && !has6))
+    return FALSE;
+  if ((has4 && !ember_client_tunnel_add_proxy_address (t, resource_id, addr4))
+      || (has6 && !ember_client_tunnel_add_proxy_address (t, resource_id, addr6)))
+    return FALSE;
+  if (r->names == NULL)
+    r->names = g_ptr_array_new_with_free_func (proxy_name_free);
+  for (guint i = 0; i < r->names->len; i++)
+    if (g_ascii_strcasecmp (((ProxyName *) g_ptr_array_index (r->names, i))->name, name) == 0)
+      g_ptr_array_remove_index (r->names, i--);
+  ProxyName *pn = g_new0 (ProxyName, 1);
+  pn->name = g_strdup (name);
+  if (has4)
+    pn->addr4 = *addr4;
+  if (has6)
+    pn->addr6 = *addr6;
+  g_ptr_array_add (r->names, pn);
+  /* A gateway already serving the resource learns the name at once, so
+   * the application's first packet rarely waits. */
+  if (r->authz == EMBER_CLIENT_AUTHZ_AUTHORIZED || r->authz == EMBER_CLIENT_AUTHZ_REQUESTED)
+    {
+      send_request (t, r, now);
+      if (r->authz == EMBER_CLIENT_AUTHZ_AUTHORIZED)
+        r->renewing = TRUE;
+    }
   return TRUE;
 }
 

@@ -143,6 +143,16 @@ gboolean ember_client_tunnel_add_proxy_address (EmberClientTunnel *tunnel,
                                                 const EmberPortalId *resource_id,
                                                 const EmberAddr *addr);
 void ember_client_tunnel_remove_proxy_address (EmberClientTunnel *tunnel, const EmberAddr *addr);
+/* The same for both proxy addresses of `name` (either may be family
+ * NONE): routes them, and the name goes to the gateway with the
+ * resource's next request_authorization (dns_names), sent at once when
+ * the resource is authorized or requested. A packet to a proxy address
+ * waits (held) until a request carrying its name was answered, so the
+ * gateway can translate it. FALSE when the resource is unknown or not of
+ * type dns. */
+gboolean ember_client_tunnel_add_proxy_name (EmberClientTunnel *tunnel, gint64 now,
+                                             const EmberPortalId *resource_id, const char *name,
+                                             const EmberAddr *addr4, const EmberAddr *addr6);
 
 /* ---- Packets --------------------------------------------------------- */
 

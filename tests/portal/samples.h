@@ -125,6 +125,20 @@ sample_peer (guint n)
   return p;
 }
 
+/* Two names with proxy addresses: one dual-stack, one IPv4 only. */
+static inline EmberPortalDnsName *
+sample_dns_names (guint *n_out)
+{
+  EmberPortalDnsName *d = g_new0 (EmberPortalDnsName, 2);
+  d[0].name = g_strdup ("app.corp.example");
+  d[0].ipv4 = sample_ip ("100.96.0.1", 0);
+  d[0].ipv6 = sample_ip ("fd00:2021:1111:8000::1", 0);
+  d[1].name = g_strdup ("db.corp.example");
+  d[1].ipv4 = sample_ip ("100.96.0.2", 0);
+  *n_out = 2;
+  return d;
+}
+
 static inline EmberIceCandidate *
 sample_candidates (guint *n_out)
 {
@@ -223,6 +237,8 @@ sample_message (EmberPortalMessage *msg, EmberPortalEvent event, EmberPortalChan
       msg->u.request_authorization.resource_id = sample_id (0x100);
       msg->u.request_authorization.n_connected_gateway_ids = 2;
       msg->u.request_authorization.connected_gateway_ids = sample_ids (2, 0x409);
+      msg->u.request_authorization.dns_names =
+        sample_dns_names (&msg->u.request_authorization.n_dns_names);
       break;
     case EMBER_PORTAL_EVENT_NEW_GATEWAY_ICE_CANDIDATES:
     case EMBER_PORTAL_EVENT_INVALIDATE_GATEWAY_ICE_CANDIDATES:
@@ -256,6 +272,7 @@ sample_message (EmberPortalMessage *msg, EmberPortalEvent event, EmberPortalChan
       sample_ice (&msg->u.authorize_flow.client_ice, 'c');
       sample_ice (&msg->u.authorize_flow.gateway_ice, 'g');
       msg->u.authorize_flow.expires_at = 1765011600;
+      msg->u.authorize_flow.dns_names = sample_dns_names (&msg->u.authorize_flow.n_dns_names);
       break;
     case EMBER_PORTAL_EVENT_FLOW_AUTHORIZED:
       msg->u.flow_authorized.ref = g_strdup ("AAEC.signed-ref");

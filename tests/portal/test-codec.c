@@ -599,6 +599,14 @@ test_malformed_values (void)
       "payload.connected_gateway_ids: missing" },
     { 0, 0, "request_authorization", "{\"resource_id\":\"" ID_A "\",\"connected_gateway_ids\":[],"
       "\"extra\":true}", "payload: unknown member \"extra\"" },
+    { 0, 0, "request_authorization", "{\"resource_id\":\"" ID_A "\",\"connected_gateway_ids\":[],"
+      "\"dns_names\":[{\"name\":\"app.corp.example\"}]}",
+      "payload.dns_names[0]: a dns name needs \"ipv4\", \"ipv6\" or both" },
+    { 0, 0, "request_authorization", "{\"resource_id\":\"" ID_A "\",\"connected_gateway_ids\":[],"
+      "\"dns_names\":[{\"name\":\"app.corp.example\",\"ipv4\":\"fd00::1\"}]}",
+      "payload.dns_names[0].ipv4: " },
+    { 0, 0, "request_authorization", "{\"resource_id\":\"" ID_A "\",\"connected_gateway_ids\":[],"
+      "\"dns_names\":[{\"ipv4\":\"100.96.0.1\"}]}", "payload.dns_names[0].name: missing" },
     { 0, 0, "new_gateway_ice_candidates", "{\"gateway_ids\":[],\"candidates\":[\"candidate:1 1 udp 1 "
       "192.0.2.1 1 typ host\"]}", "payload.gateway_ids: 0 elements; expected 1..256" },
     { 0, 0, "new_gateway_ice_candidates", "{\"gateway_ids\":[\"" ID_B "\"],\"candidates\":["

@@ -113,13 +113,13 @@ check_config (const char *path)
   if (config == NULL)
     {
       g_printerr ("emberd: %s\n", error->message);
-      return EXIT_FAILURE;
+      return 2;
     }
   registry = scan_plugins ((const char *const *) config->plugin_dirs);
   if (!ember_config_check_plugins (config, registry, &error))
     {
       g_printerr ("emberd: %s\n", error->message);
-      return EXIT_FAILURE;
+      return 2;
     }
   printf ("%s: configuration is valid\n", path);
   return EXIT_SUCCESS;

@@ -516,6 +516,24 @@ conn_for (EmberClientTunnel *t, Resource *r)
   return r->conn;
 }
 
+/* A remote candidate inside a resource this client routes into the TUN
+ * (a gateway's LAN address, when its LAN is the resource) cannot work:
+ * the checks to it would enter the tunnel they are meant to build, and
+ * the gateway would refuse them. The internet resource does not count:
+ * it routes only traffic without Ember's fwmark, and the node's sockets
+ * carry it. */
+static gboolean
+candidate_in_resource (EmberClientTunnel *t, const EmberIceCandidate *c)
+{
+  Resource *r = ember_prefix_table_lookup_addr (t->table, &c->addr, NULL);
+  if (r == NULL || r == t->internet)
+    return FALSE;
+  char buf[EMBER_ADDR_PORT_STRLEN];
+  g_debug ("remote candidate %s: inside resource %s, which is routed into the tunnel: ignored",
+           ember_addr_format_port (&c->addr, buf), r->id.str);
+  return TRUE;
+}
+
 static void
 candidates_to_conn (EmberClientTunnel *t, gint64 now, const EmberPortalIceCandidates *c,
                     gboolean invalidate)
@@ -527,7 +545,7 @@ candidates_to_conn (EmberClientTunnel *t, gint64 now, const EmberPortalIceCandid
     {
       if (invalidate)
         ember_tunnel_conn_invalidate_remote_candidate (t->node, conn, now, &c->candidates[i]);
-      else
+      else if (!candidate_in_resource (t, &c->candidates[i]))
         ember_tunnel_conn_add_remote_candidate (t->node, conn, now, &c->candidates[i], NULL);
     }
 }

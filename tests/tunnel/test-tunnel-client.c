@@ -22,6 +22,8 @@ static const char *RES_NET = "7e4c9f6d-5b1a-4ca3-92f8-b05b4eac6d93";   /* intern
 static const char *RES_DNS = "8f5d0a7e-6c2b-4db4-a309-c16c5fbd7ea4";   /* *.corp.example */
 static const char *SITE = "d2c4e6f8-1a3b-4c5d-8e7f-9a0b1c2d3e4f";
 static const char *GW = "0c9d3e2f-7a6b-4d18-8e95-31b4c2d5e6f7";
+/* The gateway's address on its LAN, which is resource RES_WEB. */
+static const char *GW_LAN = "10.20.0.1";
 
 typedef enum { ANSWER_AUTHORIZE, ANSWER_FORBIDDEN, ANSWER_OFFLINE, ANSWER_NONE } Answer;
 
@@ -38,6 +40,7 @@ typedef struct {
   GArray *routes;                /* EmberClientEvent */
   GArray *gw_rx_seq;             /* ICMP echo sequences that reached the gateway */
   guint n_invalidations_to_gw;
+  guint tx_to_gw_lan;            /* datagrams the client sent to GW_LAN */
   guint tun_icmp;
   guint8 last_icmp_type, last_icmp_code;
 } Fx;
@@ -284,12 +287,17 @@ fx_run (Fx *fx, gint64 until)
           while (ember_client_tunnel_poll_transmit (fx->t, fx->now, buf, sizeof buf, &tx))
             {
               moved = TRUE;
+              EmberAddr lan = tunnel_fx_addr (GW_LAN, 51820);
+              if (ember_ice_addr_equal (&tx.to, &lan))
+                fx->tx_to_gw_lan++;
               gw_receive (fx, &tx, buf, 0, tx.len);
             }
           while (ember_tunnel_node_poll_transmit (fx->gw, fx->now, buf, sizeof buf, &tx))
             {
               moved = TRUE;
-              if (!ember_ice_addr_equal (&tx.to, &fx->chost))
+              /* What the gateway sends from its LAN address would leave
+               * through its NAT with another source. */
+              if (!ember_ice_addr_equal (&tx.to, &fx->chost) || !ember_ice_addr_equal (&tx.from, &fx->ghost))
                 continue;
               gsize off = 0, len = tx.len;
               ember_client_tunnel_handle_datagram (fx->t, fx->now, &tx.to, &tx.from, buf, &off, &len);
@@ -594,6 +602,25 @@ test_reject_access (Fx *fx, gconstpointer data)
   g_assert_cmpuint (fx->last_icmp_code, ==, EMBER_ICMPV4_UNREACH_ADMIN_PROHIBITED);
 }
 
+/* The gateway signals its LAN address as a host candidate; that LAN is a
+ * resource the client routes into the TUN, so checks to it would enter
+ * the tunnel they are to build. The client connects over the other
+ * candidate and never sends to the LAN address. */
+static void
+test_candidate_inside_resource_is_ignored (Fx *fx, gconstpointer data)
+{
+  (void) data;
+  EmberAddr hosts[2] = { tunnel_fx_addr (GW_LAN, 51820), fx->ghost };
+  ember_tunnel_node_set_host_addresses (fx->gw, hosts, 2, NULL, 0);
+  fx->answer = ANSWER_AUTHORIZE;
+  g_assert_cmpint (send_echo (fx, "10.20.0.5", 1), ==, EMBER_CLIENT_HELD);
+  fx_run (fx, fx->now + 5 * S);
+  g_assert_cmpuint (fx->gw_rx_seq->len, ==, 1);
+  g_assert_cmpuint (g_array_index (fx->gw_rx_seq, guint16, 0), ==, 1);
+  g_assert_cmpuint (fx->tx_to_gw_lan, ==, 0);
+  g_assert_cmpint (send_echo (fx, "10.20.0.5", 2), ==, EMBER_CLIENT_DATAGRAM);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -607,5 +634,6 @@ main (int argc, char **argv)
   ADD ("/tunnel/client/roaming-restarts-ice-and-keeps-held-packets", test_roaming_restarts_and_keeps_packets);
   ADD ("/tunnel/client/gateway-may-only-send-from-its-resources", test_gateway_spoofing_is_dropped);
   ADD ("/tunnel/client/reject-access-refuses-at-once", test_reject_access);
+  ADD ("/tunnel/client/gateway-candidate-inside-a-resource-is-ignored", test_candidate_inside_resource_is_ignored);
   return g_test_run ();
 }

@@ -8,7 +8,7 @@
 G_DEFINE_QUARK (ember-config-error-quark, ember_config_error)
 
 static const char *const daemon_keys[] = { "mode",     "plugin-dirs", "log-filter", "log-dir",
-                                            "state-dir", "runtime-dir", NULL };
+                                            "state-dir", "runtime-dir", "bus",        NULL };
 static const char *const portal_keys[] = { "url", "token-file", "ca-file", NULL };
 /* What a client or gateway uses when the config names no plugin. */
 static const char *const role_defaults[EMBER_ROLE_COUNT] = {
@@ -125,6 +125,7 @@ load_daemon_group (EmberConfig *c, GError **error)
   GError *local = NULL;
 
   c->state_dir = g_strdup (EMBER_CONFIG_DEFAULT_STATE_DIR);
+  c->bus = g_strdup ("system");
   c->runtime_dir = g_strdup (EMBER_CONFIG_DEFAULT_RUNTIME_DIR);
   if (!g_key_file_has_group (c->keyfile, "daemon"))
     return TRUE;
@@ -164,6 +165,18 @@ load_daemon_group (EmberConfig *c, GError **error)
   c->log_dir = get_string (c, "daemon", "log-dir", &local);
   if (local != NULL)
     goto fail;
+  g_free (c->bus);
+  c->bus = get_string (c, "daemon", "bus", &local);
+  if (local != NULL)
+    goto fail;
+  if (c->bus == NULL)
+    c->bus = g_strdup ("system");
+  if (!g_str_equal (c->bus, "system") && !g_str_equal (c->bus, "none"))
+    {
+      g_set_error (error, EMBER_CONFIG_ERROR, EMBER_CONFIG_ERROR_BAD_VALUE,
+                   "%s: [daemon] bus: expected system or none, got \"%s\"", c->path, c->bus);
+      return FALSE;
+    }
 
   if (g_key_file_has_key (c->keyfile, "daemon", "plugin-dirs", NULL))
     {
@@ -323,6 +336,7 @@ ember_config_free (EmberConfig *config)
   g_strfreev (config->plugin_dirs);
   g_free (config->log_filter);
   g_free (config->log_dir);
+  g_free (config->bus);
   g_free (config->state_dir);
   g_free (config->runtime_dir);
   g_free (config->portal_url);

@@ -41,6 +41,7 @@ typedef struct {
   char **plugin_dirs;                /* [daemon] plugin-dirs */
   char *log_filter;                  /* [daemon] log-filter */
   char *log_dir;                     /* [daemon] log-dir */
+  char *bus;                         /* [daemon] bus: system (default) | none */
   char *state_dir;                   /* [daemon] state-dir: keys, id, journal */
   char *runtime_dir;                 /* [daemon] runtime-dir: status file */
   char *portal_url;                  /* [portal] url: ws:// or wss:// base URL */

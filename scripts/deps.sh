@@ -44,6 +44,9 @@ packages=(
   # units and the D-Bus/polkit files, dbus-daemon loads the bus policy)
   scdoc debhelper fakeroot lintian systemd libxml2-utils dbus-daemon
   libnftables-dev libsystemd-dev  # in debian/control's Build-Depends (emberd's NAT, sd_notify)
+  # emberd's D-Bus API checks polkit per call (bin/emberd/dbus-api.c); tests/dbus runs a
+  # private dbus-daemon with python-dbusmock's polkitd template
+  libpolkit-gobject-1-dev dbus-daemon python3-dbusmock
 )
 
 test_only=(libclang-rt-14-dev wireguard-go tshark coturn unbound bind9-dnsutils dnsmasq-base dnsperf

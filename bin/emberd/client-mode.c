@@ -20,6 +20,11 @@
  * Roaming: netmon's address changes reach set_host_addresses, which
  * restarts ICE when the usable set changed. SIGHUP reconnects the portal
  * session and fails every connection, which the tunnel restarts.
+ *
+ * The D-Bus API (daemon.c) may take all of it down and up again
+ * (Disconnect, Connect, SignOut, SignIn): new_tunnel replaces the machine
+ * with a fresh one. SetInternetResource turns the internet resource on
+ * or off; the choice is kept in <state-dir>/internet ("on" or "off").
  */
 #define G_LOG_DOMAIN "ember-client"
 
@@ -35,10 +40,14 @@
 #include "ice/candidate.h"
 #include "tunnel/client.h"
 
+#define INTERNET_FILE "internet"
+
 typedef struct {
   char *name;
   char *address;
+  char *site;
   const char *type;
+  gboolean offline;  /* the portal said no gateway of its site is online */
 } Resource;
 
 typedef struct {
@@ -46,6 +55,7 @@ typedef struct {
   EmberClientTunnel *tunnel;
   GHashTable *resources;      /* id -> Resource */
   GArray *pending_routes;     /* EmberCidr, ROUTE_ADD before the TUN was up */
+  gboolean internet;          /* the internet resource is on */
   guint8 buf[EMBER_WG_TRANSMIT_MAX];
 } Client;
 
@@ -55,6 +65,7 @@ resource_free (gpointer data)
   Resource *r = data;
   g_free (r->name);
   g_free (r->address);
+  g_free (r->site);
   g_free (r);
 }
 
@@ -64,6 +75,7 @@ track_resource (Client *c, const EmberPortalResource *pr)
   Resource *r = g_new0 (Resource, 1);
 
   r->name = g_strdup (pr->name);
+  r->site = g_strdup (pr->site.name);
   switch (pr->type)
     {
     case EMBER_PORTAL_RESOURCE_CIDR:
@@ -265,6 +277,22 @@ mode_portal_message (EmberDaemon *d, gint64 now, const EmberPortalMessage *msg)
     case EMBER_PORTAL_EVENT_RESOURCE_DELETED:
       g_hash_table_remove (c->resources, msg->u.resource_deleted.id.str);
       break;
+    case EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED:
+      {
+        Resource *r = g_hash_table_lookup (c->resources,
+                                           msg->u.authorization_failed.resource_id.str);
+        if (r != NULL)
+          r->offline = msg->u.authorization_failed.reason == EMBER_PORTAL_AUTHZ_OFFLINE;
+        break;
+      }
+    case EMBER_PORTAL_EVENT_AUTHORIZATION_CREATED:
+      {
+        Resource *r = g_hash_table_lookup (c->resources,
+                                           msg->u.authorization_created.resource_id.str);
+        if (r != NULL)
+          r->offline = FALSE;
+        break;
+      }
     default:
       break;
     }
@@ -290,7 +318,7 @@ mode_drain (EmberDaemon *d, gint64 now)
 }
 
 static const char *
-authz_status (Client *c, EmberClientAuthzState state, const EmberPortalId *gw)
+authz_status (Client *c, EmberClientAuthzState state, const EmberPortalId *gw, gboolean offline)
 {
   EmberTunnelConn *conn;
 
@@ -301,7 +329,7 @@ authz_status (Client *c, EmberClientAuthzState state, const EmberPortalId *gw)
     case EMBER_CLIENT_AUTHZ_REQUESTED:
       return "connecting";
     case EMBER_CLIENT_AUTHZ_DENIED:
-      return "denied";
+      return offline ? "gateway_offline" : "denied";
     case EMBER_CLIENT_AUTHZ_AUTHORIZED:
       conn = ember_tunnel_node_lookup (c->d.node, gw->str);
       return conn != NULL && ember_tunnel_conn_get_state (conn) == EMBER_TUNNEL_CONN_UP
@@ -328,10 +356,104 @@ mode_status (EmberDaemon *d, EmberStatus *st)
 
       g_strlcpy (id.str, key, sizeof id.str);
       ember_client_tunnel_get_resource (c->tunnel, &id, &state, &gw, &held);
-      ember_status_add_resource (st, key, r->name, r->address, r->type,
-                                 authz_status (c, state, &gw),
-                                 state == EMBER_CLIENT_AUTHZ_AUTHORIZED ? gw.str : "");
+      EmberStatusResource *sr = ember_status_add_resource (
+          st, key, r->name, r->address, r->type, authz_status (c, state, &gw, r->offline),
+          state == EMBER_CLIENT_AUTHZ_AUTHORIZED ? gw.str : "");
+      g_free (sr->site);
+      sr->site = g_strdup (r->site != NULL ? r->site : "");
     }
+  st->internet = c->internet;
+}
+
+static EmberClientTunnel *
+tunnel_new (Client *c, gint64 now, GError **error)
+{
+  EmberClientTunnelConfig tc = { 0 };
+  EmberClientTunnel *tunnel;
+
+  tc.wg = c->d.wg;
+  memcpy (tc.private_key, c->d.identity->private_key, sizeof tc.private_key);
+  tc.rng = (EmberIceRng){ ember_daemon_rng, NULL };
+  tc.wall_us = g_get_real_time ();
+  tunnel = ember_client_tunnel_new (&tc, now, error);
+  gnutls_memset (tc.private_key, 0, sizeof tc.private_key);
+  if (tunnel == NULL)
+    return NULL;
+  c->d.node = ember_client_tunnel_get_node (tunnel);
+  ember_client_tunnel_set_internet_enabled (tunnel, now, c->internet);
+  return tunnel;
+}
+
+static void
+mode_new_tunnel (EmberDaemon *d, gint64 now)
+{
+  Client *c = (Client *) d;
+  g_autoptr (GError) error = NULL;
+  EmberClientTunnel *fresh = tunnel_new (c, now, &error);
+
+  if (fresh == NULL)
+    {
+      /* Same key and RNG as at start: a bug, not a state to run in. */
+      g_error ("cannot build a new client tunnel: %s", error->message);
+    }
+  ember_client_tunnel_free (c->tunnel);
+  c->tunnel = fresh;
+  g_hash_table_remove_all (c->resources);
+  g_array_set_size (c->pending_routes, 0);
+  drain (c, now);
+}
+
+static gboolean
+has_internet_resource (Client *c)
+{
+  GHashTableIter it;
+  gpointer value;
+
+  g_hash_table_iter_init (&it, c->resources);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    if (g_str_equal (((Resource *) value)->type, "internet"))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+mode_set_internet (EmberDaemon *d, gint64 now, gboolean enabled, GError **error)
+{
+  Client *c = (Client *) d;
+  g_autofree char *path = g_build_filename (d->config->state_dir, INTERNET_FILE, NULL);
+  g_autoptr (GError) local = NULL;
+
+  if (!has_internet_resource (c))
+    {
+      g_set_error_literal (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_NO_INTERNET_RESOURCE,
+                           "the portal's policy gives this device no internet resource");
+      return FALSE;
+    }
+  if (!g_file_set_contents_full (path, enabled ? "on\n" : "off\n", -1,
+                                 G_FILE_SET_CONTENTS_CONSISTENT, 0600, &local))
+    {
+      g_set_error (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_FAILED,
+                   "cannot keep the choice: %s", local->message);
+      return FALSE;
+    }
+  c->internet = enabled;
+  ember_client_tunnel_set_internet_enabled (c->tunnel, now, enabled);
+  g_info ("internet resource %s", enabled ? "on" : "off");
+  drain (c, now);
+  ember_shell_flush (d->shell);
+  return TRUE;
+}
+
+/* On unless the state directory says "off". */
+static gboolean
+load_internet (const char *state_dir)
+{
+  g_autofree char *path = g_build_filename (state_dir, INTERNET_FILE, NULL);
+  g_autofree char *text = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return TRUE;
+  return !g_str_equal (g_strstrip (text), "off");
 }
 
 static const EmberDaemonMode client_mode = {
@@ -339,6 +461,8 @@ static const EmberDaemonMode client_mode = {
   .host_addresses = mode_host_addresses,
   .drain = mode_drain,
   .status = mode_status,
+  .new_tunnel = mode_new_tunnel,
+  .set_internet = mode_set_internet,
 };
 
 int
@@ -353,7 +477,6 @@ ember_client_mode_run (EmberConfig *config)
   };
   g_autoptr (GError) error = NULL;
   Client c = { 0 };
-  EmberClientTunnelConfig tc = { 0 };
   gint64 now = g_get_monotonic_time ();
   int code = EMBER_EXIT_FAILURE;
 
@@ -362,17 +485,11 @@ ember_client_mode_run (EmberConfig *config)
   if (!ember_daemon_init (&c.d, config, EMBER_PORTAL_CHANNEL_CLIENT, &client_mode, NULL, &code,
                           &error))
     goto out;
-  tc.wg = c.d.wg;
-  memcpy (tc.private_key, c.d.identity->private_key, sizeof tc.private_key);
-  tc.rng = (EmberIceRng){ ember_daemon_rng, NULL };
-  tc.wall_us = g_get_real_time ();
-  c.tunnel = ember_client_tunnel_new (&tc, now, &error);
-  gnutls_memset (tc.private_key, 0, sizeof tc.private_key);
+  c.internet = load_internet (config->state_dir);
+  c.tunnel = tunnel_new (&c, now, &error);
   code = EMBER_EXIT_FAILURE;
   if (c.tunnel == NULL)
     goto out;
-  c.d.node = ember_client_tunnel_get_node (c.tunnel);
-  ember_client_tunnel_set_internet_enabled (c.tunnel, now, TRUE);
   if (!ember_daemon_start (&c.d, &callbacks, EMBER_NETCONF_DEFAULT_FWMARK, &error))
     goto out;
   code = ember_daemon_run (&c.d);

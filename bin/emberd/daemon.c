@@ -10,9 +10,13 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "ember-build-config.h"
 #include "ice/candidate.h"
 #include "net/cidr.h"
 #include "paths.h"
+
+/* The Error signal for a portal away this long (org.ember.Ember1.xml). */
+#define OUTAGE_TELL_US (300 * G_USEC_PER_SEC)
 
 guint64
 ember_daemon_rng (gpointer user_data)
@@ -92,6 +96,19 @@ typedef struct {
   gint64 now;
 } StatusVisit;
 
+/* The API's State (org.ember.Ember1.xml). */
+static const char *
+api_state (EmberDaemon *d)
+{
+  if (d->token == NULL)
+    return "signed-out";
+  if (d->session == NULL)
+    return "disconnected";
+  if (d->portal_state == EMBER_PORTAL_SESSION_JOINED)
+    return "connected";
+  return d->joined_session ? "reconnecting" : "connecting";
+}
+
 static void
 status_conn (EmberTunnelConn *conn, gpointer data)
 {
@@ -130,24 +147,34 @@ status_conn (EmberTunnelConn *conn, gpointer data)
     }
   if (ember_tunnel_conn_get_wg_stats (v->d->node, conn, &ws))
     {
+      EmberStatusCounters *t = &v->st->counters;
+
       c->rx_bytes = ws.rx_bytes;
       c->tx_bytes = ws.tx_bytes;
       if (ws.last_handshake != G_MININT64 && ws.last_handshake != 0)
-        c->handshake_age_s = (v->now - ws.last_handshake) / G_USEC_PER_SEC;
+        {
+          c->handshake_age_s = (v->now - ws.last_handshake) / G_USEC_PER_SEC;
+          t->handshakes++;
+        }
+      t->rx_bytes += ws.rx_bytes;
+      t->tx_bytes += ws.tx_bytes;
+      t->rx_packets += ws.rx_packets;
+      t->tx_packets += ws.tx_packets;
+      t->dropped_packets += ws.staged_dropped;
     }
 }
 
-void
-ember_daemon_write_status (EmberDaemon *d)
+EmberStatus *
+ember_daemon_snapshot (EmberDaemon *d)
 {
-  g_autoptr (EmberStatus) st = ember_status_new ();
-  g_autoptr (GError) error = NULL;
+  EmberStatus *st = ember_status_new ();
   char a[EMBER_ADDR_STRLEN];
   StatusVisit v = { d, st, g_get_monotonic_time () };
 
-  d->status_dirty = FALSE;
   st->mode = g_strdup (d->config->mode);
   st->pid = getpid ();
+  st->state = g_strdup (api_state (d));
+  st->public_key = g_strdup (d->public_key != NULL ? d->public_key : "");
   st->portal_url = g_strdup (d->config->portal_url);
   st->portal_state = g_strdup (ember_portal_session_state_to_string (d->portal_state));
   st->portal_since = d->portal_since;
@@ -157,8 +184,20 @@ ember_daemon_write_status (EmberDaemon *d)
   if (d->mode->status != NULL)
     d->mode->status (d, st);
   ember_tunnel_node_foreach (d->node, status_conn, &v);
+  return st;
+}
+
+void
+ember_daemon_write_status (EmberDaemon *d)
+{
+  g_autoptr (EmberStatus) st = ember_daemon_snapshot (d);
+  g_autoptr (GError) error = NULL;
+
+  d->status_dirty = FALSE;
   if (!ember_status_write (st, d->status_path, &error))
     g_debug ("status: %s", error->message);
+  if (d->api != NULL)
+    ember_dbus_api_update (d->api, st);
   notify_status (d);
 }
 
@@ -179,7 +218,8 @@ on_hangup (EmberShell *shell, gpointer user_data)
 
   (void) shell;
   g_info ("reconnecting to the portal and resetting every connection");
-  ember_portal_session_reconnect (d->session);
+  if (d->session != NULL)
+    ember_portal_session_reconnect (d->session);
   ember_tunnel_node_foreach (d->node, collect_conn, conns);
   for (guint i = 0; i < conns->len; i++)
     ember_tunnel_node_fail (d->node, conns->pdata[i], now, "reset by SIGHUP");
@@ -214,6 +254,16 @@ on_status_tick (EmberShell *shell, gpointer user_data)
 {
   EmberDaemon *d = user_data;
   (void) shell;
+  if (d->outage_since != 0 && !d->outage_told && d->api != NULL
+      && g_get_monotonic_time () - d->outage_since >= OUTAGE_TELL_US)
+    {
+      g_autofree char *msg = g_strdup_printf (
+          "the portal %s has been unreachable for %" G_GINT64_FORMAT " minutes (%s)",
+          d->config->portal_url, (g_get_monotonic_time () - d->outage_since) / (60 * G_USEC_PER_SEC),
+          d->portal_error != NULL ? d->portal_error : "no answer");
+      d->outage_told = TRUE;
+      ember_dbus_api_emit_error (d->api, EMBER_DBUS_ERROR_PORTAL_UNREACHABLE, msg);
+    }
   ember_daemon_write_status (d);
   /* The status tick runs on the main loop: it proves the loop turns. */
   if (d->watchdog)
@@ -328,8 +378,10 @@ ember_daemon_portal_send (EmberDaemon *d, EmberPortalMessage *msg)
   g_autoptr (GError) error = NULL;
 
   /* Queued while the portal is away (the session keeps them in order);
-   * a refusal is a bug or a full queue, and the machine asks again. */
-  if (!ember_portal_session_send (d->session, msg, &error))
+   * a refusal is a bug or a full queue, and the machine asks again.
+   * Disconnected or signed out: the machine is a fresh one that is
+   * told nothing, and what it asks for goes nowhere. */
+  if (d->session != NULL && !ember_portal_session_send (d->session, msg, &error))
     g_warning ("portal: cannot send: %s", error->message);
   ember_portal_message_clear (msg);
 }
@@ -340,6 +392,60 @@ on_portal_message (EmberPortalSession *s, const EmberPortalMessage *msg, gpointe
   EmberDaemon *d = user_data;
   (void) s;
   d->mode->portal_message (d, g_get_monotonic_time (), msg);
+}
+
+static gboolean portal_open (EmberDaemon *d, GError **error);
+
+/* Takes the portal session and the tunnel down: the session, the routes
+ * and rules (netconf removes what it added while the TUN still exists),
+ * the TUN, the machine's connections (a fresh machine). sign_out: and
+ * forgets the token. */
+static void
+go_down (EmberDaemon *d, gboolean sign_out)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_clear_pointer (&d->session, ember_portal_session_free);
+  d->portal_state = EMBER_PORTAL_SESSION_DISCONNECTED;
+  d->portal_since = g_get_real_time () / G_USEC_PER_SEC;
+  d->joined_session = FALSE;
+  d->outage_since = 0;
+  d->outage_told = FALSE;
+  g_clear_pointer (&d->netconf, ember_netconf_free);
+  ember_shell_close_tun (d->shell);
+  memset (&d->iface4, 0, sizeof d->iface4);
+  memset (&d->iface6, 0, sizeof d->iface6);
+  if (ember_shell_has_relays (d->shell))
+    ember_shell_relay_set (d->shell, NULL, 0);
+  d->netconf = ember_netconf_new (d->config->state_dir, &error);
+  if (d->netconf == NULL)
+    {
+      g_printerr ("emberd: %s\n", error->message);
+      ember_shell_quit (d->shell, EMBER_EXIT_FAILURE);
+    }
+  d->mode->new_tunnel (d, g_get_monotonic_time ());
+  ember_daemon_refresh_addresses (d);
+  if (sign_out && d->token != NULL)
+    ember_identity_token_free (g_steal_pointer (&d->token));
+  d->status_dirty = TRUE;
+  g_info ("%s: the portal session and %s are down", sign_out ? "signed out" : "disconnected",
+          d->ifname);
+}
+
+static gboolean
+on_rejected (gpointer user_data)
+{
+  EmberDaemon *d = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *msg = g_steal_pointer (&d->rejection);
+
+  d->rejected_id = 0;
+  go_down (d, TRUE);
+  if (!ember_identity_delete_token (d->config->state_dir, &error))
+    g_warning ("%s", error->message);
+  ember_dbus_api_emit_error (d->api, EMBER_DBUS_ERROR_TOKEN_REJECTED, msg);
+  ember_daemon_write_status (d);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -356,6 +462,9 @@ on_portal_state (EmberPortalSession *s, EmberPortalSessionState state, const GEr
     case EMBER_PORTAL_SESSION_JOINED:
       g_info ("portal: joined %s", d->config->portal_url);
       d->joined_once = TRUE;
+      d->joined_session = TRUE;
+      d->outage_since = 0;
+      d->outage_told = FALSE;
       break;
     case EMBER_PORTAL_SESSION_CONNECTING:
       g_debug ("portal: connecting to %s", d->config->portal_url);
@@ -363,9 +472,27 @@ on_portal_state (EmberPortalSession *s, EmberPortalSessionState state, const GEr
     case EMBER_PORTAL_SESSION_DISCONNECTED:
       /* The tunnels stay: the portal being away is no reason to stop. */
       if (error != NULL)
-        g_warning ("portal: %s; retrying", error->message);
+        {
+          g_warning ("portal: %s; retrying", error->message);
+          g_free (d->portal_error);
+          d->portal_error = g_strdup (error->message);
+        }
+      if (d->outage_since == 0)
+        d->outage_since = g_get_monotonic_time ();
       break;
     case EMBER_PORTAL_SESSION_REJECTED:
+      /* A desktop client signs in again through the API: signed out,
+       * told by the Error signal. Without the API, nothing can. */
+      if (d->mode->new_tunnel != NULL && d->api != NULL && ember_dbus_api_is_serving (d->api))
+        {
+          g_free (d->rejection);
+          d->rejection = g_strdup (error != NULL ? error->message
+                                                 : "the portal rejected the token");
+          /* Not from inside the session's own callback. */
+          if (d->rejected_id == 0)
+            d->rejected_id = g_idle_add (on_rejected, d);
+          break;
+        }
       g_printerr ("emberd: %s\n", error != NULL ? error->message : "the portal rejected us");
       g_warning ("portal: %s", error != NULL ? error->message : "rejected");
       ember_shell_quit (d->shell, EMBER_EXIT_REJECTED);
@@ -373,6 +500,133 @@ on_portal_state (EmberPortalSession *s, EmberPortalSessionState state, const GEr
     }
   ember_daemon_write_status (d);
 }
+
+/* ---- The D-Bus methods (client) ---------------------------------------------------- */
+
+static gboolean
+not_signed_in (EmberDaemon *d, GError **error)
+{
+  if (d->token != NULL)
+    return FALSE;
+  g_set_error_literal (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_NOT_SIGNED_IN,
+                       "emberd is signed out: SignIn first");
+  return TRUE;
+}
+
+static gboolean
+api_sign_in (gpointer user_data, const char *portal_url, const char *token, GError **error)
+{
+  EmberDaemon *d = user_data;
+  g_autoptr (GError) local = NULL;
+
+  if (d->token != NULL)
+    {
+      g_set_error (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_ALREADY_SIGNED_IN,
+                   "emberd is signed in to %s: SignOut first", d->config->portal_url);
+      return FALSE;
+    }
+  if (!ember_identity_store_token (d->config->state_dir, portal_url, token, &local))
+    {
+      g_set_error (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_FAILED,
+                   "cannot store the token: %s", local->message);
+      return FALSE;
+    }
+  d->token = g_strdup (token);
+  g_free (d->config->portal_url);
+  d->config->portal_url = g_strdup (portal_url);
+  g_info ("signed in over D-Bus; token stored in %s", d->config->state_dir);
+  if (!portal_open (d, &local))
+    {
+      g_set_error (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_FAILED, "%s", local->message);
+      ember_daemon_write_status (d);
+      return FALSE;
+    }
+  ember_daemon_write_status (d);
+  return TRUE;
+}
+
+static gboolean
+api_sign_out (gpointer user_data, GError **error)
+{
+  EmberDaemon *d = user_data;
+  g_autoptr (GError) local = NULL;
+
+  if (not_signed_in (d, error))
+    return FALSE;
+  go_down (d, TRUE);
+  if (!ember_identity_delete_token (d->config->state_dir, &local))
+    {
+      g_set_error (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_FAILED, "%s", local->message);
+      ember_daemon_write_status (d);
+      return FALSE;
+    }
+  ember_daemon_write_status (d);
+  return TRUE;
+}
+
+static gboolean
+api_connect (gpointer user_data, GError **error)
+{
+  EmberDaemon *d = user_data;
+  g_autoptr (GError) local = NULL;
+
+  if (not_signed_in (d, error))
+    return FALSE;
+  if (d->session != NULL)
+    return TRUE;
+  if (!portal_open (d, &local))
+    {
+      g_set_error (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_FAILED, "%s", local->message);
+      return FALSE;
+    }
+  ember_daemon_write_status (d);
+  return TRUE;
+}
+
+static gboolean
+api_disconnect (gpointer user_data, GError **error)
+{
+  EmberDaemon *d = user_data;
+
+  if (not_signed_in (d, error))
+    return FALSE;
+  if (d->session != NULL)
+    go_down (d, FALSE);
+  ember_daemon_write_status (d);
+  return TRUE;
+}
+
+static gboolean
+api_reset (gpointer user_data, GError **error)
+{
+  EmberDaemon *d = user_data;
+
+  if (not_signed_in (d, error))
+    return FALSE;
+  g_info ("reset over D-Bus: building the portal session and the tunnel again");
+  go_down (d, FALSE);
+  return api_connect (d, error);
+}
+
+static gboolean
+api_set_internet (gpointer user_data, gboolean enabled, GError **error)
+{
+  EmberDaemon *d = user_data;
+
+  if (!d->mode->set_internet (d, g_get_monotonic_time (), enabled, error))
+    return FALSE;
+  ember_daemon_write_status (d);
+  return TRUE;
+}
+
+static const EmberDbusApiMethods client_methods = {
+  .sign_in = api_sign_in,
+  .sign_out = api_sign_out,
+  .connect = api_connect,
+  .disconnect = api_disconnect,
+  .set_internet = api_set_internet,
+  .reset = api_reset,
+};
 
 /* ---- Set-up ------------------------------------------------------------------------ */
 
@@ -400,10 +654,46 @@ ember_daemon_init (EmberDaemon *d, EmberConfig *config, EmberPortalChannel chann
     d->mtu = (guint) g_key_file_get_integer (config->keyfile, group, "mtu", NULL);
 
   *exit_code = EMBER_EXIT_CONFIG;
-  d->token = ember_identity_load_token (config->portal_token_file, &source, error);
+  if (mode->new_tunnel != NULL)
+    {
+      g_autofree char *url = NULL;
+      GError *local = NULL;
+
+      /* SignIn's token, with the portal it was given for. */
+      d->token = ember_identity_load_stored_token (config->state_dir, &url, &local);
+      if (local != NULL)
+        {
+          g_propagate_error (error, local);
+          return FALSE;
+        }
+      if (d->token != NULL)
+        {
+          g_free (config->portal_url);
+          config->portal_url = g_steal_pointer (&url);
+          source = g_strdup_printf ("SignIn, stored in %s", config->state_dir);
+        }
+    }
   if (d->token == NULL)
-    return FALSE;
-  g_info ("portal token from %s", source);
+    {
+      GError *local = NULL;
+
+      d->token = ember_identity_load_token (config->portal_token_file, &source, &local);
+      /* A client that serves the API waits for SignIn. */
+      if (d->token == NULL && mode->new_tunnel != NULL && config->portal_token_file == NULL
+          && !g_str_equal (config->bus, "none")
+          && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+        {
+          g_info ("%s: signed out, waiting for SignIn on D-Bus", local->message);
+          g_clear_error (&local);
+        }
+      else if (d->token == NULL)
+        {
+          g_propagate_error (error, local);
+          return FALSE;
+        }
+    }
+  if (d->token != NULL)
+    g_info ("portal token from %s", source);
 
   dirs = ember_paths_plugin_dirs ((const char *const *) config->plugin_dirs);
   d->registry = ember_registry_new ();
@@ -430,14 +720,8 @@ ember_daemon_start (EmberDaemon *d, const EmberShellCallbacks *callbacks, guint3
 {
   const char *transport = d->config->roles[EMBER_PLUGIN_KIND_TRANSPORT];
   guint8 pub[EMBER_WG_KEY_SIZE];
-  g_autofree char *pub64 = NULL;
   EmberShellCallbacks cb = *callbacks;
   EmberShellConfig sc = { 0 };
-  EmberPortalSessionConfig pc = { 0 };
-  static const EmberPortalSessionCallbacks portal_cb = {
-    .message = on_portal_message,
-    .state_changed = on_portal_state,
-  };
 
   /* The relay traffic must leave by the main table too (full tunnel). */
   if (fwmark != 0 && transport != NULL
@@ -475,20 +759,41 @@ ember_daemon_start (EmberDaemon *d, const EmberShellCallbacks *callbacks, guint3
     return FALSE;
 
   ember_tunnel_node_get_public_key (d->node, pub);
-  pub64 = g_base64_encode (pub, sizeof pub);
+  d->public_key = g_base64_encode (pub, sizeof pub);
+  d->api = ember_dbus_api_new (d->config->bus, d->config->mode, EMBER_VERSION,
+                               d->mode->new_tunnel != NULL ? &client_methods
+                                                           : &(EmberDbusApiMethods){ 0 },
+                               d);
+  ember_daemon_refresh_addresses (d);
+  if (d->token != NULL && !portal_open (d, error))
+    return FALSE;
+  ember_daemon_write_status (d);
+  return TRUE;
+}
+
+static gboolean
+portal_open (EmberDaemon *d, GError **error)
+{
+  static const EmberPortalSessionCallbacks portal_cb = {
+    .message = on_portal_message,
+    .state_changed = on_portal_state,
+  };
+  EmberPortalSessionConfig pc = { 0 };
+
+  g_return_val_if_fail (d->session == NULL && d->token != NULL, FALSE);
   pc.url = d->config->portal_url;
   pc.token = d->token;
   pc.channel = d->channel;
-  pc.public_key = pub64;
+  pc.public_key = d->public_key;
   pc.external_id = d->identity->external_id;
   pc.ca_file = d->config->portal_ca_file;
   d->session = ember_portal_session_new (NULL, &pc, &portal_cb, d, error);
   if (d->session == NULL)
     return FALSE;
-  g_info ("public key %s; signing in to %s", pub64, d->config->portal_url);
-  ember_daemon_refresh_addresses (d);
+  d->portal_state = EMBER_PORTAL_SESSION_CONNECTING;
+  d->joined_session = FALSE;
+  g_info ("public key %s; signing in to %s", d->public_key, d->config->portal_url);
   ember_portal_session_start (d->session);
-  ember_daemon_write_status (d);
   return TRUE;
 }
 
@@ -540,6 +845,12 @@ ember_daemon_run (EmberDaemon *d)
 void
 ember_daemon_clear (EmberDaemon *d)
 {
+  /* The API first: no method reaches a daemon being taken apart. */
+  g_clear_pointer (&d->api, ember_dbus_api_free);
+  g_clear_handle_id (&d->rejected_id, g_source_remove);
+  g_clear_pointer (&d->rejection, g_free);
+  g_clear_pointer (&d->portal_error, g_free);
+  g_clear_pointer (&d->public_key, g_free);
   g_clear_pointer (&d->session, ember_portal_session_free);
   g_clear_pointer (&d->netmon, ember_netmon_free);
   g_clear_pointer (&d->shell, ember_shell_free);

@@ -13,8 +13,16 @@
  *   - the portal's state: sd_notify READY/STATUS (and WATCHDOG=1 every
  *     second when systemd asks for it), a rejected token ends
  *     the daemon with exit code 3, nothing else tears a tunnel down;
- *   - the status file (status.h): the node's connections, path, relay,
- *     WireGuard counters.
+ *   - the status snapshot (status.h): the node's connections, path,
+ *     relay, WireGuard counters; written to the status file and set on
+ *     the D-Bus API's properties (dbus-api.h) from the same value;
+ *   - the D-Bus API's methods for a client: SignIn stores the token and
+ *     connects, SignOut and Disconnect close the portal session and take
+ *     the tunnel down (TUN, routes, the machine's connections), Connect
+ *     and Reset build them again. A client may start without a token
+ *     ("signed-out") and wait for SignIn. While the API is served, a
+ *     rejected token signs the client out with the Error signal instead
+ *     of ending the daemon.
  * Main thread only.
  */
 #pragma once
@@ -22,6 +30,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "dbus-api.h"
 #include "identity.h"
 #include "loader.h"
 #include "netconf.h"
@@ -57,6 +66,12 @@ typedef struct {
   void (*drain) (EmberDaemon *d, gint64 now);
   /* Fills the mode's part of the status (resources). */
   void (*status) (EmberDaemon *d, EmberStatus *status);
+  /* Client only (NULL: the D-Bus methods answer WrongMode). A fresh
+   * machine in place of the old one (its connections and routes gone;
+   * the TUN is already closed); d->node is updated. */
+  void (*new_tunnel) (EmberDaemon *d, gint64 now);
+  /* The internet resource on or off (kept by the daemon). */
+  gboolean (*set_internet) (EmberDaemon *d, gint64 now, gboolean enabled, GError **error);
 } EmberDaemonMode;
 
 struct _EmberDaemon {
@@ -65,7 +80,8 @@ struct _EmberDaemon {
   gpointer mode_data;
   EmberPortalChannel channel;
   EmberIdentity *identity;
-  char *token;
+  char *token;                   /* NULL: signed out (client) */
+  char *public_key;              /* base64 */
   EmberRegistry *registry;
   const EmberWgVtable *wg;
   EmberShell *shell;
@@ -74,6 +90,13 @@ struct _EmberDaemon {
   EmberPortalSessionState portal_state;
   gint64 portal_since;           /* Unix seconds */
   gboolean joined_once;
+  gboolean joined_session;       /* this session joined (reconnecting, not connecting) */
+  gint64 outage_since;           /* monotonic µs the portal went away, 0 when joined */
+  gboolean outage_told;          /* the Error signal for this outage was sent */
+  char *portal_error;            /* why the portal last went away */
+  char *rejection;               /* the portal's refusal, until on_rejected */
+  guint rejected_id;
+  EmberDbusApi *api;
   gboolean ready_sent;
   gboolean watchdog;             /* WATCHDOG=1 with every status tick */
   EmberNetmon *netmon;
@@ -118,6 +141,8 @@ void ember_daemon_portal_send (EmberDaemon *d, EmberPortalMessage *msg);
 /* Re-reads the host addresses and tells the mode. */
 void ember_daemon_refresh_addresses (EmberDaemon *d);
 
+/* The facts of the status file and of the D-Bus properties. */
+EmberStatus *ember_daemon_snapshot (EmberDaemon *d);
 /* Status: marks it changed (written at the end of the current drain). */
 void ember_daemon_status_changed (EmberDaemon *d);
 void ember_daemon_write_status (EmberDaemon *d);

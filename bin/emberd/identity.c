@@ -310,6 +310,68 @@ ember_identity_load_token (const char *token_file, char **source, GError **error
   return NULL;
 }
 
+/* ---- The token SignIn stored ------------------------------------------------------ */
+
+char *
+ember_identity_load_stored_token (const char *state_dir, char **portal_url, GError **error)
+{
+  g_autofree char *tpath = g_build_filename (state_dir, EMBER_IDENTITY_TOKEN_FILE, NULL);
+  g_autofree char *upath = g_build_filename (state_dir, EMBER_IDENTITY_PORTAL_FILE, NULL);
+  gboolean missing;
+  char *token = read_private_file (tpath, &missing, error);
+  char *url;
+
+  *portal_url = NULL;
+  if (token == NULL)
+    return NULL;
+  url = read_private_file (upath, &missing, error);
+  if (url == NULL || *url == '\0')
+    {
+      /* A token without its portal would go to whichever portal the
+       * configuration names: not sent anywhere. */
+      if (url != NULL || missing)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                     "%s: missing or empty: the stored token has no portal", upath);
+      g_free (url);
+      wipe_string (token);
+      return NULL;
+    }
+  *portal_url = url;
+  return token;
+}
+
+gboolean
+ember_identity_store_token (const char *state_dir, const char *portal_url, const char *token,
+                            GError **error)
+{
+  g_autofree char *tpath = g_build_filename (state_dir, EMBER_IDENTITY_TOKEN_FILE, NULL);
+  g_autofree char *upath = g_build_filename (state_dir, EMBER_IDENTITY_PORTAL_FILE, NULL);
+  g_autofree char *url_line = g_strconcat (portal_url, "\n", NULL);
+  g_autofree char *token_line = g_strconcat (token, "\n", NULL);
+  gboolean ok;
+
+  if (!ensure_state_dir (state_dir, error))
+    return FALSE;
+  /* The portal first: a token is only ever read with its own portal. */
+  ok = write_private_file (upath, url_line, error)
+       && write_private_file (tpath, token_line, error);
+  gnutls_memset (token_line, 0, strlen (token_line));
+  return ok;
+}
+
+gboolean
+ember_identity_delete_token (const char *state_dir, GError **error)
+{
+  g_autofree char *tpath = g_build_filename (state_dir, EMBER_IDENTITY_TOKEN_FILE, NULL);
+  g_autofree char *upath = g_build_filename (state_dir, EMBER_IDENTITY_PORTAL_FILE, NULL);
+
+  if (g_unlink (tpath) != 0 && errno != ENOENT)
+    return set_errno_error (error, errno, tpath, "cannot delete");
+  if (g_unlink (upath) != 0 && errno != ENOENT)
+    return set_errno_error (error, errno, upath, "cannot delete");
+  return TRUE;
+}
+
 void
 ember_identity_token_free (char *token)
 {

@@ -15,7 +15,12 @@
  * credential). Which one was used is logged; the token never is.
  * Surrounding white space (a trailing newline) is not part of it.
  *
- * Main thread, start-up only.
+ * The token given to the D-Bus method SignIn is stored with its portal:
+ *   <state-dir>/token       0600, the token
+ *   <state-dir>/portal-url  0600, the portal it belongs to
+ * and comes before the sources above at the next start.
+ *
+ * Main thread.
  */
 #pragma once
 
@@ -26,6 +31,8 @@ G_BEGIN_DECLS
 #define EMBER_IDENTITY_KEY_FILE "private.key"
 #define EMBER_IDENTITY_ID_FILE "external-id"
 #define EMBER_IDENTITY_KEY_SIZE 32
+#define EMBER_IDENTITY_TOKEN_FILE "token"
+#define EMBER_IDENTITY_PORTAL_FILE "portal-url"
 
 typedef struct {
   guint8 private_key[EMBER_IDENTITY_KEY_SIZE];
@@ -46,5 +53,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmberIdentity, ember_identity_free)
  * with ember_identity_token_free(). */
 char *ember_identity_load_token (const char *token_file, char **source, GError **error);
 void ember_identity_token_free (char *token);
+
+/* SignIn's token and its portal URL (*portal_url, to free). NULL
+ * without an error when none is stored. */
+char *ember_identity_load_stored_token (const char *state_dir, char **portal_url,
+                                        GError **error);
+/* Writes both (0600, temporary file then rename), creating the state
+ * directory 0700. */
+gboolean ember_identity_store_token (const char *state_dir, const char *portal_url,
+                                     const char *token, GError **error);
+/* Deletes both; none there is success. */
+gboolean ember_identity_delete_token (const char *state_dir, GError **error);
 
 G_END_DECLS

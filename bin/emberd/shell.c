@@ -593,6 +593,24 @@ ember_shell_open_tun (EmberShell *s, const char *plugin, GKeyFile *config, const
   return TRUE;
 }
 
+void
+ember_shell_close_tun (EmberShell *s)
+{
+  if (s->tun == NULL)
+    return;
+  /* The plugin first: its threads may fire the backend's wakers until
+   * close() returns (removes the interface, and every route on it). */
+  s->tun_plugin->io.close (s->tun);
+  s->tun = NULL;
+  ember_loop_remove_backend (s->loop, s->tun_lb);
+  s->tun_lb = NULL;
+  g_clear_pointer (&s->ifname, g_free);
+  s->ifindex = 0;
+  /* Reading UDP waited for room in the TUN queue that is gone. */
+  if (s->udp_in_watch == 0)
+    watch_udp (s);
+}
+
 gboolean
 ember_shell_has_tun (const EmberShell *s)
 {

@@ -106,6 +106,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmberShell, ember_shell_free)
 gboolean ember_shell_open_tun (EmberShell *shell, const char *plugin, GKeyFile *config,
                                const char *group, const char *ifname, guint mtu, GError **error);
 gboolean ember_shell_has_tun (const EmberShell *shell);
+/* Closes the TUN (the interface and its routes go); open_tun may follow. */
+void ember_shell_close_tun (EmberShell *shell);
 
 /* Runs the GLib main loop until SIGINT/SIGTERM or ember_shell_quit();
  * returns the exit code (0 for a signal). */

@@ -20,6 +20,7 @@ resource_free (gpointer data)
   g_free (r->name);
   g_free (r->address);
   g_free (r->type);
+  g_free (r->site);
   g_free (r->status);
   g_free (r->gateway_id);
   g_free (r);
@@ -53,6 +54,8 @@ ember_status_free (EmberStatus *s)
   if (s == NULL)
     return;
   g_free (s->mode);
+  g_free (s->state);
+  g_free (s->public_key);
   g_free (s->portal_url);
   g_free (s->portal_state);
   g_free (s->ifname);
@@ -63,7 +66,7 @@ ember_status_free (EmberStatus *s)
   g_free (s);
 }
 
-void
+EmberStatusResource *
 ember_status_add_resource (EmberStatus *s, const char *id, const char *name, const char *address,
                            const char *type, const char *state, const char *gateway_id)
 {
@@ -72,9 +75,11 @@ ember_status_add_resource (EmberStatus *s, const char *id, const char *name, con
   r->name = dup0 (name);
   r->address = dup0 (address);
   r->type = dup0 (type);
+  r->site = dup0 (NULL);
   r->status = dup0 (state);
   r->gateway_id = dup0 (gateway_id);
   g_ptr_array_add (s->resources, r);
+  return r;
 }
 
 EmberStatusConnection *
@@ -118,6 +123,7 @@ ember_status_to_json (const EmberStatus *s)
   json_builder_begin_object (b);
   member_str (b, "mode", s->mode);
   member_int (b, "pid", s->pid);
+  member_str (b, "state", s->state);
   json_builder_set_member_name (b, "portal");
   json_builder_begin_object (b);
   member_str (b, "url", s->portal_url);
@@ -130,6 +136,21 @@ ember_status_to_json (const EmberStatus *s)
   member_str (b, "ipv4", s->ipv4);
   member_str (b, "ipv6", s->ipv6);
   json_builder_end_object (b);
+  json_builder_set_member_name (b, "identity");
+  json_builder_begin_object (b);
+  member_str (b, "public_key", s->public_key);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "internet");
+  json_builder_add_boolean_value (b, s->internet);
+  json_builder_set_member_name (b, "counters");
+  json_builder_begin_object (b);
+  member_int (b, "rx_bytes", (gint64) s->counters.rx_bytes);
+  member_int (b, "tx_bytes", (gint64) s->counters.tx_bytes);
+  member_int (b, "rx_packets", (gint64) s->counters.rx_packets);
+  member_int (b, "tx_packets", (gint64) s->counters.tx_packets);
+  member_int (b, "dropped_packets", (gint64) s->counters.dropped_packets);
+  member_int (b, "handshakes", (gint64) s->counters.handshakes);
+  json_builder_end_object (b);
   json_builder_set_member_name (b, "resources");
   json_builder_begin_array (b);
   for (guint i = 0; i < s->resources->len; i++)
@@ -140,6 +161,7 @@ ember_status_to_json (const EmberStatus *s)
       member_str (b, "name", r->name);
       member_str (b, "address", r->address);
       member_str (b, "type", r->type);
+      member_str (b, "site", r->site);
       member_str (b, "status", r->status);
       member_str (b, "gateway_id", r->gateway_id);
       json_builder_end_object (b);
@@ -229,13 +251,39 @@ get_int (Reader *rd, JsonObject *o, const char *where, const char *name)
   return 0;
 }
 
+/* Members added after the first version: empty when missing, an error
+ * only when present with the wrong type. */
+static char *
+opt_str (Reader *rd, JsonObject *o, const char *where, const char *name)
+{
+  if (o == NULL || !json_object_has_member (o, name))
+    return g_strdup ("");
+  return get_str (rd, o, where, name);
+}
+
+static guint64
+opt_uint (Reader *rd, JsonObject *o, const char *where, const char *name)
+{
+  if (o == NULL || !json_object_has_member (o, name))
+    return 0;
+  return (guint64) get_int (rd, o, where, name);
+}
+
+static JsonObject *
+opt_object (Reader *rd, JsonObject *o, const char *name)
+{
+  if (!json_object_has_member (o, name))
+    return NULL;
+  return get_object (rd, o, "", name);
+}
+
 EmberStatus *
 ember_status_from_json (const char *text, GError **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (EmberStatus) s = ember_status_new ();
   Reader rd = { error, FALSE };
-  JsonObject *root, *portal, *iface;
+  JsonObject *root, *portal, *iface, *ident, *counters;
   JsonArray *res, *conns;
 
   if (!json_parser_load_from_data (parser, text, -1, error))
@@ -248,6 +296,28 @@ ember_status_from_json (const char *text, GError **error)
   root = json_node_get_object (json_parser_get_root (parser));
   s->mode = get_str (&rd, root, "", "mode");
   s->pid = get_int (&rd, root, "", "pid");
+  s->state = opt_str (&rd, root, "", "state");
+  ident = opt_object (&rd, root, "identity");
+  s->public_key = opt_str (&rd, ident, "identity.", "public_key");
+  if (json_object_has_member (root, "internet"))
+    {
+      JsonNode *n = json_object_get_member (root, "internet");
+      if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_BOOLEAN)
+        s->internet = json_node_get_boolean (n);
+      else if (!rd.failed)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "status: internet: expected a boolean");
+          rd.failed = TRUE;
+        }
+    }
+  counters = opt_object (&rd, root, "counters");
+  s->counters.rx_bytes = opt_uint (&rd, counters, "counters.", "rx_bytes");
+  s->counters.tx_bytes = opt_uint (&rd, counters, "counters.", "tx_bytes");
+  s->counters.rx_packets = opt_uint (&rd, counters, "counters.", "rx_packets");
+  s->counters.tx_packets = opt_uint (&rd, counters, "counters.", "tx_packets");
+  s->counters.dropped_packets = opt_uint (&rd, counters, "counters.", "dropped_packets");
+  s->counters.handshakes = opt_uint (&rd, counters, "counters.", "handshakes");
   portal = get_object (&rd, root, "", "portal");
   s->portal_url = get_str (&rd, portal, "portal.", "url");
   s->portal_state = get_str (&rd, portal, "portal.", "state");
@@ -273,6 +343,7 @@ ember_status_from_json (const char *text, GError **error)
       r->name = get_str (&rd, o, "resources[].", "name");
       r->address = get_str (&rd, o, "resources[].", "address");
       r->type = get_str (&rd, o, "resources[].", "type");
+      r->site = opt_str (&rd, o, "resources[].", "site");
       r->status = get_str (&rd, o, "resources[].", "status");
       r->gateway_id = get_str (&rd, o, "resources[].", "gateway_id");
     }
@@ -339,6 +410,11 @@ ember_status_print (const EmberStatus *s, FILE *out)
            since_text != NULL ? since_text : "?");
   fprintf (out, "interface:  %s  %s  %s\n", *s->ifname ? s->ifname : "(not up)", s->ipv4,
            s->ipv6);
+  if (*s->state)
+    fprintf (out, "state:      %s%s\n", s->state,
+             g_str_equal (s->mode, "client") ? (s->internet ? ", internet resource on"
+                                                            : ", internet resource off")
+                                             : "");
   if (s->resources->len > 0)
     {
       fprintf (out, "\n%-20s %-24s %-9s %-14s %s\n", "RESOURCE", "ADDRESS", "TYPE", "STATUS",

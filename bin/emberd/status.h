@@ -6,15 +6,23 @@
  * `emberd --status [--json] --config FILE` reads it. The shape
  * (CONTRACT-13, read by the e2e tests and the demo):
  *
- *   {"mode": "client", "pid": 123,
+ *   {"mode": "client", "pid": 123, "state": "connected",
  *    "portal": {"url": "...", "state": "joined", "since": 1700000000},
+ *    "identity": {"public_key": "..."}, "internet": true,
+ *    "counters": {"rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
+ *                 "dropped_packets", "handshakes"},
  *    "interface": {"name": "ember0", "ipv4": "100.64.0.2", "ipv6": "fd00:2021:1111::2"},
- *    "resources": [{"id", "name", "address", "type", "status", "gateway_id"}],
+ *    "resources": [{"id", "name", "address", "type", "site", "status", "gateway_id"}],
  *    "connections": [{"peer_id", "state", "path": "direct|relayed", "relay",
  *                     "local", "remote", "handshake_age_s", "rx_bytes", "tx_bytes"}]}
  *
  * "since" is Unix seconds; "handshake_age_s" is -1 before the first
- * handshake; "relay" is "" on a direct path. Main thread only.
+ * handshake; "relay" is "" on a direct path. "state", "identity",
+ * "internet", "counters" and a resource's "site" came later: a reader
+ * takes them as empty when missing. The daemon builds one snapshot of
+ * this shape (ember_daemon_snapshot) for both the file and the D-Bus
+ * API (dbus-api.h), so the two always tell the same facts.
+ * Main thread only.
  */
 #pragma once
 
@@ -30,7 +38,8 @@ typedef struct {
   char *name;
   char *address;     /* CIDR, DNS pattern, or "" (internet) */
   char *type;        /* cidr | dns | internet */
-  char *status;      /* not_connected | connecting | connected | denied */
+  char *site;        /* the site's name, "" when unknown */
+  char *status;      /* not_connected | connecting | connected | denied | gateway_offline */
   char *gateway_id;  /* "" when none */
 } EmberStatusResource;
 
@@ -47,8 +56,21 @@ typedef struct {
 } EmberStatusConnection;
 
 typedef struct {
+  guint64 rx_bytes, tx_bytes;       /* WireGuard datagram bytes, every peer */
+  guint64 rx_packets, tx_packets;
+  guint64 dropped_packets;
+  guint64 handshakes;               /* peers with a completed handshake */
+} EmberStatusCounters;
+
+typedef struct {
   char *mode;
   gint64 pid;
+  /* The API's state: signed-out | disconnected | connecting | connected |
+   * reconnecting (org.ember.Ember1.xml, State). */
+  char *state;
+  char *public_key;    /* base64, "" before it is known */
+  gboolean internet;   /* the internet resource carries the default route */
+  EmberStatusCounters counters;
   char *portal_url;
   char *portal_state;  /* joined | connecting | disconnected | rejected */
   gint64 portal_since;
@@ -64,9 +86,10 @@ void ember_status_free (EmberStatus *status);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmberStatus, ember_status_free)
 
 /* Appends an entry (strings copied; NULL stands for ""). */
-void ember_status_add_resource (EmberStatus *status, const char *id, const char *name,
-                                const char *address, const char *type, const char *state,
-                                const char *gateway_id);
+EmberStatusResource *ember_status_add_resource (EmberStatus *status, const char *id,
+                                                const char *name, const char *address,
+                                                const char *type, const char *state,
+                                                const char *gateway_id);
 EmberStatusConnection *ember_status_add_connection (EmberStatus *status, const char *peer_id,
                                                     const char *state);
 

@@ -11,17 +11,26 @@ sample (void)
 {
   EmberStatus *s = ember_status_new ();
   EmberStatusConnection *c;
+  EmberStatusResource *r;
 
   s->mode = g_strdup ("client");
   s->pid = 4242;
   s->portal_url = g_strdup ("ws://192.0.2.10:8080");
   s->portal_state = g_strdup ("joined");
   s->portal_since = 1700000000;
+  s->state = g_strdup ("reconnecting");
+  s->public_key = g_strdup ("DkRSpXBV9U5/14yzyXhvJqjQqqND0wZFwimhiJsNZS0=");
+  s->internet = TRUE;
+  s->counters.rx_bytes = G_GUINT64_CONSTANT (6000000000);
+  s->counters.tx_packets = 12;
+  s->counters.handshakes = 2;
   s->ifname = g_strdup ("ember0");
   s->ipv4 = g_strdup ("100.64.0.2");
   s->ipv6 = g_strdup ("fd00:2021:1111::2");
-  ember_status_add_resource (s, "r-1", "web \"intranet\"", "10.20.0.0/24", "cidr", "connected",
-                             "g-1");
+  r = ember_status_add_resource (s, "r-1", "web \"intranet\"", "10.20.0.0/24", "cidr",
+                                 "connected", "g-1");
+  g_free (r->site);
+  r->site = g_strdup ("home");
   ember_status_add_resource (s, "r-2", "everything", NULL, "internet", "not_connected", NULL);
   c = ember_status_add_connection (s, "g-1", "up");
   g_free (c->path);
@@ -60,6 +69,14 @@ test_round_trip (void)
   r = b->resources->pdata[0];
   g_assert_cmpstr (r->name, ==, "web \"intranet\"");
   g_assert_cmpstr (r->gateway_id, ==, "g-1");
+  g_assert_cmpstr (r->site, ==, "home");
+  g_assert_cmpstr (b->state, ==, "reconnecting");
+  g_assert_cmpstr (b->public_key, ==, "DkRSpXBV9U5/14yzyXhvJqjQqqND0wZFwimhiJsNZS0=");
+  g_assert_true (b->internet);
+  g_assert_cmpuint (b->counters.rx_bytes, ==, G_GUINT64_CONSTANT (6000000000));
+  g_assert_cmpuint (b->counters.tx_packets, ==, 12);
+  g_assert_cmpuint (b->counters.handshakes, ==, 2);
+  g_assert_cmpuint (b->counters.rx_packets, ==, 0);
   r = b->resources->pdata[1];
   g_assert_cmpstr (r->address, ==, "");
   g_assert_cmpuint (b->connections->len, ==, 2);
@@ -107,6 +124,27 @@ test_file_atomic (void)
   g_rmdir (dir);
 }
 
+/* A file of the first version (no state, identity, internet, counters,
+ * site) still reads, those facts empty. */
+static void
+test_reads_first_version (void)
+{
+  static const char text[]
+      = "{\"mode\":\"gateway\",\"pid\":7,\"portal\":{\"url\":\"ws://p\",\"state\":\"joined\","
+        "\"since\":1},\"interface\":{\"name\":\"\",\"ipv4\":\"\",\"ipv6\":\"\"},"
+        "\"resources\":[{\"id\":\"r\",\"name\":\"n\",\"address\":\"\",\"type\":\"internet\","
+        "\"status\":\"connecting\",\"gateway_id\":\"\"}],\"connections\":[]}";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberStatus) s = ember_status_from_json (text, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (s->state, ==, "");
+  g_assert_cmpstr (s->public_key, ==, "");
+  g_assert_false (s->internet);
+  g_assert_cmpuint (s->counters.rx_bytes, ==, 0);
+  g_assert_cmpstr (((EmberStatusResource *) s->resources->pdata[0])->site, ==, "");
+}
+
 static void
 test_bad_member_named (void)
 {
@@ -120,6 +158,8 @@ test_bad_member_named (void)
     { "{\"mode\":\"client\",\"pid\":1,\"portal\":{\"url\":\"u\",\"state\":\"joined\","
       "\"since\":\"x\"}}",
       "portal.since" },
+    { "{\"mode\":\"client\",\"pid\":1,\"internet\":\"yes\"}", "internet" },
+    { "{\"mode\":\"client\",\"pid\":1,\"counters\":{\"rx_bytes\":\"x\"}}", "counters.rx_bytes" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -139,5 +179,6 @@ main (int argc, char **argv)
   g_test_add_func ("/emberd/status/json-round-trips", test_round_trip);
   g_test_add_func ("/emberd/status/file-is-replaced-whole", test_file_atomic);
   g_test_add_func ("/emberd/status/names-a-bad-member", test_bad_member_named);
+  g_test_add_func ("/emberd/status/reads-a-file-of-the-first-version", test_reads_first_version);
   return g_test_run ();
 }

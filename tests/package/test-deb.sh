@@ -100,6 +100,7 @@ expect emberd /usr/bin/emberd /lib/systemd/system/emberd.service \
   "/usr/lib/$triplet/ember/plugins/(tun-linux|wg|turn).so" \
   /usr/share/man/man8/emberd.8.gz /usr/share/man/man5/emberd.conf.5.gz \
   /etc/ember/emberd.conf
+expect emberctl /usr/bin/emberctl /usr/share/man/man1/emberctl.1.gz
 expect libember-core "/usr/lib/$triplet/ember/libember-core.so.0"
 expect ember-relay /usr/bin/ember-relay /lib/systemd/system/ember-relay.service \
   /usr/share/man/man8/ember-relay.8.gz /etc/default/ember-relay

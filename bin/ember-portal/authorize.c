@@ -13,7 +13,14 @@
  * A failure is authorization_creation_failed {resource_id, reason}:
  * not_found, forbidden, offline (also when the chosen gateway leaves or
  * does not answer in time). Candidates travel only between a client and
- * a gateway that share a pending or active authorization. */
+ * a gateway that share a pending or active authorization.
+ *
+ * Active authorizations are kept in the store as well (store.h) and
+ * loaded again at start, so a restarted portal re-hands them in the
+ * gateway's init and a policy change after the restart still revokes
+ * them: a portal restart never ends a flow by itself. Pending ones are
+ * not kept (their ref is signed with a key of this run); the client asks
+ * again. */
 #include "serve-private.h"
 
 #include <gnutls/crypto.h>
@@ -46,6 +53,148 @@ static char *
 authz_key (const Authz *a)
 {
   return g_strdup_printf ("%s|%s|%s", a->client_id, a->resource_id, a->gateway_id);
+}
+
+/* ---- the store's copy -------------------------------------------------------- */
+
+/* A failed write is logged and the flow goes on: the authorization works
+ * as before, only a restart before it expires would forget it. */
+static void
+authz_store (EmberPortalServer *srv, const Authz *a)
+{
+  char pk[EMBER_PORTAL_KEY_B64_LEN + 1], psk[EMBER_PORTAL_KEY_B64_LEN + 1];
+  g_autofree char *source = a->source != NULL ? g_inet_address_to_string (a->source) : NULL;
+  ember_portal_key_to_base64 (&a->client.public_key, pk);
+  ember_portal_key_to_base64 (&a->psk, psk);
+  EmberStoreAuthorization row = {
+    .client_id = a->client_id, .resource_id = a->resource_id, .gateway_id = a->gateway_id,
+    .client_public_key = pk, .preshared_key = psk,
+    .client_ufrag = (char *) a->client_ice.ufrag, .client_pwd = (char *) a->client_ice.pwd,
+    .gateway_ufrag = (char *) a->gateway_ice.ufrag, .gateway_pwd = (char *) a->gateway_ice.pwd,
+    .source = source, .expires_at = a->expires_at,
+  };
+  g_autoptr (GError) error = NULL;
+  if (!ember_store_authorization_put (srv->store, &row, &error))
+    g_warning ("authorization of client %s for resource %s: not stored: %s", a->client_name,
+               a->resource_id, error->message);
+  gnutls_memset (psk, 0, sizeof psk);
+}
+
+static void
+authz_unstore (EmberPortalServer *srv, const Authz *a)
+{
+  g_autoptr (GError) error = NULL;
+  if (!ember_store_authorization_delete (srv->store, a->client_id, a->resource_id, a->gateway_id,
+                                         &error))
+    g_warning ("authorization of client %s for resource %s: not removed from the store: %s",
+               a->client_name, a->resource_id, error->message);
+}
+
+static gboolean
+ice_from_store (const char *ufrag, const char *pwd, EmberPortalIceCredentials *out)
+{
+  return ufrag != NULL && pwd != NULL && g_strlcpy (out->ufrag, ufrag, sizeof out->ufrag) < sizeof out->ufrag
+         && g_strlcpy (out->pwd, pwd, sizeof out->pwd) < sizeof out->pwd;
+}
+
+/* One stored row as an active authorization; NULL (with why) when it no
+ * longer fits: the client is gone or a value does not parse. */
+static Authz *
+authz_from_store (EmberPortalServer *srv, const EmberStoreAuthorization *row, GError **error)
+{
+  g_autoptr (EmberStoreClient) client = ember_store_client_get (srv->store, row->client_id, error);
+  if (client == NULL)
+    return NULL;
+  Authz *a = g_new0 (Authz, 1);
+  a->active = TRUE;
+  a->client_id = g_strdup (row->client_id);
+  a->gateway_id = g_strdup (row->gateway_id);
+  a->resource_id = g_strdup (row->resource_id);
+  a->client_name = g_strdup (client->name);
+  a->expires_at = row->expires_at;
+  if (row->source != NULL)
+    a->source = g_inet_address_new_from_string (row->source);
+  if (!ember_portal_id_parse (row->client_id, &a->client.id, "client_id", error)
+      || !ember_portal_key_parse (row->client_public_key, &a->client.public_key,
+                                  "client_public_key", error)
+      || !ember_portal_key_parse (row->preshared_key, &a->psk, "preshared_key", error)
+      || !convert_tunnel (client->ipv4, client->ipv6, &a->client.tunnel, error))
+    {
+      authz_free (a);
+      return NULL;
+    }
+  if (!ice_from_store (row->client_ufrag, row->client_pwd, &a->client_ice)
+      || !ice_from_store (row->gateway_ufrag, row->gateway_pwd, &a->gateway_ice)
+      || (row->source != NULL && a->source == NULL))
+    {
+      g_set_error (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_INVALID,
+                   "ICE credentials or source address do not parse");
+      authz_free (a);
+      return NULL;
+    }
+  return a;
+}
+
+gboolean
+authorize_load (EmberPortalServer *srv, GError **error)
+{
+  gint64 now = server_unix_now ();
+  gint64 expired = 0;
+  if (!ember_store_authorizations_expire (srv->store, now, &expired, error))
+    return FALSE;
+  g_autoptr (GPtrArray) rows = ember_store_list_authorizations (srv->store, now, error);
+  if (rows == NULL)
+    return FALSE;
+  guint kept = 0, dropped = 0;
+  for (guint i = 0; i < rows->len; i++)
+    {
+      const EmberStoreAuthorization *row = g_ptr_array_index (rows, i);
+      g_autoptr (GError) local = NULL;
+      Authz *a = authz_from_store (srv, row, &local);
+      if (a != NULL && srv->access != NULL
+          && !ember_store_access_allows (srv->access, a->client_name, a->resource_id, now,
+                                         a->source))
+        g_set_error (&local, EMBER_STORE_ERROR, EMBER_STORE_ERROR_INVALID,
+                     "no policy allows it any more");
+      if (local != NULL)
+        {
+          /* Changed while the portal was down: the gateway's init will
+           * not list it, which ends it there. */
+          g_info ("stored authorization of client %s for resource %s through gateway %s "
+                  "dropped: %s",
+                  row->client_id, row->resource_id, row->gateway_id, local->message);
+          g_clear_pointer (&a, authz_free);
+          ember_store_authorization_delete (srv->store, row->client_id, row->resource_id,
+                                            row->gateway_id, NULL);
+          dropped++;
+          continue;
+        }
+      g_hash_table_replace (srv->authorizations, authz_key (a), a);
+      kept++;
+    }
+  g_info ("authorizations: %u loaded from the store, %u dropped, %" G_GINT64_FORMAT " expired",
+          kept, dropped, expired);
+  return TRUE;
+}
+
+/* An active authorization of the same client and gateway: the pair's
+ * credentials, handed out again (docs/tunnel.md, rule 2). */
+static const Authz *
+pair_authz (EmberPortalServer *srv, const char *client_id, const char *gateway_id,
+            const EmberPortalKey *client_key, gint64 now)
+{
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, srv->authorizations);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      const Authz *a = v;
+      if (a->expires_at > now && strcmp (a->client_id, client_id) == 0
+          && strcmp (a->gateway_id, gateway_id) == 0
+          && memcmp (a->client.public_key.bytes, client_key->bytes, sizeof client_key->bytes) == 0)
+        return a;
+    }
+  return NULL;
 }
 
 /* ---- refs ------------------------------------------------------------------ */
@@ -181,6 +330,7 @@ authorize_request (Session *client, EmberPortalMessage *msg)
    * handshake; otherwise spread the load at random. */
   GPtrArray *gws = server_site_gateways (srv, res->site_id);
   Session *gw = NULL;
+  gboolean connected = FALSE;
   for (guint i = 0; gws != NULL && i < req->n_connected_gateway_ids && gw == NULL; i++)
     for (guint k = 0; k < gws->len && gw == NULL; k++)
       {
@@ -188,6 +338,7 @@ authorize_request (Session *client, EmberPortalMessage *msg)
         if (strcmp (cand->device_id, req->connected_gateway_ids[i].str) == 0)
           gw = cand;
       }
+  connected = gw != NULL;
   if (gw == NULL && gws != NULL && gws->len > 0)
     gw = g_ptr_array_index (gws, (guint) g_random_int_range (0, (gint32) gws->len));
   if (gw == NULL)
@@ -216,9 +367,23 @@ authorize_request (Session *client, EmberPortalMessage *msg)
     }
   a->client.public_key = client->public_key;
   a->client.tunnel = client->tunnel;
-  server_random (a->psk.bytes, sizeof a->psk.bytes);
-  new_ice (&a->client_ice);
-  new_ice (&a->gateway_ice);
+  /* The client still has a connection to this gateway: the same
+   * credentials keep it as it is (no ICE restart, no new handshake). */
+  const Authz *pair = connected ? pair_authz (srv, a->client_id, a->gateway_id,
+                                              &a->client.public_key, now)
+                                : NULL;
+  if (pair != NULL)
+    {
+      a->psk = pair->psk;
+      a->client_ice = pair->client_ice;
+      a->gateway_ice = pair->gateway_ice;
+    }
+  else
+    {
+      server_random (a->psk.bytes, sizeof a->psk.bytes);
+      new_ice (&a->client_ice);
+      new_ice (&a->gateway_ice);
+    }
   a->expires_at = now + AUTHZ_LIFETIME_S;
   if (client->token_expires_at != 0)
     a->expires_at = MIN (a->expires_at, client->token_expires_at);
@@ -295,6 +460,7 @@ authorize_flow_authorized (Session *gw, EmberPortalMessage *msg)
   c->expires_at = a->expires_at;
   a->active = TRUE;
   /* A renewed authorization replaces the older one of the same triple. */
+  authz_store (srv, a);
   g_hash_table_replace (srv->authorizations, authz_key (a), a);
   srv->stats.authorizations_created_total++;
   session_send (client, &m);
@@ -407,6 +573,7 @@ void
 authorize_reject (EmberPortalServer *srv, Authz *a)
 {
   srv->stats.reject_access_total++;
+  authz_unstore (srv, a);
   Session *gw = g_hash_table_lookup (srv->gateways, a->gateway_id);
   if (gw != NULL)
     {
@@ -451,10 +618,17 @@ authorize_sweep (EmberPortalServer *srv, gint64 now_us, gint64 now_unix)
     }
   /* An expired authorization ends without reject_access: both sides hold
    * its expires_at and stop by themselves. */
+  guint expired = 0;
   g_hash_table_iter_init (&it, srv->authorizations);
   while (g_hash_table_iter_next (&it, NULL, &v))
     if (((Authz *) v)->expires_at <= now_unix)
-      g_hash_table_iter_remove (&it);
+      {
+        g_hash_table_iter_remove (&it);
+        expired++;
+      }
+  g_autoptr (GError) error = NULL;
+  if (expired > 0 && !ember_store_authorizations_expire (srv->store, now_unix, NULL, &error))
+    g_warning ("expired authorizations: not removed from the store: %s", error->message);
 }
 
 void

@@ -107,7 +107,8 @@ struct _EmberPortalServer {
   GHashTable *gateways;       /* device id -> Session (joined) */
   GHashTable *site_gateways;  /* site id -> GPtrArray of Session */
   GHashTable *pending;        /* nonce -> Authz */
-  GHashTable *authorizations; /* "client|resource|gateway" -> Authz (active) */
+  GHashTable *authorizations; /* "client|resource|gateway" -> Authz (active), also
+                               * in the store (authorize.c) */
   GHashTable *resource_digests; /* resource id -> guint64 a gateway was last told */
   GHashTable *frames;         /* resource id -> CachedFrame, for this snapshot */
   gint64 last_minute;         /* of the last evaluation (time-window conditions) */
@@ -154,6 +155,10 @@ guint session_relays (Session *session, EmberPortalRelay *out, gint64 now);
 /* ---- authorize.c ------------------------------------------------------ */
 
 void authz_free (Authz *authz);
+/* At start: the store's active authorizations (after fanout_init, which
+ * loads the policies they are checked against); expired ones and those
+ * no policy allows any more are deleted. */
+gboolean authorize_load (EmberPortalServer *server, GError **error);
 void authorize_request (Session *client, EmberPortalMessage *msg);
 void authorize_flow_authorized (Session *gateway, EmberPortalMessage *msg);
 void authorize_ice_from_client (Session *client, EmberPortalMessage *msg);
@@ -164,7 +169,8 @@ void authorize_gateway_init (Session *gateway, EmberPortalGatewayInit *init);
 void authorize_sweep (EmberPortalServer *server, gint64 now_us, gint64 now_unix);
 /* A gateway left: its pending authorizations fail as offline. */
 void authorize_gateway_gone (EmberPortalServer *server, const char *gateway_id);
-/* Ends an active authorization: reject_access to both sides. */
+/* Ends an active authorization: reject_access to both sides, and out of
+ * the store (the caller removes it from server->authorizations). */
 void authorize_reject (EmberPortalServer *server, Authz *authz);
 
 /* ---- fanout.c --------------------------------------------------------- */

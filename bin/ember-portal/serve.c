@@ -556,7 +556,7 @@ ember_portal_server_new (const EmberPortalServeConfig *config, GError **error)
       return NULL;
     }
   srv->store = ember_store_open (config->state_dir, error);
-  if (srv->store == NULL || !fanout_init (srv, error))
+  if (srv->store == NULL || !fanout_init (srv, error) || !authorize_load (srv, error))
     return NULL;
 
   srv->relay_ids = g_new0 (EmberPortalId, MAX (config->n_relays, 1));

@@ -20,8 +20,9 @@ struct _EmberStoreRow {
 };
 
 /* Version 1: the model. Version 2: admin API keys, and an index for the
- * server's "changes of this object" lookups. Never edit a shipped entry;
- * append a new one. */
+ * server's "changes of this object" lookups. Version 3: the authorizations
+ * `serve` granted, so a restart re-hands them to the gateways. Never edit
+ * a shipped entry; append a new one. */
 static const char *const migrations[] = {
   "CREATE TABLE sites ("
   "  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL);"
@@ -67,6 +68,17 @@ static const char *const migrations[] = {
   "  created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL DEFAULT 0,"
   "  revoked_at BIGINT NOT NULL DEFAULT 0);"
   "CREATE INDEX changes_object ON changes (kind, object_id);",
+
+  "CREATE TABLE authorizations ("
+  "  client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,"
+  "  resource_id TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,"
+  "  gateway_id TEXT NOT NULL REFERENCES gateways (id) ON DELETE CASCADE,"
+  "  client_public_key TEXT NOT NULL, preshared_key TEXT NOT NULL,"
+  "  client_ufrag TEXT NOT NULL, client_pwd TEXT NOT NULL,"
+  "  gateway_ufrag TEXT NOT NULL, gateway_pwd TEXT NOT NULL,"
+  "  source TEXT, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,"
+  "  PRIMARY KEY (client_id, resource_id, gateway_id));"
+  "CREATE INDEX authorizations_expiry ON authorizations (expires_at);",
 };
 
 static void

@@ -342,6 +342,52 @@ gboolean ember_store_latest_change (EmberStore *store, gint64 *id, GError **erro
 GPtrArray *ember_store_changes_after (EmberStore *store, gint64 after, guint limit,
                                       GError **error);
 
+/* ---- authorizations --------------------------------------------------- */
+
+/* What `serve` granted: client `client_id` may reach `resource_id`
+ * through `gateway_id` until `expires_at`, with the WireGuard preshared
+ * key and ICE credentials both sides were handed. Kept so that a
+ * restarted portal still knows every live flow: it re-hands them to the
+ * gateway's init, and a policy change after the restart still revokes
+ * them. One row per (client, resource, gateway); a renewal replaces it.
+ * Deleting the client, resource or gateway deletes its rows.
+ *
+ * Runtime state, not the model: no change rows. The key and passwords
+ * are secrets (the database is the portal's own, mode 0600, and
+ * `secure_delete` overwrites a removed row); the structure is wiped by
+ * its free function. */
+typedef struct {
+  char *client_id;
+  char *resource_id;
+  char *gateway_id;
+  char *client_public_key; /* base64: the key the authorization was granted to */
+  char *preshared_key;     /* base64 of 32 bytes */
+  char *client_ufrag, *client_pwd;
+  char *gateway_ufrag, *gateway_pwd;
+  char *source;            /* the client's address when it asked, or NULL */
+  gint64 created_at;       /* set by put */
+  gint64 expires_at;       /* Unix seconds */
+} EmberStoreAuthorization;
+
+void ember_store_authorization_free (EmberStoreAuthorization *authorization);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmberStoreAuthorization, ember_store_authorization_free)
+
+/* Inserts or replaces the row of its (client, resource, gateway). INVALID
+ * when a member is missing or the client, resource or gateway does not
+ * exist. */
+gboolean ember_store_authorization_put (EmberStore *store,
+                                        const EmberStoreAuthorization *authorization,
+                                        GError **error);
+/* Deletes one; deleting what is not there is not an error. */
+gboolean ember_store_authorization_delete (EmberStore *store, const char *client_id,
+                                           const char *resource_id, const char *gateway_id,
+                                           GError **error);
+/* Deletes those whose expires_at <= now; *n_deleted (optional) says how many. */
+gboolean ember_store_authorizations_expire (EmberStore *store, gint64 now, gint64 *n_deleted,
+                                            GError **error);
+/* EmberStoreAuthorization* with expires_at > now, oldest first. */
+GPtrArray *ember_store_list_authorizations (EmberStore *store, gint64 now, GError **error);
+
 /* ---- admin API keys --------------------------------------------------- */
 
 typedef struct {

@@ -78,10 +78,22 @@ portal_fx_setup (PortalFx *fx, const char *extra)
 }
 
 void
-portal_fx_restart (PortalFx *fx)
+portal_fx_stop (PortalFx *fx)
 {
   g_clear_pointer (&fx->server, ember_portal_server_free);
   portal_fx_run (50);
+}
+
+void
+portal_fx_start (PortalFx *fx)
+{
+  start (fx);
+}
+
+void
+portal_fx_restart (PortalFx *fx)
+{
+  portal_fx_stop (fx);
   start (fx);
 }
 

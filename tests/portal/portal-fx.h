@@ -37,8 +37,11 @@ typedef struct {
 /* `extra`: more [portal] lines (e.g. "heartbeat-interval=0.3\n") and
  * whole [relay] groups; may be NULL. */
 void portal_fx_setup (PortalFx *fx, const char *extra);
-/* Stops and starts the server on the same state directory. */
+/* Stops and starts the server on the same state directory; or each half
+ * alone (the store stays open for the test meanwhile). */
 void portal_fx_restart (PortalFx *fx);
+void portal_fx_stop (PortalFx *fx);
+void portal_fx_start (PortalFx *fx);
 void portal_fx_teardown (PortalFx *fx);
 /* Runs the main loop until `*flag` is TRUE or `timeout_ms` passes;
  * returns the flag. */

@@ -7,6 +7,8 @@
 #include "portal-fx.h"
 #include "ratelimit.h"
 #include "relays.h"
+#include "apply.h"
+#include "policy-file.h"
 
 #include <glib/gstdio.h>
 #include <gnutls/crypto.h>
@@ -574,6 +576,216 @@ test_restart_keeps_state (void)
   portal_fx_teardown (&fx);
 }
 
+/* ---- authorizations across a restart ------------------------------------------- */
+
+static guint
+stored_authorizations (PortalFx *fx)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) rows = ember_store_list_authorizations (fx->store, 0, &error);
+  g_assert_no_error (error);
+  return rows->len;
+}
+
+/* The gateway's init after a restart lists the authorization it had,
+ * with the same client, key, preshared key and expiry. */
+static void
+test_restart_re_hands_authorizations (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  portal_fx_run (200);
+  g_autofree char *web = portal_fx_resource_id (&fx, "web");
+  g_autofree char *client_id = portal_fx_client_id (&fx, "laptop");
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) created = authorize (&fx, client, gw, web);
+  EmberPortalAuthorizationCreated *c = &created->u.authorization_created;
+  g_assert_cmpuint (stored_authorizations (&fx), ==, 1);
+  g_autofree char *client_key = g_strdup (client->public_key);
+
+  portal_fx_restart (&fx);
+  g_assert_cmpuint (portal_peer_wait_closed (gw, 2000), !=, 0);
+  g_assert_cmpuint (portal_peer_wait_closed (client, 2000), !=, 0);
+  portal_peer_free (gw);
+  portal_peer_free (client);
+
+  /* The gateway comes back first, as it may: nothing of the client yet. */
+  gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) ginit = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+  g_assert_nonnull (ginit);
+  EmberPortalGatewayInit *init = &ginit->u.gateway_init;
+  g_assert_cmpuint (init->n_authorizations, ==, 1);
+  EmberPortalAuthorization *a = &init->authorizations[0];
+  g_assert_cmpstr (a->client.id.str, ==, client_id);
+  g_assert_cmpstr (a->resource.id.str, ==, web);
+  g_assert_cmpuint (a->resource.n_filters, ==, 2);
+  char pk[EMBER_PORTAL_KEY_B64_LEN + 1];
+  ember_portal_key_to_base64 (&a->client.public_key, pk);
+  g_assert_cmpstr (pk, ==, client_key);
+  g_assert_cmpmem (a->preshared_key.bytes, 32, c->preshared_key.bytes, 32);
+  g_assert_cmpint (a->expires_at, ==, c->expires_at);
+  g_autoptr (EmberStoreClient) stored = ember_store_client_get (fx.store, client_id, NULL);
+  g_autofree char *v4 = addr_string (&a->client.tunnel.ipv4);
+  g_assert_cmpstr (v4, ==, stored->ipv4);
+
+  /* And again after a second restart: nothing was used up. */
+  portal_peer_free (gw);
+  portal_fx_restart (&fx);
+  gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) ginit2 = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+  g_assert_cmpuint (ginit2->u.gateway_init.n_authorizations, ==, 1);
+  portal_peer_free (gw);
+  portal_fx_teardown (&fx);
+}
+
+/* The policy revoked (through the store, as `ember-portal apply` does)
+ * after a restart: reject_access reaches both, the store forgets it, and
+ * the next restart's init does not list it. */
+static void
+test_restart_then_revoke_still_rejects (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  portal_fx_run (200);
+  g_autofree char *web = portal_fx_resource_id (&fx, "web");
+  g_autofree char *client_id = portal_fx_client_id (&fx, "laptop");
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) created = authorize (&fx, client, gw, web);
+  portal_peer_free (gw);
+  portal_peer_free (client);
+
+  portal_fx_restart (&fx);
+  client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) ginit = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+  g_assert_cmpuint (ginit->u.gateway_init.n_authorizations, ==, 1);
+
+  const char *json =
+    "{\"sites\": [{\"name\": \"home\"}],"
+    " \"resources\": [{\"name\": \"web\", \"type\": \"cidr\", \"address\": \"10.20.0.0/24\","
+    "   \"site\": \"home\", \"filters\": [{\"protocol\": \"tcp\", \"ports\": \"80\"},"
+    "   {\"protocol\": \"icmp\"}]}],"
+    " \"groups\": [{\"name\": \"staff\", \"clients\": [\"laptop\"]}],"
+    " \"policies\": []}";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberPolicyFile) file = ember_policy_file_parse (json, strlen (json), "p.json", &error);
+  g_assert_no_error (error);
+  g_autoptr (GPtrArray) diff = NULL;
+  gint64 start = g_get_monotonic_time ();
+  g_assert_true (ember_portal_apply (fx.store, file, FALSE, "test", &diff, &error));
+  g_assert_no_error (error);
+  g_autoptr (EmberPortalMessage) rej = portal_peer_expect (gw, EMBER_PORTAL_EVENT_REJECT_ACCESS, 1000);
+  g_assert_nonnull (rej);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  g_assert_cmpstr (rej->u.reject_access.client_id.str, ==, client_id);
+  g_assert_cmpstr (rej->u.reject_access.resource_id.str, ==, web);
+  g_autoptr (EmberPortalMessage) crej = portal_peer_expect (client, EMBER_PORTAL_EVENT_REJECT_ACCESS, 1000);
+  g_assert_nonnull (crej);
+  g_assert_cmpuint (stored_authorizations (&fx), ==, 0);
+
+  portal_peer_free (gw);
+  portal_peer_free (client);
+  portal_fx_restart (&fx);
+  gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) ginit2 = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+  g_assert_cmpuint (ginit2->u.gateway_init.n_authorizations, ==, 0);
+  portal_peer_free (gw);
+  portal_fx_teardown (&fx);
+}
+
+/* A policy revoked while the portal was down: the restarted portal does
+ * not re-hand the authorization, and forgets it. */
+static void
+test_revoked_while_down_is_not_re_handed (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  portal_fx_run (200);
+  g_autofree char *web = portal_fx_resource_id (&fx, "web");
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) created = authorize (&fx, client, gw, web);
+  portal_fx_stop (&fx);
+  portal_peer_free (gw);
+  portal_peer_free (client);
+
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ember_store_policy_delete (fx.store, "staff", "web", "test", &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (stored_authorizations (&fx), ==, 1);
+  portal_fx_start (&fx);
+  g_assert_cmpuint (stored_authorizations (&fx), ==, 0);
+  gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) ginit = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+  g_assert_cmpuint (ginit->u.gateway_init.n_authorizations, ==, 0);
+  portal_peer_free (gw);
+  portal_fx_teardown (&fx);
+}
+
+/* A second request through a gateway the client is connected to gets
+ * the pair's credentials again (docs/tunnel.md, rule 2); one that does
+ * not list the gateway gets fresh ones. */
+static void
+test_connected_pair_keeps_its_credentials (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  portal_fx_run (200);
+  g_autofree char *web = portal_fx_resource_id (&fx, "web");
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) first = authorize (&fx, client, gw, web);
+  EmberPortalAuthorizationCreated *c1 = &first->u.authorization_created;
+
+  for (guint listed = 0; listed < 2; listed++)
+    {
+      g_auto (EmberPortalMessage) m;
+      ember_portal_message_init (&m, EMBER_PORTAL_EVENT_REQUEST_AUTHORIZATION,
+                                 EMBER_PORTAL_CHANNEL_CLIENT, NULL);
+      g_assert_true (ember_portal_id_parse (web, &m.u.request_authorization.resource_id, "r", NULL));
+      if (listed == 1)
+        {
+          m.u.request_authorization.connected_gateway_ids = g_new0 (EmberPortalId, 1);
+          m.u.request_authorization.connected_gateway_ids[0] = c1->gateway.id;
+          m.u.request_authorization.n_connected_gateway_ids = 1;
+        }
+      portal_peer_send (client, &m);
+      g_autoptr (EmberPortalMessage) flow = portal_peer_expect (gw, EMBER_PORTAL_EVENT_AUTHORIZE_FLOW, 2000);
+      g_assert_nonnull (flow);
+      EmberPortalAuthorizeFlow *f = &flow->u.authorize_flow;
+      gboolean same = memcmp (f->preshared_key.bytes, c1->preshared_key.bytes, 32) == 0
+                      && g_str_equal (f->client_ice.pwd, c1->client_ice.pwd)
+                      && g_str_equal (f->gateway_ice.ufrag, c1->gateway_ice.ufrag)
+                      && g_str_equal (f->gateway_ice.pwd, c1->gateway_ice.pwd);
+      g_assert_cmpint (same, ==, listed == 1);
+      if (listed == 0)
+        {
+          /* Answered: it becomes the pair's authorization. */
+          g_auto (EmberPortalMessage) ok;
+          ember_portal_message_init (&ok, EMBER_PORTAL_EVENT_FLOW_AUTHORIZED,
+                                     EMBER_PORTAL_CHANNEL_GATEWAY, NULL);
+          ok.u.flow_authorized.ref = g_strdup (f->ref);
+          portal_peer_send (gw, &ok);
+          g_autoptr (EmberPortalMessage) again = portal_peer_expect (client, EMBER_PORTAL_EVENT_AUTHORIZATION_CREATED, 2000);
+          g_assert_nonnull (again);
+          *c1 = again->u.authorization_created;
+        }
+    }
+  portal_peer_free (gw);
+  portal_peer_free (client);
+  portal_fx_teardown (&fx);
+}
+
 /* ---- bad input ------------------------------------------------------------------- */
 
 static void
@@ -847,6 +1059,14 @@ main (int argc, char **argv)
                    test_admin_api_change);
   g_test_add_func ("/portal/server/restart-keeps-state-and-tunnel-addresses",
                    test_restart_keeps_state);
+  g_test_add_func ("/portal/server/restart/re-hands-authorizations-to-the-gateway",
+                   test_restart_re_hands_authorizations);
+  g_test_add_func ("/portal/server/restart/then-revoke-through-apply-still-rejects",
+                   test_restart_then_revoke_still_rejects);
+  g_test_add_func ("/portal/server/restart/revoked-while-down-is-not-re-handed",
+                   test_revoked_while_down_is_not_re_handed);
+  g_test_add_func ("/portal/server/authorization/connected-pair-keeps-its-credentials",
+                   test_connected_pair_keeps_its_credentials);
   g_test_add_func ("/portal/server/bad-frames-answered-others-unaffected", test_bad_frames);
   g_test_add_func ("/portal/server/relay-down-sends-relays-presence", test_relay_down);
   return g_test_run ();

@@ -646,6 +646,134 @@ test_policy_evaluation_with_conditions (Fixture *f, gconstpointer data)
   }
 }
 
+/* ---- authorizations ---- */
+
+static EmberStoreAuthorization
+authz_row (const char *client_id, const char *resource_id, const char *gateway_id,
+           gint64 expires_at)
+{
+  return (EmberStoreAuthorization) {
+    .client_id = (char *) client_id, .resource_id = (char *) resource_id,
+    .gateway_id = (char *) gateway_id,
+    .client_public_key = (char *) "Y2xpZW50LXB1YmxpYy1rZXktMDEyMzQ1Njc4OWFiY2Q=",
+    .preshared_key = (char *) "cHJlc2hhcmVkLWtleS0wMTIzNDU2Nzg5YWJjZGVmZ2g=",
+    .client_ufrag = (char *) "c1ufrag8", .client_pwd = (char *) "clientpasswordclientpass",
+    .gateway_ufrag = (char *) "g1ufrag8", .gateway_pwd = (char *) "gatewaypasswordgatewayp1",
+    .source = (char *) "192.0.2.7", .expires_at = expires_at,
+  };
+}
+
+static void
+test_authorizations_survive_reopen_and_go (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberStoreToken) client = NULL, gw = NULL;
+  gint64 now = 1765000000, changes;
+
+  (void) data;
+  put_site (f->store, "home");
+  ember_store_secret_free (new_token (f->store, EMBER_STORE_DEVICE_CLIENT, "laptop", NULL, 0,
+                                      &client));
+  ember_store_secret_free (new_token (f->store, EMBER_STORE_DEVICE_GATEWAY, "gw1", "home", 0,
+                                      &gw));
+  EmberStoreResource web = { .name = (char *) "web", .type = EMBER_STORE_RESOURCE_CIDR,
+                             .address = (char *) "10.20.0.0/24", .site_name = (char *) "home" };
+  EmberStoreResource wiki = { .name = (char *) "wiki", .type = EMBER_STORE_RESOURCE_DNS,
+                              .address = (char *) "*.corp.example", .site_name = (char *) "home" };
+  g_assert_true (ember_store_resource_put (f->store, &web, "test", &error));
+  g_assert_true (ember_store_resource_put (f->store, &wiki, "test", &error));
+  g_autoptr (GPtrArray) all = ember_store_list_resources (f->store, &error);
+  const char *web_id = ((EmberStoreResource *) all->pdata[0])->id;
+  const char *wiki_id = ((EmberStoreResource *) all->pdata[1])->id;
+  changes = change_count (f->store);
+
+  EmberStoreAuthorization a = authz_row (client->device_id, web_id, gw->device_id, now + 100);
+  EmberStoreAuthorization b = authz_row (client->device_id, wiki_id, gw->device_id, now + 10);
+  g_assert_true (ember_store_authorization_put (f->store, &a, &error));
+  g_assert_true (ember_store_authorization_put (f->store, &b, &error));
+  g_assert_no_error (error);
+  /* Runtime state, not a change of the model. */
+  g_assert_cmpint (change_count (f->store), ==, changes);
+
+  /* A renewal replaces its row; what was stored survives a reopen. */
+  a.expires_at = now + 200;
+  a.preshared_key = (char *) "Z2F0ZXdheS1wdWJsaWMta2V5LTAxMjM0NTY3ODlhYmM=";
+  g_assert_true (ember_store_authorization_put (f->store, &a, &error));
+  reopen (f);
+  g_autoptr (GPtrArray) rows = ember_store_list_authorizations (f->store, now, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 2);
+  EmberStoreAuthorization *got = NULL;
+  for (guint i = 0; i < rows->len; i++)
+    if (g_str_equal (((EmberStoreAuthorization *) rows->pdata[i])->resource_id, web_id))
+      got = rows->pdata[i];
+  g_assert_nonnull (got);
+  g_assert_cmpstr (got->client_id, ==, client->device_id);
+  g_assert_cmpstr (got->gateway_id, ==, gw->device_id);
+  g_assert_cmpstr (got->preshared_key, ==, a.preshared_key);
+  g_assert_cmpstr (got->client_public_key, ==, a.client_public_key);
+  g_assert_cmpstr (got->client_pwd, ==, a.client_pwd);
+  g_assert_cmpstr (got->gateway_ufrag, ==, a.gateway_ufrag);
+  g_assert_cmpstr (got->source, ==, "192.0.2.7");
+  g_assert_cmpint (got->expires_at, ==, now + 200);
+
+  /* Listing leaves out what has expired; expire deletes it. */
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  rows = ember_store_list_authorizations (f->store, now + 10, &error);
+  g_assert_cmpuint (rows->len, ==, 1);
+  gint64 n = -1;
+  g_assert_true (ember_store_authorizations_expire (f->store, now + 10, &n, &error));
+  g_assert_cmpint (n, ==, 1);
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  rows = ember_store_list_authorizations (f->store, 0, &error);
+  g_assert_cmpuint (rows->len, ==, 1);
+
+  /* Deleting the resource deletes its authorizations with it. */
+  g_assert_true (ember_store_authorization_put (f->store, &b, &error));
+  g_assert_true (ember_store_resource_delete (f->store, "wiki", "test", &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  rows = ember_store_list_authorizations (f->store, 0, &error);
+  g_assert_cmpuint (rows->len, ==, 1);
+  g_assert_cmpstr (((EmberStoreAuthorization *) rows->pdata[0])->resource_id, ==, web_id);
+
+  /* One deleted by its triple; again is no error. */
+  g_assert_true (ember_store_authorization_delete (f->store, client->device_id, web_id,
+                                                   gw->device_id, &error));
+  g_assert_true (ember_store_authorization_delete (f->store, client->device_id, web_id,
+                                                   gw->device_id, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  rows = ember_store_list_authorizations (f->store, 0, &error);
+  g_assert_cmpuint (rows->len, ==, 0);
+}
+
+static void
+test_authorizations_refuse_what_does_not_exist (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberStoreToken) client = NULL, gw = NULL;
+
+  (void) data;
+  put_site (f->store, "home");
+  ember_store_secret_free (new_token (f->store, EMBER_STORE_DEVICE_CLIENT, "laptop", NULL, 0,
+                                      &client));
+  ember_store_secret_free (new_token (f->store, EMBER_STORE_DEVICE_GATEWAY, "gw1", "home", 0,
+                                      &gw));
+  /* No such resource: the foreign key refuses it. */
+  EmberStoreAuthorization a = authz_row (client->device_id,
+                                         "4b1f6c3a-2e8d-4f70-a9c5-8d2e1b7f3a60", gw->device_id,
+                                         1765000000);
+  g_assert_false (ember_store_authorization_put (f->store, &a, &error));
+  g_assert_error (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_INVALID);
+  g_clear_error (&error);
+  /* A missing member is named. */
+  a.preshared_key = NULL;
+  g_assert_false (ember_store_authorization_put (f->store, &a, &error));
+  g_assert_error (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "preshared_key"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -668,5 +796,9 @@ main (int argc, char **argv)
   ADD ("resources/deleting-one-logs-its-policies", test_deleting_a_resource_logs_its_policies);
   ADD ("policies/evaluate-groups-or-combined-with-conditions",
        test_policy_evaluation_with_conditions);
+  ADD ("authorizations/survive-reopen-renew-expire-and-cascade",
+       test_authorizations_survive_reopen_and_go);
+  ADD ("authorizations/refuse-a-resource-that-does-not-exist",
+       test_authorizations_refuse_what_does_not_exist);
   return g_test_run ();
 }

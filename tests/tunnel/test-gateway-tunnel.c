@@ -656,6 +656,95 @@ test_ipv6_both_ways (Fx *fx, gconstpointer data)
   g_assert_cmpuint (fx->to_client->len, ==, 2);
 }
 
+/* The portal's init after the gateway re-joined, listing the client's
+ * authorization for `resource_id` (a /24 at `cidr`, all traffic) only. */
+static void
+re_init_listing (Fx *fx, const char *resource_id, const char *cidr, gint64 expires_in)
+{
+  EmberPortalMessage init;
+  EmberPortalAuthorization *a;
+  EmberAddr net = tunnel_fx_addr (cidr, 0);
+
+  ember_portal_message_init (&init, EMBER_PORTAL_EVENT_GATEWAY_INIT,
+                             EMBER_PORTAL_CHANNEL_GATEWAY, NULL);
+  init.u.gateway_init.iface.ipv4 = tunnel_fx_addr ("100.64.0.100", 0);
+  init.u.gateway_init.iface.ipv6 = tunnel_fx_addr ("fd00:2021:1111::100", 0);
+  init.u.gateway_init.authorizations = g_new0 (EmberPortalAuthorization, 1);
+  init.u.gateway_init.n_authorizations = 1;
+  a = &init.u.gateway_init.authorizations[0];
+  set_id (&a->resource.id, resource_id);
+  a->resource.name = g_strdup ("web");
+  a->resource.type = EMBER_PORTAL_RESOURCE_CIDR;
+  g_assert_true (ember_cidr_init (&a->resource.cidr, net.family, net.addr, 24));
+  set_id (&a->resource.site.id, gateway_id);
+  a->resource.site.name = g_strdup ("home");
+  set_id (&a->client.id, client_id);
+  ember_tunnel_node_get_public_key (fx->client, a->client.public_key.bytes);
+  a->client.tunnel.ipv4 = tunnel_fx_addr ("100.64.0.2", 0);
+  a->client.tunnel.ipv6 = tunnel_fx_addr ("fd00:2021:1111::2", 0);
+  memset (a->preshared_key.bytes, 0x42, 32);
+  a->expires_at = (WALL0 + (fx->now - fx->start) + expires_in) / SEC;
+  ember_gateway_tunnel_handle_portal (fx->gw, fx->now, &init);
+  ember_portal_message_clear (&init);
+}
+
+/* The portal was away and came back (a restart that kept its
+ * authorizations): an init that still lists the flow leaves it exactly
+ * as it was — same ICE session, no new WireGuard handshake, no answer
+ * sent, traffic passing — and the one flow it no longer lists ends. */
+static void
+test_re_init_keeps_a_listed_flow (Fx *fx, gconstpointer data)
+{
+  static const char db_id[] = "9b1f6c3a-2e8d-4f70-a9c5-8d2e1b7f3a61";
+  EmberTunnelNode *gnode;
+  EmberWgPeerStats before, after;
+  guint gen, answered, candidates;
+
+  (void) data;
+  connect_up (fx);
+  authorize (fx, db_id, "10.21.0.0", NULL, 0, 600 * SEC, "aaaa");
+  fx_run (fx, fx->now + SEC);
+  client_sends (fx, "100.64.0.2", "10.20.0.7", 80);
+  client_sends (fx, "100.64.0.2", "10.21.0.7", 5432);
+  g_assert_cmpuint (fx->to_network->len, ==, 2);
+  gnode = ember_gateway_tunnel_get_node (fx->gw);
+  gen = ember_tunnel_conn_get_generation (ember_tunnel_node_lookup (gnode, client_id));
+  g_assert_true (ember_tunnel_conn_get_wg_stats (gnode, ember_tunnel_node_lookup (gnode, client_id),
+                                                 &before));
+  answered = fx->flows_answered;
+  candidates = fx->client_candidates;
+
+  /* Away for 30 s: the data plane goes on meanwhile. */
+  fx_run (fx, fx->now + 30 * SEC);
+  client_sends (fx, "100.64.0.2", "10.21.0.7", 5432);
+  g_assert_cmpuint (fx->to_network->len, ==, 3);
+
+  re_init_listing (fx, db_id, "10.21.0.0", 600 * SEC);
+  fx_run (fx, fx->now + SEC);
+  g_assert_cmpuint (fx->gone->len, ==, 0);
+  g_assert_true (ember_gateway_tunnel_client_up (fx->gw, client_id));
+  g_assert_cmpint (ember_tunnel_conn_get_state (fx->cconn), ==, EMBER_TUNNEL_CONN_UP);
+  g_assert_cmpuint (ember_tunnel_conn_get_generation (ember_tunnel_node_lookup (gnode, client_id)),
+                    ==, gen);
+  g_assert_true (ember_tunnel_conn_get_wg_stats (gnode, ember_tunnel_node_lookup (gnode, client_id),
+                                                 &after));
+  g_assert_cmpint (after.last_handshake, ==, before.last_handshake);
+  /* Nothing to answer, no candidate withdrawn or sent again. */
+  g_assert_cmpuint (fx->flows_answered, ==, answered);
+  g_assert_cmpuint (fx->client_candidates, ==, candidates);
+  client_sends (fx, "100.64.0.2", "10.21.0.7", 5432);
+  g_assert_cmpuint (fx->to_network->len, ==, 4);
+  /* web was not listed: revoked meanwhile, refused with ICMP. */
+  client_sends (fx, "100.64.0.2", "10.20.0.7", 80);
+  g_assert_cmpuint (fx->to_network->len, ==, 4);
+  g_assert_cmpuint (fx->to_client->len, ==, 1);
+
+  /* The listed flow still ends at its expiry, as before the re-join. */
+  fx_run (fx, fx->now + 600 * SEC);
+  g_assert_cmpuint (fx->gone->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (fx->gone, 0), ==, "expired");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -672,6 +761,8 @@ main (int argc, char **argv)
        test_revoking_one_of_two_keeps_the_connection);
   ADD ("/gateway/tunnel/authorization-expires", test_authorization_expires);
   ADD ("/gateway/tunnel/init-without-the-client-closes-it", test_init_without_the_client_closes_it);
+  ADD ("/gateway/tunnel/re-init-keeps-a-listed-flow-and-ends-the-rest",
+       test_re_init_keeps_a_listed_flow);
   ADD ("/gateway/tunnel/ipv6-both-ways", test_ipv6_both_ways);
   ADD ("/gateway/tunnel/new-credentials-restart-both-sides",
        test_new_credentials_restart_both_sides);

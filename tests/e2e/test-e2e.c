@@ -24,7 +24,16 @@
 
 #include "e2e.h"
 
-#define PREFIX "e2e-"
+/* Namespaces, interfaces and tables start with it; EMBER_E2E_PREFIX
+ * (at most 8 characters) gives a run its own, so two runs on one machine
+ * (say, two work trees) do not tear down each other's topology. */
+static const char *
+e2e_prefix (void)
+{
+  const char *p = g_getenv ("EMBER_E2E_PREFIX");
+  return p != NULL && *p != '\0' ? p : "e2e-";
+}
+#define PREFIX e2e_prefix ()
 #define PORTAL "192.0.2.10"
 #define RELAY1 "192.0.2.20:3478"
 #define RELAY2 "192.0.2.21:3478"
@@ -524,13 +533,14 @@ test_outside_policy (void)
 
   /* Routed into the tunnel by hand it goes nowhere either: no resource
    * covers it, so the client tunnel itself answers "no route". */
+  g_autofree char *tun = g_strconcat (PREFIX, "tun", NULL);
   g_autoptr (Run) add = topo ("exec", "client", "ip", "route", "add", "10.30.0.0/24", "dev",
-                              PREFIX "tun", NULL);
+                              tun, NULL);
   g_assert_cmpint (add->status, ==, 0);
   g_autoptr (Run) routed =
     topo ("exec", "client", "ping", "-c", "2", "-i", "0.5", "-W", "1", VAULT_HOST, NULL);
   g_autoptr (Run) del = topo ("exec", "client", "ip", "route", "del", "10.30.0.0/24", "dev",
-                              PREFIX "tun", NULL);
+                              tun, NULL);
   g_printerr ("%s", routed->out);
   g_assert_cmpint (routed->status, !=, 0);
   g_assert_null (strstr (routed->out, "bytes from"));
@@ -739,8 +749,8 @@ bad_config (const char *name, const char *url, const char *token, const char *ex
   g_assert_true (g_file_set_contents (token_file, token, -1, NULL));
   g_autofree char *text = g_strdup_printf ("[daemon]\nmode=client\nstate-dir=%s\nruntime-dir=%s\n%s"
                                            "\n[portal]\nurl=%s\ntoken-file=%s\n\n"
-                                           "[tun-linux]\nname=" PREFIX "bad\n",
-                                           state, run, extra, url, token_file);
+                                           "[tun-linux]\nname=%sbad\n",
+                                           state, run, extra, url, token_file, PREFIX);
   char *conf = g_build_filename (dir, "emberd.conf", NULL);
   g_assert_true (g_file_set_contents (conf, text, -1, NULL));
   return conf;

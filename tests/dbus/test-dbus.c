@@ -1,0 +1,862 @@
+/* emberd's D-Bus API and emberctl, against the real programs: a private
+ * system bus (dbus-daemon with the project's bus policy file), polkit
+ * played by python-dbusmock's polkitd template (which grants exactly the
+ * actions the test sets), a real `ember-portal serve`, a gateway and a
+ * client emberd in network namespaces:
+ *
+ *        dbus-P-pub: br0 192.0.2.1/24, ember-portal serve
+ *          |                         |
+ *   dbus-P-cl 192.0.2.2      dbus-P-gw 192.0.2.3, 10.20.0.1/24
+ *   emberd client, no token  emberd gateway (bus=none)
+ *   serves org.ember.Ember1          |
+ *                            dbus-P-lan 10.20.0.10/24
+ *
+ * The bus is a unix socket in the test's directory, which the namespaces
+ * share (a path socket is not in a network namespace). The client starts
+ * signed out; the checks sign it in, watch PropertiesChanged as its
+ * tunnel comes up, as a resource is added with `ember-portal apply` and
+ * as traffic connects it, then drive every method allowed and denied,
+ * through GDBus and through emberctl (--json parsed back, the table, the
+ * exit codes). The parent process builds and removes everything; the
+ * checks run in a subprocess so a failure still cleans up. Needs root,
+ * iproute2, ping, dbus-daemon and python3-dbusmock; every wait is
+ * bounded.
+ */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ember-dbus-generated.h"
+
+#define PORTAL "192.0.2.1"
+#define PORTAL_PORT "8080"
+#define LAN_HOST "10.20.0.10"
+#define NAME "org.ember.Ember1"
+#define OPATH "/org/ember/Ember1"
+#define IFACE "org.ember.Ember1"
+#define TUN "dbus-tc"
+
+typedef struct {
+  char *prefix;  /* dbus-<pid> */
+  char *dir;
+  char *build;
+  char *source;
+  char *address; /* the private system bus */
+  GPid bus, mock, portal, gateway, client;
+} Net;
+
+static Net net;
+
+/* ---- Processes and files (the shape of tests/emberd/test-emberd-netns.c) ---------- */
+
+static char *
+ns (const char *name)
+{
+  return g_strdup_printf ("%s-%s", net.prefix, name);
+}
+
+static int
+sh (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+
+static int
+sh (const char *fmt, ...)
+{
+  va_list ap;
+  g_autofree char *line = NULL;
+  const char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+  int status = -1;
+
+  va_start (ap, fmt);
+  line = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  argv[2] = line;
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status,
+                     NULL))
+    return -1;
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static char *
+path (const char *name)
+{
+  return g_build_filename (net.dir, name, NULL);
+}
+
+/* `cmd` through sh (in namespace `node` unless NULL), output to DIR/<log>.log. */
+static GPid
+spawn (const char *node, const char *log, const char *cmd)
+{
+  g_autofree char *n = node != NULL ? ns (node) : NULL;
+  g_autofree char *logf = g_strdup_printf ("%s/%s.log", net.dir, log);
+  g_autofree char *line = node != NULL
+                              ? g_strdup_printf ("exec ip netns exec %s %s >%s 2>&1 </dev/null", n,
+                                                 cmd, logf)
+                              : g_strdup_printf ("exec %s >%s 2>&1 </dev/null", cmd, logf);
+  const char *argv[] = { "/bin/sh", "-c", line, NULL };
+  GPid pid = 0;
+
+  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                NULL, &pid, NULL));
+  return pid;
+}
+
+/* SIGTERM, up to 15 s (ASan's exit is slow), then SIGKILL; the exit
+ * status, or -1 when it had to be killed. */
+static int
+stop (GPid *pid)
+{
+  int status = 0;
+
+  if (*pid == 0)
+    return 0;
+  kill (*pid, SIGTERM);
+  for (int i = 0; i < 150; i++)
+    {
+      if (waitpid (*pid, &status, WNOHANG) == *pid)
+        {
+          *pid = 0;
+          return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+        }
+      g_usleep (100 * 1000);
+    }
+  kill (*pid, SIGKILL);
+  waitpid (*pid, &status, 0);
+  *pid = 0;
+  return -1;
+}
+
+static char *
+program (const char *dir, const char *name)
+{
+  return g_build_filename (net.build, "bin", dir, name, NULL);
+}
+
+static void
+write_file (const char *name, const char *text, int mode)
+{
+  g_autofree char *p = path (name);
+  g_assert_true (g_file_set_contents (p, text, -1, NULL));
+  g_assert_cmpint (g_chmod (p, mode), ==, 0);
+}
+
+static char *
+read_file (const char *name)
+{
+  g_autofree char *p = path (name);
+  char *text = NULL;
+  if (!g_file_get_contents (p, &text, NULL, NULL))
+    return NULL;
+  return text;
+}
+
+static const char policy1[]
+    = "{\"sites\": [{\"name\": \"home\"}],\n"
+      " \"resources\": [{\"name\": \"lan\", \"type\": \"cidr\", \"address\": \"10.20.0.0/24\", "
+      "\"site\": \"home\"}],\n"
+      " \"groups\": [{\"name\": \"staff\", \"clients\": [\"laptop\"]}],\n"
+      " \"policies\": [{\"group\": \"staff\", \"resource\": \"lan\"}]}\n";
+static const char policy2[]
+    = "{\"sites\": [{\"name\": \"home\"}],\n"
+      " \"resources\": [{\"name\": \"lan\", \"type\": \"cidr\", \"address\": \"10.20.0.0/24\", "
+      "\"site\": \"home\"},\n"
+      "   {\"name\": \"printers\", \"type\": \"cidr\", \"address\": \"10.30.0.0/24\", "
+      "\"site\": \"home\"}],\n"
+      " \"groups\": [{\"name\": \"staff\", \"clients\": [\"laptop\"]}],\n"
+      " \"policies\": [{\"group\": \"staff\", \"resource\": \"lan\"},\n"
+      "   {\"group\": \"staff\", \"resource\": \"printers\"}]}\n";
+
+static gboolean
+bus_has (GDBusConnection *bus, const char *name)
+{
+  g_autoptr (GVariant) r = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "NameHasOwner", g_variant_new ("(s)", name), G_VARIANT_TYPE ("(b)"),
+      G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+  gboolean has = FALSE;
+  if (r != NULL)
+    g_variant_get (r, "(b)", &has);
+  return has;
+}
+
+static GDBusConnection *
+bus_connect (void)
+{
+  return g_dbus_connection_new_for_address_sync (
+      net.address,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, NULL);
+}
+
+/* Waits up to `secs` for `name` on the bus. */
+static gboolean
+wait_name (const char *name, int secs)
+{
+  g_autoptr (GDBusConnection) bus = NULL;
+
+  for (int i = 0; i < secs * 20; i++)
+    {
+      if (bus == NULL)
+        bus = bus_connect ();
+      if (bus != NULL && bus_has (bus, name))
+        return TRUE;
+      g_usleep (50 * 1000);
+    }
+  return FALSE;
+}
+
+static gboolean
+setup (void)
+{
+  g_autofree char *pub = ns ("pub"), *cl = ns ("cl"), *gw = ns ("gw"), *lan = ns ("lan");
+  g_autofree char *portal_bin = program ("ember-portal", "ember-portal");
+  g_autofree char *emberd = program ("emberd", "emberd");
+  g_autofree char *policy_conf = g_build_filename (net.source, "data", "dbus", NAME ".conf", NULL);
+  g_autofree char *bus_conf = NULL;
+
+  /* The bus: the system bus's shape (method calls denied unless a
+   * policy allows them), the project's policy file for Ember's name, and
+   * room for the polkit stand-in. */
+  bus_conf = g_strdup_printf (
+      "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+      " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+      "<busconfig><type>system</type><listen>unix:path=%s/bus.sock</listen>\n"
+      "<auth>EXTERNAL</auth>\n"
+      "<policy context=\"default\"><allow user=\"*\"/><deny own=\"*\"/>\n"
+      "<deny send_type=\"method_call\"/><allow send_type=\"signal\"/>\n"
+      "<allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+      "<allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+      "<allow receive_type=\"method_call\"/><allow receive_type=\"method_return\"/>\n"
+      "<allow receive_type=\"error\"/><allow receive_type=\"signal\"/>\n"
+      "<allow send_destination=\"org.freedesktop.DBus\"/>\n"
+      "<allow own=\"org.freedesktop.PolicyKit1\"/>\n"
+      "<allow send_destination=\"org.freedesktop.PolicyKit1\"/></policy>\n"
+      "<include>%s</include></busconfig>\n",
+      net.dir, policy_conf);
+  write_file ("bus.conf", bus_conf, 0644);
+  net.address = g_strdup_printf ("unix:path=%s/bus.sock", net.dir);
+  g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", net.address, TRUE);
+  {
+    g_autofree char *cmd = g_strdup_printf ("dbus-daemon --config-file=%s/bus.conf --nofork "
+                                            "--nopidfile",
+                                            net.dir);
+    net.bus = spawn (NULL, "bus", cmd);
+  }
+  if (!wait_name ("org.freedesktop.DBus", 10))
+    return FALSE;
+  net.mock = spawn (NULL, "polkit", "/usr/bin/python3 -m dbusmock --system --template polkitd");
+  if (!wait_name ("org.freedesktop.PolicyKit1", 15))
+    return FALSE;
+
+  if (sh ("set -e; for n in %s %s %s %s; do ip netns add $n; ip -n $n link set lo up; done\n"
+          "ip -n %s link add br0 type bridge; ip -n %s link set br0 up\n"
+          "ip -n %s addr add " PORTAL "/24 dev br0\n"
+          "ip link add dbus-c0 netns %s type veth peer name dbus-c1 netns %s\n"
+          "ip link add dbus-g0 netns %s type veth peer name dbus-g1 netns %s\n"
+          "ip -n %s link set dbus-c1 master br0 up; ip -n %s link set dbus-g1 master br0 up\n"
+          "ip -n %s addr add 192.0.2.2/24 dev dbus-c0; ip -n %s link set dbus-c0 up\n"
+          "ip -n %s addr add 192.0.2.3/24 dev dbus-g0; ip -n %s link set dbus-g0 up\n"
+          "ip link add dbus-l0 netns %s type veth peer name dbus-l1 netns %s\n"
+          "ip -n %s addr add 10.20.0.1/24 dev dbus-l0; ip -n %s link set dbus-l0 up\n"
+          "ip -n %s addr add " LAN_HOST "/24 dev dbus-l1; ip -n %s link set dbus-l1 up\n"
+          "ip -n %s route add default via 10.20.0.1\n",
+          pub, cl, gw, lan, pub, pub, pub, cl, pub, gw, pub, pub, pub, cl, cl, gw, gw, gw, lan,
+          gw, gw, lan, lan, lan)
+      != 0)
+    return FALSE;
+
+  write_file ("portal.conf",
+              "[portal]\nlisten=" PORTAL ":" PORTAL_PORT "\nstate-dir=portal-state\n"
+              "insecure=true\nadmin-listen=\n",
+              0600);
+  write_file ("policy1.json", policy1, 0644);
+  write_file ("policy2.json", policy2, 0644);
+  if (sh ("set -e; cd %s; P=%s\n"
+          "$P apply --config portal.conf policy1.json >apply.log 2>&1\n"
+          "$P token create --config portal.conf client laptop | tail -n 1 >client.token\n"
+          "$P token create --config portal.conf gateway gw1 --site home | tail -n 1 "
+          ">gateway.token\n"
+          "echo not-a-token >bad.token\n"
+          "chmod 600 client.token gateway.token bad.token\n",
+          net.dir, portal_bin)
+      != 0)
+    return FALSE;
+  {
+    /* The client has no token: it starts signed out and serves the API. */
+    g_autofree char *c = g_strdup_printf (
+        "[daemon]\nmode=client\nstate-dir=%s/client-state\nruntime-dir=%s/client-run\n"
+        "[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\n[tun-linux]\nname=" TUN "\n",
+        net.dir, net.dir);
+    g_autofree char *g = g_strdup_printf (
+        "[daemon]\nmode=gateway\nbus=none\nstate-dir=%s/gateway-state\n"
+        "runtime-dir=%s/gateway-run\n[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\n"
+        "token-file=%s/gateway.token\n[tun-linux]\nname=dbus-tg\n",
+        net.dir, net.dir, net.dir);
+    write_file ("client.conf", c, 0644);
+    write_file ("gateway.conf", g, 0644);
+  }
+  {
+    g_autofree char *cmd = g_strdup_printf ("%s serve --config %s/portal.conf", portal_bin,
+                                            net.dir);
+    g_autofree char *gcmd = g_strdup_printf ("%s --config %s/gateway.conf", emberd, net.dir);
+    g_autofree char *ccmd = g_strdup_printf ("%s --config %s/client.conf", emberd, net.dir);
+
+    g_assert_cmpint (g_chdir (net.dir), ==, 0);
+    net.portal = spawn ("pub", "portal", cmd);
+    if (sh ("for i in $(seq 300); do ip netns exec %s ss -ltn | grep -q '" PORTAL ":" PORTAL_PORT
+            "' && exit 0; sleep 0.1; done; exit 1",
+            pub)
+        != 0)
+      return FALSE;
+    net.gateway = spawn ("gw", "gateway", gcmd);
+    net.client = spawn ("cl", "client", ccmd);
+  }
+  return wait_name (NAME, 30);
+}
+
+static void
+teardown (void)
+{
+  g_autofree char *names = g_strdup_printf ("%s-pub %s-cl %s-gw %s-lan", net.prefix, net.prefix,
+                                            net.prefix, net.prefix);
+  stop (&net.client);
+  stop (&net.gateway);
+  stop (&net.portal);
+  stop (&net.mock);
+  stop (&net.bus);
+  sh ("for n in %s; do ip netns del $n 2>/dev/null; done; true", names);
+  sh ("rm -rf '%s'", net.dir);
+}
+
+/* ---- What the bus shows (in the subprocess) ----------------------------------------- */
+
+typedef struct {
+  GDBusConnection *bus;
+  EmberDBusEmber1 *proxy;
+  GPtrArray *changes;  /* "Prop=value" per PropertiesChanged entry, "Error=name: message" */
+} Watch;
+
+static Watch w;
+
+static void
+on_signal (GDBusConnection *bus, const char *sender, const char *object_path,
+           const char *interface, const char *signal, GVariant *params, gpointer data)
+{
+  (void) bus, (void) sender, (void) object_path, (void) data;
+  if (g_str_equal (interface, "org.freedesktop.DBus.Properties")
+      && g_str_equal (signal, "PropertiesChanged"))
+    {
+      g_autoptr (GVariant) changed = NULL;
+      const char *iface = NULL;
+      GVariantIter it;
+      const char *key;
+      GVariant *value;
+
+      g_variant_get (params, "(&s@a{sv}as)", &iface, &changed, NULL);
+      g_variant_iter_init (&it, changed);
+      while (g_variant_iter_next (&it, "{&sv}", &key, &value))
+        {
+          g_autofree char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+                                      ? g_variant_dup_string (value, NULL)
+                                      : g_variant_print (value, FALSE);
+          g_ptr_array_add (w.changes, g_strdup_printf ("%s=%s", key, text));
+          g_variant_unref (value);
+        }
+    }
+  else if (g_str_equal (interface, IFACE) && g_str_equal (signal, "Error"))
+    {
+      const char *name, *message;
+      g_variant_get (params, "(&s&s)", &name, &message);
+      g_ptr_array_add (w.changes, g_strdup_printf ("Error=%s: %s", name, message));
+    }
+}
+
+static void
+spin (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+/* The index of the first change from `from` on that starts with
+ * `prefix` and holds `needle` (unless NULL), waiting up to `secs`; -1
+ * when none came. */
+static int
+saw_with (guint from, const char *prefix, const char *needle, int secs)
+{
+  for (int i = 0; i <= secs * 20; i++)
+    {
+      spin ();
+      for (guint k = from; k < w.changes->len; k++)
+        if (g_str_has_prefix (w.changes->pdata[k], prefix)
+            && (needle == NULL || strstr (w.changes->pdata[k], needle) != NULL))
+          return (int) k;
+      if (i < secs * 20)
+        g_usleep (50 * 1000);
+    }
+  g_printerr ("# no \"%s\" (with \"%s\") among the %u change(s) since %u:\n", prefix,
+              needle != NULL ? needle : "", w.changes->len - from, from);
+  for (guint k = from; k < w.changes->len; k++)
+    g_printerr ("#   %s\n", (char *) w.changes->pdata[k]);
+  return -1;
+}
+
+static int
+saw (guint from, const char *prefix, int secs)
+{
+  return saw_with (from, prefix, NULL, secs);
+}
+
+static void
+allow (const char *const *actions)
+{
+  g_autoptr (GVariant) r = g_dbus_connection_call_sync (
+      w.bus, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
+      "org.freedesktop.DBus.Mock", "SetAllowed", g_variant_new ("(^as)", (char **) actions), NULL,
+      G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+  g_assert_nonnull (r);
+}
+
+static const char *const all_actions[]
+    = { "org.ember.Ember1.connect",   "org.ember.Ember1.disconnect",
+        "org.ember.Ember1.sign-in",   "org.ember.Ember1.sign-out",
+        "org.ember.Ember1.internet-resource", NULL };
+
+/* Calls a method; NULL on success, else the D-Bus error name and
+ * *message (both to free). */
+static char *
+call (const char *method, GVariant *args, char **message)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) r = g_dbus_connection_call_sync (w.bus, NAME, OPATH, IFACE, method, args,
+                                                        NULL, G_DBUS_CALL_FLAGS_NONE, 20000,
+                                                        NULL, &error);
+  char *name;
+
+  if (r != NULL)
+    return NULL;
+  name = g_dbus_error_get_remote_error (error);
+  g_dbus_error_strip_remote_error (error);
+  if (message != NULL)
+    *message = g_strdup (error->message);
+  return name != NULL ? name : g_strdup ("(local)");
+}
+
+static void
+assert_ok (const char *method, GVariant *args)
+{
+  g_autofree char *msg = NULL;
+  g_autofree char *err = call (method, args, &msg);
+  if (err != NULL)
+    g_error ("%s: %s: %s", method, err, msg);
+}
+
+static void
+assert_error (const char *method, GVariant *args, const char *name, const char *in_message)
+{
+  g_autofree char *msg = NULL;
+  g_autofree char *err = call (method, args, &msg);
+
+  g_assert_cmpstr (err, ==, name);
+  if (in_message != NULL && strstr (msg, in_message) == NULL)
+    g_error ("%s: \"%s\" does not say \"%s\"", method, msg, in_message);
+}
+
+/* The whole object as text (GetAll), to look for what must not be there. */
+static char *
+get_all (void)
+{
+  g_autoptr (GVariant) r = g_dbus_connection_call_sync (
+      w.bus, NAME, OPATH, "org.freedesktop.DBus.Properties", "GetAll", g_variant_new ("(s)", IFACE),
+      NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+  g_assert_nonnull (r);
+  return g_variant_print (r, FALSE);
+}
+
+/* Runs emberctl ARGS (a shell word list; stdin from `in` unless NULL);
+ * its exit code, *out its standard output. */
+static int
+ctl (char **out, const char *in, const char *args)
+{
+  g_autofree char *bin = program ("emberctl", "emberctl");
+  g_autofree char *line = in != NULL ? g_strdup_printf ("%s %s <%s", bin, args, in)
+                                     : g_strdup_printf ("%s %s </dev/null", bin, args);
+  const char *argv[] = { "/bin/sh", "-c", line, NULL };
+  int status = -1;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                               out, NULL, &status, NULL));
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static JsonObject *
+parse_object (JsonParser *p, const char *text)
+{
+  g_autoptr (GError) error = NULL;
+  if (!json_parser_load_from_data (p, text, -1, &error))
+    g_error ("not JSON (%s): %s", error->message, text);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (p)));
+  return json_node_get_object (json_parser_get_root (p));
+}
+
+static JsonObject *
+resource_named (JsonArray *a, const char *name)
+{
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    {
+      JsonObject *o = json_array_get_object_element (a, i);
+      if (g_strcmp0 (json_object_get_string_member (o, "name"), name) == 0)
+        return o;
+    }
+  return NULL;
+}
+
+static void
+watch_start (void)
+{
+  w.bus = bus_connect ();
+  g_assert_nonnull (w.bus);
+  w.changes = g_ptr_array_new_with_free_func (g_free);
+  g_dbus_connection_signal_subscribe (w.bus, NULL, NULL, NULL, OPATH, NULL,
+                                      G_DBUS_SIGNAL_FLAGS_NONE, on_signal, NULL, NULL);
+  w.proxy = ember_dbus_ember1_proxy_new_sync (w.bus, G_DBUS_PROXY_FLAGS_NONE, NAME, OPATH, NULL,
+                                              NULL);
+  g_assert_nonnull (w.proxy);
+}
+
+/* ---- The checks ---------------------------------------------------------------------- */
+
+/* Signed out at start; every method refused with AccessDenied naming its
+ * action while polkit grants nothing; emberctl says so with exit 4. */
+static void
+check_signed_out_and_denied (void)
+{
+  g_autofree char *out = NULL;
+  g_autoptr (JsonParser) p = json_parser_new ();
+  JsonObject *o;
+
+  g_assert_cmpstr (ember_dbus_ember1_get_state (w.proxy), ==, "signed-out");
+  g_assert_cmpstr (ember_dbus_ember1_get_mode (w.proxy), ==, "client");
+  g_assert_cmpuint (g_variant_n_children (ember_dbus_ember1_get_identity (w.proxy)), ==, 0);
+  allow ((const char *const[]){ NULL });
+  assert_error ("SignIn", g_variant_new ("(ss)", "", "whatever"),
+                "org.freedesktop.DBus.Error.AccessDenied", "org.ember.Ember1.sign-in");
+  assert_error ("Connect", NULL, "org.freedesktop.DBus.Error.AccessDenied",
+                "org.ember.Ember1.connect");
+  assert_error ("Reset", NULL, "org.freedesktop.DBus.Error.AccessDenied",
+                "org.ember.Ember1.connect");
+  assert_error ("Disconnect", NULL, "org.freedesktop.DBus.Error.AccessDenied",
+                "org.ember.Ember1.disconnect");
+  assert_error ("SignOut", NULL, "org.freedesktop.DBus.Error.AccessDenied",
+                "org.ember.Ember1.sign-out");
+  assert_error ("SetInternetResource", g_variant_new ("(b)", TRUE),
+                "org.freedesktop.DBus.Error.AccessDenied", "org.ember.Ember1.internet-resource");
+  /* The bus policy: properties are read-only to everyone. */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GVariant) r = g_dbus_connection_call_sync (
+        w.bus, NAME, OPATH, "org.freedesktop.DBus.Properties", "Set",
+        g_variant_new ("(ssv)", IFACE, "State", g_variant_new_string ("connected")), NULL,
+        G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+    g_assert_null (r);
+    g_assert_true (g_dbus_error_is_remote_error (error));
+  }
+  /* Bad arguments, before any action is checked. */
+  assert_error ("SignIn", g_variant_new ("(ss)", "http://portal", "t"),
+                "org.freedesktop.DBus.Error.InvalidArgs", "portal_url");
+  assert_error ("SignIn", g_variant_new ("(ss)", "", "two words"),
+                "org.freedesktop.DBus.Error.InvalidArgs", "token");
+
+  g_assert_cmpint (ctl (&out, NULL, "--json connect"), ==, 4);
+  o = parse_object (p, out);
+  g_assert_false (json_object_get_boolean_member (o, "ok"));
+  g_assert_cmpstr (json_object_get_string_member (o, "error"), ==,
+                   "org.freedesktop.DBus.Error.AccessDenied");
+  g_assert_cmpint (json_object_get_int_member (o, "exit_code"), ==, 4);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "status"), ==, 0);
+  g_assert_nonnull (strstr (out, "State:       signed-out\n"));
+}
+
+/* SignIn to another portal needs change-settings too; then emberctl
+ * signs in with the right one: the token is stored 0600 and appears in
+ * no property and not in the status file. */
+static void
+check_sign_in (const char *token)
+{
+  g_autofree char *tfile = path ("client-state/token");
+  g_autofree char *out = NULL;
+  g_autofree char *all = NULL;
+  g_autofree char *status = NULL;
+  g_autofree char *stored = NULL;
+  g_autoptr (JsonParser) p = json_parser_new ();
+  struct stat st;
+  guint from = w.changes->len;
+
+  allow ((const char *const[]){ "org.ember.Ember1.sign-in", NULL });
+  assert_error ("SignIn", g_variant_new ("(ss)", "ws://192.0.2.99:8080", token),
+                "org.freedesktop.DBus.Error.AccessDenied", "org.ember.Ember1.change-settings");
+  g_assert_false (g_file_test (tfile, G_FILE_TEST_EXISTS));
+
+  g_assert_cmpint (ctl (&out, NULL, "--json sign-in --token-file client.token"), ==, 0);
+  g_assert_true (json_object_get_boolean_member (parse_object (p, out), "ok"));
+  g_assert_cmpint (stat (tfile, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_assert_true (g_file_get_contents (tfile, &stored, NULL, NULL));
+  g_assert_cmpstr (g_strstrip (stored), ==, token);
+
+  /* Connecting, then connected with the TUN up and its addresses. */
+  g_assert_cmpint (saw (from, "State=connecting", 10), >=, 0);
+  g_assert_cmpint (saw (from, "State=connected", 30), >, saw (from, "State=connecting", 0));
+  g_assert_cmpint (saw (from, "InterfaceName=" TUN, 10), >=, 0);
+  g_assert_cmpint (saw (from, "TunnelAddresses=['100.64.", 10), >=, 0);
+  g_assert_cmpint (saw (from, "Identity={'public-key'", 10), >=, 0);
+  g_assert_cmpint (saw (from, "Resources=[{'id'", 10), >=, 0);
+
+  /* Another SignIn while signed in. */
+  allow (all_actions);
+  assert_error ("SignIn", g_variant_new ("(ss)", "", token),
+                "org.ember.Ember1.Error.AlreadySignedIn", "SignOut");
+
+  all = get_all ();
+  g_assert_null (strstr (all, token));
+  for (guint k = 0; k < w.changes->len; k++)
+    g_assert_null (strstr (w.changes->pdata[k], token));
+  status = read_file ("client-run/status.json");
+  g_assert_nonnull (status);
+  g_assert_null (strstr (status, token));
+}
+
+/* Traffic connects the resource (connected-direct); `apply` adds one,
+ * which appears in Resources; emberctl shows both, in JSON and in its
+ * tables. */
+static void
+check_resources (void)
+{
+  g_autofree char *cl = ns ("cl");
+  g_autofree char *out = NULL;
+  g_autoptr (JsonParser) p = json_parser_new ();
+  g_autoptr (JsonParser) p2 = json_parser_new ();
+  JsonObject *o, *r;
+  JsonArray *a;
+  guint from = w.changes->len;
+  int ok = -1;
+
+  for (int i = 0; i < 20 && ok != 0; i++)
+    ok = sh ("ip netns exec %s ping -c 1 -W 1 -q " LAN_HOST " >/dev/null", cl);
+  g_assert_cmpint (ok, ==, 0);
+  g_assert_cmpint (saw (from, "Resources=", 10), >=, 0);
+  g_assert_cmpint (saw_with (from, "Resources=", "'connected-direct'", 10), >=, 0);
+  g_assert_cmpint (saw (from, "Counters=", 10), >=, 0);
+
+  from = w.changes->len;
+  g_assert_cmpint (sh ("cd %s && %s/bin/ember-portal/ember-portal apply --config portal.conf "
+                       "policy2.json >>apply.log 2>&1",
+                       net.dir, net.build),
+                   ==, 0);
+  g_assert_cmpint (saw_with (from, "Resources=", "'printers'", 10), >=, 0);
+
+  g_assert_cmpint (ctl (&out, NULL, "--json status"), ==, 0);
+  o = parse_object (p, out);
+  g_assert_cmpstr (json_object_get_string_member (o, "state"), ==, "connected");
+  g_assert_cmpstr (json_object_get_string_member (o, "mode"), ==, "client");
+  g_assert_cmpstr (json_object_get_string_member (o, "interface_name"), ==, TUN);
+  g_assert_cmpstr (json_object_get_string_member (o, "portal_url"), ==,
+                   "ws://" PORTAL ":" PORTAL_PORT);
+  g_assert_cmpstr (json_array_get_string_element (
+                       json_object_get_array_member (o, "tunnel_addresses"), 0),
+                   ==, "100.64.0.1/32");
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (o, "counters"),
+                                               "rx-bytes"),
+                   >, 0);
+  g_assert_cmpint (strlen (json_object_get_string_member (
+                       json_object_get_object_member (o, "identity"), "public-key")),
+                   ==, 44);
+  a = json_object_get_array_member (o, "resources");
+  r = resource_named (a, "lan");
+  g_assert_nonnull (r);
+  g_assert_cmpstr (json_object_get_string_member (r, "address"), ==, "10.20.0.0/24");
+  g_assert_cmpstr (json_object_get_string_member (r, "site"), ==, "home");
+  g_assert_cmpstr (json_object_get_string_member (r, "status"), ==, "connected-direct");
+  r = resource_named (a, "printers");
+  g_assert_nonnull (r);
+  g_assert_cmpstr (json_object_get_string_member (r, "status"), ==, "not-connected");
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (ctl (&out, NULL, "-j resources"), ==, 0);
+  json_parser_load_from_data (p2, out, -1, NULL);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (json_parser_get_root (p2)));
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (json_parser_get_root (p2))), ==,
+                    2);
+  g_clear_pointer (&out, g_free);
+
+  /* The tables tell the same facts. */
+  g_assert_cmpint (ctl (&out, NULL, "resources"), ==, 0);
+  g_assert_true (g_regex_match_simple ("^lan +10\\.20\\.0\\.0/24 +cidr +home +connected-direct$",
+                                       out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^printers +10\\.30\\.0\\.0/24 +cidr +home +not-connected$",
+                                       out, G_REGEX_MULTILINE, 0));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "status"), ==, 0);
+  g_assert_nonnull (strstr (out, "State:       connected\n"));
+  g_assert_nonnull (strstr (out, "Interface:   " TUN "  100.64.0.1/32"));
+  g_assert_nonnull (strstr (out, "Resources:   2\n"));
+  g_assert_nonnull (strstr (out, "Portal:      ws://" PORTAL ":" PORTAL_PORT "\n"));
+}
+
+/* Disconnect takes the TUN and routes down and keeps the token; Connect
+ * and Reset bring them back; the internet resource is not in this
+ * policy; SignOut deletes the token. */
+static void
+check_methods (const char *token)
+{
+  g_autofree char *cl = ns ("cl");
+  g_autofree char *tfile = path ("client-state/token");
+  g_autofree char *out = NULL;
+  guint from;
+
+  assert_error ("SetInternetResource", g_variant_new ("(b)", FALSE),
+                "org.ember.Ember1.Error.NoInternetResource", NULL);
+  g_assert_cmpint (ctl (&out, NULL, "internet off"), ==, 5);
+  g_clear_pointer (&out, g_free);
+
+  from = w.changes->len;
+  allow ((const char *const[]){ "org.ember.Ember1.connect", NULL });
+  g_assert_cmpint (ctl (&out, NULL, "disconnect"), ==, 4);
+  g_clear_pointer (&out, g_free);
+  allow (all_actions);
+  g_assert_cmpint (ctl (&out, NULL, "disconnect"), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (saw (from, "State=disconnected", 10), >=, 0);
+  g_assert_cmpint (saw (from, "InterfaceName=", 10), >=, 0);
+  spin ();
+  g_assert_cmpstr (ember_dbus_ember1_get_interface_name (w.proxy), ==, "");
+  g_assert_cmpint (sh ("ip -n %s link show " TUN " >/dev/null 2>&1", cl), !=, 0);
+  g_assert_cmpint (sh ("ip -n %s route show 10.20.0.0/24 | grep -q .", cl), !=, 0);
+  g_assert_true (g_file_test (tfile, G_FILE_TEST_EXISTS));
+
+  from = w.changes->len;
+  assert_ok ("Connect", NULL);
+  g_assert_cmpint (saw (from, "State=connected", 30), >=, 0);
+  g_assert_cmpint (saw (from, "InterfaceName=" TUN, 10), >=, 0);
+  g_assert_cmpint (sh ("ip -n %s link show " TUN " >/dev/null 2>&1", cl), ==, 0);
+
+  from = w.changes->len;
+  g_assert_cmpint (ctl (&out, NULL, "--json reset"), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (saw (from, "State=connecting", 10), >=, 0);
+  g_assert_cmpint (saw (from, "State=connected", 30), >=, 0);
+
+  from = w.changes->len;
+  assert_ok ("SignOut", NULL);
+  g_assert_cmpint (saw (from, "State=signed-out", 10), >=, 0);
+  g_assert_cmpint (saw (from, "Identity={}", 10), >=, 0);
+  g_assert_false (g_file_test (tfile, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (ctl (&out, NULL, "connect"), ==, 5);
+  g_clear_pointer (&out, g_free);
+
+  /* A token the portal refuses: signed out again, with the Error signal. */
+  from = w.changes->len;
+  g_assert_cmpint (ctl (&out, "bad.token", "sign-in"), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (saw (from, "Error=org.ember.Ember1.Error.TokenRejected: ", 30), >=, 0);
+  g_assert_cmpint (saw (from, "State=signed-out", 10), >=, 0);
+  g_assert_false (g_file_test (tfile, G_FILE_TEST_EXISTS));
+  (void) token;
+}
+
+/* emberctl's usage and reachability exit codes. */
+static void
+check_ctl_codes (void)
+{
+  g_autofree char *out = NULL;
+
+  g_assert_cmpint (ctl (&out, NULL, "frobnicate"), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "internet sideways"), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--portal ws://x status"), ==, 2);
+  g_clear_pointer (&out, g_free);
+  {
+    g_autofree char *bin = program ("emberctl", "emberctl");
+    g_assert_cmpint (sh ("DBUS_SYSTEM_BUS_ADDRESS=unix:path=%s/none.sock %s status "
+                         ">/dev/null 2>&1",
+                         net.dir, bin),
+                     ==, 3);
+  }
+}
+
+static void
+test_api (void)
+{
+  g_autofree char *status_file = NULL;
+  gboolean status_left;
+  int client_exit;
+
+  if (g_test_subprocess ())
+    {
+      g_autofree char *token = NULL;
+
+      net.prefix = g_strdup (g_getenv ("DBUS_TEST_PREFIX"));
+      net.dir = g_strdup (g_getenv ("DBUS_TEST_DIR"));
+      net.build = g_strdup (g_getenv ("EMBER_BUILD_ROOT"));
+      net.address = g_strdup (g_getenv ("DBUS_SYSTEM_BUS_ADDRESS"));
+      g_assert_cmpint (g_chdir (net.dir), ==, 0);
+      token = read_file ("client.token");
+      g_strstrip (token);
+      watch_start ();
+      check_signed_out_and_denied ();
+      check_sign_in (token);
+      check_resources ();
+      check_methods (token);
+      check_ctl_codes ();
+      return;
+    }
+  if (getuid () != 0 || sh ("command -v ip && command -v ping && command -v ss && "
+                            "command -v dbus-daemon && /usr/bin/python3 -c 'import dbusmock'")
+                            != 0)
+    {
+      g_test_skip ("needs root, iproute2, ping, dbus-daemon and python3-dbusmock");
+      return;
+    }
+  net.build = g_strdup (g_getenv ("EMBER_BUILD_ROOT"));
+  net.source = g_strdup (g_getenv ("EMBER_SOURCE_ROOT"));
+  g_assert_nonnull (net.build);
+  g_assert_nonnull (net.source);
+  net.prefix = g_strdup_printf ("dbus-%d", (int) getpid ());
+  net.dir = g_dir_make_tmp ("dbus-api-XXXXXX", NULL);
+  g_setenv ("DBUS_TEST_PREFIX", net.prefix, TRUE);
+  g_setenv ("DBUS_TEST_DIR", net.dir, TRUE);
+  status_file = g_build_filename (net.dir, "client-run", "status.json", NULL);
+
+  if (!setup ())
+    {
+      sh ("tail -n 20 %s/*.log >&2", net.dir);
+      teardown ();
+      g_error ("could not build the test network (see the output above)");
+    }
+  g_test_trap_subprocess (NULL, 150 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  client_exit = stop (&net.client);
+  if (!g_test_trap_has_passed ())
+    sh ("tail -n 30 %s/client.log %s/gateway.log %s/portal.log %s/polkit.log >&2", net.dir,
+        net.dir, net.dir, net.dir);
+  status_left = g_file_test (status_file, G_FILE_TEST_EXISTS);
+  teardown ();
+  g_test_trap_assert_passed ();
+  /* Under ASan: no leak, no error on the way out. */
+  g_assert_cmpint (client_exit, ==, 0);
+  g_assert_false (status_left);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/dbus/api/a-signed-out-client-is-driven-over-the-bus-under-polkit", test_api);
+  return g_test_run ();
+}

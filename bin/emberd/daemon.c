@@ -184,6 +184,14 @@ ember_daemon_snapshot (EmberDaemon *d)
   if (d->mode->status != NULL)
     d->mode->status (d, st);
   ember_tunnel_node_foreach (d->node, status_conn, &v);
+  /* Totals since the daemon started: what the machines that went down
+   * (Disconnect, SignOut, Reset) had counted. */
+  st->counters.rx_bytes += d->counters_base.rx_bytes;
+  st->counters.tx_bytes += d->counters_base.tx_bytes;
+  st->counters.rx_packets += d->counters_base.rx_packets;
+  st->counters.tx_packets += d->counters_base.tx_packets;
+  st->counters.dropped_packets += d->counters_base.dropped_packets;
+  st->counters.handshakes += d->counters_base.handshakes;
   return st;
 }
 
@@ -404,7 +412,9 @@ static void
 go_down (EmberDaemon *d, gboolean sign_out)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (EmberStatus) last = ember_daemon_snapshot (d);
 
+  d->counters_base = last->counters;
   g_clear_pointer (&d->session, ember_portal_session_free);
   d->portal_state = EMBER_PORTAL_SESSION_DISCONNECTED;
   d->portal_since = g_get_real_time () / G_USEC_PER_SEC;

@@ -97,6 +97,7 @@ struct _EmberDaemon {
   char *rejection;               /* the portal's refusal, until on_rejected */
   guint rejected_id;
   EmberDbusApi *api;
+  EmberStatusCounters counters_base;  /* counted by machines replaced since start */
   gboolean ready_sent;
   gboolean watchdog;             /* WATCHDOG=1 with every status tick */
   EmberNetmon *netmon;

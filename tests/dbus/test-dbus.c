@@ -739,6 +739,19 @@ check_methods (const char *token)
   g_assert_cmpint (sh ("ip -n %s link show " TUN " >/dev/null 2>&1", cl), !=, 0);
   g_assert_cmpint (sh ("ip -n %s route show 10.20.0.0/24 | grep -q .", cl), !=, 0);
   g_assert_true (g_file_test (tfile, G_FILE_TEST_EXISTS));
+  /* Counters are totals since emberd started, not of the machine that
+   * went: still there after the next once-a-second update (2 s). */
+  {
+    guint64 rx = 0;
+    for (int i = 0; i < 40; i++)
+      {
+        spin ();
+        g_usleep (50 * 1000);
+      }
+    g_assert_true (g_variant_lookup (ember_dbus_ember1_get_counters (w.proxy), "rx-bytes", "t",
+                                     &rx));
+    g_assert_cmpuint (rx, >, 0);
+  }
 
   from = w.changes->len;
   assert_ok ("Connect", NULL);

@@ -343,6 +343,82 @@ typedef struct {
 
 static Watch w;
 
+/* polkit's CheckAuthorization calls as the bus carries them, seen by a
+ * monitor connection (BecomeMonitor): the body of each, in order. The
+ * filter runs in GDBus's worker thread, hence the queue. */
+static GAsyncQueue *polkit_calls;
+static GDBusConnection *monitor;
+
+static GDBusMessage *
+monitor_filter (GDBusConnection *c, GDBusMessage *m, gboolean incoming, gpointer data)
+{
+  GDBusMessageType type = g_dbus_message_get_message_type (m);
+
+  (void) c, (void) data;
+  if (!incoming || type == G_DBUS_MESSAGE_TYPE_METHOD_RETURN
+      || type == G_DBUS_MESSAGE_TYPE_ERROR)
+    return m;
+  if (type == G_DBUS_MESSAGE_TYPE_METHOD_CALL
+      && g_strcmp0 (g_dbus_message_get_member (m), "CheckAuthorization") == 0)
+    g_async_queue_push (polkit_calls, g_variant_ref (g_dbus_message_get_body (m)));
+  /* A monitor must never answer what it sees: nothing reaches GDBus. */
+  g_object_unref (m);
+  return NULL;
+}
+
+static void
+monitor_start (void)
+{
+  g_autoptr (GVariant) r = NULL;
+  const char *rules[] = { "type='method_call',interface='org.freedesktop.PolicyKit1.Authority'",
+                          NULL };
+
+  polkit_calls = g_async_queue_new_full ((GDestroyNotify) g_variant_unref);
+  monitor = g_dbus_connection_new_for_address_sync (
+      net.address,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, NULL);
+  g_assert_nonnull (monitor);
+  g_dbus_connection_add_filter (monitor, monitor_filter, NULL, NULL);
+  r = g_dbus_connection_call_sync (monitor, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                   "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
+                                   g_variant_new ("(^asu)", (char **) rules, 0u), NULL,
+                                   G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+  g_assert_nonnull (r);
+}
+
+/* The next CheckAuthorization for `action` whose subject is not
+ * `skip_name` (others dropped): its subject's kind and bus name, and its
+ * flags. */
+static void
+next_check (const char *action, const char *skip_name, char **kind, char **name,
+            guint32 *flags)
+{
+  for (;;)
+    {
+      g_autoptr (GVariant) body = g_async_queue_timeout_pop (polkit_calls, 10 * G_USEC_PER_SEC);
+      g_autoptr (GVariant) details = NULL;
+      g_autoptr (GVariant) subject_details = NULL;
+      const char *k, *a, *cancel;
+
+      g_assert_nonnull (body);
+      g_variant_get (body, "((&s@a{sv})&s@a{ss}u&s)", &k, &subject_details, &a, &details, flags,
+                     &cancel);
+      if (!g_str_equal (a, action))
+        continue;
+      if (!g_variant_lookup (subject_details, "name", "s", name))
+        *name = NULL;
+      if (skip_name != NULL && g_strcmp0 (*name, skip_name) == 0)
+        {
+          g_clear_pointer (name, g_free);
+          continue;
+        }
+      *kind = g_strdup (k);
+      return;
+    }
+}
+
 static void
 on_signal (GDBusConnection *bus, const char *sender, const char *object_path,
            const char *interface, const char *signal, GVariant *params, gpointer data)
@@ -546,6 +622,16 @@ check_signed_out_and_denied (void)
   allow ((const char *const[]){ NULL });
   assert_error ("SignIn", g_variant_new ("(ss)", "", "whatever"),
                 "org.freedesktop.DBus.Error.AccessDenied", "org.ember.Ember1.sign-in");
+  /* polkit was asked about the caller (this connection), per call, with
+   * no user interaction: the call did not allow it. */
+  {
+    g_autofree char *kind = NULL, *name = NULL;
+    guint32 flags = 99;
+    next_check ("org.ember.Ember1.sign-in", NULL, &kind, &name, &flags);
+    g_assert_cmpstr (kind, ==, "system-bus-name");
+    g_assert_cmpstr (name, ==, g_dbus_connection_get_unique_name (w.bus));
+    g_assert_cmpuint (flags, ==, 0);
+  }
   assert_error ("Connect", NULL, "org.freedesktop.DBus.Error.AccessDenied",
                 "org.ember.Ember1.connect");
   assert_error ("Reset", NULL, "org.freedesktop.DBus.Error.AccessDenied",
@@ -578,6 +664,20 @@ check_signed_out_and_denied (void)
   g_assert_cmpstr (json_object_get_string_member (o, "error"), ==,
                    "org.freedesktop.DBus.Error.AccessDenied");
   g_assert_cmpint (json_object_get_int_member (o, "exit_code"), ==, 4);
+  /* emberctl allows interactive authorization (a polkit agent may ask):
+   * emberd passes it on as ALLOW_USER_INTERACTION (1), for emberctl's
+   * own bus name. */
+  {
+    g_autofree char *kind = NULL, *name = NULL;
+    guint32 flags = 99;
+    next_check ("org.ember.Ember1.connect", g_dbus_connection_get_unique_name (w.bus), &kind,
+                &name, &flags);
+    g_assert_cmpstr (kind, ==, "system-bus-name");
+    g_assert_nonnull (name);
+    g_assert_true (name[0] == ':');
+    g_assert_cmpstr (name, !=, g_dbus_connection_get_unique_name (w.bus));
+    g_assert_cmpuint (flags, ==, 1);
+  }
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (ctl (&out, NULL, "status"), ==, 0);
   g_assert_nonnull (strstr (out, "State:       signed-out\n"));
@@ -822,6 +922,7 @@ test_api (void)
       g_assert_cmpint (g_chdir (net.dir), ==, 0);
       token = read_file ("client.token");
       g_strstrip (token);
+      monitor_start ();
       watch_start ();
       check_signed_out_and_denied ();
       check_sign_in (token);

@@ -17,6 +17,8 @@ static const char *const role_defaults[EMBER_ROLE_COUNT] = {
   [EMBER_PLUGIN_KIND_WG] = "wg",
 };
 static const char *const role_keys[] = { "plugin", NULL };
+/* [dns]: the upstream plugin and the system DNS control (bin/emberd/dns.c). */
+static const char *const dns_keys[] = { "plugin", "system", NULL };
 static const char *const modes[] = { "client", "gateway", NULL };
 
 const char *
@@ -216,7 +218,7 @@ validate (EmberConfig *c, GError **error)
 
       if (!g_key_file_has_group (c->keyfile, role))
         continue;
-      if (!check_keys (c, role, role_keys, error))
+      if (!check_keys (c, role, kind == EMBER_PLUGIN_KIND_DNS ? dns_keys : role_keys, error))
         return FALSE;
       name = get_string (c, role, "plugin", &local);
       if (local != NULL)
@@ -224,6 +226,9 @@ validate (EmberConfig *c, GError **error)
           g_propagate_error (error, local);
           return FALSE;
         }
+      /* [dns] may only choose the system DNS control. */
+      if (name == NULL && kind == EMBER_PLUGIN_KIND_DNS)
+        continue;
       if (name == NULL)
         {
           g_set_error (error, EMBER_CONFIG_ERROR, EMBER_CONFIG_ERROR_MISSING,

@@ -3,7 +3,10 @@
 # system in network namespaces (scripts/lib/topology.sh): ember-portal
 # and two ember-relay in a public network, an emberd client and an emberd
 # gateway each behind a NAT router, and a LAN behind the gateway with an
-# HTTP and an iperf3 server. Fetches the page through the tunnel, pings,
+# HTTP and an iperf3 server, and name servers (dnsmasq) on the LAN and in
+# the public network. Fetches the page through the tunnel, by address and
+# by name (app.corp.example: Ember's stub on the client answers with a
+# proxy address, the gateway resolves the real one and translates), pings,
 # moves 3 s of iperf3 and prints the path (direct or relayed), the
 # set-up time of the first request and the throughput. With --relayed
 # the public network drops UDP between the two NAT routers, so one of
@@ -37,9 +40,10 @@ trap topo_down EXIT
 trap 'exit 130' INT TERM
 
 echo "== topology${relayed:+ (direct UDP between the NAT routers blocked)}"
-topo_up $relayed
+topo_up $relayed --dns
 echo "   portal $TOPO_PORTAL:$TOPO_PORTAL_PORT, relays $TOPO_RELAY_r1 and $TOPO_RELAY_r2;" \
-  "client behind $TOPO_NATC_WAN, gateway behind $TOPO_NATG_WAN, resource 10.20.0.0/24"
+  "client behind $TOPO_NATC_WAN, gateway behind $TOPO_NATG_WAN, resources 10.20.0.0/24" \
+  "and *.corp.example"
 
 echo "== gateway and client sign in"
 topo_emberd_start gateway
@@ -64,6 +68,11 @@ times=$(topo_exec client curl -sS -m 30 -o "$TOPO_DIR/page" -w '%{time_connect} 
   "http://$TOPO_LAN_HOST/") || fail "the page did not come"
 cat "$TOPO_DIR/page"
 read -r connect total <<<"$times"
+
+echo "== by name: GET http://app.corp.example/"
+# The client namespace's resolver is emberd's stub now ([dns] system=file).
+echo "   $(topo_exec client getent ahostsv4 app.corp.example | awk 'NR == 1 { print "app.corp.example is " $1 " (a proxy address)" }')"
+topo_exec client curl -sS -m 30 http://app.corp.example/ || fail "the page did not come by name"
 
 echo "== ping through the tunnel"
 topo_exec client ping -c 3 -i 0.2 -W 2 "$TOPO_LAN_HOST" || fail "ping failed"

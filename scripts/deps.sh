@@ -49,7 +49,9 @@ packages=(
   libpolkit-gobject-1-dev dbus-daemon python3-dbusmock
 )
 
-test_only=(libclang-rt-14-dev wireguard-go tshark coturn unbound bind9-dnsutils dnsmasq-base dnsperf
+# dnsmasq-base stays in the demo too: the LAN's and the public network's
+# name servers of `topology.sh up --dns` (the page fetched by name).
+test_only=(libclang-rt-14-dev wireguard-go tshark coturn unbound bind9-dnsutils dnsperf
   gnutls-bin python3-dbusmock
   gcc-mingw-w64-x86-64 libz-mingw-w64-dev wine64 dpkg-dev make
   debhelper fakeroot lintian libxml2-utils)

@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 
 #include "daemon.h"
+#include "dns.h"
 #include "net/cidr.h"
 #include "ice/candidate.h"
 #include "tunnel/client.h"
@@ -56,6 +57,7 @@ typedef struct {
   GHashTable *resources;      /* id -> Resource */
   GArray *pending_routes;     /* EmberCidr, ROUTE_ADD before the TUN was up */
   gboolean internet;          /* the internet resource is on */
+  EmberDnsShell *dns;         /* the stub on the TUN (dns.h) */
   guint8 buf[EMBER_WG_TRANSMIT_MAX];
 } Client;
 
@@ -152,6 +154,7 @@ handle_event (Client *c, const EmberClientEvent *ev)
       for (guint i = 0; i < c->pending_routes->len; i++)
         route (c, &g_array_index (c->pending_routes, EmberCidr, i), TRUE);
       g_array_set_size (c->pending_routes, 0);
+      ember_dns_shell_tun_up (c->dns);
       break;
     case EMBER_CLIENT_EVENT_ROUTE_ADD:
       if (!ember_shell_has_tun (d->shell))
@@ -189,6 +192,7 @@ drain (Client *c, gint64 now)
       gsize n;
 
       more = FALSE;
+      ember_dns_shell_drain (c->dns, now);
       ember_daemon_pump_relays (d);
       while (ember_client_tunnel_poll_transmit (c->tunnel, now, c->buf, sizeof c->buf, &tx))
         ember_shell_send (d->shell, &tx.from, &tx.to, c->buf, tx.len);
@@ -202,7 +206,8 @@ drain (Client *c, gint64 now)
           more = TRUE;
         }
     }
-  ember_shell_arm_timer (d->shell, ember_client_tunnel_poll_timeout (c->tunnel));
+  ember_shell_arm_timer (d->shell, MIN (ember_client_tunnel_poll_timeout (c->tunnel),
+                                        ember_dns_shell_poll_timeout (c->dns)));
   ember_daemon_check_conns (d);
   if (d->status_dirty)
     ember_daemon_write_status (d);
@@ -217,6 +222,8 @@ on_tun_packet (EmberShell *shell, gint64 now, guint8 *buf, gsize cap, gsize off,
   Client *c = user_data;
   EmberTunnelTransmit tx;
 
+  if (ember_dns_shell_handle_tun (c->dns, now, buf, cap, off, len))
+    return;
   if (ember_client_tunnel_handle_tun (c->tunnel, now, buf, cap, &off, &len, &tx)
       == EMBER_CLIENT_DATAGRAM)
     ember_shell_send (shell, &tx.from, &tx.to, buf + off, len);
@@ -248,6 +255,7 @@ on_timeout (EmberShell *shell, gint64 now, gpointer user_data)
   Client *c = user_data;
   (void) shell;
   ember_client_tunnel_handle_timeout (c->tunnel, now);
+  ember_dns_shell_handle_timeout (c->dns, now);
 }
 
 static void
@@ -255,6 +263,16 @@ on_drain (EmberShell *shell, gint64 now, gpointer user_data)
 {
   (void) shell;
   drain (user_data, now);
+}
+
+/* The DNS plugin answered: drain and send. */
+static void
+dns_kick (gpointer user_data)
+{
+  Client *c = user_data;
+
+  drain (c, g_get_monotonic_time ());
+  ember_shell_flush (c->d.shell);
 }
 
 /* ---- Daemon hooks ----------------------------------------------------------------- */
@@ -297,6 +315,7 @@ mode_portal_message (EmberDaemon *d, gint64 now, const EmberPortalMessage *msg)
       break;
     }
   ember_client_tunnel_handle_portal (c->tunnel, now, msg);
+  ember_dns_shell_portal_message (c->dns, msg);
   ember_daemon_status_changed (d);
   drain (c, now);
   ember_shell_flush (d->shell);
@@ -398,6 +417,7 @@ mode_new_tunnel (EmberDaemon *d, gint64 now)
     }
   ember_client_tunnel_free (c->tunnel);
   c->tunnel = fresh;
+  ember_dns_shell_set_tunnel (c->dns, fresh);
   g_hash_table_remove_all (c->resources);
   g_array_set_size (c->pending_routes, 0);
   drain (c, now);
@@ -490,6 +510,9 @@ ember_client_mode_run (EmberConfig *config)
   code = EMBER_EXIT_FAILURE;
   if (c.tunnel == NULL)
     goto out;
+  c.dns = ember_dns_shell_new_client (&c.d, c.tunnel, dns_kick, &c, &error);
+  if (c.dns == NULL)
+    goto out;
   if (!ember_daemon_start (&c.d, &callbacks, EMBER_NETCONF_DEFAULT_FWMARK, &error))
     goto out;
   code = ember_daemon_run (&c.d);
@@ -497,7 +520,9 @@ ember_client_mode_run (EmberConfig *config)
 out:
   if (error != NULL)
     g_printerr ("emberd: %s\n", error->message);
-  /* The session first (no callback after), then the devices. */
+  /* The system resolver back first, then the session (no callback
+   * after), then the devices. */
+  g_clear_pointer (&c.dns, ember_dns_shell_free);
   ember_daemon_clear (&c.d);
   g_clear_pointer (&c.tunnel, ember_client_tunnel_free);
   g_hash_table_unref (c.resources);

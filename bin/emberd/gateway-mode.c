@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "dns.h"
 #include "gateway-nat.h"
 #include "net/cidr.h"
 #include "net/token-bucket.h"
@@ -46,6 +47,7 @@ typedef struct {
   EmberDaemon d;
   EmberGatewayTunnel *tunnel;
   EmberGatewayNat *nat;
+  EmberDnsShell *dns;          /* lookups of proxy addresses' names (dns.h) */
   guint8 buf[EMBER_WG_TRANSMIT_MAX];
   EmberTokenBucket denial_log;
   guint64 denials_unlogged;
@@ -59,9 +61,15 @@ drain (Gateway *g, gint64 now)
   EmberPortalMessage msg;
   EmberGatewayTunnelEvent ev;
 
+  gsize n;
+
   ember_daemon_pump_relays (d);
   while (ember_gateway_tunnel_poll_transmit (g->tunnel, now, g->buf, sizeof g->buf, &tx))
     ember_shell_send (d->shell, &tx.from, &tx.to, g->buf, tx.len);
+  /* Packets the DNS translator held until their name was looked up. */
+  while ((n = ember_gateway_tunnel_poll_network (g->tunnel, now, g->buf, sizeof g->buf)) > 0)
+    ember_shell_write_tun (d->shell, g->buf, n);
+  ember_dns_shell_drain (g->dns, now);
   while (ember_gateway_tunnel_poll_portal (g->tunnel, &msg))
     ember_daemon_portal_send (d, &msg);
   while (ember_gateway_tunnel_poll_event (g->tunnel, &ev))
@@ -256,6 +264,16 @@ mode_drain (EmberDaemon *d, gint64 now)
   drain ((Gateway *) d, now);
 }
 
+/* The DNS plugin answered a lookup: drain and send. */
+static void
+dns_kick (gpointer user_data)
+{
+  Gateway *g = user_data;
+
+  drain (g, g_get_monotonic_time ());
+  ember_shell_flush (g->d.shell);
+}
+
 static const EmberDaemonMode gateway_mode = {
   .portal_message = mode_portal_message,
   .host_addresses = mode_host_addresses,
@@ -292,6 +310,10 @@ ember_gateway_mode_run (EmberConfig *config)
   if (g.tunnel == NULL)
     goto out;
   g.d.node = ember_gateway_tunnel_get_node (g.tunnel);
+  g.dns = ember_dns_shell_new_gateway (&g.d, ember_gateway_tunnel_get_translator (g.tunnel),
+                                       dns_kick, &g, &error);
+  if (g.dns == NULL)
+    goto out;
   /* A gateway routes nothing of its own into the tunnel: no fwmark. */
   if (!ember_daemon_start (&g.d, &callbacks, 0, &error))
     goto out;
@@ -300,6 +322,7 @@ ember_gateway_mode_run (EmberConfig *config)
 out:
   if (error != NULL)
     g_printerr ("emberd: %s\n", error->message);
+  g_clear_pointer (&g.dns, ember_dns_shell_free);
   ember_daemon_clear (&g.d);
   g_clear_pointer (&g.nat, ember_gateway_nat_free);
   g_clear_pointer (&g.tunnel, ember_gateway_tunnel_free);

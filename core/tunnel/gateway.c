@@ -5,6 +5,15 @@
 
 #include "tunnel/gateway-portal.h"
 #include "tunnel/gateway.h"
+#include "dns/translate.h"
+
+/* A packet the DNS translator released or answered, waiting for
+ * poll_network / poll_transmit. */
+typedef struct {
+  EmberPortalId client;
+  gsize len;
+  guint8 data[];
+} DnsPacket;
 
 struct _EmberGatewayTunnel {
   EmberTunnelNode *node;
@@ -14,6 +23,9 @@ struct _EmberGatewayTunnel {
   guint n_iface;
   GQueue portal_out;           /* EmberPortalMessage* */
   GQueue events;               /* EmberGatewayTunnelEvent* */
+  EmberDnsTranslator *dns;     /* proxy addresses of dns resources (docs/dns.md) */
+  GQueue dns_to_network;       /* DnsPacket*: released, translated, checked */
+  GQueue dns_to_client;        /* DnsPacket*: ICMP unreachable */
   EmberGatewayTunnelStats stats;
 };
 
@@ -82,6 +94,12 @@ sync_policy (EmberGatewayTunnel *t)
             if (conn)
               ember_tunnel_node_close (t->node, conn);
             ember_gateway_policy_remove_client (t->policy, ev.client_id);
+            {
+              EmberPortalId id = { 0 };
+
+              g_strlcpy (id.str, ev.client_id, sizeof id.str);
+              ember_dns_translator_remove_client (t->dns, &id);
+            }
             push_event (t, EMBER_GATEWAY_EVENT_CLIENT_GONE, ev.client_id, ev.reason);
             break;
           }
@@ -90,6 +108,88 @@ sync_policy (EmberGatewayTunnel *t)
           break;
         }
       ember_gateway_event_clear (&ev);
+    }
+}
+
+/* The names a client gave proxy addresses (authorize_flow's dns_names). */
+static void
+dns_names_from_flow (EmberGatewayTunnel *t, gint64 now, const EmberPortalAuthorizeFlow *af)
+{
+  for (guint i = 0; i < af->n_dns_names; i++)
+    {
+      const EmberPortalDnsName *dn = &af->dns_names[i];
+      GError *error = NULL;
+
+      if (af->resource.type != EMBER_PORTAL_RESOURCE_DNS ||
+          !ember_dns_translator_add_name (t->dns, now, &af->client.id, &af->resource.id,
+                                          af->resource.dns_pattern, dn->name, &dn->ipv4,
+                                          &dn->ipv6, &error))
+        {
+          g_warning ("client %s, resource %s: dns_names[%u]: %s", af->client.id.str,
+                     af->resource.id.str, i, error ? error->message : "not a dns resource");
+          g_clear_error (&error);
+          t->stats.portal_errors++;
+        }
+    }
+}
+
+static void
+dns_queue (GQueue *q, const EmberPortalId *client, const guint8 *data, gsize len)
+{
+  DnsPacket *p = g_malloc (sizeof *p + len);
+
+  p->client = *client;
+  p->len = len;
+  memcpy (p->data, data, len);
+  g_queue_push_tail (q, p);
+}
+
+/* The translator's news: resolved addresses to the policy, released
+ * packets through the policy to the network, ICMP to the clients. */
+static void
+sync_dns (EmberGatewayTunnel *t, gint64 now)
+{
+  EmberDnsNatEvent ev;
+  EmberDnsNatOutput out;
+  guint8 buf[EMBER_PACKET_BUF_SIZE];
+  gsize n;
+
+  while (ember_dns_translator_poll_event (t->dns, &ev))
+    {
+      g_autoptr (GArray) cidrs = ember_dns_translator_resource_addresses (t->dns, &ev.resource);
+      GError *error = NULL;
+
+      if (!ember_gateway_policy_set_resolved_addresses (t->policy, now, ev.resource.str,
+                                                        (const EmberCidr *) (void *) cidrs->data,
+                                                        cidrs->len, &error))
+        {
+          g_debug ("resource %s: resolved addresses: %s", ev.resource.str, error->message);
+          g_clear_error (&error);
+        }
+    }
+  while ((n = ember_dns_translator_poll_output (t->dns, buf + EMBER_PACKET_HEADROOM,
+                                                sizeof buf - EMBER_PACKET_HEADROOM, &out)) > 0)
+    {
+      EmberGatewayClient *c = ember_gateway_policy_find_client (t->policy, out.client.str);
+      EmberIpPacket pkt;
+
+      if (!c)
+        continue;
+      if (out.kind == EMBER_DNS_NAT_OUT_CLIENT)
+        {
+          dns_queue (&t->dns_to_client, &out.client, buf + EMBER_PACKET_HEADROOM, n);
+          continue;
+        }
+      if (ember_ip_packet_parse (&pkt, buf, sizeof buf, EMBER_PACKET_HEADROOM, n) !=
+            EMBER_PACKET_OK ||
+          ember_gateway_policy_from_client (t->policy, now, c, &pkt, NULL) !=
+            EMBER_GATEWAY_VERDICT_FORWARD)
+        {
+          t->stats.refused_from_clients++;
+          continue;
+        }
+      t->stats.to_network++;
+      dns_queue (&t->dns_to_network, &out.client, buf + EMBER_PACKET_HEADROOM, n);
     }
 }
 
@@ -281,7 +381,10 @@ ember_gateway_tunnel_handle_portal (EmberGatewayTunnel *t, gint64 now,
     case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
       if (ember_gateway_policy_authorize_flow (t->policy, now, wall_now (t, now),
                                                &msg->u.authorize_flow, &error))
-        connect_client (t, now, &msg->u.authorize_flow);
+        {
+          dns_names_from_flow (t, now, &msg->u.authorize_flow);
+          connect_client (t, now, &msg->u.authorize_flow);
+        }
       else
         refused (t, "authorize_flow", error);
       break;
@@ -390,6 +493,28 @@ ember_gateway_tunnel_handle_datagram (EmberGatewayTunnel *t, gint64 now, const E
       t->stats.dropped++;
       return EMBER_GATEWAY_DROPPED;
     }
+  /* A proxy address of a dns resource becomes the real one before the
+   * policy looks at the destination. */
+  {
+    EmberPortalId id = { 0 };
+
+    g_strlcpy (id.str, ember_gateway_client_get_id (c), sizeof id.str);
+    switch (ember_dns_translator_from_client (t->dns, now, &id, &pkt))
+      {
+      case EMBER_DNS_NAT_HELD:
+        return EMBER_GATEWAY_DONE;
+      case EMBER_DNS_NAT_UNREACHABLE:
+        t->stats.refused_from_clients++;
+        return EMBER_GATEWAY_REFUSED;
+      case EMBER_DNS_NAT_DROPPED:
+        t->stats.dropped++;
+        return EMBER_GATEWAY_DROPPED;
+      case EMBER_DNS_NAT_PASS:
+      case EMBER_DNS_NAT_TRANSLATED:
+      default:
+        break;
+      }
+  }
   if (ember_gateway_policy_from_client (t->policy, now, c, &pkt, NULL) !=
       EMBER_GATEWAY_VERDICT_FORWARD)
     {
@@ -420,6 +545,8 @@ ember_gateway_tunnel_handle_tun (EmberGatewayTunnel *t, gint64 now, guint8 *buf,
       t->stats.refused_from_network++;
       return EMBER_GATEWAY_REFUSED;
     }
+  /* A reply of a translated flow leaves from the proxy address. */
+  ember_dns_translator_to_client (t->dns, now, &pkt);
   conn = ember_gateway_client_get_user_data (c);
   if (!conn)
     {
@@ -445,8 +572,36 @@ ember_gateway_tunnel_handle_timeout (EmberGatewayTunnel *t, gint64 now)
 {
   ember_tunnel_node_handle_timeout (t->node, now);
   ember_gateway_policy_handle_timeout (t->policy, now);
+  ember_dns_translator_handle_timeout (t->dns, now);
   sync_policy (t);
   sync_node (t);
+  sync_dns (t, now);
+}
+
+gsize
+ember_gateway_tunnel_poll_network (EmberGatewayTunnel *t, gint64 now, guint8 *buf, gsize cap)
+{
+  DnsPacket *p;
+  gsize n;
+
+  sync_dns (t, now);
+  while ((p = g_queue_pop_head (&t->dns_to_network)))
+    {
+      n = p->len;
+      if (n <= cap)
+        memcpy (buf, p->data, n);
+      g_free (p);
+      if (n <= cap)
+        return n;
+      t->stats.dropped++;
+    }
+  return 0;
+}
+
+EmberDnsTranslator *
+ember_gateway_tunnel_get_translator (EmberGatewayTunnel *t)
+{
+  return t->dns;
 }
 
 gboolean
@@ -462,6 +617,36 @@ ember_gateway_tunnel_poll_transmit (EmberGatewayTunnel *t, gint64 now, guint8 *b
     return TRUE;
   if (cap < EMBER_WG_HEADROOM + EMBER_PACKET_MTU + EMBER_WG_TAILROOM)
     return FALSE;
+  /* ICMP unreachable for proxy addresses without a real address. */
+  sync_dns (t, now);
+  {
+    DnsPacket *p;
+
+    while ((p = g_queue_pop_head (&t->dns_to_client)))
+      {
+        EmberGatewayClient *dc = ember_gateway_policy_find_client (t->policy, p->client.str);
+        EmberTunnelConn *conn = dc ? ember_gateway_client_get_user_data (dc) : NULL;
+        gsize off = EMBER_WG_HEADROOM, len = p->len;
+
+        if (conn && len <= EMBER_PACKET_MTU)
+          {
+            memcpy (buf + off, p->data, len);
+            g_free (p);
+            if (ember_tunnel_node_encapsulate (t->node, conn, now, buf, cap, &off, &len, tx) ==
+                EMBER_TUNNEL_DATAGRAM)
+              {
+                if (off != 0)
+                  memmove (buf, buf + off, len);
+                tx->len = len;
+                return TRUE;
+              }
+            t->stats.dropped++;
+            continue;
+          }
+        g_free (p);
+        t->stats.dropped++;
+      }
+  }
   /* ICMP prohibited answers, to the clients whose packets were refused. */
   while ((n = ember_gateway_policy_poll_packet_to_client (
             t->policy, buf + EMBER_WG_HEADROOM, cap - EMBER_WG_HEADROOM - EMBER_WG_TAILROOM,
@@ -503,8 +688,9 @@ ember_gateway_tunnel_poll_event (EmberGatewayTunnel *t, EmberGatewayTunnelEvent 
 gint64
 ember_gateway_tunnel_poll_timeout (EmberGatewayTunnel *t)
 {
-  return MIN (ember_tunnel_node_poll_timeout (t->node),
-              ember_gateway_policy_poll_timeout (t->policy));
+  return MIN (MIN (ember_tunnel_node_poll_timeout (t->node),
+                   ember_gateway_policy_poll_timeout (t->policy)),
+              ember_dns_translator_poll_timeout (t->dns));
 }
 
 /* ---- life and status ------------------------------------------------------ */
@@ -527,6 +713,7 @@ ember_gateway_tunnel_new (const EmberGatewayTunnelConfig *config, gint64 now, GE
   t = g_new0 (EmberGatewayTunnel, 1);
   t->node = node;
   t->policy = ember_gateway_policy_new ();
+  t->dns = ember_dns_translator_new (&config->rng);
   t->wall_offset = config->wall_us - now;
   g_queue_init (&t->portal_out);
   g_queue_init (&t->events);
@@ -547,6 +734,9 @@ ember_gateway_tunnel_free (EmberGatewayTunnel *t)
     return;
   ember_tunnel_node_free (t->node);
   ember_gateway_policy_free (t->policy);
+  ember_dns_translator_free (t->dns);
+  g_queue_clear_full (&t->dns_to_network, g_free);
+  g_queue_clear_full (&t->dns_to_client, g_free);
   g_queue_clear_full (&t->portal_out, message_free);
   g_queue_clear_full (&t->events, g_free);
   g_free (t);

@@ -30,6 +30,7 @@
 #include <glib.h>
 #include "ember-plugin.h"
 #include "ember-plugin-wg.h"
+#include "dns/translate.h"
 #include "portal/messages.h"
 #include "tunnel/gateway-policy.h"
 #include "tunnel/node.h"
@@ -119,6 +120,16 @@ EmberGatewayResult ember_gateway_tunnel_handle_tun (EmberGatewayTunnel *tunnel, 
                                                     guint8 *buf, gsize cap, gsize *off,
                                                     gsize *len, EmberTunnelTransmit *tx);
 void ember_gateway_tunnel_handle_timeout (EmberGatewayTunnel *tunnel, gint64 now);
+
+/* The DNS translator of proxy addresses (dns/translate.h): the shell
+ * moves its queries to the DNS upstream plugin and the answers back
+ * (poll_query, handle_answer, handle_error), then drains the tunnel. */
+EmberDnsTranslator *ember_gateway_tunnel_get_translator (EmberGatewayTunnel *tunnel);
+/* The next packet for the resource network that is not the answer to an
+ * input: one the translator held while it looked its name up, now
+ * translated and checked by the policy. Its length, or 0. */
+gsize ember_gateway_tunnel_poll_network (EmberGatewayTunnel *tunnel, gint64 now, guint8 *buf,
+                                         gsize cap);
 
 /* Next datagram into buf (cap ≥ EMBER_WG_TRANSMIT_MAX): control first,
  * then ICMP answers to clients. It starts at buf[0], tx->len long. */

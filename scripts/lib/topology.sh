@@ -34,11 +34,22 @@
 # "admins" only; a client token for "laptop" and a gateway token for
 # "gw1" (ember-portal token create). emberd's configuration for both ends
 # ([daemon] mode, state-dir, runtime-dir; [portal] url, token-file;
-# [tun-linux] name) is written to DIR/client and DIR/gateway; emberd is
-# started by the caller (emberd-start).
+# [tun-linux] name; [dns] system) is written to DIR/client and
+# DIR/gateway; emberd is started by the caller (emberd-start). The
+# client leaves the system's resolver alone ([dns] system=none) unless
+# `up --dns`, which adds names:
+#
+#   LAN     dnsmasq on 10.20.0.10:53: corp.example and every name under
+#           it are 10.20.0.10 (the gateway's resolver, through the
+#           namespace's own resolv.conf, /etc/netns/GATEWAY/resolv.conf)
+#   PUBLIC  dnsmasq on 192.0.2.53:53: www.example.net is 192.0.2.80 (the
+#           client's resolver before emberd runs, /etc/netns/CLIENT/...)
+#   policy  resource "corp", dns *.corp.example, tcp/80 and icmp, for
+#           staff; the client's [dns] system=file points the namespace's
+#           resolv.conf at emberd's stub (restored when it stops).
 #
 # Use as a command (every command but `up` reads the rest from DIR/env):
-#   topology.sh up --prefix P --dir DIR --build BUILD [--relayed]
+#   topology.sh up --prefix P --dir DIR --build BUILD [--relayed] [--dns]
 #   topology.sh down --dir DIR [--prefix P]     # idempotent; also after a failed up
 #   topology.sh emberd-start client|gateway [EMBERD-ARGS...]
 #   topology.sh emberd-stop client|gateway      # SIGTERM, waits, prints the exit code
@@ -64,6 +75,7 @@ TOPO_PORTAL_PORT=8080
 TOPO_RELAY_r1=192.0.2.20
 TOPO_RELAY_r2=192.0.2.21
 TOPO_LAN_HOST=10.20.0.10
+TOPO_PUBLIC_DNS=192.0.2.53
 TOPO_VAULT_HOST=10.30.0.10
 TOPO_NATC_WAN=198.51.100.2
 TOPO_NATG_WAN=198.51.100.6
@@ -133,13 +145,19 @@ EOF
 }
 
 topo_write_policy() { # granted|revoked -> file path on stdout
-  local file=$TOPO_DIR/portal/policy-$1.json staff_policy=''
+  local file=$TOPO_DIR/portal/policy-$1.json staff_policy='' corp=''
   [[ $1 == granted ]] && staff_policy='{"group": "staff", "resource": "lan"}, '
+  if [[ -f $TOPO_DIR/dns ]]; then
+    corp=',
+               {"name": "corp", "type": "dns", "address": "*.corp.example", "site": "home",
+                "filters": [{"protocol": "tcp", "ports": "80"}, {"protocol": "icmp"}]}'
+    [[ $1 == granted ]] && staff_policy+='{"group": "staff", "resource": "corp"}, '
+  fi
   cat >"$file" <<EOF
 {"sites": [{"name": "home"}],
  "resources": [{"name": "lan", "type": "cidr", "address": "10.20.0.0/24", "site": "home",
                 "filters": [{"protocol": "tcp", "ports": "80,5201"}, {"protocol": "icmp"}]},
-               {"name": "vault", "type": "cidr", "address": "10.30.0.0/24", "site": "home"}],
+               {"name": "vault", "type": "cidr", "address": "10.30.0.0/24", "site": "home"}$corp],
  "groups": [{"name": "staff", "clients": ["laptop"]}, {"name": "admins", "clients": ["ops"]}],
  "policies": [${staff_policy}{"group": "admins", "resource": "vault"}]}
 EOF
@@ -214,6 +232,32 @@ token-file=$dir/token
 [tun-linux]
 name=$tun
 EOF
+  if [[ $role == client ]]; then
+    local system=none
+    [[ -f $TOPO_DIR/dns ]] && system=file
+    printf '\n[dns]\nsystem=%s\n' "$system" >>"$dir/emberd.conf"
+  fi
+}
+
+# /etc/netns/NS/resolv.conf, which `ip netns exec` mounts over the
+# namespace's /etc/resolv.conf.
+topo_resolv_conf_dir() { echo "/etc/netns/$(topo_ns "$1")"; }
+
+topo_dns_up() {
+  local d
+  for d in client gateway; do mkdir -p "$(topo_resolv_conf_dir "$d")" || return 1; done
+  printf 'nameserver %s\n' "$TOPO_PUBLIC_DNS" >"$(topo_resolv_conf_dir client)/resolv.conf"
+  printf 'nameserver %s\n' "$TOPO_LAN_HOST" >"$(topo_resolv_conf_dir gateway)/resolv.conf"
+  ip -n "$(topo_ns public)" addr add "$TOPO_PUBLIC_DNS/32" dev lo
+  topo_spawn lan-dns lan dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv \
+    --no-hosts --bind-interfaces --listen-address="$TOPO_LAN_HOST" --user=root \
+    --address=/corp.example/"$TOPO_LAN_HOST" --pid-file
+  topo_spawn public-dns public dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv \
+    --no-hosts --bind-interfaces --listen-address="$TOPO_PUBLIC_DNS" --user=root \
+    --address=/www.example.net/192.0.2.80 --pid-file
+  topo_wait 30 topo_udp_bound lan "$TOPO_LAN_HOST" 53 &&
+    topo_wait 30 topo_udp_bound public "$TOPO_PUBLIC_DNS" 53 ||
+    { topo_log "dnsmasq did not bind; its logs:"; tail -n 5 "$TOPO_DIR"/*-dns.log >&2; return 1; }
 }
 
 topo_emberd_start() { # client|gateway [emberd args...]
@@ -252,9 +296,14 @@ topo_counter() { # vault|ssh (what LAN saw) | prohibited (ICMP the client got) -
   topo_exec "$node" nft list counter inet "$(topo_table count)" "$1" | sed -n 's/.*packets \([0-9]*\).*/\1/p'
 }
 
-topo_up() { # [--relayed]
-  local relayed=0 p
-  [[ ${1:-} == --relayed ]] && relayed=1
+topo_up() { # [--relayed] [--dns]
+  local relayed=0 dns=0 p
+  for p in "$@"; do
+    case $p in
+      --relayed) relayed=1 ;;
+      --dns) dns=1 ;;
+    esac
+  done
   [[ -n ${TOPO_PREFIX:-} && -n ${TOPO_DIR:-} && -n ${TOPO_BUILD:-} ]] ||
     { topo_log "TOPO_PREFIX, TOPO_DIR and TOPO_BUILD must be set"; return 2; }
   ((${#TOPO_PREFIX} <= 8)) || { topo_log "prefix longer than 8 characters"; return 2; }
@@ -272,6 +321,10 @@ topo_up() { # [--relayed]
   TOPO_DIR=$(cd "$TOPO_DIR" && pwd)
   TOPO_BUILD=$(cd "$TOPO_BUILD" && pwd)
   printf 'TOPO_PREFIX=%q\nTOPO_BUILD=%q\n' "$TOPO_PREFIX" "$TOPO_BUILD" >"$TOPO_DIR/env"
+  if ((dns)); then
+    command -v dnsmasq >/dev/null || { topo_log "dnsmasq not installed (scripts/deps.sh)"; return 2; }
+    touch "$TOPO_DIR/dns"
+  fi
 
   local P=$TOPO_PREFIX
   for p in "${TOPO_NODES[@]}"; do
@@ -298,6 +351,7 @@ topo_up() { # [--relayed]
   for p in public natc natg; do topo_exec "$p" sysctl -qw net.ipv4.ip_forward=1; done
   topo_router_nft natc "${P}cw" && topo_router_nft natg "${P}gw" || return 1
   ((relayed)) && { topo_block_direct on || return 1; }
+  ((dns)) && { topo_dns_up || return 1; }
 
   # The LAN: web pages on both networks, a listener on tcp/22 that the
   # client's filter must keep it from, iperf3, and counters of what
@@ -387,6 +441,9 @@ topo_leftovers() {
     done
     [[ -e $TOPO_DIR ]] && echo "directory $TOPO_DIR"
   fi
+  for p in client gateway; do
+    [[ -e $(topo_resolv_conf_dir "$p") ]] && echo "directory $(topo_resolv_conf_dir "$p")"
+  done
   return 0
 }
 
@@ -417,6 +474,7 @@ topo_down() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
     ip netns del "$ns" 2>/dev/null
   done
+  for p in client gateway; do rm -rf "$(topo_resolv_conf_dir "$p")"; done
   [[ -n ${TOPO_DIR:-} ]] && rm -rf "$TOPO_DIR"
   return 0
 }

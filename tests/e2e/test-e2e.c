@@ -749,7 +749,8 @@ bad_config (const char *name, const char *url, const char *token, const char *ex
   g_assert_true (g_file_set_contents (token_file, token, -1, NULL));
   g_autofree char *text = g_strdup_printf ("[daemon]\nmode=client\nstate-dir=%s\nruntime-dir=%s\n%s"
                                            "\n[portal]\nurl=%s\ntoken-file=%s\n\n"
-                                           "[tun-linux]\nname=%sbad\n",
+                                           "[tun-linux]\nname=%sbad\n"
+                                           "[dns]\nsystem=none\n",
                                            state, run, extra, url, token_file, PREFIX);
   char *conf = g_build_filename (dir, "emberd.conf", NULL);
   g_assert_true (g_file_set_contents (conf, text, -1, NULL));

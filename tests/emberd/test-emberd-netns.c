@@ -139,7 +139,9 @@ write_emberd_conf (const char *role, const char *tun, const char *token_file)
   g_autofree char *text = g_strdup_printf ("[daemon]\nmode=%s\nstate-dir=%s/%s-state\n"
                                            "runtime-dir=%s/%s-run\n"
                                            "[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\n"
-                                           "token-file=%s/%s\n[tun-linux]\nname=%s\n",
+                                           "token-file=%s/%s\n[tun-linux]\nname=%s\n"
+                                           /* The host's resolver stays alone. */
+                                           "[dns]\nsystem=none\n",
                                            g_str_equal (role, "bad") ? "client" : role, net.dir,
                                            role, net.dir, role, net.dir, token_file, tun);
   write_file (name, text, 0644);

@@ -43,6 +43,7 @@ check() {
 }
 check daemon core/config.c daemon_keys
 check portal core/config.c portal_keys
+check dns core/config.c dns_keys
 check tun-linux plugins/tun-linux/config.c known_keys
 check turn plugins/relay/turn/turn-config.c known_keys
 echo "1..$n"

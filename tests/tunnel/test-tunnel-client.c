@@ -422,6 +422,66 @@ test_first_packet_held_then_flushed_in_order (Fx *fx, gconstpointer data)
   g_assert_cmpuint (g_array_index (fx->gw_rx_seq, guint16, 32), ==, 100);
 }
 
+/* Whether the request carries `name` with these proxy addresses. */
+static gboolean
+request_names (const EmberPortalMessage *req, const char *name, const char *v4, const char *v6)
+{
+  const EmberPortalRequestAuthorization *r = &req->u.request_authorization;
+  EmberAddr a4 = tunnel_fx_addr (v4, 0), a6 = tunnel_fx_addr (v6, 0);
+  for (guint i = 0; i < r->n_dns_names; i++)
+    if (g_str_equal (r->dns_names[i].name, name))
+      return ember_ice_addr_same_ip (&r->dns_names[i].ipv4, &a4) &&
+             ember_ice_addr_same_ip (&r->dns_names[i].ipv6, &a6);
+  return FALSE;
+}
+
+static void
+test_dns_names_reach_the_gateway_before_their_packets (Fx *fx, gconstpointer data)
+{
+  EmberPortalId id;
+  EmberAddr app4 = tunnel_fx_addr ("100.96.0.1", 0), app6 = tunnel_fx_addr ("fd00:2021:1111:8000::1", 0);
+  EmberAddr db4 = tunnel_fx_addr ("100.96.0.2", 0), db6 = tunnel_fx_addr ("fd00:2021:1111:8000::2", 0);
+
+  (void) data;
+  set_id (&id, RES_WEB);
+  g_assert_false (ember_client_tunnel_add_proxy_name (fx->t, fx->now, &id, "app.corp.example", &app4, &app6));
+  set_id (&id, RES_DNS);
+  g_assert_true (ember_client_tunnel_add_proxy_name (fx->t, fx->now, &id, "app.corp.example", &app4, &app6));
+  fx_run (fx, fx->now);
+  g_assert_cmpuint (count_routes (fx, EMBER_CLIENT_EVENT_ROUTE_ADD, "100.96.0.1/32"), ==, 1);
+  g_assert_cmpuint (count_routes (fx, EMBER_CLIENT_EVENT_ROUTE_ADD, "fd00:2021:1111:8000::1/128"), ==, 1);
+  /* Nothing asked before a packet. */
+  g_assert_cmpuint (fx->requests->len, ==, 0);
+  g_assert_cmpint (send_echo (fx, "100.96.0.1", 1), ==, EMBER_CLIENT_HELD);
+  fx_run (fx, fx->now + 2 * S);
+  g_assert_cmpuint (fx->requests->len, ==, 1);
+  g_assert_true (request_names (g_ptr_array_index (fx->requests, 0), "app.corp.example",
+                                "100.96.0.1", "fd00:2021:1111:8000::1"));
+  g_assert_cmpuint (fx->gw_rx_seq->len, ==, 1);
+
+  /* A new name of the authorized resource is told at once, and its
+   * packets wait until that request is answered, the others behind them. */
+  fx->answer = ANSWER_NONE;
+  g_assert_true (ember_client_tunnel_add_proxy_name (fx->t, fx->now, &id, "db.corp.example", &db4, &db6));
+  fx_run (fx, fx->now);
+  g_assert_cmpuint (fx->requests->len, ==, 2);
+  g_assert_true (request_names (g_ptr_array_index (fx->requests, 1), "db.corp.example",
+                                "100.96.0.2", "fd00:2021:1111:8000::2"));
+  g_assert_true (request_names (g_ptr_array_index (fx->requests, 1), "app.corp.example",
+                                "100.96.0.1", "fd00:2021:1111:8000::1"));
+  g_assert_cmpint (send_echo (fx, "100.96.0.2", 2), ==, EMBER_CLIENT_HELD);
+  g_assert_cmpint (send_echo (fx, "100.96.0.1", 3), ==, EMBER_CLIENT_HELD);
+  fx_run (fx, fx->now + 2 * S);
+  g_assert_cmpuint (fx->gw_rx_seq->len, ==, 1);
+  /* The portal answers the request sent again: both go, in order. */
+  fx->answer = ANSWER_AUTHORIZE;
+  fx_run (fx, fx->now + EMBER_CLIENT_REQUEST_TIMEOUT_US);
+  g_assert_cmpuint (fx->gw_rx_seq->len, ==, 3);
+  g_assert_cmpuint (g_array_index (fx->gw_rx_seq, guint16, 1), ==, 2);
+  g_assert_cmpuint (g_array_index (fx->gw_rx_seq, guint16, 2), ==, 3);
+  g_assert_cmpint (send_echo (fx, "100.96.0.2", 4), ==, EMBER_CLIENT_DATAGRAM);
+}
+
 static void
 test_second_resource_reuses_connection (Fx *fx, gconstpointer data)
 {
@@ -635,5 +695,7 @@ main (int argc, char **argv)
   ADD ("/tunnel/client/gateway-may-only-send-from-its-resources", test_gateway_spoofing_is_dropped);
   ADD ("/tunnel/client/reject-access-refuses-at-once", test_reject_access);
   ADD ("/tunnel/client/gateway-candidate-inside-a-resource-is-ignored", test_candidate_inside_resource_is_ignored);
+  ADD ("/tunnel/client/dns-names-reach-the-gateway-before-their-packets",
+       test_dns_names_reach_the_gateway_before_their_packets);
   return g_test_run ();
 }

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Names through Ember end to end (docs/dns.md): the topology of
+# scripts/lib/topology.sh with `up --dns` (namespaces prefixed "dns-"):
+# a dnsmasq on the gateway's LAN serving corp.example, another in the
+# public network as the client's resolver, and a dns resource
+# *.corp.example in the client's policy. The client's emberd runs with
+# [dns] system=file on the namespace's own resolv.conf. Checks what a
+# user would: the system resolver (getent) answers a resource name with a
+# proxy address, curl fetches the LAN's page by name through the tunnel
+# (the gateway resolving and translating), a name outside every resource
+# is forwarded to the real upstream, use-application-dns.net is NXDOMAIN,
+# and resolv.conf is back byte for byte once emberd stopped. TAP output.
+# Arguments: SOURCE-ROOT BUILD-ROOT
+set -uo pipefail
+src=$1
+build=$2
+prefix=dns-
+n=0
+fail=0
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
+check() { # description command...
+  local what=$1
+  shift
+  if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+if [[ $(id -u) -ne 0 ]]; then echo "1..0 # SKIP needs root (network namespaces)"; exit 0; fi
+for t in ip nft ss jq iperf3 curl dnsmasq dig getent; do
+  command -v "$t" >/dev/null || { echo "1..0 # SKIP $t is not installed (scripts/deps.sh)"; exit 0; }
+done
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/ember-dns-e2e-XXXXXX")
+topo() { bash "$src/scripts/lib/topology.sh" --dir "$dir" "$@"; }
+cleanup() {
+  topo --prefix "$prefix" down >/dev/null 2>&1
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+dump_logs() {
+  local f
+  for f in "$dir"/emberd-client.log "$dir"/emberd-gateway.log; do
+    [[ -f $f ]] || continue
+    echo "# --- last lines of $(basename "$f")"
+    tail -n 25 "$f" | sed 's/^/# /'
+  done
+}
+
+if ! topo up --prefix "$prefix" --build "$build" --dns >"$dir.up.log" 2>&1; then
+  not_ok "the topology comes up with dnsmasq on the LAN and in the public network"
+  sed 's/^/# /' "$dir.up.log"
+  rm -f "$dir.up.log"
+  echo "1..$n"
+  exit 1
+fi
+rm -f "$dir.up.log"
+ok "the topology comes up with dnsmasq on the LAN and in the public network"
+resolv=/etc/netns/${prefix}client/resolv.conf
+cp "$resolv" "$dir/resolv.conf.orig"
+
+topo emberd-start gateway && topo emberd-start client
+if topo wait-joined gateway 30 && topo wait-joined client 30; then
+  ok "client and gateway join the portal"
+else
+  not_ok "client and gateway join the portal"
+fi
+
+# emberd rewrites the namespace's resolv.conf once its TUN is up.
+sentinel_in_resolv_conf() { grep -q '^nameserver 100\.100\.111\.1$' "$resolv"; }
+wait_for() { # seconds command...
+  local end=$((SECONDS + $1))
+  shift
+  until "$@"; do ((SECONDS < end)) || return 1; sleep 0.2; done
+}
+check "the system resolver is pointed at the stub's sentinel" wait_for 20 sentinel_in_resolv_conf
+
+addr=$(topo exec client getent ahostsv4 app.corp.example | awk 'NR == 1 { print $1 }')
+is_proxy() { [[ $addr =~ ^100\.(9[6-9]|1[01][0-9]|12[0-7])\. ]]; }
+check "app.corp.example resolves through the system resolver to a proxy address ($addr)" is_proxy
+
+page=$(topo exec client curl -sS --max-time 20 http://app.corp.example/ 2>"$dir/curl.err")
+if [[ $page == "ember e2e: the lan resource" ]]; then
+  ok "curl http://app.corp.example/ gets the LAN's page through the tunnel"
+else
+  not_ok "curl http://app.corp.example/ gets the LAN's page through the tunnel (got '$page')"
+  sed 's/^/# curl: /' "$dir/curl.err"
+  dump_logs
+fi
+
+# The same address the next time: proxy addresses are stable per name.
+again=$(topo exec client getent ahostsv4 app.corp.example | awk 'NR == 1 { print $1 }')
+same_addr() { [[ $again == "$addr" ]]; }
+check "the proxy address is stable for the name" same_addr
+
+public=$(topo exec client getent ahostsv4 www.example.net | awk 'NR == 1 { print $1 }')
+forwarded() { [[ $public == 192.0.2.80 ]]; }
+check "a name outside every resource is forwarded to the real upstream ($public)" forwarded
+
+canary=$(topo exec client dig +time=3 +tries=1 @100.100.111.1 use-application-dns.net A)
+nxdomain() { grep -q 'status: NXDOMAIN' <<<"$canary"; }
+check "use-application-dns.net gets NXDOMAIN" nxdomain
+
+rc=$(topo emberd-stop client)
+stopped() { [[ $rc == 0 ]]; }
+check "the client stops with exit 0 ($rc)" stopped
+check "resolv.conf is restored byte for byte" cmp -s "$resolv" "$dir/resolv.conf.orig"
+((fail)) && dump_logs
+topo emberd-stop gateway >/dev/null
+
+topo --prefix "$prefix" down >/dev/null 2>&1
+left=$(topo --prefix "$prefix" leftovers)
+nothing_left() { [[ -z $left ]]; }
+check "nothing of the topology is left" nothing_left
+[[ -z $left ]] || sed 's/^/# left: /' <<<"$left"
+echo "1..$n"
+exit $fail

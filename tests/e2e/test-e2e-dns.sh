@@ -107,8 +107,10 @@ rc=$(topo emberd-stop client)
 stopped() { [[ $rc == 0 ]]; }
 check "the client stops with exit 0 ($rc)" stopped
 check "resolv.conf is restored byte for byte" cmp -s "$resolv" "$dir/resolv.conf.orig"
+grc=$(topo emberd-stop gateway)
+gateway_stopped() { [[ $grc == 0 ]]; }
+check "the gateway stops with exit 0 ($grc)" gateway_stopped
 ((fail)) && dump_logs
-topo emberd-stop gateway >/dev/null
 
 topo --prefix "$prefix" down >/dev/null 2>&1
 left=$(topo --prefix "$prefix" leftovers)

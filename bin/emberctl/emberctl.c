@@ -15,6 +15,7 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "ember-build-config.h"
@@ -311,8 +312,31 @@ read_token (GError **error)
     {
       g_autoptr (GInputStream) in = g_unix_input_stream_new (STDIN_FILENO, FALSE);
       g_autoptr (GOutputStream) out = g_memory_output_stream_new_resizable ();
-      if (isatty (STDIN_FILENO))
-        g_printerr ("token: ");
+      struct termios saved, quiet;
+      gboolean tty = isatty (STDIN_FILENO) && tcgetattr (STDIN_FILENO, &saved) == 0;
+
+      if (tty)
+        {
+          /* Typed at a terminal: one line, not echoed. */
+          char line[4096];
+          gboolean ok;
+
+          quiet = saved;
+          quiet.c_lflag &= ~(tcflag_t) ECHO;
+          g_printerr ("token: ");
+          tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet);
+          ok = fgets (line, sizeof line, stdin) != NULL;
+          tcsetattr (STDIN_FILENO, TCSAFLUSH, &saved);
+          g_printerr ("\n");
+          if (!ok)
+            {
+              g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "no token typed");
+              return NULL;
+            }
+          text = g_strdup (line);
+          explicit_bzero (line, sizeof line);
+          return g_strstrip (text);
+        }
       if (g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, error) < 0)
         return NULL;
       g_output_stream_write (out, "", 1, NULL, NULL);

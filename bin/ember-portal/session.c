@@ -93,11 +93,37 @@ session_disconnect (Session *s, EmberPortalDisconnectReason reason)
   session_close (s, EMBER_PORTAL_CLOSE_DISCONNECTED, why);
 }
 
+/* The expiry of the device's relay credentials: the one it was last
+ * handed while more than the refresh margin is left (a reconnect or a
+ * portal restart keeps its relay allocations), else a new one. */
+static gint64
+relay_expiry (Session *s, gint64 now)
+{
+  EmberPortalServer *srv = s->server;
+  gint64 lifetime = srv->config->relay_credential_lifetime_us / G_USEC_PER_SEC;
+  gint64 expires = 0;
+  g_autoptr (GError) error = NULL;
+  if (!ember_store_relay_expiry_get (srv->store, s->device_id, &expires, &error))
+    {
+      g_warning ("relay credentials of %s: %s", s->device_name, error->message);
+      g_clear_error (&error);
+    }
+  /* The same margin as the refresh in serve.c: a quarter of the lifetime;
+   * never beyond a lifetime from now (the configuration may have
+   * shortened it). */
+  if (expires - now >= lifetime / 4 && expires <= now + lifetime)
+    return expires;
+  expires = now + lifetime;
+  if (!ember_store_relay_expiry_set (srv->store, s->device_id, expires, now, &error))
+    g_warning ("relay credentials of %s: not stored: %s", s->device_name, error->message);
+  return expires;
+}
+
 guint
 session_relays (Session *s, EmberPortalRelay *out, gint64 now)
 {
   EmberPortalServer *srv = s->server;
-  gint64 expires = now + srv->config->relay_credential_lifetime_us / G_USEC_PER_SEC;
+  gint64 expires = relay_expiry (s, now);
   guint n = 0;
   for (guint i = 0; i < ember_portal_relays_count (srv->relays) && n < EMBER_PORTAL_MAX_RELAYS; i++)
     {

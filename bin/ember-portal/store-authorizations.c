@@ -1,4 +1,6 @@
-/* store-authorizations — the authorizations `serve` granted (store.h). */
+/* store-authorizations — what `serve` handed out and must still know after
+ * a restart: the flows it authorized and each device's relay credential
+ * expiry (store.h). */
 #define G_LOG_DOMAIN "ember-portal-store"
 
 #include "store-private.h"
@@ -148,4 +150,40 @@ ember_store_list_authorizations (EmberStore *store, gint64 now, GError **error)
                            " WHERE expires_at > ? ORDER BY created_at, client_id, resource_id",
                            STORE_PARAMS (EMBER_STORE_INT (now)), authorization_from_row,
                            (GDestroyNotify) ember_store_authorization_free, error);
+}
+
+/* ---- relay credentials ---- */
+
+gboolean
+ember_store_relay_expiry_get (EmberStore *store, const char *device_id, gint64 *expires_at,
+                              GError **error)
+{
+  gboolean found = FALSE;
+
+  g_return_val_if_fail (store != NULL && device_id != NULL && expires_at != NULL, FALSE);
+  if (!store_query_int (store, "SELECT expires_at FROM relay_credentials WHERE device_id = ?",
+                        STORE_PARAMS (EMBER_STORE_TEXT (device_id)), expires_at, &found, error))
+    return FALSE;
+  if (!found)
+    *expires_at = 0;
+  return TRUE;
+}
+
+gboolean
+ember_store_relay_expiry_set (EmberStore *store, const char *device_id, gint64 expires_at,
+                              gint64 now, GError **error)
+{
+  gboolean ok;
+
+  g_return_val_if_fail (store != NULL && device_id != NULL, FALSE);
+  if (!store_tx_begin (store, error))
+    return FALSE;
+  ok = store_query (store, "DELETE FROM relay_credentials WHERE expires_at <= ?",
+                    STORE_PARAMS (EMBER_STORE_INT (now)), NULL, NULL, NULL, error)
+       && store_query (store,
+                       "INSERT INTO relay_credentials (device_id, expires_at) VALUES (?, ?)"
+                       " ON CONFLICT (device_id) DO UPDATE SET expires_at = excluded.expires_at",
+                       STORE_PARAMS (EMBER_STORE_TEXT (device_id), EMBER_STORE_INT (expires_at)),
+                       NULL, NULL, NULL, error);
+  return store_tx_end (store, ok, error);
 }

@@ -21,8 +21,10 @@ struct _EmberStoreRow {
 
 /* Version 1: the model. Version 2: admin API keys, and an index for the
  * server's "changes of this object" lookups. Version 3: the authorizations
- * `serve` granted, so a restart re-hands them to the gateways. Never edit
- * a shipped entry; append a new one. */
+ * `serve` granted, so a restart re-hands them to the gateways. Version 4:
+ * when each device's relay credentials expire, so a device that signs in
+ * again gets the same ones. Never edit a shipped entry; append a new
+ * one. */
 static const char *const migrations[] = {
   "CREATE TABLE sites ("
   "  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL);"
@@ -79,6 +81,9 @@ static const char *const migrations[] = {
   "  source TEXT, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,"
   "  PRIMARY KEY (client_id, resource_id, gateway_id));"
   "CREATE INDEX authorizations_expiry ON authorizations (expires_at);",
+
+  "CREATE TABLE relay_credentials ("
+  "  device_id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);",
 };
 
 static void

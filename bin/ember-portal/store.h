@@ -388,6 +388,21 @@ gboolean ember_store_authorizations_expire (EmberStore *store, gint64 now, gint6
 /* EmberStoreAuthorization* with expires_at > now, oldest first. */
 GPtrArray *ember_store_list_authorizations (EmberStore *store, gint64 now, GError **error);
 
+/* ---- relay credentials ------------------------------------------------ */
+
+/* When the relay credentials `serve` last handed to a device expire (the
+ * credentials themselves derive from the relay secret, the device id and
+ * this time). A device that signs in again, after a reconnect or a portal
+ * restart, gets the same ones while enough of them is left: a TURN
+ * allocation is bound to the username it was made with (RFC 8656 §9),
+ * so new credentials would cost the device its relayed addresses and the
+ * connections on them. *expires_at is 0 when none was recorded. */
+gboolean ember_store_relay_expiry_get (EmberStore *store, const char *device_id,
+                                       gint64 *expires_at, GError **error);
+/* Records it; also forgets every device's that is past `now`. */
+gboolean ember_store_relay_expiry_set (EmberStore *store, const char *device_id,
+                                       gint64 expires_at, gint64 now, GError **error);
+
 /* ---- admin API keys --------------------------------------------------- */
 
 typedef struct {

@@ -943,6 +943,26 @@ test_relay_down (void)
   g_assert_cmpstr (r->password, ==, want_pass);
   g_assert_cmpint (r->expires_at, >, g_get_real_time () / G_USEC_PER_SEC + 600);
 
+  /* Signing in again, after a reconnect and after a portal restart, gets
+   * the same credentials: a TURN allocation is bound to its username. */
+  for (guint round = 0; round < 2; round++)
+    {
+      portal_peer_free (client);
+      if (round == 1)
+        {
+          portal_fx_restart (&fx);
+          portal_fx_run (500);
+        }
+      else
+        portal_fx_run (1100); /* the clock's second moves on */
+      client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+      g_autoptr (EmberPortalMessage) again = portal_peer_expect (client, EMBER_PORTAL_EVENT_CLIENT_INIT, 10);
+      g_assert_cmpuint (again->u.client_init.n_relays, ==, 1);
+      g_assert_cmpstr (again->u.client_init.relays[0].username, ==, r->username);
+      g_assert_cmpstr (again->u.client_init.relays[0].password, ==, r->password);
+      g_assert_cmpint (again->u.client_init.relays[0].expires_at, ==, r->expires_at);
+    }
+
   /* Kill it: within three probe intervals the client hears. */
   stop_relay (pid);
   gint64 start = g_get_monotonic_time ();
@@ -1068,6 +1088,7 @@ main (int argc, char **argv)
   g_test_add_func ("/portal/server/authorization/connected-pair-keeps-its-credentials",
                    test_connected_pair_keeps_its_credentials);
   g_test_add_func ("/portal/server/bad-frames-answered-others-unaffected", test_bad_frames);
-  g_test_add_func ("/portal/server/relay-down-sends-relays-presence", test_relay_down);
+  g_test_add_func ("/portal/server/relays/credentials-outlive-a-restart-and-down-is-announced",
+                   test_relay_down);
   return g_test_run ();
 }

@@ -774,6 +774,30 @@ test_authorizations_refuse_what_does_not_exist (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "preshared_key"));
 }
 
+static void
+test_relay_expiry_is_kept_until_past (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  gint64 e = -1;
+
+  (void) data;
+  g_assert_true (ember_store_relay_expiry_get (f->store, "dev-a", &e, &error));
+  g_assert_cmpint (e, ==, 0);
+  g_assert_true (ember_store_relay_expiry_set (f->store, "dev-a", 2000, 1000, &error));
+  g_assert_true (ember_store_relay_expiry_set (f->store, "dev-b", 5000, 1000, &error));
+  g_assert_no_error (error);
+  reopen (f);
+  g_assert_true (ember_store_relay_expiry_get (f->store, "dev-a", &e, &error));
+  g_assert_cmpint (e, ==, 2000);
+  /* A newer one replaces it; one past `now` is forgotten on the next set. */
+  g_assert_true (ember_store_relay_expiry_set (f->store, "dev-b", 6000, 2500, &error));
+  g_assert_true (ember_store_relay_expiry_get (f->store, "dev-a", &e, &error));
+  g_assert_cmpint (e, ==, 0);
+  g_assert_true (ember_store_relay_expiry_get (f->store, "dev-b", &e, &error));
+  g_assert_cmpint (e, ==, 6000);
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -800,5 +824,6 @@ main (int argc, char **argv)
        test_authorizations_survive_reopen_and_go);
   ADD ("authorizations/refuse-a-resource-that-does-not-exist",
        test_authorizations_refuse_what_does_not_exist);
+  ADD ("relays/credential-expiry-is-kept-until-past", test_relay_expiry_is_kept_until_past);
   return g_test_run ();
 }

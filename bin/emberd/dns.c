@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "dns/stub.h"
+#include "dns/tcp.h"
 #include "ember-plugin-dns.h"
 #include "loop.h"
 #include "net/cidr.h"
@@ -25,6 +26,7 @@ struct _EmberDnsShell {
   EmberDaemon *d;
   EmberClientTunnel *tunnel;     /* client */
   EmberDnsStub *stub;            /* client */
+  EmberDnsTcp *tcp;              /* client: DNS over TCP to the sentinels */
   EmberDnsTranslator *nat;       /* gateway (borrowed) */
   EmberSysdns *sysdns;           /* client, once the TUN is up */
   EmberSysdnsMode sysdns_mode;
@@ -237,6 +239,7 @@ ember_dns_shell_new_client (EmberDaemon *d, EmberClientTunnel *tunnel, EmberDnsS
       g_warning ("DNS: %s; only resource names resolve", local->message);
     }
   ds->stub = ember_dns_stub_new (&rng);
+  ds->tcp = ember_dns_tcp_new (&rng);
   if (!ember_dns_stub_set_upstreams (ds->stub, ds->upstreams, ds->n_upstreams))
     {
       g_set_error (error, EMBER_DNS_STUB_ERROR, 0, "[dns]: too many upstreams");
@@ -294,6 +297,7 @@ ember_dns_shell_free (EmberDnsShell *ds)
     ember_loop_remove_backend (ds->loop, ds->lb);
   g_clear_pointer (&ds->loop, ember_loop_free);
   g_clear_pointer (&ds->stub, ember_dns_stub_free);
+  g_clear_pointer (&ds->tcp, ember_dns_tcp_free);
   g_hash_table_unref (ds->inflight);
   g_hash_table_unref (ds->dns_resources);
   g_free (ds->map_path);
@@ -410,26 +414,51 @@ ember_dns_shell_portal_message (EmberDnsShell *ds, const EmberPortalMessage *msg
   set_resources (ds);
 }
 
+static gboolean
+is_sentinel (EmberDnsShell *ds, const EmberAddr *addr)
+{
+  guint n = MAX (ember_dns_stub_n_sentinels (ds->stub), 1u);
+
+  for (guint i = 0; i < n; i++)
+    {
+      EmberAddr s;
+
+      ember_dns_stub_sentinel (i, addr->family, &s);
+      if (ember_ice_addr_same_ip (&s, addr))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 gboolean
 ember_dns_shell_handle_tun (EmberDnsShell *ds, gint64 now, guint8 *buf, gsize cap, gsize off,
                             gsize len)
 {
   EmberIpPacket pkt;
+  EmberAddr dst;
   guint16 port;
 
   if (ember_ip_packet_parse (&pkt, buf, cap, off, len) != EMBER_PACKET_OK ||
-      ember_ip_packet_protocol (&pkt) != EMBER_IPPROTO_UDP ||
       ember_ip_packet_get_destination_port (&pkt, &port) != EMBER_PACKET_OK ||
       port != EMBER_DNS_PORT)
     return FALSE;
-  return ember_dns_stub_handle_packet (ds->stub, now, &pkt) != EMBER_DNS_STUB_NOT_SENTINEL;
+  if (ember_ip_packet_protocol (&pkt) == EMBER_IPPROTO_UDP)
+    return ember_dns_stub_handle_packet (ds->stub, now, &pkt) != EMBER_DNS_STUB_NOT_SENTINEL;
+  ember_ip_packet_get_destination (&pkt, &dst);
+  if (ember_ip_packet_protocol (&pkt) != EMBER_IPPROTO_TCP || !is_sentinel (ds, &dst))
+    return FALSE;
+  ember_dns_tcp_handle_segment (ds->tcp, now, &pkt);
+  return TRUE;
 }
 
 void
 ember_dns_shell_handle_timeout (EmberDnsShell *ds, gint64 now)
 {
   if (ds->stub != NULL)
-    ember_dns_stub_handle_timeout (ds->stub, now);
+    {
+      ember_dns_stub_handle_timeout (ds->stub, now);
+      ember_dns_tcp_handle_timeout (ds->tcp, now);
+    }
   else
     ember_dns_translator_handle_timeout (ds->nat, now);
 }
@@ -437,7 +466,8 @@ ember_dns_shell_handle_timeout (EmberDnsShell *ds, gint64 now)
 gint64
 ember_dns_shell_poll_timeout (EmberDnsShell *ds)
 {
-  return ds->stub != NULL ? ember_dns_stub_poll_timeout (ds->stub)
+  return ds->stub != NULL ? MIN (ember_dns_stub_poll_timeout (ds->stub),
+                                ember_dns_tcp_poll_timeout (ds->tcp))
                           : ember_dns_translator_poll_timeout (ds->nat);
 }
 
@@ -459,7 +489,6 @@ ember_dns_shell_drain (EmberDnsShell *ds, gint64 now)
   gboolean added = FALSE;
   gsize n;
 
-  (void) now;
   if (ds->nat != NULL)
     {
       EmberAddr any = { 0 };
@@ -468,6 +497,9 @@ ember_dns_shell_drain (EmberDnsShell *ds, gint64 now)
         send_query (ds, ds->buf, n, &any);
       return;
     }
+  /* Queries that came over TCP, now whole. */
+  while ((n = ember_dns_tcp_poll_message (ds->tcp, ds->buf, sizeof ds->buf, &asker)) > 0)
+    ember_dns_stub_handle_query (ds->stub, now, &asker, ds->buf, n);
   /* Events first: the route exists before the application has the
    * address. */
   while (ember_dns_stub_poll_event (ds->stub, &ev))
@@ -497,10 +529,11 @@ ember_dns_shell_drain (EmberDnsShell *ds, gint64 now)
     save_map (ds);
   while ((n = ember_dns_stub_poll_packet (ds->stub, ds->buf, sizeof ds->buf, 0)) > 0)
     ember_shell_write_tun (ds->d->shell, ds->buf, n);
-  /* Answers to TCP askers: none come from the TUN (UDP only), so none are
-   * queued; drained all the same so nothing piles up. */
-  while (ember_dns_stub_poll_answer (ds->stub, ds->buf, sizeof ds->buf, &asker) > 0)
-    ;
+  while ((n = ember_dns_stub_poll_answer (ds->stub, ds->buf, sizeof ds->buf, &asker)) > 0)
+    if (asker.transport == EMBER_DNS_TRANSPORT_TCP)
+      ember_dns_tcp_send (ds->tcp, now, asker.stream, ds->buf, n);
+  while ((n = ember_dns_tcp_poll_packet (ds->tcp, ds->buf, sizeof ds->buf)) > 0)
+    ember_shell_write_tun (ds->d->shell, ds->buf, n);
   while (ember_dns_stub_poll_transmit (ds->stub, ds->buf, sizeof ds->buf, &tx))
     {
       guint64 *token = g_new (guint64, 1);

@@ -3,8 +3,8 @@
  * each with the DNS upstream plugin of the config's `[dns] plugin`
  * (do53 by default) on a loop of its own.
  *
- * Client: queries to the sentinel addresses come from the TUN (UDP) and
- * are answered by the stub; names of dns resources get proxy addresses,
+ * Client: queries to the sentinel addresses come from the TUN (UDP, and
+ * TCP through dns/tcp.h) and are answered by the stub; names of dns resources get proxy addresses,
  * which go to the client tunnel (add_proxy_name: routed, and told to the
  * gateway); other queries go to the upstream behind the sentinel. The
  * upstreams are what the plugin has (its `upstreams` key, else the
@@ -60,7 +60,8 @@ void ember_dns_shell_tun_up (EmberDnsShell *ds);
 void ember_dns_shell_set_tunnel (EmberDnsShell *ds, EmberClientTunnel *tunnel);
 /* Client: the portal's resource list changed (init, created, deleted). */
 void ember_dns_shell_portal_message (EmberDnsShell *ds, const EmberPortalMessage *msg);
-/* Client: a TUN packet; TRUE when it was the stub's (consumed). */
+/* Client: a TUN packet; TRUE when it was the stub's (consumed): UDP to
+ * any sentinel's port 53, TCP to a sentinel's port 53. */
 gboolean ember_dns_shell_handle_tun (EmberDnsShell *ds, gint64 now, guint8 *buf, gsize cap,
                                      gsize off, gsize len);
 void ember_dns_shell_handle_timeout (EmberDnsShell *ds, gint64 now);

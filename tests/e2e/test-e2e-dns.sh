@@ -8,7 +8,8 @@
 # user would: the system resolver (getent) answers a resource name with a
 # proxy address, curl fetches the LAN's page by name through the tunnel
 # (the gateway resolving and translating), a name outside every resource
-# is forwarded to the real upstream, use-application-dns.net is NXDOMAIN,
+# is forwarded to the real upstream, both also over TCP to the sentinel,
+# use-application-dns.net is NXDOMAIN,
 # and resolv.conf is back byte for byte once emberd stopped. TAP output.
 # Arguments: SOURCE-ROOT BUILD-ROOT
 set -uo pipefail
@@ -98,6 +99,12 @@ check "the proxy address is stable for the name" same_addr
 public=$(topo exec client getent ahostsv4 www.example.net | awk 'NR == 1 { print $1 }')
 forwarded() { [[ $public == 192.0.2.80 ]]; }
 check "a name outside every resource is forwarded to the real upstream ($public)" forwarded
+
+# DNS over TCP to the sentinel, as resolvers retry truncated answers.
+tcp_local=$(topo exec client dig +tcp +short +time=3 +tries=1 @100.100.111.1 app.corp.example A)
+tcp_fwd=$(topo exec client dig +tcp +short +time=3 +tries=1 @100.100.111.1 www.example.net A)
+over_tcp() { [[ $tcp_local == "$addr" && $tcp_fwd == 192.0.2.80 ]]; }
+check "over TCP the sentinel answers the resource name ($tcp_local) and forwards the other ($tcp_fwd)" over_tcp
 
 canary=$(topo exec client dig +time=3 +tries=1 @100.100.111.1 use-application-dns.net A)
 nxdomain() { grep -q 'status: NXDOMAIN' <<<"$canary"; }

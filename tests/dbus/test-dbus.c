@@ -7,8 +7,9 @@
  *        dbus-P-pub: br0 192.0.2.1/24, ember-portal serve
  *          |                         |
  *   dbus-P-cl 192.0.2.2      dbus-P-gw 192.0.2.3, 10.20.0.1/24
- *   emberd client, no token  emberd gateway (bus=none)
- *   serves org.ember.Ember1          |
+ *   emberd client, no token  emberd gateway
+ *   serves org.ember.Ember1  serves it on a second bus
+ *                                    |
  *                            dbus-P-lan 10.20.0.10/24
  *
  * The bus is a unix socket in the test's directory, which the namespaces
@@ -47,7 +48,7 @@ typedef struct {
   char *build;
   char *source;
   char *address; /* the private system bus */
-  GPid bus, mock, portal, gateway, client;
+  GPid bus, gwbus, mock, portal, gateway, client;
 } Net;
 
 static Net net;
@@ -184,6 +185,22 @@ bus_has (GDBusConnection *bus, const char *name)
 }
 
 static GDBusConnection *
+bus_connect_to (const char *address)
+{
+  return g_dbus_connection_new_for_address_sync (
+      address,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, NULL);
+}
+
+static char *
+gw_address (void)
+{
+  return g_strdup_printf ("unix:path=%s/gw-bus.sock", net.dir);
+}
+
+static GDBusConnection *
 bus_connect (void)
 {
   return g_dbus_connection_new_for_address_sync (
@@ -193,21 +210,27 @@ bus_connect (void)
       NULL, NULL, NULL);
 }
 
-/* Waits up to `secs` for `name` on the bus. */
+/* Waits up to `secs` for `name` on the bus at `address`. */
 static gboolean
-wait_name (const char *name, int secs)
+wait_name_on (const char *address, const char *name, int secs)
 {
   g_autoptr (GDBusConnection) bus = NULL;
 
   for (int i = 0; i < secs * 20; i++)
     {
       if (bus == NULL)
-        bus = bus_connect ();
+        bus = bus_connect_to (address);
       if (bus != NULL && bus_has (bus, name))
         return TRUE;
       g_usleep (50 * 1000);
     }
   return FALSE;
+}
+
+static gboolean
+wait_name (const char *name, int secs)
+{
+  return wait_name_on (net.address, name, secs);
 }
 
 static gboolean
@@ -225,7 +248,7 @@ setup (void)
   bus_conf = g_strdup_printf (
       "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
       " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-      "<busconfig><type>system</type><listen>unix:path=%s/bus.sock</listen>\n"
+      "<busconfig><type>system</type><listen>unix:path=%s/@SOCK@.sock</listen>\n"
       "<auth>EXTERNAL</auth>\n"
       "<policy context=\"default\"><allow user=\"*\"/><deny own=\"*\"/>\n"
       "<deny send_type=\"method_call\"/><allow send_type=\"signal\"/>\n"
@@ -238,17 +261,29 @@ setup (void)
       "<allow send_destination=\"org.freedesktop.PolicyKit1\"/></policy>\n"
       "<include>%s</include></busconfig>\n",
       net.dir, policy_conf);
-  write_file ("bus.conf", bus_conf, 0644);
+  /* Two buses of that shape: the client's (with polkit), the gateway's
+   * (without: a gateway must answer without asking it). */
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *name = i == 0 ? "bus" : "gw-bus";
+      g_autoptr (GString) conf = g_string_new (bus_conf);
+      g_autofree char *file = g_strdup_printf ("%s.conf", name);
+      g_autofree char *cmd = g_strdup_printf ("dbus-daemon --config-file=%s/%s --nofork "
+                                              "--nopidfile",
+                                              net.dir, file);
+      g_string_replace (conf, "@SOCK@", name, 0);
+      write_file (file, conf->str, 0644);
+      *(i == 0 ? &net.bus : &net.gwbus) = spawn (NULL, name, cmd);
+    }
   net.address = g_strdup_printf ("unix:path=%s/bus.sock", net.dir);
   g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", net.address, TRUE);
-  {
-    g_autofree char *cmd = g_strdup_printf ("dbus-daemon --config-file=%s/bus.conf --nofork "
-                                            "--nopidfile",
-                                            net.dir);
-    net.bus = spawn (NULL, "bus", cmd);
-  }
   if (!wait_name ("org.freedesktop.DBus", 10))
     return FALSE;
+  {
+    g_autofree char *gw_bus = gw_address ();
+    if (!wait_name_on (gw_bus, "org.freedesktop.DBus", 10))
+      return FALSE;
+  }
   net.mock = spawn (NULL, "polkit", "/usr/bin/python3 -m dbusmock --system --template polkitd");
   if (!wait_name ("org.freedesktop.PolicyKit1", 15))
     return FALSE;
@@ -293,7 +328,7 @@ setup (void)
         "[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\n[tun-linux]\nname=" TUN "\n",
         net.dir, net.dir);
     g_autofree char *g = g_strdup_printf (
-        "[daemon]\nmode=gateway\nbus=none\nstate-dir=%s/gateway-state\n"
+        "[daemon]\nmode=gateway\nstate-dir=%s/gateway-state\n"
         "runtime-dir=%s/gateway-run\n[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\n"
         "token-file=%s/gateway.token\n[tun-linux]\nname=dbus-tg\n",
         net.dir, net.dir, net.dir);
@@ -303,7 +338,9 @@ setup (void)
   {
     g_autofree char *cmd = g_strdup_printf ("%s serve --config %s/portal.conf", portal_bin,
                                             net.dir);
-    g_autofree char *gcmd = g_strdup_printf ("%s --config %s/gateway.conf", emberd, net.dir);
+    g_autofree char *gcmd = g_strdup_printf ("env DBUS_SYSTEM_BUS_ADDRESS=unix:path=%s/gw-bus.sock "
+                                             "%s --config %s/gateway.conf",
+                                             net.dir, emberd, net.dir);
     g_autofree char *ccmd = g_strdup_printf ("%s --config %s/client.conf", emberd, net.dir);
 
     g_assert_cmpint (g_chdir (net.dir), ==, 0);
@@ -316,7 +353,12 @@ setup (void)
     net.gateway = spawn ("gw", "gateway", gcmd);
     net.client = spawn ("cl", "client", ccmd);
   }
-  return wait_name (NAME, 30);
+  if (!wait_name (NAME, 30))
+    return FALSE;
+  {
+    g_autofree char *gw_bus = gw_address ();
+    return wait_name_on (gw_bus, NAME, 30);
+  }
 }
 
 static void
@@ -329,6 +371,7 @@ teardown (void)
   stop (&net.portal);
   stop (&net.mock);
   stop (&net.bus);
+  stop (&net.gwbus);
   sh ("for n in %s; do ip netns del $n 2>/dev/null; done; true", names);
   sh ("rm -rf '%s'", net.dir);
 }
@@ -883,6 +926,55 @@ check_methods (const char *token)
   (void) token;
 }
 
+/* The gateway publishes its properties on its bus and answers a method
+ * with WrongMode — with no polkit on that bus, so without asking it;
+ * emberctl says so with exit 5. */
+static void
+check_gateway (void)
+{
+  g_autofree char *address = gw_address ();
+  g_autoptr (GDBusConnection) bus = bus_connect_to (address);
+  g_autoptr (EmberDBusEmber1) gw = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) r = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *bin = program ("emberctl", "emberctl");
+  g_autofree char *out = NULL;
+  g_autofree char *line = NULL;
+  g_autoptr (JsonParser) p = json_parser_new ();
+  const char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+  int status = -1;
+  JsonObject *o;
+
+  g_assert_nonnull (bus);
+  gw = ember_dbus_ember1_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_NONE, NAME, OPATH, NULL, NULL);
+  g_assert_nonnull (gw);
+  for (int i = 0; i < 200 && g_strcmp0 (ember_dbus_ember1_get_state (gw), "connected") != 0; i++)
+    {
+      spin ();
+      g_usleep (50 * 1000);
+    }
+  g_assert_cmpstr (ember_dbus_ember1_get_mode (gw), ==, "gateway");
+  g_assert_cmpstr (ember_dbus_ember1_get_state (gw), ==, "connected");
+  g_assert_cmpstr (ember_dbus_ember1_get_interface_name (gw), ==, "dbus-tg");
+  g_assert_cmpstr (ember_dbus_ember1_get_tunnel_addresses (gw)[0], ==, "100.64.0.2/32");
+  r = g_dbus_connection_call_sync (bus, NAME, OPATH, IFACE, "Disconnect", NULL, NULL,
+                                   G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
+  g_assert_null (r);
+  name = g_dbus_error_get_remote_error (error);
+  g_assert_cmpstr (name, ==, "org.ember.Ember1.Error.WrongMode");
+
+  line = g_strdup_printf ("DBUS_SYSTEM_BUS_ADDRESS=%s %s --json disconnect", address, bin);
+  argv[2] = line;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                               &out, NULL, &status, NULL));
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 5);
+  o = parse_object (p, out);
+  g_assert_cmpstr (json_object_get_string_member (o, "error"), ==,
+                   "org.ember.Ember1.Error.WrongMode");
+}
+
 /* emberctl's usage and reachability exit codes. */
 static void
 check_ctl_codes (void)
@@ -909,7 +1001,7 @@ test_api (void)
 {
   g_autofree char *status_file = NULL;
   gboolean status_left;
-  int client_exit;
+  int client_exit, gateway_exit;
 
   if (g_test_subprocess ())
     {
@@ -928,6 +1020,7 @@ test_api (void)
       check_sign_in (token);
       check_resources ();
       check_methods (token);
+      check_gateway ();
       check_ctl_codes ();
       return;
     }
@@ -956,6 +1049,7 @@ test_api (void)
     }
   g_test_trap_subprocess (NULL, 150 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
   client_exit = stop (&net.client);
+  gateway_exit = stop (&net.gateway);
   if (!g_test_trap_has_passed ())
     sh ("tail -n 30 %s/client.log %s/gateway.log %s/portal.log %s/polkit.log >&2", net.dir,
         net.dir, net.dir, net.dir);
@@ -964,6 +1058,7 @@ test_api (void)
   g_test_trap_assert_passed ();
   /* Under ASan: no leak, no error on the way out. */
   g_assert_cmpint (client_exit, ==, 0);
+  g_assert_cmpint (gateway_exit, ==, 0);
   g_assert_false (status_left);
 }
 

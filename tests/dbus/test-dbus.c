@@ -325,7 +325,8 @@ setup (void)
     /* The client has no token: it starts signed out and serves the API. */
     g_autofree char *c = g_strdup_printf (
         "[daemon]\nmode=client\nstate-dir=%s/client-state\nruntime-dir=%s/client-run\n"
-        "[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\n[tun-linux]\nname=" TUN "\n",
+        "[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\n[tun-linux]\nname=" TUN "\n"
+        "[dns]\nsystem=none\n",
         net.dir, net.dir);
     g_autofree char *g = g_strdup_printf (
         "[daemon]\nmode=gateway\nstate-dir=%s/gateway-state\n"
@@ -1000,6 +1001,7 @@ static void
 test_api (void)
 {
   g_autofree char *status_file = NULL;
+  g_autofree char *resolv_before = NULL, *resolv_after = NULL;
   gboolean status_left;
   int client_exit, gateway_exit;
 
@@ -1040,6 +1042,9 @@ test_api (void)
   g_setenv ("DBUS_TEST_PREFIX", net.prefix, TRUE);
   g_setenv ("DBUS_TEST_DIR", net.dir, TRUE);
   status_file = g_build_filename (net.dir, "client-run", "status.json", NULL);
+  /* The namespaces share the host's files: the client must leave the
+   * host's resolver alone ([dns] system=none). */
+  g_file_get_contents ("/etc/resolv.conf", &resolv_before, NULL, NULL);
 
   if (!setup ())
     {
@@ -1055,6 +1060,8 @@ test_api (void)
         net.dir, net.dir, net.dir);
   status_left = g_file_test (status_file, G_FILE_TEST_EXISTS);
   teardown ();
+  g_file_get_contents ("/etc/resolv.conf", &resolv_after, NULL, NULL);
+  g_assert_cmpstr (resolv_after, ==, resolv_before);
   g_test_trap_assert_passed ();
   /* Under ASan: no leak, no error on the way out. */
   g_assert_cmpint (client_exit, ==, 0);

@@ -5,6 +5,7 @@
 #include "dns/pattern.h"
 #include "dns/proxy.h"
 #include "dns/translate.h"
+#include "packet/checksum.h"
 
 G_DEFINE_QUARK (ember-dns-translate-error-quark, ember_dns_translate_error)
 
@@ -856,6 +857,105 @@ release_held (EmberDnsTranslator *t, gint64 now, Name *n)
     }
 }
 
+static guint16
+rd16 (const guint8 *p)
+{
+  return (guint16) ((p[0] << 8) | p[1]);
+}
+
+/* An ICMP error from the resource network quoting a packet of a
+ * translated flow: the quoted destination (and the error's source, when
+ * the real host itself sent it) become the proxy address again, or the
+ * client's stack could not match it to its socket. RFC 5508 §4 / RFC 5382
+ * §7 ask the same of NATs. */
+static EmberDnsNatResult
+icmp_error_to_client (EmberDnsTranslator *t, gint64 now, EmberIpPacket *pkt)
+{
+  gsize qlen = 0, ihl, alen;
+  /* The quote lives in the caller's writable buffer (pkt->buf). */
+  guint8 *q = (guint8 *) ember_ip_packet_payload (pkt, &qlen);
+  guint8 proto;
+  guint8 *src, *dst;
+  FlowKey k;
+  Flow *f;
+  EmberAddr outer, real = { 0 }, proxy = { 0 };
+
+  if (!q || qlen < 1 || (q[0] >> 4) != ember_ip_packet_version (pkt))
+    return EMBER_DNS_NAT_PASS;
+  if (ember_ip_packet_version (pkt) == 4)
+    {
+      ihl = (gsize) (q[0] & 15) * 4;
+      if (ihl < 20 || qlen < ihl + 4)
+        return EMBER_DNS_NAT_PASS;
+      proto = q[9], src = q + 12, dst = q + 16, alen = 4;
+    }
+  else
+    {
+      /* A quoted packet with extension headers is left alone. */
+      ihl = 40;
+      if (qlen < ihl + 4)
+        return EMBER_DNS_NAT_PASS;
+      proto = q[6], src = q + 8, dst = q + 24, alen = 16;
+    }
+  memset (&k, 0, sizeof k);
+  k.family = (guint8) (alen == 4 ? EMBER_ADDR_IPV4 : EMBER_ADDR_IPV6);
+  k.proto = proto;
+  memcpy (k.client, src, alen);
+  memcpy (k.remote, dst, alen);
+  if (proto == EMBER_IPPROTO_TCP || proto == EMBER_IPPROTO_UDP)
+    {
+      k.cport = rd16 (q + ihl);
+      k.rport = rd16 (q + ihl + 2);
+    }
+  else if ((proto == EMBER_IPPROTO_ICMP && q[ihl] == 8) ||
+           (proto == EMBER_IPPROTO_ICMPV6 && q[ihl] == 128))
+    {
+      if (qlen < ihl + 6)
+        return EMBER_DNS_NAT_PASS;
+      k.cport = rd16 (q + ihl + 4);
+    }
+  else
+    return EMBER_DNS_NAT_PASS;
+  if (!(f = g_hash_table_lookup (t->rflows, &k)) || flow_expired (f, now))
+    return EMBER_DNS_NAT_PASS;
+  real.family = proxy.family = k.family;
+  memcpy (real.addr, dst, alen);
+  memcpy (proxy.addr, f->fwd.remote, alen);
+  /* The quoted transport checksum covers the destination through its
+   * pseudo-header: adjusted when the quote holds it. */
+  {
+    gsize at = proto == EMBER_IPPROTO_UDP ? ihl + 6 : proto == EMBER_IPPROTO_TCP ? ihl + 16 : 0;
+
+    if (at != 0 && qlen >= at + 2 && !(proto == EMBER_IPPROTO_UDP && rd16 (q + at) == 0))
+      {
+        guint16 c = ember_checksum_replace (rd16 (q + at), dst, proxy.addr, alen);
+
+        q[at] = (guint8) (c >> 8);
+        q[at + 1] = (guint8) c;
+      }
+  }
+  memcpy (dst, proxy.addr, alen);
+  if (alen == 4)
+    {
+      q[10] = q[11] = 0;
+      {
+        guint16 c = ember_checksum_finish (ember_checksum_add (0, q, ihl));
+
+        q[10] = (guint8) (c >> 8);
+        q[11] = (guint8) c;
+      }
+    }
+  ember_ip_packet_get_source (pkt, &outer);
+  if (ember_ice_addr_same_ip (&outer, &real) &&
+      ember_ip_packet_set_source (pkt, &proxy) != EMBER_PACKET_OK)
+    return EMBER_DNS_NAT_DROPPED;
+  /* The ICMP checksum covers the quote we changed. */
+  ember_ip_packet_update_checksums (pkt);
+  f->last = now;
+  t->stats.translated_in++;
+  return EMBER_DNS_NAT_TRANSLATED;
+}
+
 EmberDnsNatResult
 ember_dns_translator_to_client (EmberDnsTranslator *t, gint64 now, EmberIpPacket *pkt)
 {
@@ -865,6 +965,8 @@ ember_dns_translator_to_client (EmberDnsTranslator *t, gint64 now, EmberIpPacket
 
   if (g_hash_table_size (t->rflows) == 0)
     return EMBER_DNS_NAT_PASS;
+  if (ember_ip_packet_is_icmp_error (pkt))
+    return icmp_error_to_client (t, now, pkt);
   flow_key (pkt, FALSE, &k);
   if (!(f = g_hash_table_lookup (t->rflows, &k)))
     return EMBER_DNS_NAT_PASS;

@@ -10,6 +10,7 @@
 #include "dns/codec.h"
 #include "dns/translate.h"
 #include "net/cidr.h"
+#include "packet/checksum.h"
 
 #define CLIENT_A "00000000-0000-4000-8000-0000000000a1"
 #define CLIENT_B "00000000-0000-4000-8000-0000000000b2"
@@ -565,6 +566,70 @@ test_answer_needs_id_and_question (void)
 }
 
 static void
+test_icmp_error_quoting_a_flow_translated (void)
+{
+  g_autoptr (EmberDnsTranslator) t = make_translator ();
+  guint8 buf[EMBER_PACKET_BUF_SIZE], err[EMBER_PACKET_BUF_SIZE];
+  EmberIpPacket pkt, icmp;
+  EmberAddr real = addr ("10.0.0.80"), router = addr ("10.0.0.1"), quoted;
+  gsize qlen;
+  const guint8 *q;
+
+  add_name (t, CLIENT_A, "app.corp.example", "100.96.0.1", "fd00:2021:1111:8000::1");
+  make_packet (&pkt, buf, sizeof buf, EMBER_IPPROTO_UDP, "100.64.0.2", 5000, "100.96.0.1", 9);
+  ember_dns_translator_from_client (t, T0, id (CLIENT_A), &pkt);
+  answer_queries (t, T0, "10.0.0.80", "2001:db8::80", 0);
+  make_packet (&pkt, buf, sizeof buf, EMBER_IPPROTO_UDP, "100.64.0.2", 5000, "100.96.0.1", 9);
+  g_assert_cmpint (ember_dns_translator_from_client (t, T0, id (CLIENT_A), &pkt), ==,
+                   EMBER_DNS_NAT_TRANSLATED);
+  /* The real host says port unreachable, quoting what it got. */
+  g_assert_cmpint (ember_ip_packet_build_icmp_unreachable (&icmp, err, sizeof err, 0, &pkt, &real,
+                                                           EMBER_ICMP_UNREACH_PORT),
+                   ==, EMBER_PACKET_OK);
+  g_assert_cmpint (ember_dns_translator_to_client (t, T0, &icmp), ==, EMBER_DNS_NAT_TRANSLATED);
+  assert_src (&icmp, "100.96.0.1");
+  g_assert_cmpint (ember_ip_packet_verify_checksums (&icmp), ==, EMBER_PACKET_OK);
+  q = ember_ip_packet_payload (&icmp, &qlen);
+  g_assert_cmpuint (qlen, >=, 28);
+  quoted = addr ("100.96.0.1");
+  g_assert_cmpmem (q + 16, 4, quoted.addr, 4);
+  /* The quoted header's checksum is right again. */
+  g_assert_cmpuint (ember_checksum_fold (ember_checksum_add (0, q, 20)), ==, 0xffff);
+
+  /* A router on the way keeps its own address; the quote is translated
+   * all the same. */
+  make_packet (&pkt, buf, sizeof buf, EMBER_IPPROTO_UDP, "100.64.0.2", 5000, "100.96.0.1", 9);
+  ember_dns_translator_from_client (t, T0, id (CLIENT_A), &pkt);
+  g_assert_cmpint (ember_ip_packet_build_icmp_unreachable (&icmp, err, sizeof err, 0, &pkt, &router,
+                                                           EMBER_ICMP_UNREACH_HOST),
+                   ==, EMBER_PACKET_OK);
+  g_assert_cmpint (ember_dns_translator_to_client (t, T0, &icmp), ==, EMBER_DNS_NAT_TRANSLATED);
+  assert_src (&icmp, "10.0.0.1");
+  g_assert_cmpint (ember_ip_packet_verify_checksums (&icmp), ==, EMBER_PACKET_OK);
+
+  /* IPv6: the ICMPv6 checksum covers the pseudo-header and the quote. */
+  make_packet (&pkt, buf, sizeof buf, EMBER_IPPROTO_UDP, "fd00:2021:1111::2", 5000,
+               "fd00:2021:1111:8000::1", 9);
+  g_assert_cmpint (ember_dns_translator_from_client (t, T0, id (CLIENT_A), &pkt), ==,
+                   EMBER_DNS_NAT_TRANSLATED);
+  real = addr ("2001:db8::80");
+  g_assert_cmpint (ember_ip_packet_build_icmp_unreachable (&icmp, err, sizeof err, 0, &pkt, &real,
+                                                           EMBER_ICMP_UNREACH_PORT),
+                   ==, EMBER_PACKET_OK);
+  g_assert_cmpint (ember_dns_translator_to_client (t, T0, &icmp), ==, EMBER_DNS_NAT_TRANSLATED);
+  assert_src (&icmp, "fd00:2021:1111:8000::1");
+  g_assert_cmpint (ember_ip_packet_verify_checksums (&icmp), ==, EMBER_PACKET_OK);
+
+  /* An error about a flow never translated passes untouched. */
+  make_packet (&pkt, buf, sizeof buf, EMBER_IPPROTO_UDP, "100.64.0.2", 5001, "10.0.0.5", 9);
+  real = addr ("10.0.0.5");
+  g_assert_cmpint (ember_ip_packet_build_icmp_unreachable (&icmp, err, sizeof err, 0, &pkt, &real,
+                                                           EMBER_ICMP_UNREACH_PORT),
+                   ==, EMBER_PACKET_OK);
+  g_assert_cmpint (ember_dns_translator_to_client (t, T0, &icmp), ==, EMBER_DNS_NAT_PASS);
+}
+
+static void
 test_remove_client_forgets_flows (void)
 {
   g_autoptr (EmberDnsTranslator) t = make_translator ();
@@ -612,6 +677,8 @@ main (int argc, char **argv)
                    test_family_without_address_is_unreachable);
   g_test_add_func ("/dns/translate/lookup/answer-needs-id-and-question-then-fails",
                    test_answer_needs_id_and_question);
+  g_test_add_func ("/dns/translate/icmp/error-quoting-a-flow-gets-the-proxy-back",
+                   test_icmp_error_quoting_a_flow_translated);
   g_test_add_func ("/dns/translate/client/removed-forgets-flows", test_remove_client_forgets_flows);
   return g_test_run ();
 }

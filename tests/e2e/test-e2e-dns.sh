@@ -10,7 +10,8 @@
 # (the gateway resolving and translating), a name outside every resource
 # is forwarded to the real upstream, both also over TCP to the sentinel,
 # use-application-dns.net is NXDOMAIN,
-# and resolv.conf is back byte for byte once emberd stopped. TAP output.
+# and resolv.conf is back byte for byte once emberd stopped, also when
+# the stop follows a crash (SIGKILL) and a restart. TAP output.
 # Arguments: SOURCE-ROOT BUILD-ROOT
 set -uo pipefail
 src=$1
@@ -114,6 +115,22 @@ rc=$(topo emberd-stop client)
 stopped() { [[ $rc == 0 ]]; }
 check "the client stops with exit 0 ($rc)" stopped
 check "resolv.conf is restored byte for byte" cmp -s "$resolv" "$dir/resolv.conf.orig"
+# A crash (SIGKILL) leaves resolv.conf pointing at the sentinel; the next
+# start puts the original back before anything else (and saves it
+# again), so a clean stop after that still restores it byte for byte.
+topo emberd-start client
+check "the client starts again and points the resolver at the sentinel" \
+  wait_for 30 sentinel_in_resolv_conf
+kill -9 "$(cat "$dir/emberd-client.pid")" 2>/dev/null
+wait_for 10 test -s "$dir/emberd-client.rc"
+rm -f "$dir/emberd-client.pid"
+check "after SIGKILL resolv.conf still names the sentinel" sentinel_in_resolv_conf
+topo emberd-start client
+wait_for 30 sentinel_in_resolv_conf
+rc=$(topo emberd-stop client)
+check "after a crash and a restart, a clean stop ($rc) restores resolv.conf byte for byte" \
+  cmp -s "$resolv" "$dir/resolv.conf.orig"
+
 grc=$(topo emberd-stop gateway)
 gateway_stopped() { [[ $grc == 0 ]]; }
 check "the gateway stops with exit 0 ($grc)" gateway_stopped

@@ -107,6 +107,11 @@ tcp_fwd=$(topo exec client dig +tcp +short +time=3 +tries=1 @100.100.111.1 www.e
 over_tcp() { [[ $tcp_local == "$addr" && $tcp_fwd == 192.0.2.80 ]]; }
 check "over TCP the sentinel answers the resource name ($tcp_local) and forwards the other ($tcp_fwd)" over_tcp
 
+# The IPv6 sentinel answers too, with the name's IPv6 proxy address.
+v6=$(topo exec client dig +short +time=3 +tries=1 @fd00:2021:1111:8000:100:100:111:1 app.corp.example AAAA)
+v6_proxy() { [[ $v6 == fd00:2021:1111:8000::* ]]; }
+check "the IPv6 sentinel answers AAAA with an IPv6 proxy address ($v6)" v6_proxy
+
 canary=$(topo exec client dig +time=3 +tries=1 @100.100.111.1 use-application-dns.net A)
 nxdomain() { grep -q 'status: NXDOMAIN' <<<"$canary"; }
 check "use-application-dns.net gets NXDOMAIN" nxdomain

@@ -47,6 +47,11 @@ packages=(
   # emberd's D-Bus API checks polkit per call (bin/emberd/dbus-api.c); tests/dbus runs a
   # private dbus-daemon with python-dbusmock's polkitd template
   libpolkit-gobject-1-dev dbus-daemon python3-dbusmock
+  # the desktop client (bin/ember-gtk) and its tests (tests/gtk): GTK 4 and
+  # libadwaita, desktop-file-validate and appstreamcli, and Xvfb, AT-SPI
+  # (pyatspi), xwininfo and ImageMagick's import for the screenshots
+  libgtk-4-dev libadwaita-1-dev desktop-file-utils appstream
+  xvfb x11-utils imagemagick at-spi2-core python3-pyatspi gir1.2-atspi-2.0 python3-dbus
 )
 
 # dnsmasq-base stays in the demo too: the LAN's and the public network's
@@ -54,7 +59,9 @@ packages=(
 test_only=(libclang-rt-14-dev wireguard-go tshark coturn unbound bind9-dnsutils dnsperf
   gnutls-bin python3-dbusmock
   gcc-mingw-w64-x86-64 libz-mingw-w64-dev wine64 dpkg-dev make
-  debhelper fakeroot lintian libxml2-utils)
+  debhelper fakeroot lintian libxml2-utils
+  libgtk-4-dev libadwaita-1-dev desktop-file-utils appstream
+  xvfb x11-utils imagemagick at-spi2-core python3-pyatspi gir1.2-atspi-2.0 python3-dbus)
 if [[ ${1:-} == demo ]]; then
   keep=()
   for p in "${packages[@]}"; do

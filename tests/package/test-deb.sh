@@ -110,6 +110,9 @@ expect ember-portal /usr/bin/ember-portal /lib/systemd/system/ember-portal.servi
 expect ember-plugin-dev /usr/include/ember-1/ember-plugin.h \
   "/usr/lib/$triplet/pkgconfig/ember-plugin.pc"
 expect ember-doc /usr/share/doc/ember-doc/portal-protocol.md.gz
+expect ember-gtk /usr/bin/ember-gtk /usr/share/applications/org.ember.Client.desktop \
+  /usr/share/metainfo/org.ember.Client.metainfo.xml \
+  /usr/share/icons/hicolor/scalable/apps/org.ember.Client.svg /usr/share/man/man1/ember-gtk.1.gz
 
 root=$tmp/root
 for d in "$tmp"/*.deb; do dpkg -x "$d" "$root"; done

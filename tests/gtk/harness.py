@@ -122,10 +122,12 @@ class Harness:
             raise Failure('Xvfb did not say which display it took')
         self.display = ':' + data.decode().strip()
 
-    def start_system_bus(self):
+    def start_system_bus(self, config=BUS_CONFIG):
+        '''A private dbus-daemon standing in for the system bus; config is a
+        busconfig with {dir} where it listens (default: anything goes).'''
         conf = os.path.join(self.tmp, 'system-bus.conf')
         with open(conf, 'w') as f:
-            f.write(BUS_CONFIG.format(dir=self.tmp))
+            f.write(config.format(dir=self.tmp))
         proc = self.spawn(['dbus-daemon', '--config-file', conf, '--nofork', '--print-address'],
                           stdout=subprocess.PIPE)
         self.system_bus = proc.stdout.readline().decode().strip()
@@ -157,6 +159,8 @@ class Harness:
     def _mock_name(template, module):
         if template == 'notification_daemon':
             return 'org.freedesktop.Notifications', '/org/freedesktop/Notifications'
+        if template == 'polkitd':
+            return 'org.freedesktop.PolicyKit1', '/org/freedesktop/PolicyKit1/Authority'
         return 'org.ember.Ember1', '/org/ember/Ember1'
 
     def start_app(self, program):

@@ -133,6 +133,24 @@ dns_names_from_flow (EmberGatewayTunnel *t, gint64 now, const EmberPortalAuthori
     }
 }
 
+/* The real addresses the translator knows for the resource's names, to
+ * the policy (also after an authorization that re-created the policy's
+ * entry for the resource, which starts empty). */
+static void
+dns_resolved_to_policy (EmberGatewayTunnel *t, gint64 now, const EmberPortalId *resource)
+{
+  g_autoptr (GArray) cidrs = ember_dns_translator_resource_addresses (t->dns, resource);
+  GError *error = NULL;
+
+  if (!ember_gateway_policy_set_resolved_addresses (t->policy, now, resource->str,
+                                                    (const EmberCidr *) (void *) cidrs->data,
+                                                    cidrs->len, &error))
+    {
+      g_debug ("resource %s: resolved addresses: %s", resource->str, error->message);
+      g_clear_error (&error);
+    }
+}
+
 static void
 dns_queue (GQueue *q, const EmberPortalId *client, const guint8 *data, gsize len)
 {
@@ -155,18 +173,7 @@ sync_dns (EmberGatewayTunnel *t, gint64 now)
   gsize n;
 
   while (ember_dns_translator_poll_event (t->dns, &ev))
-    {
-      g_autoptr (GArray) cidrs = ember_dns_translator_resource_addresses (t->dns, &ev.resource);
-      GError *error = NULL;
-
-      if (!ember_gateway_policy_set_resolved_addresses (t->policy, now, ev.resource.str,
-                                                        (const EmberCidr *) (void *) cidrs->data,
-                                                        cidrs->len, &error))
-        {
-          g_debug ("resource %s: resolved addresses: %s", ev.resource.str, error->message);
-          g_clear_error (&error);
-        }
-    }
+    dns_resolved_to_policy (t, now, &ev.resource);
   while ((n = ember_dns_translator_poll_output (t->dns, buf + EMBER_PACKET_HEADROOM,
                                                 sizeof buf - EMBER_PACKET_HEADROOM, &out)) > 0)
     {
@@ -376,6 +383,9 @@ ember_gateway_tunnel_handle_portal (EmberGatewayTunnel *t, gint64 now,
         relays_from_portal (t, now, NULL, 0, init->relays, init->n_relays, TRUE);
         if (!ember_gateway_policy_apply_init (t->policy, now, wall_now (t, now), init, &error))
           refused (t, "init", error);
+        for (guint i = 0; i < init->n_authorizations; i++)
+          if (init->authorizations[i].resource.type == EMBER_PORTAL_RESOURCE_DNS)
+            dns_resolved_to_policy (t, now, &init->authorizations[i].resource.id);
         break;
       }
     case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
@@ -383,6 +393,8 @@ ember_gateway_tunnel_handle_portal (EmberGatewayTunnel *t, gint64 now,
                                                &msg->u.authorize_flow, &error))
         {
           dns_names_from_flow (t, now, &msg->u.authorize_flow);
+          if (msg->u.authorize_flow.resource.type == EMBER_PORTAL_RESOURCE_DNS)
+            dns_resolved_to_policy (t, now, &msg->u.authorize_flow.resource.id);
           connect_client (t, now, &msg->u.authorize_flow);
         }
       else

@@ -396,6 +396,60 @@ test_proxy_held_resolved_translated_and_answered (Fx *fx, gconstpointer data)
   g_assert_cmpuint (fx->to_network->len, ==, 2);
 }
 
+/* The portal's init after a reconnect, listing the client's corp flow. */
+static void
+reinit (Fx *fx)
+{
+  EmberPortalMessage m;
+  EmberPortalAuthorization *a;
+
+  ember_portal_message_init (&m, EMBER_PORTAL_EVENT_GATEWAY_INIT, EMBER_PORTAL_CHANNEL_GATEWAY,
+                             NULL);
+  m.u.gateway_init.iface.ipv4 = tunnel_fx_addr ("100.64.0.100", 0);
+  m.u.gateway_init.iface.ipv6 = tunnel_fx_addr ("fd00:2021:1111::100", 0);
+  m.u.gateway_init.n_authorizations = 1;
+  m.u.gateway_init.authorizations = a = g_new0 (EmberPortalAuthorization, 1);
+  set_id (&a->client.id, client_id);
+  ember_tunnel_node_get_public_key (fx->client, a->client.public_key.bytes);
+  a->client.tunnel.ipv4 = tunnel_fx_addr ("100.64.0.2", 0);
+  a->client.tunnel.ipv6 = tunnel_fx_addr ("fd00:2021:1111::2", 0);
+  set_id (&a->resource.id, corp_id);
+  a->resource.name = g_strdup ("corp");
+  a->resource.type = EMBER_PORTAL_RESOURCE_DNS;
+  a->resource.dns_pattern = g_strdup ("*.corp.example");
+  set_id (&a->resource.site.id, site_id);
+  a->resource.site.name = g_strdup ("home");
+  a->resource.n_filters = 1;
+  a->resource.filters = g_new0 (EmberPortalFilter, 1);
+  a->resource.filters[0].protocol = EMBER_PORTAL_PROTOCOL_TCP;
+  a->resource.filters[0].n_ports = 1;
+  a->resource.filters[0].ports[0] = (EmberPortalPortRange) { 80, 80 };
+  memset (a->preshared_key.bytes, 0x42, 32);
+  a->expires_at = (WALL0 + 3600 * SEC) / SEC;
+  ember_gateway_tunnel_handle_portal (fx->gw, fx->now, &m);
+  ember_portal_message_clear (&m);
+  fx_run (fx, fx->now);
+}
+
+static void
+test_translation_survives_a_portal_reinit (Fx *fx, gconstpointer data)
+{
+  static const char *const names[] = { "app.corp.example" };
+
+  (void) data;
+  authorize (fx, names, 1);
+  fx_run (fx, fx->now + 5 * SEC);
+  client_sends (fx, EMBER_IPPROTO_TCP, "100.64.0.2", "100.96.0.1", 80);
+  g_assert_cmpuint (upstream_answers (fx, "10.20.0.80"), ==, 2);
+  g_assert_cmpuint (fx->to_network->len, ==, 1);
+  /* The portal came back and listed the flow: the names and the real
+   * addresses the policy checks against are still there, no new lookup. */
+  reinit (fx);
+  client_sends (fx, EMBER_IPPROTO_TCP, "100.64.0.2", "100.96.0.1", 80);
+  g_assert_cmpuint (upstream_answers (fx, "10.20.0.80"), ==, 0);
+  g_assert_cmpuint (fx->to_network->len, ==, 2);
+}
+
 static void
 test_name_outside_pattern_and_unnamed_proxy_refused (Fx *fx, gconstpointer data)
 {
@@ -430,6 +484,8 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fx, NULL, fx_setup, fn, fx_teardown)
   ADD ("/dns/gateway/proxy-packet-held-resolved-translated-and-answered",
        test_proxy_held_resolved_translated_and_answered);
+  ADD ("/dns/gateway/translation-survives-a-portal-reinit",
+       test_translation_survives_a_portal_reinit);
   ADD ("/dns/gateway/name-outside-the-pattern-and-unnamed-proxy-refused",
        test_name_outside_pattern_and_unnamed_proxy_refused);
   return g_test_run ();

@@ -277,7 +277,7 @@ ember_dns_shell_new_gateway (EmberDaemon *d, EmberDnsTranslator *translator,
 void
 ember_dns_shell_free (EmberDnsShell *ds)
 {
-  if (ds == NULL)
+  if (ds == NULL)  /* before start or after free */
     return;
   /* The system resolver first, while the sentinels still answer. */
   g_clear_pointer (&ds->sysdns, ember_sysdns_free);
@@ -309,6 +309,8 @@ ember_dns_shell_free (EmberDnsShell *ds)
 void
 ember_dns_shell_tun_up (EmberDnsShell *ds)
 {
+  if (ds == NULL)  /* before start or after free */
+    return;
   EmberDaemon *d = ds->d;
   guint ifindex = ember_shell_get_ifindex (d->shell);
   guint n = MAX (ember_dns_stub_n_sentinels (ds->stub), 1u);
@@ -382,6 +384,8 @@ track (EmberDnsShell *ds, const EmberPortalResource *r)
 void
 ember_dns_shell_set_tunnel (EmberDnsShell *ds, EmberClientTunnel *tunnel)
 {
+  if (ds == NULL)  /* before start or after free */
+    return;
   EmberDnsStubEvent ev;
 
   ds->tunnel = tunnel;
@@ -395,6 +399,8 @@ ember_dns_shell_set_tunnel (EmberDnsShell *ds, EmberClientTunnel *tunnel)
 void
 ember_dns_shell_portal_message (EmberDnsShell *ds, const EmberPortalMessage *msg)
 {
+  if (ds == NULL)  /* before start or after free */
+    return;
   switch (msg->event)
     {
     case EMBER_PORTAL_EVENT_CLIENT_INIT:
@@ -434,6 +440,8 @@ gboolean
 ember_dns_shell_handle_tun (EmberDnsShell *ds, gint64 now, guint8 *buf, gsize cap, gsize off,
                             gsize len)
 {
+  if (ds == NULL)  /* before start or after free */
+    return FALSE;
   EmberIpPacket pkt;
   EmberAddr dst;
   guint16 port;
@@ -454,6 +462,8 @@ ember_dns_shell_handle_tun (EmberDnsShell *ds, gint64 now, guint8 *buf, gsize ca
 void
 ember_dns_shell_handle_timeout (EmberDnsShell *ds, gint64 now)
 {
+  if (ds == NULL)  /* before start or after free */
+    return;
   if (ds->stub != NULL)
     {
       ember_dns_stub_handle_timeout (ds->stub, now);
@@ -466,6 +476,8 @@ ember_dns_shell_handle_timeout (EmberDnsShell *ds, gint64 now)
 gint64
 ember_dns_shell_poll_timeout (EmberDnsShell *ds)
 {
+  if (ds == NULL)  /* before start or after free */
+    return G_MAXINT64;
   return ds->stub != NULL ? MIN (ember_dns_stub_poll_timeout (ds->stub),
                                 ember_dns_tcp_poll_timeout (ds->tcp))
                           : ember_dns_translator_poll_timeout (ds->nat);
@@ -483,6 +495,8 @@ send_query (EmberDnsShell *ds, const guint8 *q, gsize len, const EmberAddr *to)
 void
 ember_dns_shell_drain (EmberDnsShell *ds, gint64 now)
 {
+  if (ds == NULL)  /* before start or after free */
+    return;
   EmberDnsStubEvent ev;
   EmberDnsTransmit tx;
   EmberDnsAsker asker;

@@ -47,7 +47,9 @@ EmberDnsShell *ember_dns_shell_new_client (EmberDaemon *d, EmberClientTunnel *tu
 EmberDnsShell *ember_dns_shell_new_gateway (EmberDaemon *d, EmberDnsTranslator *translator,
                                             EmberDnsShellKick kick, gpointer user_data,
                                             GError **error);
-/* Reverts the system DNS, saves the map, closes the plugin. */
+/* Reverts the system DNS, saves the map, closes the plugin. The calls
+ * below accept NULL (a mode that stops before or after the DNS shell
+ * exists) and do nothing then. */
 void ember_dns_shell_free (EmberDnsShell *ds);
 
 /* Client: the TUN is up: route the sentinels into it and point the

@@ -238,6 +238,16 @@ ember_dns_shell_new_client (EmberDaemon *d, EmberClientTunnel *tunnel, EmberDnsS
         }
       g_warning ("DNS: %s; only resource names resolve", local->message);
     }
+  /* systemd-resolved's own stub as an upstream, while resolved sends
+   * every name to our sentinels: each forwarded query would come back. */
+  for (guint i = 0; i < ds->n_upstreams; i++)
+    if (ember_sysdns_get_mode (ds->sysdns) == EMBER_SYSDNS_RESOLVED &&
+        ds->upstreams[i].family == EMBER_ADDR_IPV4 && ds->upstreams[i].addr[0] == 127)
+      g_warning ("DNS: upstream %u is a loopback resolver (systemd-resolved's stub?) while "
+                 "resolved sends every name to Ember: name the real upstreams in [%s] "
+                 "upstreams", i, d->config->roles[EMBER_PLUGIN_KIND_DNS] != NULL
+                                   ? d->config->roles[EMBER_PLUGIN_KIND_DNS]
+                                   : EMBER_DNS_DEFAULT_PLUGIN);
   ds->stub = ember_dns_stub_new (&rng);
   ds->tcp = ember_dns_tcp_new (&rng);
   if (!ember_dns_stub_set_upstreams (ds->stub, ds->upstreams, ds->n_upstreams))

@@ -4,6 +4,7 @@ struct _EmberBanner
 {
   AdwBin parent_instance;
   GtkRevealer *revealer;
+  GtkWidget *box;
   GtkLabel *label;
   GtkButton *button;
 };
@@ -30,6 +31,7 @@ ember_banner_class_init (EmberBannerClass *klass)
 
   gtk_widget_class_set_template_from_resource (widget_class, "/org/ember/Client/ember-banner.ui");
   gtk_widget_class_bind_template_child (widget_class, EmberBanner, revealer);
+  gtk_widget_class_bind_template_child (widget_class, EmberBanner, box);
   gtk_widget_class_bind_template_child (widget_class, EmberBanner, label);
   gtk_widget_class_bind_template_child (widget_class, EmberBanner, button);
   gtk_widget_class_bind_template_callback (widget_class, on_button_clicked);
@@ -53,6 +55,8 @@ ember_banner_show (EmberBanner *self, const char *title, const char *button_labe
   g_return_if_fail (EMBER_IS_BANNER (self));
 
   gtk_label_set_text (self->label, title);
+  /* The alert's name is what it says. */
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->box), GTK_ACCESSIBLE_PROPERTY_LABEL, title, -1);
   gtk_widget_set_visible (GTK_WIDGET (self->button), button_label != NULL);
   if (button_label != NULL)
     gtk_button_set_label (self->button, button_label);

@@ -57,6 +57,7 @@ struct _EmberWindow
   AdwActionRow *internet_row;
   GtkSwitch *internet_switch;
   GtkListBox *resources_list;
+  GtkWidget *placeholder;
 };
 
 G_DEFINE_FINAL_TYPE (EmberWindow, ember_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -276,6 +277,8 @@ refresh (EmberWindow *self)
                          "Ember's service is not running: nothing is connected through Ember.", NULL);
       adw_view_switcher_title_set_subtitle (self->switcher_title, "Service not running");
       g_clear_pointer (&self->portal_error, g_free);
+      /* What a refusal said was about a daemon that is gone. */
+      ember_banner_hide (self->error_banner);
     }
   else
     sync_portal_banner (self, state);
@@ -398,9 +401,13 @@ on_plain_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
   EmberWindow *self = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!ember_client_call_finish (EMBER_CLIENT (source), result, &error)
-      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    show_error (self, error->message);
+  if (!ember_client_call_finish (EMBER_CLIENT (source), result, &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        show_error (self, error->message);
+    }
+  else
+    ember_banner_hide (self->error_banner);
 }
 
 static void
@@ -437,6 +444,15 @@ filter_resource (gpointer item, gpointer user_data)
   return contains_folded (ember_resource_get_name (res), self->search_text)
          || contains_folded (ember_resource_get_address (res), self->search_text)
          || contains_folded (ember_resource_get_site (res), self->search_text);
+}
+
+/* The list box keeps its placeholder as a child while rows are shown:
+ * screen readers must not read "no resource matches" next to the rows. */
+static void
+sync_placeholder (EmberWindow *self)
+{
+  gtk_accessible_update_state (GTK_ACCESSIBLE (self->placeholder), GTK_ACCESSIBLE_STATE_HIDDEN,
+                               g_list_model_get_n_items (G_LIST_MODEL (self->filtered)) > 0, -1);
 }
 
 static GtkWidget *
@@ -653,14 +669,14 @@ ember_window_new (AdwApplication *app, EmberClient *client)
                                               GTK_FILTER (self->filter));
   gtk_list_box_bind_model (self->resources_list, G_LIST_MODEL (self->filtered),
                            create_resource_row, NULL, NULL);
-  {
-    GtkWidget *placeholder = gtk_label_new ("No resource matches the search.");
-
-    gtk_widget_add_css_class (placeholder, "dim-label");
-    gtk_widget_set_margin_top (placeholder, 12);
-    gtk_widget_set_margin_bottom (placeholder, 12);
-    gtk_list_box_set_placeholder (self->resources_list, placeholder);
-  }
+  self->placeholder = gtk_label_new ("No resource matches the search.");
+  gtk_widget_add_css_class (self->placeholder, "dim-label");
+  gtk_widget_set_margin_top (self->placeholder, 12);
+  gtk_widget_set_margin_bottom (self->placeholder, 12);
+  gtk_list_box_set_placeholder (self->resources_list, self->placeholder);
+  g_signal_connect_object (self->filtered, "items-changed", G_CALLBACK (sync_placeholder), self,
+                           G_CONNECT_SWAPPED);
+  sync_placeholder (self);
   g_signal_connect_object (client, "changed", G_CALLBACK (refresh), self, G_CONNECT_SWAPPED);
   refresh (self);
   return self;

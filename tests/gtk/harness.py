@@ -70,6 +70,7 @@ class Harness:
         self.system_bus = None
         self.app = None
         self.app_proc = None
+        self.stale = False
 
     @staticmethod
     def missing_tools():
@@ -214,6 +215,15 @@ class Harness:
         if not tabs:
             skip.add(pyatspi.ROLE_PAGE_TAB_LIST)
         found = []
+        # libatspi keeps the children it saw; GTK 4.8 does not always say
+        # when a widget becomes visible (a header button, a dialog's
+        # buttons): after a look-up that found nothing, start afresh.
+        if self.stale:
+            self.stale = False
+            try:
+                self.app.clear_cache()
+            except Exception:
+                pass
 
         def walk(node, depth):
             if node is None or depth > 60:
@@ -232,7 +242,11 @@ class Harness:
         return found
 
     def find(self, what, predicate, timeout=DEFAULT_TIMEOUT, tabs=False):
-        return wait_for(what, lambda: (self.find_all(predicate, tabs=tabs) or [None])[0], timeout)
+        def look():
+            found = self.find_all(predicate, tabs=tabs)
+            self.stale = not found
+            return found[0] if found else None
+        return wait_for(what, look, timeout)
 
     def texts(self):
         '''The text of every label on screen (alerts too), for checks on words.'''
@@ -243,8 +257,11 @@ class Harness:
     def wait_text(self, *fragments, timeout=DEFAULT_TIMEOUT):
         '''Waits until every fragment is part of some label's text.'''
         quoted = ', '.join(f'“{f}”' for f in fragments)
-        return wait_for(f'labels saying {quoted}', lambda: (lambda texts: all(
-            any(f in t for t in texts) for f in fragments))(self.texts()), timeout)
+        def look():
+            texts = self.texts()
+            self.stale = not all(any(f in t for t in texts) for f in fragments)
+            return not self.stale
+        return wait_for(f'labels saying {quoted}', look, timeout)
 
     def wait_no_text(self, fragment, timeout=DEFAULT_TIMEOUT):
         return wait_for(f'no label saying “{fragment}”',

@@ -52,6 +52,13 @@ def main():
     def tab(name):
         h.find(f'the {name} tab', is_role(pyatspi.ROLE_PAGE_TAB, name), tabs=True).queryAction().doAction(0)
 
+    def find_everywhere(predicate):
+        '''In every window of the app (a dialog is a window of its own).'''
+        found = []
+        for i in range(h.app.childCount):
+            found += h.find_all(predicate, h.app.getChildAtIndex(i))
+        return found
+
     def connection_switch():
         return h.find('the connection switch', is_role(pyatspi.ROLE_CHECK_BOX, 'Connection'))
 
@@ -152,6 +159,23 @@ def main():
             wait_for('its new status', lambda: 'Connected, direct' in
                      [c.name for c in h.find_all(is_role(pyatspi.ROLE_LABEL), row)])
 
+        def search_narrows_the_list():
+            h.find('the search button', lambda n: n.getRole() in (pyatspi.ROLE_PUSH_BUTTON, pyatspi.ROLE_TOGGLE_BUTTON)
+                   and n.name == 'Search resources').queryAction().doAction(0)
+            entry = h.find('the search entry', lambda n: n.getRole() in (pyatspi.ROLE_ENTRY, pyatspi.ROLE_TEXT)
+                           and n.name == 'Search resources')
+            entry.queryEditableText().setTextContents('no such resource')
+            h.wait_text('No resource matches the search.')
+            entry.queryEditableText().setTextContents('data centre')
+            wait_for('only Database listed', lambda: [n.name for n in h.find_all(
+                lambda n: n.getRole() == pyatspi.ROLE_LIST_ITEM and n.name in
+                ('Intranet', 'Wiki', 'Build farm', 'Database', 'Printer'))] == ['Database'])
+            entry.queryEditableText().setTextContents('')
+            h.wait_no_text('No resource matches the search.')
+            wait_for('every resource listed again', lambda: len(h.find_all(
+                lambda n: n.getRole() == pyatspi.ROLE_LIST_ITEM and n.name in
+                ('Intranet', 'Wiki', 'Build farm', 'Database', 'Printer'))) == 5)
+
         def internet_switch_calls_set_internet_resource():
             switch = h.find('the internet switch', is_role(pyatspi.ROLE_CHECK_BOX, 'Internet Resource'))
             if checked(switch):
@@ -197,6 +221,25 @@ def main():
             wait_for('Reset called', lambda: calls(mock, 'Reset'))
             h.wait_no_text('The portal is unreachable')
 
+        def sign_out_asks_first_then_signs_out():
+            tab('Status')
+            h.find('the sign-out button', is_role(pyatspi.ROLE_PUSH_BUTTON, 'Sign Out…')).queryAction().doAction(0)
+            def confirm_button():
+                h.stale = True
+                found = find_everywhere(lambda n: n.getRole() == pyatspi.ROLE_PUSH_BUTTON
+                                        and 'Sign Out' in n.name.replace('_', '')
+                                        and not n.name.endswith('…'))
+                return found[0] if found else None
+            dialog_button = wait_for('the confirmation', confirm_button)
+            if calls(mock, 'SignOut'):
+                raise Failure('SignOut called before the user confirmed')
+            dialog_button.queryAction().doAction(0)
+            wait_for('SignOut called', lambda: len(calls(mock, 'SignOut')) == 1)
+            h.wait_text('Sign In to Ember')
+            h.wait_no_text('Not allowed to disconnect')
+            sign_in('good-token')
+            h.wait_text('Connected to portal.example.net')
+
         def daemon_gone_shows_banner():
             h.stop(mock_proc)
             h.wait_text("Ember's service is not running", 'Ember Is Not Running')
@@ -213,10 +256,12 @@ def main():
             ('resource-rows-show-their-status-in-words', resource_rows_show_their_status_in_words),
             ('resource-added-appears-without-restart', resource_added_appears_without_restart),
             ('status-change-of-one-resource-updates-its-row', status_change_of_one_resource_updates_its_row),
+            ('search-narrows-the-list-by-site', search_narrows_the_list),
             ('internet-switch-calls-set-internet-resource', internet_switch_calls_set_internet_resource),
             ('flipping-the-switch-disconnects-and-reconnects', flipping_switch_disconnects_and_reconnects),
             ('refused-action-is-said-and-the-switch-stays', refused_action_is_said_and_switch_stays),
             ('unreachable-portal-shows-a-banner-with-reconnect', unreachable_portal_shows_banner),
+            ('sign-out-asks-first-then-signs-out', sign_out_asks_first_then_signs_out),
             ('daemon-gone-shows-the-banner-again', daemon_gone_shows_banner),
         ]
         for name, fn in steps:

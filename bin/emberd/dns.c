@@ -17,6 +17,8 @@
 #include "sysdns.h"
 
 #define MAP_FILE "dns-proxy-addresses"
+/* systemd-resolved's list of its upstream servers (not its own stub). */
+#define RESOLVED_UPLINK "/run/systemd/resolve/resolv.conf"
 /* Answers the plugin may hand out; queries the loop holds while it
  * applies backpressure. */
 #define SLOT_LEN EMBER_DNS_ANSWER_MAX
@@ -115,6 +117,7 @@ open_plugin (EmberDnsShell *ds, GError **error)
   const char *name = d->config->roles[EMBER_PLUGIN_KIND_DNS];
   EmberBackendArgs args = { .config = d->config->keyfile, .log_domain = "ember-dns" };
   const EmberDnsControl *control;
+  g_autoptr (GKeyFile) uplink = NULL;
 
   if (name == NULL)
     name = EMBER_DNS_DEFAULT_PLUGIN;
@@ -122,6 +125,27 @@ open_plugin (EmberDnsShell *ds, GError **error)
   if (ds->plugin == NULL)
     return FALSE;
   args.group = name;
+  /* Where systemd-resolved takes every name (system=resolved), its stub
+   * 127.0.0.53 in /etc/resolv.conf would send forwarded names back to
+   * us: the default upstreams are then resolved's uplink servers, which
+   * it lists in a file of its own. Configured upstreams or resolv-conf
+   * win. */
+  if (ds->sysdns != NULL && ember_sysdns_get_mode (ds->sysdns) == EMBER_SYSDNS_RESOLVED &&
+      !g_key_file_has_key (d->config->keyfile, name, "upstreams", NULL) &&
+      !g_key_file_has_key (d->config->keyfile, name, "resolv-conf", NULL) &&
+      g_file_test (RESOLVED_UPLINK, G_FILE_TEST_IS_REGULAR))
+    {
+      g_autofree char *text = g_key_file_to_data (d->config->keyfile, NULL, NULL);
+
+      uplink = g_key_file_new ();
+      if (g_key_file_load_from_data (uplink, text, (gsize) -1, G_KEY_FILE_NONE, NULL))
+        {
+          g_key_file_set_string (uplink, name, "resolv-conf", RESOLVED_UPLINK);
+          args.config = uplink;
+          g_info ("DNS: default upstreams from %s (systemd-resolved's uplink servers)",
+                  RESOLVED_UPLINK);
+        }
+    }
   ds->backend = ds->plugin->io.open (&args, error);
   if (ds->backend == NULL)
     {

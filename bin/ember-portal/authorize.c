@@ -42,6 +42,7 @@ authz_free (Authz *a)
   g_free (a->resource_id);
   g_free (a->client_ref);
   g_free (a->client_name);
+  g_free (a->token_id);
   g_clear_object (&a->source);
   gnutls_memset (&a->psk, 0, sizeof a->psk);
   gnutls_memset (&a->client_ice, 0, sizeof a->client_ice);
@@ -71,7 +72,7 @@ authz_store (EmberPortalServer *srv, const Authz *a)
     .client_public_key = pk, .preshared_key = psk,
     .client_ufrag = (char *) a->client_ice.ufrag, .client_pwd = (char *) a->client_ice.pwd,
     .gateway_ufrag = (char *) a->gateway_ice.ufrag, .gateway_pwd = (char *) a->gateway_ice.pwd,
-    .source = source, .expires_at = a->expires_at,
+    .source = source, .token_id = a->token_id, .expires_at = a->expires_at,
   };
   g_autoptr (GError) error = NULL;
   if (!ember_store_authorization_put (srv->store, &row, &error))
@@ -111,6 +112,7 @@ authz_from_store (EmberPortalServer *srv, const EmberStoreAuthorization *row, GE
   a->gateway_id = g_strdup (row->gateway_id);
   a->resource_id = g_strdup (row->resource_id);
   a->client_name = g_strdup (client->name);
+  a->token_id = g_strdup (row->token_id);
   a->expires_at = row->expires_at;
   if (row->source != NULL)
     a->source = g_inet_address_new_from_string (row->source);
@@ -156,6 +158,16 @@ authorize_load (EmberPortalServer *srv, GError **error)
                                          a->source))
         g_set_error (&local, EMBER_STORE_ERROR, EMBER_STORE_ERROR_INVALID,
                      "no policy allows it any more");
+      if (a != NULL && local == NULL && a->token_id != NULL)
+        {
+          /* Revoked while the portal was down: the change row is older
+           * than this run, fanout never sees it. */
+          g_autoptr (EmberStoreToken) token = ember_store_token_get (srv->store, a->token_id, NULL);
+          if (token == NULL || token->revoked_at != 0
+              || (token->expires_at != 0 && token->expires_at <= now))
+            g_set_error (&local, EMBER_STORE_ERROR, EMBER_STORE_ERROR_INVALID,
+                         "the client's token is gone, revoked or expired");
+        }
       if (local != NULL)
         {
           /* Changed while the portal was down: the gateway's init will
@@ -358,6 +370,7 @@ authorize_request (Session *client, EmberPortalMessage *msg)
   a->resource_id = g_strdup (res->id);
   a->client_ref = g_strdup (msg->ref);
   a->client_name = g_strdup (client->device_name);
+  a->token_id = g_strdup (client->token_id);
   a->source = client->source != NULL ? g_object_ref (client->source) : NULL;
   if (!ember_portal_id_parse (client->device_id, &a->client.id, "client id", NULL))
     {
@@ -629,6 +642,26 @@ authorize_sweep (EmberPortalServer *srv, gint64 now_us, gint64 now_unix)
   g_autoptr (GError) error = NULL;
   if (expired > 0 && !ember_store_authorizations_expire (srv->store, now_unix, NULL, &error))
     g_warning ("expired authorizations: not removed from the store: %s", error->message);
+}
+
+void
+authorize_token_revoked (EmberPortalServer *srv, const char *token_id)
+{
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, srv->pending);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (g_strcmp0 (((Authz *) v)->token_id, token_id) == 0)
+      g_hash_table_iter_remove (&it);
+  /* The client holds a WireGuard session with the gateway that works
+   * without the portal: only the gateway dropping the flow ends it. */
+  g_hash_table_iter_init (&it, srv->authorizations);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (g_strcmp0 (((Authz *) v)->token_id, token_id) == 0)
+      {
+        authorize_reject (srv, v);
+        g_hash_table_iter_remove (&it);
+      }
 }
 
 void

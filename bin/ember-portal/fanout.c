@@ -5,7 +5,8 @@
  * Every change_poll_interval the newest id of the `changes` table is
  * read (one indexed lookup: cheap when nothing changed). New rows are
  * read in order and sorted by what they touch:
- *   - a token revoked or deleted: its sessions get `disconnect` and close;
+ *   - a token revoked or deleted: its sessions get `disconnect` and close,
+ *     and the authorizations granted under it end (reject_access);
  *   - a client or gateway deleted: likewise (device_removed);
  *   - sites, resources, groups, policies, clients created or deleted: the
  *     access snapshot is loaded once for the whole batch and every joined
@@ -329,7 +330,12 @@ fanout_poll (EmberPortalServer *srv)
           srv->stats.changes_total++;
           gboolean gone = strcmp (c->verb, "deleted") == 0;
           if (strcmp (c->kind, "token") == 0 && (gone || strcmp (c->verb, "revoked") == 0))
-            close_sessions (srv, TRUE, c->object_id, EMBER_PORTAL_DISCONNECT_TOKEN_REVOKED);
+            {
+              /* The flows too: a revoked device must not keep its
+               * access through a gateway until the authorization expires. */
+              authorize_token_revoked (srv, c->object_id);
+              close_sessions (srv, TRUE, c->object_id, EMBER_PORTAL_DISCONNECT_TOKEN_REVOKED);
+            }
           else if ((strcmp (c->kind, "client") == 0 || strcmp (c->kind, "gateway") == 0) && gone)
             {
               close_sessions (srv, FALSE, c->object_id, EMBER_PORTAL_DISCONNECT_DEVICE_REMOVED);

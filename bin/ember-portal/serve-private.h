@@ -80,6 +80,7 @@ struct _Authz {
   gboolean active;
   char *client_id, *gateway_id, *resource_id;
   char *client_name;          /* policies name clients */
+  char *token_id;             /* the client's token it was granted under */
   GInetAddress *source;       /* the client's address when it asked */
   char *client_ref;           /* the client's request ref, echoed in replies */
   EmberPortalPeer client;     /* the client's key and tunnel addresses */
@@ -167,6 +168,10 @@ void authorize_ice_from_gateway (Session *gateway, EmberPortalMessage *msg);
 void authorize_gateway_init (Session *gateway, EmberPortalGatewayInit *init);
 /* Pending ones past their deadline fail (offline); expired active ones go. */
 void authorize_sweep (EmberPortalServer *server, gint64 now_us, gint64 now_unix);
+/* The client token `token_id` was revoked or deleted: every
+ * authorization granted under it ends (reject_access to both sides), the
+ * pending ones are dropped. */
+void authorize_token_revoked (EmberPortalServer *server, const char *token_id);
 /* A gateway left: its pending authorizations fail as offline. */
 void authorize_gateway_gone (EmberPortalServer *server, const char *gateway_id);
 /* Ends an active authorization: reject_access to both sides, and out of

@@ -30,6 +30,7 @@ ember_store_authorization_free (EmberStoreAuthorization *a)
   g_free (a->gateway_ufrag);
   wipe_free (a->gateway_pwd);
   g_free (a->source);
+  g_free (a->token_id);
   g_free (a);
 }
 
@@ -71,20 +72,21 @@ ember_store_authorization_put (EmberStore *store, const EmberStoreAuthorization 
   return store_query (
     store,
     "INSERT INTO authorizations (client_id, resource_id, gateway_id, client_public_key,"
-    " preshared_key, client_ufrag, client_pwd, gateway_ufrag, gateway_pwd, source, created_at,"
-    " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " preshared_key, client_ufrag, client_pwd, gateway_ufrag, gateway_pwd, source, token_id,"
+    " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (client_id, resource_id, gateway_id) DO UPDATE SET"
     " client_public_key = excluded.client_public_key, preshared_key = excluded.preshared_key,"
     " client_ufrag = excluded.client_ufrag, client_pwd = excluded.client_pwd,"
     " gateway_ufrag = excluded.gateway_ufrag, gateway_pwd = excluded.gateway_pwd,"
-    " source = excluded.source, created_at = excluded.created_at,"
+    " source = excluded.source, token_id = excluded.token_id, created_at = excluded.created_at,"
     " expires_at = excluded.expires_at",
     STORE_PARAMS (EMBER_STORE_TEXT (a->client_id), EMBER_STORE_TEXT (a->resource_id),
                   EMBER_STORE_TEXT (a->gateway_id), EMBER_STORE_TEXT (a->client_public_key),
                   EMBER_STORE_TEXT (a->preshared_key), EMBER_STORE_TEXT (a->client_ufrag),
                   EMBER_STORE_TEXT (a->client_pwd), EMBER_STORE_TEXT (a->gateway_ufrag),
                   EMBER_STORE_TEXT (a->gateway_pwd), EMBER_STORE_TEXT (a->source),
-                  EMBER_STORE_INT (store_now ()), EMBER_STORE_INT (a->expires_at)),
+                  EMBER_STORE_TEXT (a->token_id), EMBER_STORE_INT (store_now ()),
+                  EMBER_STORE_INT (a->expires_at)),
     NULL, NULL, NULL, error);
 }
 
@@ -136,6 +138,7 @@ authorization_from_row (EmberStore *s, const EmberStoreRow *row)
   a->source = g_strdup (store_text (s, row, 9));
   a->created_at = store_int (s, row, 10);
   a->expires_at = store_int (s, row, 11);
+  a->token_id = g_strdup (store_text (s, row, 12));
   return a;
 }
 
@@ -146,7 +149,7 @@ ember_store_list_authorizations (EmberStore *store, gint64 now, GError **error)
   return store_query_list (store,
                            "SELECT client_id, resource_id, gateway_id, client_public_key,"
                            " preshared_key, client_ufrag, client_pwd, gateway_ufrag, gateway_pwd,"
-                           " source, created_at, expires_at FROM authorizations"
+                           " source, created_at, expires_at, token_id FROM authorizations"
                            " WHERE expires_at > ? ORDER BY created_at, client_id, resource_id",
                            STORE_PARAMS (EMBER_STORE_INT (now)), authorization_from_row,
                            (GDestroyNotify) ember_store_authorization_free, error);

@@ -23,7 +23,8 @@ struct _EmberStoreRow {
  * server's "changes of this object" lookups. Version 3: the authorizations
  * `serve` granted, so a restart re-hands them to the gateways. Version 4:
  * when each device's relay credentials expire, so a device that signs in
- * again gets the same ones. Never edit a shipped entry; append a new
+ * again gets the same ones. Version 5: the token an authorization was
+ * granted under, so revoking it ends them. Never edit a shipped entry; append a new
  * one. */
 static const char *const migrations[] = {
   "CREATE TABLE sites ("
@@ -84,6 +85,8 @@ static const char *const migrations[] = {
 
   "CREATE TABLE relay_credentials ("
   "  device_id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);",
+
+  "ALTER TABLE authorizations ADD COLUMN token_id TEXT;",
 };
 
 static void

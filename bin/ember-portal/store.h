@@ -365,6 +365,7 @@ typedef struct {
   char *client_ufrag, *client_pwd;
   char *gateway_ufrag, *gateway_pwd;
   char *source;            /* the client's address when it asked, or NULL */
+  char *token_id;          /* the client's token it was granted under, or NULL */
   gint64 created_at;       /* set by put */
   gint64 expires_at;       /* Unix seconds */
 } EmberStoreAuthorization;

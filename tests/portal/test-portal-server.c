@@ -699,10 +699,11 @@ test_restart_then_revoke_still_rejects (void)
   portal_fx_teardown (&fx);
 }
 
-/* A policy revoked while the portal was down: the restarted portal does
- * not re-hand the authorization, and forgets it. */
+/* A policy, or the client's token, revoked while the portal was down:
+ * the restarted portal does not re-hand the authorization, and forgets
+ * it. */
 static void
-test_revoked_while_down_is_not_re_handed (void)
+test_revoked_while_down_is_not_re_handed (gconstpointer data)
 {
   PortalFx fx;
   portal_fx_setup (&fx, NULL);
@@ -718,7 +719,16 @@ test_revoked_while_down_is_not_re_handed (void)
   portal_peer_free (client);
 
   g_autoptr (GError) error = NULL;
-  g_assert_true (ember_store_policy_delete (fx.store, "staff", "web", "test", &error));
+  if (g_str_equal (data, "policy"))
+    g_assert_true (ember_store_policy_delete (fx.store, "staff", "web", "test", &error));
+  else
+    {
+      g_autoptr (GPtrArray) tokens = ember_store_list_tokens (fx.store, EMBER_STORE_DEVICE_CLIENT,
+                                                              &error);
+      g_assert_true (ember_store_token_revoke (fx.store,
+                                               ((EmberStoreToken *) tokens->pdata[0])->id,
+                                               "test", &error));
+    }
   g_assert_no_error (error);
   g_assert_cmpuint (stored_authorizations (&fx), ==, 1);
   portal_fx_start (&fx);
@@ -783,6 +793,48 @@ test_connected_pair_keeps_its_credentials (void)
     }
   portal_peer_free (gw);
   portal_peer_free (client);
+  portal_fx_teardown (&fx);
+}
+
+/* Revoking the client's token, also after a restart: the gateway stops
+ * the flows granted under it at once (the WireGuard session would work
+ * without the portal), the client's session ends, the store forgets. */
+static void
+test_revoked_token_ends_its_flows (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  portal_fx_run (200);
+  g_autofree char *web = portal_fx_resource_id (&fx, "web");
+  g_autofree char *client_id = portal_fx_client_id (&fx, "laptop");
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-1");
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) created = authorize (&fx, client, gw, web);
+  portal_peer_free (gw);
+  portal_peer_free (client);
+
+  portal_fx_restart (&fx);
+  gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
+  g_autoptr (EmberPortalMessage) ginit = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+  g_assert_cmpuint (ginit->u.gateway_init.n_authorizations, ==, 1);
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) tokens = ember_store_list_tokens (fx.store, EMBER_STORE_DEVICE_CLIENT, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (tokens->len, ==, 1);
+  gint64 start = g_get_monotonic_time ();
+  g_assert_true (ember_store_token_revoke (fx.store, ((EmberStoreToken *) tokens->pdata[0])->id,
+                                           "test", &error));
+  g_assert_no_error (error);
+  g_autoptr (EmberPortalMessage) rej = portal_peer_expect (gw, EMBER_PORTAL_EVENT_REJECT_ACCESS, 1000);
+  g_assert_nonnull (rej);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  g_assert_cmpstr (rej->u.reject_access.client_id.str, ==, client_id);
+  g_assert_cmpstr (rej->u.reject_access.resource_id.str, ==, web);
+  g_assert_cmpuint (stored_authorizations (&fx), ==, 0);
+  portal_peer_free (gw);
   portal_fx_teardown (&fx);
 }
 
@@ -1083,8 +1135,12 @@ main (int argc, char **argv)
                    test_restart_re_hands_authorizations);
   g_test_add_func ("/portal/server/restart/then-revoke-through-apply-still-rejects",
                    test_restart_then_revoke_still_rejects);
-  g_test_add_func ("/portal/server/restart/revoked-while-down-is-not-re-handed",
-                   test_revoked_while_down_is_not_re_handed);
+  g_test_add_data_func ("/portal/server/restart/policy-revoked-while-down-is-not-re-handed",
+                        "policy", test_revoked_while_down_is_not_re_handed);
+  g_test_add_data_func ("/portal/server/restart/token-revoked-while-down-is-not-re-handed",
+                        "token", test_revoked_while_down_is_not_re_handed);
+  g_test_add_func ("/portal/server/restart/then-revoking-the-client-token-ends-its-flows",
+                   test_revoked_token_ends_its_flows);
   g_test_add_func ("/portal/server/authorization/connected-pair-keeps-its-credentials",
                    test_connected_pair_keeps_its_credentials);
   g_test_add_func ("/portal/server/bad-frames-answered-others-unaffected", test_bad_frames);

@@ -698,6 +698,7 @@ test_authorizations_survive_reopen_and_go (Fixture *f, gconstpointer data)
   /* A renewal replaces its row; what was stored survives a reopen. */
   a.expires_at = now + 200;
   a.preshared_key = (char *) "Z2F0ZXdheS1wdWJsaWMta2V5LTAxMjM0NTY3ODlhYmM=";
+  a.token_id = client->id;
   g_assert_true (ember_store_authorization_put (f->store, &a, &error));
   reopen (f);
   g_autoptr (GPtrArray) rows = ember_store_list_authorizations (f->store, now, &error);
@@ -715,6 +716,7 @@ test_authorizations_survive_reopen_and_go (Fixture *f, gconstpointer data)
   g_assert_cmpstr (got->client_pwd, ==, a.client_pwd);
   g_assert_cmpstr (got->gateway_ufrag, ==, a.gateway_ufrag);
   g_assert_cmpstr (got->source, ==, "192.0.2.7");
+  g_assert_cmpstr (got->token_id, ==, client->id);
   g_assert_cmpint (got->expires_at, ==, now + 200);
 
   /* Listing leaves out what has expired; expire deletes it. */

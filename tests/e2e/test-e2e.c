@@ -995,9 +995,7 @@ static const Case cases[] = {
   { "/e2e/tunnel/revoked-policy-stops-access-within-2s",
     test_revoked_policy, 90, NEEDS_TUNNEL, NULL },
   { "/e2e/tunnel/path-is-relayed-when-direct-udp-is-blocked",
-    test_path_relayed, 120, STARTS_RELAYED,
-    "in about half the runs here the restarted client never allocates on either relay (its "
-    "node gets no relay, the log says nothing) and the relayed page times out" },
+    test_path_relayed, 120, STARTS_RELAYED, NULL },
   { "/e2e/tunnel/killed-relay-is-replaced-within-the-simulator-bound",
     test_relay_killed, 90, NEEDS_RELAYED, NULL },
   { "/e2e/tunnel/portal-away-30s-loses-no-ping-and-needs-no-handshake",

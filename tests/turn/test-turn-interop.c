@@ -8,7 +8,9 @@
  * For each server: allocate with long-term credentials (a static user and
  * the time-limited REST scheme), install a permission and bind a channel
  * to a peer socket, then send ChannelData client → peer and UDP peer →
- * relayed address → client, checking the bytes and addresses. Every wait
+ * relayed address → client, checking the bytes and addresses; once more
+ * with ember-relay on 127.0.0.2, where the route to the peer (127.0.0.1)
+ * prefers another source address than the relayed one. Every wait
  * is bounded with poll(). Suite 'interop': skipped when not root or when
  * the server binary is missing. */
 #include "relay/client/client.h"
@@ -23,6 +25,10 @@ typedef struct {
   const char *name;
   gboolean coturn;
   gboolean rest;  /* time-limited credentials from a shared secret */
+  /* ember-relay on 127.0.0.N, the peer on 127.0.0.1: relayed data must
+   * still come from the relayed address, not from the address the
+   * kernel's route to the peer prefers. 0: 127.0.0.1. */
+  guint8 listen_host;
 } Case;
 
 typedef struct {
@@ -253,6 +259,7 @@ test_interop (Fx *fx, gconstpointer data)
   TurnServerConfig cfg = {
     .coturn = c->coturn, .secret = c->rest ? SECRET : NULL,
     .port_base = 20000, .tmp_template = "ember-turn-interop-XXXXXX",
+    .listen_host = c->listen_host,
   };
   if (turn_server_skip_unless_root () || !turn_server_start (&fx->srv, &cfg))
     return;
@@ -273,8 +280,9 @@ test_interop (Fx *fx, gconstpointer data)
   EmberAddr relayed[2];
   g_assert_cmpuint (ember_turn_client_get_relayed (fx->client, relayed), ==, 1);
   g_assert_cmpuint (relayed[0].family, ==, EMBER_ADDR_IPV4);
-  EmberAddr lo = udp_loopback (relayed[0].port);
-  g_assert_true (udp_addr_eq (&relayed[0], &lo));
+  EmberAddr announced = fx->srv.addr;
+  announced.port = relayed[0].port;
+  g_assert_true (udp_addr_eq (&relayed[0], &announced));
 
   /* Permission + channel for the peer socket. */
   g_assert_true (ember_turn_client_add_peer (fx->client, g_get_monotonic_time (), &fx->peer));
@@ -333,10 +341,11 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   turn_server_install_cleanup ();
   static const Case cases[] = {
-    { "coturn-static-user", TRUE, FALSE },
-    { "coturn-rest-secret", TRUE, TRUE },
-    { "ember-relay-static-user", FALSE, FALSE },
-    { "ember-relay-rest-secret", FALSE, TRUE },
+    { "coturn-static-user", TRUE, FALSE, 0 },
+    { "coturn-rest-secret", TRUE, TRUE, 0 },
+    { "ember-relay-static-user", FALSE, FALSE, 0 },
+    { "ember-relay-rest-secret", FALSE, TRUE, 0 },
+    { "ember-relay-on-a-second-address-relays-from-it", FALSE, FALSE, 2 },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {

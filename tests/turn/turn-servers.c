@@ -317,8 +317,8 @@ server_argv (const char *prog, const TurnServer *s, const TurnServerConfig *cfg)
     }
   else
     {
-      g_ptr_array_add (argv, g_strdup_printf ("--listen=127.0.0.1:%u", s->port));
-      g_ptr_array_add (argv, g_strdup ("--public-ip4=127.0.0.1"));
+      g_ptr_array_add (argv, g_strdup_printf ("--listen=127.0.0.%u:%u", s->addr.addr[3], s->port));
+      g_ptr_array_add (argv, g_strdup_printf ("--public-ip4=127.0.0.%u", s->addr.addr[3]));
       g_ptr_array_add (argv, g_strdup_printf ("--port-range=%u-%u", base, base + 19));
       g_ptr_array_add (argv, g_strdup ("--realm=" TURN_SERVER_REALM));
       g_ptr_array_add (argv, g_strdup ("--allow-peer=127.0.0.1/32"));
@@ -366,6 +366,8 @@ turn_server_start (TurnServer *s, const TurnServerConfig *cfg)
     }
   s->port = udp_free_port ();
   s->addr = udp_loopback (s->port);
+  if (!cfg->coturn && cfg->listen_host != 0)
+    s->addr.addr[3] = cfg->listen_host;
   s->metrics_port = cfg->coturn ? 0 : tcp_free_port ();
   GPtrArray *argv = server_argv (prog, s, cfg);
 

@@ -30,13 +30,15 @@ typedef struct {
                               * (pid % 500) * 20: tests that may run at the
                               * same time take bases 10000 apart */
   const char *tmp_template;  /* for g_dir_make_tmp (): "name-XXXXXX" */
+  guint8 listen_host;        /* ember-relay only: listen and relay on
+                              * 127.0.0.N; 0 means 1 */
 } TurnServerConfig;
 
 typedef struct {
   char *tmpdir, *log_path;
   GPid pid;                  /* 0: not running */
   guint16 port;
-  EmberAddr addr;            /* 127.0.0.1:port */
+  EmberAddr addr;            /* 127.0.0.N:port (N = listen_host) */
   guint16 metrics_port;      /* ember-relay's --metrics-listen, 0 for coturn */
 } TurnServer;
 

@@ -114,6 +114,7 @@ struct _EmberRelayIo {
   } rctl[RECV_SLOTS];
   guint n_used;         /* receive slots holding input not yet answered */
   int alloc_sndbuf;     /* SO_SNDBUF of allocation sockets */
+  EmberAddr alloc_bind4, alloc_bind6; /* where allocation sockets bind (port 0) */
   EmberRelayXdp *xdp;   /* the fast path for bound channels, or NULL */
   /* send batch: trains of datagrams for one (socket, destination) */
   Train trains[BATCH];
@@ -182,12 +183,11 @@ epoll_add (EmberRelayIo *r, Sock *s)
 static void
 create_allocation (EmberRelayIo *r, guint8 family, guint16 port)
 {
-  EmberAddr any = { 0 };
-  any.family = family;
-  any.port = port;
+  EmberAddr bind_addr = family == EMBER_ADDR_IPV4 ? r->alloc_bind4 : r->alloc_bind6;
+  bind_addr.port = port;
   g_autoptr (GError) error = NULL;
   /* Peers burst too: a larger receive buffer absorbs a busy tick. */
-  int fd = ember_relay_io_open_udp (&any, 1 << 20, r->alloc_sndbuf, &error);
+  int fd = ember_relay_io_open_udp (&bind_addr, 1 << 20, r->alloc_sndbuf, &error);
   Sock *s = g_new0 (Sock, 1);
   s->fd = fd;
   s->family = family;
@@ -502,7 +502,10 @@ xdp_command (EmberRelayIo *r, const EmberRelayCommand *c)
     b.client_local = l->local;
   else if (!route_source (&b.client, &b.client_local))
     return;
-  if (!route_source (&b.peer, &b.peer_local))
+  const EmberAddr *bound = c->to.family == EMBER_ADDR_IPV4 ? &r->alloc_bind4 : &r->alloc_bind6;
+  if (memcmp (bound->addr, zero, sizeof zero) != 0)
+    b.peer_local = *bound;
+  else if (!route_source (&b.peer, &b.peer_local))
     return;
   if (!ember_relay_xdp_bind (r->xdp, &b))
     {
@@ -768,6 +771,8 @@ ember_relay_io_new (EmberRelayServer *server, int alloc_sndbuf, gboolean gso)
   EmberRelayIo *r = g_new0 (EmberRelayIo, 1);
   r->server = server;
   r->alloc_sndbuf = alloc_sndbuf;
+  r->alloc_bind4.family = EMBER_ADDR_IPV4;
+  r->alloc_bind6.family = EMBER_ADDR_IPV6;
   r->gso = gso;
   setup_receive (r);
   r->allocs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, free_sock);
@@ -780,6 +785,15 @@ ember_relay_io_new (EmberRelayServer *server, int alloc_sndbuf, gboolean gso)
   r->deadline = G_MAXINT64;
   g_mutex_init (&r->stats_lock);
   return r;
+}
+
+void
+ember_relay_io_set_relayed_address (EmberRelayIo *r, const EmberAddr *addr)
+{
+  g_return_if_fail (r->worker == NULL);
+  EmberAddr *bind_addr = addr->family == EMBER_ADDR_IPV4 ? &r->alloc_bind4 : &r->alloc_bind6;
+  *bind_addr = *addr;
+  bind_addr->port = 0;
 }
 
 gboolean

@@ -25,6 +25,15 @@ EmberRelayIo *ember_relay_io_new (EmberRelayServer *server, int alloc_sndbuf, gb
 /* Takes `fd`; its index (0, 1, ...) is the listener number the core
  * sees. */
 gboolean ember_relay_io_add_listener (EmberRelayIo *io, int fd, guint8 family, GError **error);
+/* Allocation sockets of `addr`'s family bind to its IP (the port is
+ * ignored) instead of the wildcard address (before start). The program
+ * passes the announced relayed address when it is one of this host's:
+ * bound to the wildcard, a socket sends from whatever address the route
+ * to the peer prefers, which on a host with several addresses is not the
+ * XOR-RELAYED-ADDRESS the peer was told, and the peer's permission, its
+ * NAT and ICE's symmetric-response check (RFC 8445 §7.2.5.2.1) all refuse
+ * datagrams from elsewhere. */
+void ember_relay_io_set_relayed_address (EmberRelayIo *io, const EmberAddr *addr);
 /* Hands the bound channels to the XDP fast path from now on (before
  * start; `xdp` stays the caller's and must outlive the thread). */
 void ember_relay_io_set_xdp (EmberRelayIo *io, EmberRelayXdp *xdp);

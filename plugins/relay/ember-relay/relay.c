@@ -3,6 +3,7 @@
  * thread runs GLib's loop for signals and the metrics server only. */
 #include "relay-io.h"
 #include "log.h"
+#include "net/cidr.h"
 
 #include <gio/gio.h>
 #include <glib-unix.h>
@@ -198,6 +199,30 @@ configure (EmberRelayServerConfig *c, GBytes **secret, GError **error)
   return TRUE;
 }
 
+/* Allocations send from the announced address when the host holds it,
+ * so peers see datagrams come from the XOR-RELAYED-ADDRESS they were
+ * given; behind a 1:1 NAT (the address is not ours) they bind the
+ * wildcard and the route picks the source, which the NAT rewrites. */
+static void
+relay_from_public (EmberRelayIo *io, const EmberAddr *public_ip)
+{
+  if (public_ip->family == EMBER_ADDR_NONE)
+    return;
+  EmberAddr probe = *public_ip;
+  probe.port = 0;
+  g_autoptr (GError) error = NULL;
+  int fd = ember_relay_io_open_udp (&probe, 0, 0, &error);
+  char text[EMBER_ADDR_STRLEN];
+  if (fd < 0)
+    {
+      g_info ("%s is not an address of this host (%s): allocations send from the address "
+              "the route picks", ember_addr_format (public_ip, text), error->message);
+      return;
+    }
+  close (fd);
+  ember_relay_io_set_relayed_address (io, public_ip);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -328,6 +353,8 @@ main (int argc, char **argv)
       goto out;
 
   io = ember_relay_io_new (server, alloc_sndbuf, g_getenv ("EMBER_RELAY_NO_GSO") == NULL);
+  relay_from_public (io, &c.public_ip4);
+  relay_from_public (io, &c.public_ip6);
   for (guint i = 0; i < listen_fds->len; i++)
     {
       if (!ember_relay_io_add_listener (io, g_array_index (listen_fds, int, i),

@@ -21,6 +21,15 @@ typedef struct {
   guint transmits;
   gint64 rto;
   gint64 next_send;
+  /* A check cancelled by a triggered one (RFC 8445 §7.3.1.4): it is not
+   * retransmitted, but its answer still counts until this deadline. */
+  guint8 old_txid[EMBER_STUN_TRANSACTION_ID_LEN];
+  gboolean old_use_candidate;
+  gint64 old_until;
+  /* The next check replaces a cancelled one / the outstanding one did:
+   * it is not cancelled in turn, so two agents whose checks cross
+   * cannot keep cancelling each other's. */
+  gboolean retrigger, tx_retriggered;
 } IcePair;
 
 typedef struct {
@@ -83,7 +92,10 @@ void ice_pairs_form_for_local (EmberIceAgent *agent, const EmberIceCandidate *lo
 void ice_pairs_form_for_remote (EmberIceAgent *agent, const EmberIceCandidate *remote);
 gint ice_pair_find (const EmberIceAgent *agent, const EmberAddr *local_base,
                     const EmberAddr *remote);
-gint ice_pair_find_txid (const EmberIceAgent *agent, const guint8 *txid);
+/* The pair whose outstanding check has this transaction id, or whose
+ * check cancelled by a triggered one had it (*cancelled TRUE), -1. */
+gint ice_pair_find_txid (const EmberIceAgent *agent, gint64 now, const guint8 *txid,
+                         gboolean *cancelled);
 /* Removes pairs matching a predicate on local base or remote address;
  * returns TRUE when the selected pair was among them (selected = -1). */
 gboolean ice_pairs_remove (EmberIceAgent *agent, const EmberAddr *local_base,
@@ -96,6 +108,19 @@ void ice_pairs_thaw_foundation (EmberIceAgent *agent, const IcePair *succeeded);
 void ice_triggered_push (EmberIceAgent *agent, gint index);
 /* Index of the best SUCCEEDED pair other than `except`, or -1. */
 gint ice_pairs_best_valid (const EmberIceAgent *agent, gint except);
+/* Relayed: either side of the pair is a TURN allocation. Every other
+ * pair (host, server- or peer-reflexive on both sides) is direct. */
+gboolean ice_pair_is_relayed (const IcePair *p);
+/* A direct pair that has not failed nor succeeded yet: one that may
+ * still turn out to work. */
+gboolean ice_pairs_direct_pending (const EmberIceAgent *agent);
+
+/* agent.c */
+/* The controlling side asks for USE-CANDIDATE on `index` next. */
+void ice_nominate (EmberIceAgent *agent, gint64 now, gint index);
+/* Controlling and connected on a relayed pair: nominates the best
+ * direct pair once one succeeded (agent.h, "Nomination"). */
+void ice_upgrade_to_direct (EmberIceAgent *agent, gint64 now);
 
 /* checks.c */
 void ice_check_send (EmberIceAgent *agent, gint64 now, gint index);

@@ -149,6 +149,9 @@ ice_select_pair (EmberIceAgent *agent, gint64 now, gint index)
            ember_ice_candidate_type_to_string (p->remote.type),
            ember_ice_addr_to_string (&p->remote.addr, b));
   ice_push_event (agent, &ev);
+  /* A direct pair may have succeeded while this relayed one was being
+   * nominated. */
+  ice_upgrade_to_direct (agent, now);
 }
 
 static gboolean
@@ -286,6 +289,15 @@ ember_ice_agent_add_remote_candidate (EmberIceAgent *agent, const EmberIceCandid
   return TRUE;
 }
 
+void
+ice_nominate (EmberIceAgent *agent, gint64 now, gint index)
+{
+  agent->pairs[index].nominate_next = TRUE;
+  agent->pairs[index].state = EMBER_ICE_PAIR_WAITING;
+  ice_triggered_push (agent, index);
+  agent->next_check = MIN (agent->next_check, now);
+}
+
 /* The selected pair went away with a candidate. Fall back to another
  * succeeded pair (the controlling side nominates it), else fail. */
 static void
@@ -298,12 +310,7 @@ lost_selected (EmberIceAgent *agent, gint64 now, gint except)
       return;
     }
   if (agent->role == EMBER_ICE_ROLE_CONTROLLING)
-    {
-      agent->pairs[best].nominate_next = TRUE;
-      agent->pairs[best].state = EMBER_ICE_PAIR_WAITING;
-      ice_triggered_push (agent, best);
-      agent->next_check = MIN (agent->next_check, now);
-    }
+    ice_nominate (agent, now, best);
   agent->state = EMBER_ICE_STATE_CHECKING;
   ice_select_pair (agent, now, best);
 }
@@ -387,7 +394,25 @@ nominating (const EmberIceAgent *agent)
   return FALSE;
 }
 
-/* RFC 8445 §8.1.1 regular nomination: when to nominate, or G_MAXINT64. */
+void
+ice_upgrade_to_direct (EmberIceAgent *agent, gint64 now)
+{
+  if (agent->role != EMBER_ICE_ROLE_CONTROLLING || agent->state != EMBER_ICE_STATE_CONNECTED
+      || agent->selected < 0 || !ice_pair_is_relayed (&agent->pairs[agent->selected])
+      || nominating (agent))
+    return;
+  gint best = ice_pairs_best_valid (agent, -1);
+  if (best < 0 || ice_pair_is_relayed (&agent->pairs[best]))
+    return;
+  g_debug ("ICE: a direct pair works: nominating it in place of the relayed one");
+  ice_nominate (agent, now, best);
+}
+
+/* RFC 8445 §8.1.1 regular nomination: when to nominate, or G_MAXINT64.
+ * By class rather than by priority alone (agent.h, "Nomination"): a
+ * valid direct pair is nominated at once; a relayed one once no direct
+ * pair is pending, or EMBER_ICE_RELAY_NOMINATION_DELAY_US after it
+ * became valid (a direct pair that succeeds later takes over). */
 static gint64
 nomination_deadline (const EmberIceAgent *agent)
 {
@@ -397,13 +422,12 @@ nomination_deadline (const EmberIceAgent *agent)
   gint best = ice_pairs_best_valid (agent, -1);
   if (best < 0)
     return G_MAXINT64;
-  /* No pending pair could beat the best valid one: nominate now. */
-  gboolean better_pending = FALSE;
-  for (gint i = 0; i < best && !better_pending; i++)
-    better_pending = agent->pairs[i].state != EMBER_ICE_PAIR_FAILED;
-  if (!better_pending)
+  /* Relayed pairs rank below every direct one (type preference 0), so
+   * a relayed best means no direct pair succeeded yet, and first_valid
+   * is when the first relayed one did. */
+  if (!ice_pair_is_relayed (&agent->pairs[best]) || !ice_pairs_direct_pending (agent))
     return agent->first_valid;
-  return agent->first_valid + EMBER_ICE_NOMINATION_DELAY_US;
+  return agent->first_valid + EMBER_ICE_RELAY_NOMINATION_DELAY_US;
 }
 
 gint64
@@ -461,13 +485,7 @@ ember_ice_agent_handle_timeout (EmberIceAgent *agent, gint64 now)
     }
 
   if (now >= nomination_deadline (agent))
-    {
-      gint best = ice_pairs_best_valid (agent, -1);
-      agent->pairs[best].nominate_next = TRUE;
-      agent->pairs[best].state = EMBER_ICE_PAIR_WAITING;
-      ice_triggered_push (agent, best);
-      agent->next_check = MIN (agent->next_check, now);
-    }
+    ice_nominate (agent, now, ice_pairs_best_valid (agent, -1));
 
   /* RFC 8445 §6.1.4.2: one new check per Ta. */
   if (has_check_work (agent) && now >= agent->next_check)

@@ -21,6 +21,19 @@
  * by its peer; invalidating the candidate of the selected pair fails the
  * connection unless another succeeded pair remains.
  *
+ * Nomination (RFC 8445 §8.1.1, regular nomination by the controlling
+ * agent), by class: a pair is *relayed* when either side is a TURN
+ * allocation, else *direct*. A valid direct pair is nominated at once
+ * (waiting for a better direct one is not worth the delay); a valid
+ * relayed pair once no direct pair is left pending, or
+ * EMBER_ICE_RELAY_NOMINATION_DELAY_US after it became valid. When a
+ * direct pair succeeds after a relayed one was nominated, the
+ * controlling agent nominates the direct one too and the data moves to
+ * it (CONNECTED again): a departure from §8.1.1, which allows one
+ * nomination per session, so that a slow direct path (its first checks
+ * dropped by the NATs) never leaves the data on a relay. The controlled
+ * agent already selects whatever USE-CANDIDATE names last.
+ *
  * Not thread-safe: one agent is used from one thread at a time.
  */
 #pragma once

@@ -53,12 +53,23 @@ ice_pair_find (const EmberIceAgent *agent, const EmberAddr *local_base, const Em
 }
 
 gint
-ice_pair_find_txid (const EmberIceAgent *agent, const guint8 *txid)
+ice_pair_find_txid (const EmberIceAgent *agent, gint64 now, const guint8 *txid,
+                    gboolean *cancelled)
 {
+  *cancelled = FALSE;
   for (guint i = 0; i < agent->n_pairs; i++)
-    if (agent->pairs[i].state == EMBER_ICE_PAIR_IN_PROGRESS
-        && memcmp (agent->pairs[i].txid, txid, EMBER_STUN_TRANSACTION_ID_LEN) == 0)
-      return (gint) i;
+    {
+      const IcePair *p = &agent->pairs[i];
+      if (p->state == EMBER_ICE_PAIR_IN_PROGRESS
+          && memcmp (p->txid, txid, EMBER_STUN_TRANSACTION_ID_LEN) == 0)
+        return (gint) i;
+      if (p->state != EMBER_ICE_PAIR_SUCCEEDED && now < p->old_until
+          && memcmp (p->old_txid, txid, EMBER_STUN_TRANSACTION_ID_LEN) == 0)
+        {
+          *cancelled = TRUE;
+          return (gint) i;
+        }
+    }
   return -1;
 }
 
@@ -202,7 +213,11 @@ ice_pairs_next_check (EmberIceAgent *agent)
       agent->n_triggered--;
       memmove (&agent->triggered[0], &agent->triggered[1],
                agent->n_triggered * sizeof agent->triggered[0]);
-      if (idx >= 0 && agent->pairs[idx].state != EMBER_ICE_PAIR_IN_PROGRESS)
+      /* A pair that succeeded meanwhile (the answer to the check a
+       * triggered one cancelled came first) needs no new check; one
+       * being nominated is Waiting again. */
+      if (idx >= 0 && agent->pairs[idx].state != EMBER_ICE_PAIR_IN_PROGRESS
+          && agent->pairs[idx].state != EMBER_ICE_PAIR_SUCCEEDED)
         return idx;
     }
   /* Unlike RFC 8445 §8.1.2 we keep checking the pairs formed before
@@ -231,6 +246,23 @@ ice_pairs_thaw_foundation (EmberIceAgent *agent, const IcePair *succeeded)
           && strcmp (p->remote.foundation, succeeded->remote.foundation) == 0)
         p->state = EMBER_ICE_PAIR_WAITING;
     }
+}
+
+gboolean
+ice_pair_is_relayed (const IcePair *p)
+{
+  return p->local.type == EMBER_ICE_CANDIDATE_RELAY || p->remote.type == EMBER_ICE_CANDIDATE_RELAY;
+}
+
+gboolean
+ice_pairs_direct_pending (const EmberIceAgent *agent)
+{
+  for (guint i = 0; i < agent->n_pairs; i++)
+    if (!ice_pair_is_relayed (&agent->pairs[i])
+        && agent->pairs[i].state != EMBER_ICE_PAIR_FAILED
+        && agent->pairs[i].state != EMBER_ICE_PAIR_SUCCEEDED)
+      return TRUE;
+  return FALSE;
 }
 
 gint

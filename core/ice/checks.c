@@ -76,6 +76,8 @@ ice_check_send (EmberIceAgent *agent, gint64 now, gint index)
       p->transmits = 0;
       p->rto = EMBER_ICE_CHECK_RTO_US;
       p->tx_use_candidate = p->nominate_next && agent->role == EMBER_ICE_ROLE_CONTROLLING;
+      p->tx_retriggered = p->retrigger;
+      p->retrigger = FALSE;
     }
   send_request (agent, p, p->txid, p->tx_use_candidate);
   p->transmits++;
@@ -127,8 +129,12 @@ static gint
 learn_peer_reflexive (EmberIceAgent *agent, const EmberAddr *remote, guint32 priority)
 {
   /* RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive candidate
-   * with the PRIORITY of the request. Seed 000: not after nomination. */
-  if (agent->nominated)
+   * with the PRIORITY of the request. Seed 000: not after nomination,
+   * unless the data still goes through a relay: then the peer, alive
+   * and checking on this session's credentials, may be showing us the
+   * direct path (agent.h, "Nomination"). */
+  if (agent->nominated
+      && (agent->selected < 0 || !ice_pair_is_relayed (&agent->pairs[agent->selected])))
     return -1;
   if (agent->n_remote == EMBER_ICE_MAX_REMOTE_CANDIDATES)
     {
@@ -264,19 +270,36 @@ handle_request (EmberIceAgent *agent, gint64 now, const EmberStunMessage *msg,
    * runs and consent checks confirm the path. */
   if (use_candidate && agent->role == EMBER_ICE_ROLE_CONTROLLED)
     {
+      /* A pair nominated before and replaced since (the controlling
+       * side moved the data to a direct pair) is not taken back by a
+       * late copy of its nomination: a check the controlling side sent
+       * again, triggered by ours, can arrive after the replacement. */
+      gboolean stale = p->nominated && agent->selected >= 0 && agent->selected != idx;
       p->nominated = TRUE;
-      if (agent->selected != idx)
+      if (agent->selected != idx && !stale)
         ice_select_pair (agent, now, idx);
       idx = ice_pair_find (agent, local, remote);
       if (idx < 0)
         return EMBER_ICE_INPUT_HANDLED;
       p = &agent->pairs[idx];
     }
-  /* §7.3.1.4: a triggered check unless the pair already succeeded. */
-  if (p->state != EMBER_ICE_PAIR_SUCCEEDED && p->state != EMBER_ICE_PAIR_IN_PROGRESS)
+  /* §7.3.1.4: a triggered check unless the pair already succeeded. One
+   * In-Progress is cancelled and sent again at once: behind NATs that
+   * filter by address and port our first check died at the peer's NAT,
+   * which the peer's check has just opened; its retransmission would
+   * wait for the RTO (250 ms), the triggered check goes now. The
+   * cancelled transaction's answer still counts for its timeout. */
+  if (p->state != EMBER_ICE_PAIR_SUCCEEDED
+      && !(p->state == EMBER_ICE_PAIR_IN_PROGRESS && p->tx_retriggered))
     {
-      if (p->state == EMBER_ICE_PAIR_FAILED || p->state == EMBER_ICE_PAIR_FROZEN)
-        p->state = EMBER_ICE_PAIR_WAITING;
+      if (p->state == EMBER_ICE_PAIR_IN_PROGRESS)
+        {
+          memcpy (p->old_txid, p->txid, sizeof p->old_txid);
+          p->old_use_candidate = p->tx_use_candidate;
+          p->old_until = now + EMBER_ICE_CHECK_RTO_MAX_US;
+          p->retrigger = TRUE;
+        }
+      p->state = EMBER_ICE_PAIR_WAITING;
       ice_triggered_push (agent, idx);
       if (agent->next_check > now)
         agent->next_check = now;
@@ -315,7 +338,8 @@ handle_response (EmberIceAgent *agent, gint64 now, const EmberStunMessage *msg,
   if (agent->ka_in_flight
       && memcmp (msg->transaction_id, agent->ka_txid, sizeof agent->ka_txid) == 0)
     return handle_keepalive_response (agent, now, msg);
-  gint idx = ice_pair_find_txid (agent, msg->transaction_id);
+  gboolean cancelled;
+  gint idx = ice_pair_find_txid (agent, now, msg->transaction_id, &cancelled);
   if (idx < 0)
     return EMBER_ICE_INPUT_NOT_FOR_US;
   if (ember_stun_message_verify_integrity (msg, (const guint8 *) agent->remote_pwd,
@@ -364,7 +388,11 @@ handle_response (EmberIceAgent *agent, gint64 now, const EmberStunMessage *msg,
       p->state = EMBER_ICE_PAIR_FAILED;
       return EMBER_ICE_INPUT_INVALID;
     }
+  /* The answer to a check a triggered one replaced: the pair works, and
+   * the USE-CANDIDATE it carried (if any) is what counts. */
+  gboolean use_candidate = cancelled ? p->old_use_candidate : p->tx_use_candidate;
   p->state = EMBER_ICE_PAIR_SUCCEEDED;
+  p->old_until = 0;
   p->mapped_type = mapped_type (agent, p, &mapped);
   ice_pairs_thaw_foundation (agent, p);
   if (agent->first_valid == 0)
@@ -375,14 +403,16 @@ handle_response (EmberIceAgent *agent, gint64 now, const EmberStunMessage *msg,
   /* §7.2.5.3.4 / §8.1.1: a successful check that carried USE-CANDIDATE
    * (controlling), or that answers a nominated triggered check
    * (controlled), nominates the pair. */
-  gboolean nominate = (agent->role == EMBER_ICE_ROLE_CONTROLLING && p->tx_use_candidate)
+  gboolean nominate = (agent->role == EMBER_ICE_ROLE_CONTROLLING && use_candidate)
                       || (agent->role == EMBER_ICE_ROLE_CONTROLLED && p->nominate_next);
   p->nominate_next = FALSE;
   if (nominate)
     {
       p->nominated = TRUE;
       ice_select_pair (agent, now, idx);
+      return EMBER_ICE_INPUT_HANDLED;
     }
+  ice_upgrade_to_direct (agent, now);
   return EMBER_ICE_INPUT_HANDLED;
 }
 

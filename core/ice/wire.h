@@ -51,10 +51,11 @@
 #define EMBER_ICE_CHECK_RTO_MAX_US (1000 * G_TIME_SPAN_MILLISECOND)
 #define EMBER_ICE_CHECK_MAX_TRANSMITS 7
 
-/* Regular nomination (RFC 8445 §8.1.1): after the first pair succeeds,
- * the controlling agent waits this long for a better pair before it
- * nominates the best valid one; a host⇄host pair needs no wait. */
-#define EMBER_ICE_NOMINATION_DELAY_US (300 * G_TIME_SPAN_MILLISECOND)
+/* Regular nomination (RFC 8445 §8.1.1, agent.h "Nomination"): a valid
+ * direct pair is nominated at once; a valid relayed one after this wait,
+ * unless no direct pair is left pending. A direct pair that succeeds
+ * later replaces it, so the wait only saves a switch of path. */
+#define EMBER_ICE_RELAY_NOMINATION_DELAY_US (100 * G_TIME_SPAN_MILLISECOND)
 
 /* Without a nominated pair this long after checks could first start, the
  * agent gives up (connection failed). Covers gathering a relay allocation

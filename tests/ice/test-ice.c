@@ -333,6 +333,59 @@ test_connect_host (Pair *p, gconstpointer data)
   g_assert_cmpuint (p->n_failed_a + p->n_failed_b, ==, 0);
 }
 
+/* Moves what `from` queued to `to`, or drops it. */
+static void
+deliver (Pair *p, EmberIceAgent *from, EmberIceAgent *to, gboolean drop)
+{
+  guint8 buf[512];
+  EmberAddr src, dst;
+  gsize n;
+  while ((n = ember_ice_agent_poll_transmit (from, buf, sizeof buf, &src, &dst)) > 0)
+    if (!drop)
+      ember_ice_agent_handle_input (to, p->now, &dst, &src, buf, n);
+}
+
+/* Behind NATs that filter by address and port, our first check dies at
+ * the peer's NAT; the peer's check then gets through the mapping ours
+ * opened. RFC 8445 §7.3.1.4: that check triggers ours again at once
+ * (the In-Progress one is cancelled), so the pair succeeds one round
+ * trip later instead of after the 250 ms RTO. */
+static void
+test_check_from_peer_retriggers_at_once (Pair *p, gconstpointer data)
+{
+  (void) data;
+  EmberIceCandidate ca = host ("10.0.0.1", 1000), cb = host ("10.0.0.2", 2000);
+  exchange (p, &ca, 1, &cb, 1);
+  gint64 start = p->now;
+  ember_ice_agent_handle_timeout (p->a, p->now);
+  deliver (p, p->a, p->b, TRUE);  /* A's check dies at B's NAT */
+  EmberIcePairInfo info;
+  g_assert_true (ember_ice_agent_get_pair (p->a, 0, &info));
+  g_assert_cmpint (info.state, ==, EMBER_ICE_PAIR_IN_PROGRESS);
+  g_assert_cmpint (ember_ice_agent_poll_timeout (p->a), ==, start + EMBER_ICE_CHECK_RTO_US);
+
+  p->now += 10 * G_TIME_SPAN_MILLISECOND;
+  ember_ice_agent_handle_timeout (p->b, p->now);
+  deliver (p, p->b, p->a, FALSE);  /* B's check gets through */
+  /* A answered and wants to check again now, not at the RTO. */
+  g_assert_cmpint (ember_ice_agent_poll_timeout (p->a), <=, p->now);
+  deliver (p, p->a, p->b, FALSE);
+  ember_ice_agent_handle_timeout (p->a, p->now);
+  deliver (p, p->a, p->b, FALSE);
+  deliver (p, p->b, p->a, FALSE);
+  g_assert_true (ember_ice_agent_get_pair (p->a, 0, &info));
+  g_assert_cmpint (info.state, ==, EMBER_ICE_PAIR_SUCCEEDED);
+  /* A direct pair is nominated at once: connected well before the RTO. */
+  run (p, p->now + 20 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (ember_ice_agent_get_state (p->a), ==, EMBER_ICE_STATE_CONNECTED);
+  g_assert_cmpint (ember_ice_agent_get_state (p->b), ==, EMBER_ICE_STATE_CONNECTED);
+  g_assert_cmpint (p->now - start, <, EMBER_ICE_CHECK_RTO_US);
+  /* Both checks answered: no check is left retransmitting. */
+  run (p, p->now + 2 * G_TIME_SPAN_SECOND);
+  g_assert_cmpuint (p->n_connected_a, ==, 1);
+  g_assert_cmpuint (p->n_connected_b, ==, 1);
+}
+
 static void
 test_check_fails_after_retransmits (Pair *p, gconstpointer data)
 {
@@ -577,6 +630,8 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Pair, NULL, pair_setup, fn, pair_teardown)
   ADD ("/ice/pairing/same-family-pruned-sorted", test_pairing);
   ADD ("/ice/checks/host-pair-connects-and-stays", test_connect_host);
+  ADD ("/ice/checks/check-from-peer-retriggers-in-progress-pair-at-once",
+       test_check_from_peer_retriggers_at_once);
   ADD ("/ice/checks/silent-pair-fails-after-retransmits", test_check_fails_after_retransmits);
   ADD ("/ice/nomination/no-new-candidates-after-nomination", test_no_candidates_after_nomination);
   ADD ("/ice/invalidation/selected-pair-fails-connection", test_invalidate_fails);

@@ -103,7 +103,10 @@ add_local (SimNode *n, EmberIceCandidateType type, const EmberAddr *addr, const 
     return;
   EmberIceCandidate c;
   const EmberAddr *base = type == EMBER_ICE_CANDIDATE_SRFLX ? &n->sock : NULL;
-  ember_ice_candidate_init_local (&c, type, addr, base, server);
+  EmberAddr other = *addr;
+  if (type == EMBER_ICE_CANDIDATE_SRFLX && n->w->cfg.srflx_other_socket)
+    other.port = (guint16) (addr->port ^ 0x4000);  /* nobody's mapping */
+  ember_ice_candidate_init_local (&c, type, &other, base, server);
   /* Refusals (after nomination, duplicates) are the agent's rules. */
   ember_ice_agent_add_local_candidate (n->agent, &c, NULL);
 }
@@ -127,6 +130,11 @@ gather (SimNode *n)
   guint nh = ember_ice_filter_host_addresses (&n->sock, 1, NULL, 0, hosts, 4);
   for (guint i = 0; i < nh; i++)
     add_local (n, EMBER_ICE_CANDIDATE_HOST, &hosts[i], NULL);
+  for (guint i = 0; i < n->w->cfg.extra_hosts; i++)
+    {
+      EmberAddr lan = sim_addr (SIM_IP (172, 16 + n->idx, i, 1), SIM_NODE_PORT);
+      add_local (n, EMBER_ICE_CANDIDATE_HOST, &lan, NULL);
+    }
   /* Server-reflexive from EVERY relay (seed 000), not only the sampled. */
   for (guint i = 0; i < SIM_MAX_RELAYS; i++)
     if (n->r[i].tc != NULL && ember_ice_addr_is_set (&n->r[i].mapped))

@@ -98,6 +98,18 @@ typedef struct {
   double loss;
   guint n_relays;                /* relays present at start (≤ 8) */
   gint64 signalling_latency;     /* portal one-way */
+  /* The nodes' server-reflexive candidates name another port than the
+   * mapping of their ICE socket, as emberd's do today (turn.so reports
+   * the mapping of its own socket): right for the relays' permissions,
+   * useless as a path. A direct path is then found only through
+   * peer-reflexive candidates learned from checks that came through a
+   * relay, while the relayed pairs already work. */
+  gboolean srflx_other_socket;
+  /* Each node also offers this many host candidates on networks the
+   * peer cannot reach (an emberd gateway offers its LAN addresses):
+   * pairs that rank high, take their turn in the pacing and never
+   * answer. */
+  guint extra_hosts;
 } SimWorldConfig;
 
 void sim_world_config_init (SimWorldConfig *config);

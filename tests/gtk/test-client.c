@@ -435,9 +435,17 @@ int
 main (int argc, char **argv)
 {
   g_autoptr(GTestDBus) bus = NULL;
+  g_autofree char *dbus_daemon = g_find_program_in_path ("dbus-daemon");
   int status;
 
   g_test_init (&argc, &argv, NULL);
+  if (dbus_daemon == NULL)
+    {
+      /* GTestDBus runs it; scripts/deps.sh and the package's
+       * Build-Depends install it. */
+      g_test_skip ("needs dbus-daemon for a private bus");
+      return g_test_run ();
+    }
   bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (bus);
   /* The client looks on the system bus: make the private one that. */

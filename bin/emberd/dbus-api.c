@@ -582,10 +582,16 @@ ember_dbus_api_update (EmberDbusApi *api, const EmberStatus *st)
   g_variant_builder_init (&ident, G_VARIANT_TYPE ("a{sv}"));
   if (!signed_out && *st->public_key)
     g_variant_builder_add (&ident, "{sv}", "public-key", g_variant_new_string (st->public_key));
-  if (*st->ipv4)
-    g_ptr_array_add (addrs, g_strdup_printf ("%s/32", st->ipv4));
-  if (*st->ipv6)
-    g_ptr_array_add (addrs, g_strdup_printf ("%s/128", st->ipv6));
+  if (st->cidrs != NULL)
+    for (guint i = 0; i < st->cidrs->len; i++)
+      g_ptr_array_add (addrs, g_strdup (st->cidrs->pdata[i]));
+  else
+    {
+      if (*st->ipv4)
+        g_ptr_array_add (addrs, g_strdup_printf ("%s/32", st->ipv4));
+      if (*st->ipv6)
+        g_ptr_array_add (addrs, g_strdup_printf ("%s/128", st->ipv6));
+    }
   g_ptr_array_add (addrs, NULL);
 
   /* The skeleton compares each value with the one it has and queues

@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "dbus-api.h"
+#include "ember-build-config.h"
 #include "hooks.h"
 #include "ember-plugin-wg.h"
 #include "io/udp.h"
@@ -58,6 +60,7 @@ typedef struct {
   EmberStaticRoutes plan;   /* what routing the file asks for */
   EmberNetconf *netconf;    /* routes and rules; NULL: none needed */
   EmberSysdns *sysdns;      /* DNS =; NULL: none */
+  EmberDbusApi *api;        /* properties only: every method is WrongMode here */
   guint8 *scratch;   /* the engine's transmits */
   guint64 errors[16];
 } Node;
@@ -257,6 +260,44 @@ on_timeout (EmberShell *shell, gint64 now, gpointer user_data)
   n->wg->update_timers (n->engine, now);
 }
 
+/* The D-Bus properties of a static peer: always "connected" (there is no
+ * portal), the file's addresses, the peers' WireGuard counters. */
+static void
+update_api (Node *n)
+{
+  g_autoptr (EmberStatus) st = ember_status_new ();
+  guint8 pub[EMBER_WG_KEY_SIZE];
+
+  st->mode = g_strdup ("static-peer");
+  st->state = g_strdup ("connected");
+  st->portal_url = g_strdup ("");
+  st->portal_state = g_strdup ("");
+  n->wg->get_public_key (n->engine, pub);
+  st->public_key = g_base64_encode (pub, sizeof pub);
+  st->ifname = g_strdup (n->ifname);
+  st->ipv4 = g_strdup ("");
+  st->ipv6 = g_strdup ("");
+  st->cidrs = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < n->conf->addresses->len; i++)
+    g_ptr_array_add (st->cidrs,
+                     ember_cidr_to_string (&g_array_index (n->conf->addresses, EmberCidr, i)));
+  for (guint i = 0; i < n->peers->len; i++)
+    {
+      Peer *p = n->peers->pdata[i];
+      EmberWgPeerStats ws;
+
+      n->wg->get_peer_stats (p->wg, &ws);
+      st->counters.rx_bytes += ws.rx_bytes;
+      st->counters.tx_bytes += ws.tx_bytes;
+      st->counters.rx_packets += ws.rx_packets;
+      st->counters.tx_packets += ws.tx_packets;
+      st->counters.dropped_packets += ws.staged_dropped;
+      if (ws.last_handshake != G_MININT64)
+        st->counters.handshakes++;
+    }
+  ember_dbus_api_update (n->api, st);
+}
+
 static void
 write_status (Node *n)
 {
@@ -271,6 +312,8 @@ write_status (Node *n)
     }
   ember_static_status_write (n->status_path, n->ifname, n->wg, wgs, names, n->peers->len,
                              g_get_monotonic_time (), g_get_real_time ());
+  if (n->api != NULL)
+    update_api (n);
 }
 
 static void
@@ -588,6 +631,7 @@ node_down (Node *n)
 {
   /* The resolver, rules and routes first, while the interface still
    * exists (wg-quick's del_if order). */
+  g_clear_pointer (&n->api, ember_dbus_api_free);
   g_clear_pointer (&n->sysdns, ember_sysdns_free);
   g_clear_pointer (&n->netconf, ember_netconf_free);
   node_stop (n);
@@ -642,6 +686,9 @@ ember_static_peer_run (const char *config_path, const char *ifname)
   if (ember_hooks_run (conf, EMBER_WGCONF_POST_UP, n.ifname, &error))
     {
       g_info ("static-peer mode up on %s with %u peer(s)", n.ifname, n.peers->len);
+      /* The same API as a client's, for a desktop showing the tunnel. */
+      n.api = ember_dbus_api_new ("system", "static-peer", EMBER_VERSION,
+                                  &(EmberDbusApiMethods){ 0 }, NULL);
       write_status (&n);
       code = ember_shell_run (n.shell);
     }

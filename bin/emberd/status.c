@@ -61,6 +61,7 @@ ember_status_free (EmberStatus *s)
   g_free (s->ifname);
   g_free (s->ipv4);
   g_free (s->ipv6);
+  g_clear_pointer (&s->cidrs, g_ptr_array_unref);
   g_ptr_array_unref (s->resources);
   g_ptr_array_unref (s->connections);
   g_free (s);

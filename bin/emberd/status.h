@@ -77,6 +77,11 @@ typedef struct {
   char *ifname;
   char *ipv4;
   char *ipv6;
+  /* The tunnel addresses with their prefix ("10.0.0.2/24"), when they
+   * are not the portal's host addresses (static-peer mode): NULL, or the
+   * D-Bus API's TunnelAddresses instead of ipv4/32 and ipv6/128. Not in
+   * the status file. */
+  GPtrArray *cidrs;
   GPtrArray *resources;    /* EmberStatusResource */
   GPtrArray *connections;  /* EmberStatusConnection */
 } EmberStatus;

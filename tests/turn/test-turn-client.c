@@ -287,6 +287,48 @@ test_reboot (TurnFx *fx, gconstpointer data)
   g_assert_true (ember_turn_client_is_allocated (fx->relays[0].cli));
 }
 
+/* A client vanished without releasing its allocation (killed), and a new
+ * one reaches the relay from the same address and port, under new
+ * time-limited credentials: the relay answers 437 (our 5-tuple has an
+ * allocation) and the release under our username 441 (it is not ours,
+ * RFC 8656 §5). The client says so once (ALLOCATION_FAILED 437) instead
+ * of retrying silently every 250 ms for as long as the old allocation
+ * lives; once its shell moved to a fresh source port, it allocates. */
+static void
+test_five_tuple_held (TurnFx *fx, gconstpointer data)
+{
+  (void) data;
+  turn_fx_init (fx, 1);
+  turn_fx_allocate (fx, 0);
+  ember_turn_client_free (fx->relays[0].cli);
+  fx->now += S (30);
+  char user[128], pass[64];
+  turn_fx_credentials (&fx->relays[0], fx->now, user, sizeof user, pass, sizeof pass);
+  EmberTurnRng rng = { turn_fx_rng, fx };
+  fx->relays[0].cli = ember_turn_client_new (&fx->relays[0].server_addr, user, pass, &rng, fx->now);
+  ember_turn_client_want_allocation (fx->relays[0].cli, fx->now);
+  turn_fx_advance (fx, fx->now + S (60));
+  g_assert_false (ember_turn_client_is_allocated (fx->relays[0].cli));
+  g_assert_cmpuint (turn_fx_count_answers (fx, EMBER_STUN_METHOD_ALLOCATE, 437), >=, 2);
+  g_assert_cmpuint (turn_fx_count_answers (fx, EMBER_STUN_METHOD_REFRESH, 441), ==, 1);
+  g_assert_cmpuint (turn_fx_count_events (fx, EMBER_TURN_EVENT_ALLOCATION_FAILED), ==, 1);
+  const Ev *e = turn_fx_last_event (fx, EMBER_TURN_EVENT_ALLOCATION_FAILED);
+  g_assert_cmpuint (e->ev.error_code, ==, 437);
+  /* Retried every 5 s, not every 250 ms: 1 + 1 + 60 / 5 Allocates. */
+  g_assert_cmpuint (turn_fx_count_sent (fx, EMBER_STUN_METHOD_ALLOCATE, TRUE), <=, 15);
+
+  /* A fresh source port: a new 5-tuple, allocated at the next retry. */
+  fx->client_addr.port++;
+  turn_fx_advance (fx, fx->now + EMBER_TURN_RETRY_US + S (1));
+  g_assert_true (ember_turn_client_is_allocated (fx->relays[0].cli));
+  EmberRelayServerStats st;
+  ember_relay_server_get_stats (fx->relays[0].srv, &st);
+  g_assert_cmpuint (st.allocations, ==, 2);  /* the vanished one's lives on */
+  g_assert_true (ember_turn_client_add_peer (fx->relays[0].cli, fx->now, &fx->peer));
+  turn_fx_pump (fx);
+  turn_fx_exchange (fx, 0, "from a fresh port", "welcome");
+}
+
 /* Time-limited credentials renewed while the relay keeps running: the
  * old allocation is released under the old username, then a new one is
  * made at once; no 437 (allocation exists) or 441 (wrong credentials)
@@ -682,6 +724,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add (path, TurnFx, NULL, turn_fx_setup, fn, turn_fx_teardown)
+  ADD ("/turn/client/allocate/5-tuple-held-by-a-vanished-client-is-reported-once",
+       test_five_tuple_held);
   ADD ("/turn/client/allocate/401-then-success", test_allocate_401);
   ADD ("/turn/client/allocate/stale-nonce-438", test_stale_nonce);
   ADD ("/turn/client/allocate/refresh-at-80-percent", test_refresh_80);

@@ -73,6 +73,7 @@ struct _EmberTurnClient {
   guint n_relayed;
   gint64 refresh_at;
   gint64 alloc_retry_at;
+  guint mismatches;      /* Allocates answered 437 since the last success */
   gboolean releasing;    /* a TX_RELEASE_OLD transaction is in flight */
   /* The credentials it is signed with, wiped when it ends. */
   char old_username[EMBER_TURN_CREDENTIAL_MAX + 1];

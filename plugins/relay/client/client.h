@@ -51,7 +51,12 @@ typedef enum {
   EMBER_TURN_EVENT_DOWN,
   /* A relay that was down answers again. */
   EMBER_TURN_EVENT_UP,
-  /* The server refused the credentials or the allocation for good. */
+  /* The server refused the credentials or the allocation for good.
+   * error_code 437: our 5-tuple holds an allocation made under other
+   * credentials (an earlier run on the same source port), which we can
+   * neither use nor release; it lasts until it expires. The caller
+   * should move to a fresh source port (the client allocates again on
+   * its own, every EMBER_TURN_RETRY_US). Said once per streak. */
   EMBER_TURN_EVENT_ALLOCATION_FAILED,
 } EmberTurnEventType;
 

@@ -167,6 +167,7 @@ on_success (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
       break;
     case TX_ALLOCATE:
       {
+        c->mismatches = 0;
         EmberAddr relayed[2];
         gint n = ember_stun_message_get_xor_addresses (msg, EMBER_STUN_ATTR_XOR_RELAYED_ADDRESS,
                                                        relayed, 2);
@@ -286,20 +287,27 @@ on_error (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
           turn_client_start_allocate (c, now);
           return;
         }
-      if (code == EMBER_STUN_ERROR_ALLOCATION_MISMATCH)
+      c->alloc = ALLOC_NONE;
+      if (code == EMBER_STUN_ERROR_ALLOCATION_MISMATCH && c->mismatches++ == 0)
         {
           /* RFC 8656 §7.2: an allocation already exists for our 5-tuple
            * (an earlier answer was lost): delete it, then allocate. */
           turn_client_tx_start (c, now, TX_DEALLOCATE, NULL, 0, 0);
+          c->alloc_retry_at = now + EMBER_TURN_RTO_US;
+          break;
         }
-      else
+      /* Refused, or a 437 that deleting did not clear: the allocation of
+       * our 5-tuple was made under other credentials (an earlier run
+       * that reached the relay from the same address and port), and a
+       * release under ours gets 441 (RFC 8656 §5) until it expires, up
+       * to an hour. Said once per streak; the caller moves to a fresh
+       * source port (client.h). Retried every EMBER_TURN_RETRY_US. */
+      if (code != EMBER_STUN_ERROR_ALLOCATION_MISMATCH || c->mismatches == 2)
         {
           EmberTurnEvent ev = { .type = EMBER_TURN_EVENT_ALLOCATION_FAILED, .error_code = code };
           turn_client_push_event (c, &ev);
         }
-      c->alloc = ALLOC_NONE;
-      c->alloc_retry_at = now + (code == EMBER_STUN_ERROR_ALLOCATION_MISMATCH
-                                     ? EMBER_TURN_RTO_US : EMBER_TURN_RETRY_US);
+      c->alloc_retry_at = now + EMBER_TURN_RETRY_US;
       break;
     case TX_REFRESH:
       /* RFC 8656 §8: 437 — the server has no such allocation: it

@@ -319,6 +319,16 @@ turn_relay_drain (EmberBackend *be, Relay *r, gint64 now)
           break;
         case EMBER_TURN_EVENT_ALLOCATION_FAILED:
           ev.type = EMBER_RELAY_EVENT_FAILED;
+          if (tev.error_code == EMBER_STUN_ERROR_ALLOCATION_MISMATCH)
+            {
+              char a[64];
+              g_log (be->log_domain, G_LOG_LEVEL_WARNING,
+                     "relay %s: an allocation made under other credentials holds our address "
+                     "and port (437: an earlier run on the same source port?) and cannot be "
+                     "released; retrying every %d s until it expires",
+                     turn_addr_format (&r->server, a, sizeof a),
+                     (int) (EMBER_TURN_RETRY_US / G_TIME_SPAN_SECOND));
+            }
           break;
         default:
           continue;

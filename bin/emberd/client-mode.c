@@ -417,6 +417,8 @@ mode_new_tunnel (EmberDaemon *d, gint64 now)
     }
   ember_client_tunnel_free (c->tunnel);
   c->tunnel = fresh;
+  /* The TUN is closed: the sentinels are gone with it. */
+  ember_dns_shell_tun_down (c->dns);
   ember_dns_shell_set_tunnel (c->dns, fresh);
   g_hash_table_remove_all (c->resources);
   g_array_set_size (c->pending_routes, 0);

@@ -384,6 +384,17 @@ ember_dns_shell_tun_up (EmberDnsShell *ds)
           ember_sysdns_mode_name (ember_sysdns_get_mode (ds->sysdns)));
 }
 
+void
+ember_dns_shell_tun_down (EmberDnsShell *ds)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (ds == NULL || ds->sysdns == NULL)
+    return;
+  if (!ember_sysdns_revert (ds->sysdns, &error))
+    g_warning ("DNS: cannot give the system resolver back: %s", error->message);
+}
+
 static void
 set_resources (EmberDnsShell *ds)
 {

@@ -56,6 +56,10 @@ void ember_dns_shell_free (EmberDnsShell *ds);
  * system's resolver at them. A failure is logged (names then resolve as
  * before, resource names do not). */
 void ember_dns_shell_tun_up (EmberDnsShell *ds);
+/* Client: the TUN went down (Disconnect, SignOut): the system's resolver
+ * goes back to what it was, so names resolve while Ember is down;
+ * tun_up points it at the sentinels again. */
+void ember_dns_shell_tun_down (EmberDnsShell *ds);
 /* Client: the daemon replaced its client tunnel (a new session): the
  * stub forgets the resources (their proxy addresses stay its own and are
  * announced to the new tunnel when asked for again). */

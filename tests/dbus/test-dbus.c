@@ -155,6 +155,32 @@ read_file (const char *name)
   return text;
 }
 
+/* The client namespace's resolv.conf (see setup) and what it held. */
+#define RESOLV_ORIGINAL "# written by the test\nnameserver 192.0.2.53\n"
+
+static char *
+resolv_path (void)
+{
+  return g_strdup_printf ("/etc/netns/%s-cl/resolv.conf", net.prefix);
+}
+
+/* Up to `seconds` for the client's resolv.conf to hold `text` (exactly,
+ * or as a part when !exact). */
+static gboolean
+resolv_holds (const char *text, gboolean exact, int seconds)
+{
+  g_autofree char *p = resolv_path ();
+  for (int i = 0; i < seconds * 10; i++)
+    {
+      g_autofree char *now = NULL;
+      if (g_file_get_contents (p, &now, NULL, NULL)
+          && (exact ? strcmp (now, text) == 0 : strstr (now, text) != NULL))
+        return TRUE;
+      g_usleep (100 * 1000);
+    }
+  return FALSE;
+}
+
 static const char policy1[]
     = "{\"sites\": [{\"name\": \"home\"}],\n"
       " \"resources\": [{\"name\": \"lan\", \"type\": \"cidr\", \"address\": \"10.20.0.0/24\", "
@@ -328,7 +354,7 @@ setup (void)
     g_autofree char *c = g_strdup_printf (
         "[daemon]\nmode=client\nstate-dir=%s/client-state\nruntime-dir=%s/client-run\n"
         "[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\n[tun-linux]\nname=" TUN "\n"
-        "[dns]\nsystem=none\n",
+        "[dns]\nsystem=file\n",
         net.dir, net.dir);
     g_autofree char *g = g_strdup_printf (
         "[daemon]\nmode=gateway\nstate-dir=%s/gateway-state\n"
@@ -336,6 +362,11 @@ setup (void)
         "token-file=%s/gateway.token\n[tun-linux]\nname=dbus-tg\n",
         net.dir, net.dir, net.dir);
     write_file ("client.conf", c, 0644);
+    /* ip netns exec mounts /etc/netns/<ns>/resolv.conf over the client's
+     * /etc/resolv.conf: the file backend rewrites that, not the host's. */
+    g_autofree char *resolv = resolv_path ();
+    if (sh ("mkdir -p /etc/netns/%s && printf '%%s' '" RESOLV_ORIGINAL "' >%s", cl, resolv) != 0)
+      return FALSE;
     write_file ("gateway.conf", g, 0644);
   }
   {
@@ -376,7 +407,7 @@ teardown (void)
   stop (&net.bus);
   stop (&net.gwbus);
   sh ("for n in %s; do ip netns del $n 2>/dev/null; done; true", names);
-  sh ("rm -rf '%s'", net.dir);
+  sh ("rm -rf '%s' /etc/netns/%s-cl", net.dir, net.prefix);
 }
 
 /* ---- What the bus shows (in the subprocess) ----------------------------------------- */
@@ -882,6 +913,9 @@ check_methods (const char *token)
   g_assert_cmpint (ctl (&out, NULL, "internet off"), ==, 5);
   g_clear_pointer (&out, g_free);
 
+  /* Connected: the system resolver asks the sentinels. */
+  g_assert_true (resolv_holds ("nameserver 100.100.111.1\n", FALSE, 10));
+
   from = w.changes->len;
   allow ((const char *const[]){ "org.ember.Ember1.connect", NULL });
   g_assert_cmpint (ctl (&out, NULL, "disconnect"), ==, 4);
@@ -896,6 +930,8 @@ check_methods (const char *token)
   g_assert_cmpint (sh ("ip -n %s link show " TUN " >/dev/null 2>&1", cl), !=, 0);
   g_assert_cmpint (sh ("ip -n %s route show 10.20.0.0/24 | grep -q .", cl), !=, 0);
   g_assert_true (g_file_test (tfile, G_FILE_TEST_EXISTS));
+  /* Disconnected, names resolve as before Ember, byte for byte. */
+  g_assert_true (resolv_holds (RESOLV_ORIGINAL, TRUE, 10));
   /* Counters are totals since emberd started, not of the machine that
    * went: still there after the next once-a-second update (2 s). */
   {
@@ -915,6 +951,7 @@ check_methods (const char *token)
   g_assert_cmpint (saw (from, "State=connected", 30), >=, 0);
   g_assert_cmpint (saw (from, "InterfaceName=" TUN, 10), >=, 0);
   g_assert_cmpint (sh ("ip -n %s link show " TUN " >/dev/null 2>&1", cl), ==, 0);
+  g_assert_true (resolv_holds ("nameserver 100.100.111.1\n", FALSE, 10));
 
   from = w.changes->len;
   g_assert_cmpint (ctl (&out, NULL, "--json reset"), ==, 0);
@@ -927,6 +964,7 @@ check_methods (const char *token)
   g_assert_cmpint (saw (from, "State=signed-out", 10), >=, 0);
   g_assert_cmpint (saw (from, "Identity={}", 10), >=, 0);
   g_assert_false (g_file_test (tfile, G_FILE_TEST_EXISTS));
+  g_assert_true (resolv_holds (RESOLV_ORIGINAL, TRUE, 10));
   g_assert_cmpint (ctl (&out, NULL, "connect"), ==, 5);
   g_clear_pointer (&out, g_free);
 
@@ -1055,8 +1093,8 @@ test_api (void)
   g_setenv ("DBUS_TEST_PREFIX", net.prefix, TRUE);
   g_setenv ("DBUS_TEST_DIR", net.dir, TRUE);
   status_file = g_build_filename (net.dir, "client-run", "status.json", NULL);
-  /* The namespaces share the host's files: the client must leave the
-   * host's resolver alone ([dns] system=none). */
+  /* The namespaces share the host's files: the client's file backend
+   * must rewrite only its namespace's own resolv.conf. */
   g_file_get_contents ("/etc/resolv.conf", &resolv_before, NULL, NULL);
 
   if (!setup ())

@@ -33,7 +33,7 @@ BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 </busconfig>
 '''
 
-DEFAULT_TIMEOUT = 20.0
+DEFAULT_TIMEOUT = 60.0
 
 
 class Failure(Exception):

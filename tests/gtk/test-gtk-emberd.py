@@ -147,7 +147,7 @@ ip -n {lan} route add default via 10.20.0.1
         self.write('gateway.token', gw_token + '\n', 0o600)
         self.write('client.conf', f'[daemon]\nmode=client\nstate-dir={self.dir}/client-state\n'
                    f'runtime-dir={self.dir}/client-run\n[portal]\nurl={URL}\n'
-                   f'[tun-linux]\nname={TUN}\n')
+                   f'[dns]\nsystem=none\n[tun-linux]\nname={TUN}\n')
         self.write('gateway.conf', f'[daemon]\nmode=gateway\nbus=none\nstate-dir={self.dir}/gateway-state\n'
                    f'runtime-dir={self.dir}/gateway-run\n[portal]\nurl={URL}\n'
                    f'token-file={self.dir}/gateway.token\n[tun-linux]\nname=gtk-tg\n')

@@ -7,6 +7,7 @@
 #
 #   scripts/fuzz.sh [BUILD_DIR]        default: build-fuzz in the repo root
 #   EMBER_FUZZ_SECONDS=20              time per target
+#   EMBER_FUZZ_JOBS=$(nproc)           targets run at once
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -39,30 +40,54 @@ ninja -C "$dir" -j2 "${targets[@]}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-status=0
-for rel in "${targets[@]}"; do
-  exe=$dir/$rel
+# One target: its output goes to $work/report, its result to $work/rc.
+fuzz_one() {
+  local exe=$1 work=$2 name corpus
   name=$(basename "$exe")
   corpus=$root/tests/fuzz/corpus/${name#fuzz-}
-  work=$(mktemp -d "${TMPDIR:-/tmp}/ember-$name.XXXXXX")
   mkdir "$work/corpus"
-  if [[ -d $corpus ]]; then
-    cp -r "$corpus/." "$work/corpus/"
-  else
-    echo "fuzz: $name has no seed corpus at $corpus" >&2
-  fi
-  echo "=== $name: ${seconds}s"
-  if "$exe" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
-       -artifact_prefix="$work/" "$work/corpus" >"$work/log" 2>&1; then
-    grep -E '^stat::number_of_executed_units' "$work/log" || true
+  {
+    if [[ -d $corpus ]]; then
+      cp -r "$corpus/." "$work/corpus/"
+    else
+      echo "fuzz: $name has no seed corpus at $corpus"
+    fi
+    echo "=== $name: ${seconds}s"
+    if "$exe" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
+         -artifact_prefix="$work/" "$work/corpus" >"$work/log" 2>&1; then
+      grep -E '^stat::number_of_executed_units' "$work/log" || true
+      echo 0 >"$work/rc"
+    else
+      tail -n 40 "$work/log"
+      for crash in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
+        [[ -e $crash ]] && echo "fuzz: $name failed; input: $crash"
+      done
+      echo "fuzz: $name log: $work/log"
+      echo 1 >"$work/rc"
+    fi
+  } >"$work/report" 2>&1
+}
+
+# Targets run side by side, one per core: each is single-threaded.
+jobs=${EMBER_FUZZ_JOBS:-$(nproc)}
+works=()
+for rel in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= jobs)); do
+    wait -n || true
+  done
+  work=$(mktemp -d "${TMPDIR:-/tmp}/ember-$(basename "$rel").XXXXXX")
+  works+=("$work")
+  fuzz_one "$dir/$rel" "$work" &
+done
+wait
+
+status=0
+for work in "${works[@]}"; do
+  cat "$work/report"
+  if [[ $(cat "$work/rc" 2>/dev/null) == 0 ]]; then
     rm -rf "$work"
   else
     status=1
-    tail -n 40 "$work/log"
-    for crash in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
-      [[ -e $crash ]] && echo "fuzz: $name failed; input: $crash"
-    done
-    echo "fuzz: $name log: $work/log"
   fi
 done
 exit $status

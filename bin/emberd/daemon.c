@@ -322,6 +322,22 @@ ember_daemon_relay_event (EmberDaemon *d, gint64 now, const EmberRelayEvent *ev)
                  ev->error_code);
       break;
     case EMBER_RELAY_EVENT_SRFLX:
+      {
+        /* turn.so learns the mapping of its own socket, whose port is
+         * no use to ICE. NATs that keep the inside port when it is free
+         * (Linux masquerade, most home routers) map the ICE socket to
+         * its own port on the same public address: offer that, so a
+         * direct pair exists from the start (docs/ice.md, Nomination).
+         * Behind one that does not, it fails its checks as the other
+         * would, and peer-reflexive candidates still find the way. */
+        EmberRelayEvent mine = *ev;
+        mine.addr.port = ember_shell_get_port (d->shell);
+        if (mine.old.family != EMBER_ADDR_NONE)
+          mine.old.port = mine.addr.port;
+        ember_tunnel_node_handle_relay_event (d->node, now, &mine);
+        d->status_dirty = TRUE;
+        return;
+      }
     case EMBER_RELAY_EVENT_ALLOCATED:
     case EMBER_RELAY_EVENT_INVALIDATED:
       break; /* the shell keeps the relayed addresses (ember_shell_relay_of) */

@@ -40,8 +40,12 @@
 /* A STUN check is < 200 bytes; this bounds the queued copies. */
 #define EMBER_ICE_MAX_MESSAGE 256
 
-/* RFC 8445 §14.2: Ta, the pacing of new checks: 50 ms. */
-#define EMBER_ICE_TA_US (50 * G_TIME_SPAN_MILLISECOND)
+/* RFC 8445 §14.2: Ta, the pacing of new checks. The RFC's default is
+ * 50 ms and it allows another value suited to the data; a connection
+ * has a dozen pairs or so (the gateway's LAN addresses rank first and
+ * never answer), so 20 ms (RFC 5245's value) puts the useful pairs
+ * 90 ms earlier for about 8 kB/s of checks. */
+#define EMBER_ICE_TA_US (20 * G_TIME_SPAN_MILLISECOND)
 /* RFC 8445 §14.3 / RFC 8489 §6.2.1: a check is retransmitted with a
  * doubling RTO. We start at 250 ms (RFC 8445 allows a lower RTO than
  * 500 ms when the number of pairs is small) and cap it at 1 s, and give up

@@ -88,7 +88,13 @@ addr_ip (const EmberAddr *a)
  * sessions (each one's checks open a mapping per destination) need more
  * than a few hundred. Looked up through hash tables, not scanned. */
 #define SIM_MAX_MAPPINGS 8192
-#define SIM_MAX_PERMITS 8
+/* Destinations a mapping lets answers in from (address-dependent or
+ * address-and-port-dependent filtering); when full, a random one is
+ * forgotten. A real NAT keeps one conntrack entry per destination; 8
+ * was too few once a gateway offers several LAN addresses and checks
+ * are paced at 20 ms: the hole a direct check had just opened was
+ * forgotten before the peer's answer came through. */
+#define SIM_MAX_PERMITS 16
 #define SIM_MAX_HOSTS 16
 
 /* What an outbound packet looks a mapping up by: the destination only as

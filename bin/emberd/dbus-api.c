@@ -237,9 +237,8 @@ on_authority (GObject *source, GAsyncResult *res, gpointer user_data)
   check_next (c);
 }
 
-static gboolean
-start_call (EmberDbusApi *api, GDBusMethodInvocation *inv, Method method, const char *action,
-            Call **out)
+static Call *
+call_new (EmberDbusApi *api, GDBusMethodInvocation *inv, Method method, const char *action)
 {
   Call *c = g_new0 (Call, 1);
 
@@ -249,9 +248,7 @@ start_call (EmberDbusApi *api, GDBusMethodInvocation *inv, Method method, const 
   c->inv = inv;
   c->method = method;
   c->actions[c->n_actions++] = action;
-  if (out != NULL)
-    *out = c;
-  return TRUE;
+  return c;
 }
 
 static gboolean
@@ -312,7 +309,7 @@ on_sign_in (EmberDBusEmber1 *skel, GDBusMethodInvocation *inv, const char *porta
   EmberDbusApi *api = user_data;
   const char *configured = ember_dbus_ember1_get_portal_url (skel);
   const char *url = *portal_url ? portal_url : configured;
-  Call *c = NULL;
+  Call *c;
 
   if (url == NULL || *url == '\0')
     {
@@ -334,7 +331,7 @@ on_sign_in (EmberDBusEmber1 *skel, GDBusMethodInvocation *inv, const char *porta
           "token: expected a non-empty token without spaces or control characters");
       return TRUE;
     }
-  start_call (api, inv, METHOD_SIGN_IN, EMBER_DBUS_ACTION_SIGN_IN, &c);
+  c = call_new (api, inv, METHOD_SIGN_IN, EMBER_DBUS_ACTION_SIGN_IN);
   if (g_strcmp0 (url, configured) != 0)
     c->actions[c->n_actions++] = EMBER_DBUS_ACTION_SETTINGS;
   c->portal_url = g_strdup (url);
@@ -346,30 +343,24 @@ on_sign_in (EmberDBusEmber1 *skel, GDBusMethodInvocation *inv, const char *porta
 static gboolean
 on_sign_out (EmberDBusEmber1 *skel, GDBusMethodInvocation *inv, gpointer user_data)
 {
-  Call *c = NULL;
   (void) skel;
-  start_call (user_data, inv, METHOD_SIGN_OUT, EMBER_DBUS_ACTION_SIGN_OUT, &c);
-  go (c);
+  go (call_new (user_data, inv, METHOD_SIGN_OUT, EMBER_DBUS_ACTION_SIGN_OUT));
   return TRUE;
 }
 
 static gboolean
 on_connect (EmberDBusEmber1 *skel, GDBusMethodInvocation *inv, gpointer user_data)
 {
-  Call *c = NULL;
   (void) skel;
-  start_call (user_data, inv, METHOD_CONNECT, EMBER_DBUS_ACTION_CONNECT, &c);
-  go (c);
+  go (call_new (user_data, inv, METHOD_CONNECT, EMBER_DBUS_ACTION_CONNECT));
   return TRUE;
 }
 
 static gboolean
 on_disconnect (EmberDBusEmber1 *skel, GDBusMethodInvocation *inv, gpointer user_data)
 {
-  Call *c = NULL;
   (void) skel;
-  start_call (user_data, inv, METHOD_DISCONNECT, EMBER_DBUS_ACTION_DISCONNECT, &c);
-  go (c);
+  go (call_new (user_data, inv, METHOD_DISCONNECT, EMBER_DBUS_ACTION_DISCONNECT));
   return TRUE;
 }
 
@@ -377,9 +368,8 @@ static gboolean
 on_set_internet (EmberDBusEmber1 *skel, GDBusMethodInvocation *inv, gboolean enabled,
                  gpointer user_data)
 {
-  Call *c = NULL;
+  Call *c = call_new (user_data, inv, METHOD_SET_INTERNET, EMBER_DBUS_ACTION_INTERNET);
   (void) skel;
-  start_call (user_data, inv, METHOD_SET_INTERNET, EMBER_DBUS_ACTION_INTERNET, &c);
   c->enabled = enabled;
   go (c);
   return TRUE;
@@ -388,10 +378,8 @@ on_set_internet (EmberDBusEmber1 *skel, GDBusMethodInvocation *inv, gboolean ena
 static gboolean
 on_reset (EmberDBusEmber1 *skel, GDBusMethodInvocation *inv, gpointer user_data)
 {
-  Call *c = NULL;
   (void) skel;
-  start_call (user_data, inv, METHOD_RESET, EMBER_DBUS_ACTION_CONNECT, &c);
-  go (c);
+  go (call_new (user_data, inv, METHOD_RESET, EMBER_DBUS_ACTION_CONNECT));
   return TRUE;
 }
 

@@ -539,6 +539,14 @@ not_signed_in (EmberDaemon *d, GError **error)
   return TRUE;
 }
 
+/* A method's failure as the API's Failed error, with the cause's text. */
+static gboolean
+method_failed (GError **error, const GError *cause)
+{
+  g_set_error_literal (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_FAILED, cause->message);
+  return FALSE;
+}
+
 static gboolean
 api_sign_in (gpointer user_data, const char *portal_url, const char *token, GError **error)
 {
@@ -563,9 +571,8 @@ api_sign_in (gpointer user_data, const char *portal_url, const char *token, GErr
   g_info ("signed in over D-Bus; token stored in %s", d->config->state_dir);
   if (!portal_open (d, &local))
     {
-      g_set_error (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_FAILED, "%s", local->message);
       ember_daemon_write_status (d);
-      return FALSE;
+      return method_failed (error, local);
     }
   ember_daemon_write_status (d);
   return TRUE;
@@ -582,9 +589,8 @@ api_sign_out (gpointer user_data, GError **error)
   go_down (d, TRUE);
   if (!ember_identity_delete_token (d->config->state_dir, &local))
     {
-      g_set_error (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_FAILED, "%s", local->message);
       ember_daemon_write_status (d);
-      return FALSE;
+      return method_failed (error, local);
     }
   ember_daemon_write_status (d);
   return TRUE;
@@ -602,8 +608,7 @@ api_connect (gpointer user_data, GError **error)
     return TRUE;
   if (!portal_open (d, &local))
     {
-      g_set_error (error, EMBER_DBUS_ERROR, EMBER_DBUS_ERROR_FAILED, "%s", local->message);
-      return FALSE;
+      return method_failed (error, local);
     }
   ember_daemon_write_status (d);
   return TRUE;

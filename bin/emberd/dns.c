@@ -189,17 +189,25 @@ shell_new (EmberDaemon *d, EmberDnsShellKick kick, gpointer user_data)
 /* ---- construction -------------------------------------------------------- */
 
 static gboolean
-system_mode (EmberDaemon *d, EmberSysdnsMode *mode, GError **error)
+system_mode (const EmberConfig *config, EmberSysdnsMode *mode, GError **error)
 {
-  g_autofree char *name = g_key_file_get_string (d->config->keyfile, "dns", "system", NULL);
+  g_autofree char *name = g_key_file_get_string (config->keyfile, "dns", "system", NULL);
 
   *mode = EMBER_SYSDNS_AUTO;
   if (name != NULL && !ember_sysdns_mode_from_name (name, mode, error))
     {
-      g_prefix_error (error, "%s: [dns] system: ", d->config->path);
+      g_prefix_error (error, "%s: [dns] system: ", config->path);
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+ember_dns_shell_check_config (const EmberConfig *config, GError **error)
+{
+  EmberSysdnsMode mode;
+
+  return system_mode (config, &mode, error);
 }
 
 static void
@@ -238,7 +246,7 @@ ember_dns_shell_new_client (EmberDaemon *d, EmberClientTunnel *tunnel, EmberDnsS
 
   ds->tunnel = tunnel;
   ds->map_path = g_build_filename (d->config->state_dir, MAP_FILE, NULL);
-  if (!system_mode (d, &ds->sysdns_mode, error))
+  if (!system_mode (d->config, &ds->sysdns_mode, error))
     goto fail;
   /* The system DNS control first: it puts back what a crashed run left,
    * so the plugin reads the system's own resolvers. */

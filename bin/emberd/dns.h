@@ -37,6 +37,9 @@ typedef struct _EmberDnsShell EmberDnsShell;
  * machines (ember_dns_shell_drain among them) and flushes. */
 typedef void (*EmberDnsShellKick) (gpointer user_data);
 
+/* The [dns] values the daemon reads itself (system), checked as at
+ * start, for --check-config. */
+gboolean ember_dns_shell_check_config (const EmberConfig *config, GError **error);
 /* Client: the plugin opened (after the system DNS control undid what a
  * crashed run left, so its default upstreams are the system's own), the
  * stub with the saved proxy addresses. */

@@ -7,6 +7,7 @@
 #include "client-mode.h"
 #include "config.h"
 #include "daemon.h"
+#include "dns.h"
 #include "ember-build-config.h"
 #include "loader.h"
 #include "log.h"
@@ -116,7 +117,8 @@ check_config (const char *path)
       return 2;
     }
   registry = scan_plugins ((const char *const *) config->plugin_dirs);
-  if (!ember_config_check_plugins (config, registry, &error))
+  if (!ember_config_check_plugins (config, registry, &error)
+      || !ember_dns_shell_check_config (config, &error))
     {
       g_printerr ("emberd: %s\n", error->message);
       return 2;

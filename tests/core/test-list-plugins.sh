@@ -30,6 +30,12 @@ if ((rc == 0)); then echo "not ok $n - bad queues accepted"; fail=1
 elif ((rc != 2)); then echo "not ok $n - exit status $rc for a configuration error, not 2"; fail=1
 elif grep -q "\[tun-linux\] queues" <<<"$msg"; then echo "ok $n - bad plugin value names group and key"
 else echo "not ok $n - message lacks group and key: $msg"; fail=1; fi
+n=$((n + 1))
+printf '[daemon]\nmode=client\n[portal]\nurl=ws://192.0.2.1:8080\n[dns]\nsystem=fle\n' >"$bad"
+msg=$("$emberd" --check-config "$bad" 2>&1) && rc=0 || rc=$?
+if ((rc != 2)); then echo "not ok $n - [dns] system=fle: exit status $rc, not 2"; fail=1
+elif grep -q "\[dns\] system" <<<"$msg"; then echo "ok $n - a misspelt [dns] system value is named"
+else echo "not ok $n - message lacks group and key: $msg"; fail=1; fi
 rm -f "$bad"
 echo "1..$n"
 exit $fail

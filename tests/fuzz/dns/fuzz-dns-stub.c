@@ -9,26 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
-
-#define check(cond) \
-  do { \
-      if (!(cond)) \
-        { \
-          fprintf (stderr, "check failed: %s\n", #cond); \
-          abort (); \
-        } \
-  } while (0)
-
-static guint64 rng_state;
-
-static guint64
-rng (gpointer user_data)
-{
-  (void) user_data;
-  rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-  return rng_state >> 17;
-}
+#include "fuzz-script.h"
 
 static const EmberDnsStubResource resources[] = {
   { { "00000000-0000-4000-8000-000000000001" }, "app.corp.example", EMBER_DNS_STACK_DUAL },

@@ -10,41 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
-
-#define check(cond) \
-  do { \
-      if (!(cond)) \
-        { \
-          fprintf (stderr, "check failed: %s\n", #cond); \
-          abort (); \
-        } \
-  } while (0)
-
-static guint64 rng_state;
-
-static guint64
-rng (gpointer user_data)
-{
-  (void) user_data;
-  rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-  return rng_state >> 17;
-}
-
-typedef struct {
-  const guint8 *p;
-  gsize left;
-} In;
-
-static guint8
-byte (In *in)
-{
-  if (in->left == 0)
-    return 0;
-  in->left--;
-  return *in->p++;
-}
-
+#include "fuzz-script.h"
 
 static void
 drain (EmberDnsTcp *t)

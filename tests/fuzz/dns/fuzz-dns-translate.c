@@ -13,26 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
-
-#define check(cond) \
-  do { \
-      if (!(cond)) \
-        { \
-          fprintf (stderr, "check failed: %s\n", #cond); \
-          abort (); \
-        } \
-  } while (0)
-
-static guint64 rng_state;
-
-static guint64
-rng (gpointer user_data)
-{
-  (void) user_data;
-  rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-  return rng_state >> 17;
-}
+#include "fuzz-script.h"
 
 static const char *const clients[] = { "00000000-0000-4000-8000-0000000000a1",
                                        "00000000-0000-4000-8000-0000000000b2" };
@@ -41,20 +22,6 @@ static const char *const names[] = { "app.corp.example", "corp.example", "db.cor
 
 static guint8 last_query[512];
 static gsize last_len;
-
-typedef struct {
-  const guint8 *p;
-  gsize left;
-} In;
-
-static guint8
-byte (In *in)
-{
-  if (in->left == 0)
-    return 0;
-  in->left--;
-  return *in->p++;
-}
 
 static void
 drain (EmberDnsTranslator *t)

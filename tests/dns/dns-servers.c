@@ -334,7 +334,7 @@ dns_server_start_unbound (DnsServer *s, gboolean tls)
                               "  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n"
                               "  directory: \"%s\"\n  pidfile: \"\"\n  use-syslog: no\n"
                               "  logfile: \"%s/unbound.log\"\n  verbosity: 1\n"
-                              "  do-ip6: no\n  num-threads: 1\n"
+                              "  do-ip6: no\n  num-threads: 1\n  so-reuseport: no\n"
                               "  access-control: 127.0.0.0/8 allow\n"
                               "  module-config: \"iterator\"\n"
                               "  local-zone: \"test.\" static\n"

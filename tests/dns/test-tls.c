@@ -75,24 +75,49 @@ assert_a_answer (const FxResult *r, guint16 id)
   g_assert_cmpmem (r->data + r->len - 4, 4, want, 4);
 }
 
-/* Established IPv4 TCP connections to 127.0.0.1:port (client ends). */
+/* Socket inodes this process holds, from /proc/self/fd. */
+static GHashTable *
+own_socket_inodes (void)
+{
+  GHashTable *inodes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  g_assert_nonnull (dir);
+  const char *name;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+      if (target != NULL && g_str_has_prefix (target, "socket:[") && g_str_has_suffix (target, "]"))
+        g_hash_table_add (inodes, g_strndup (target + 8, strlen (target) - 9));
+    }
+  return inodes;
+}
+
+/* Established IPv4 TCP connections to 127.0.0.1:port whose client end
+ * this process holds (the plugin's). Other tests on the machine run
+ * servers of their own, and unbound binds with SO_REUSEPORT, so a
+ * connection of another process to the same port number must not
+ * count. */
 static guint
 connections_to (guint16 port)
 {
   g_autofree char *text = NULL;
   g_assert_true (g_file_get_contents ("/proc/net/tcp", &text, NULL, NULL));
+  g_autoptr (GHashTable) own = own_socket_inodes ();
   g_autofree char *want = g_strdup_printf ("0100007F:%04X", port);
   guint n = 0;
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   for (guint i = 1; lines[i] != NULL; i++)
     {
+      /* sl local remote st queues timer retrnsmt uid timeout inode */
       g_auto (GStrv) w = g_strsplit_set (g_strstrip (lines[i]), " ", -1);
       guint k = 0;
-      const char *cols[4] = { NULL };
-      for (guint j = 0; w[j] != NULL && k < 4; j++)
+      const char *cols[10] = { NULL };
+      for (guint j = 0; w[j] != NULL && k < G_N_ELEMENTS (cols); j++)
         if (w[j][0] != '\0')
           cols[k++] = w[j];
-      if (k == 4 && g_str_equal (cols[2], want) && g_str_equal (cols[3], "01"))
+      if (k == G_N_ELEMENTS (cols) && g_str_equal (cols[2], want) && g_str_equal (cols[3], "01")
+          && g_hash_table_contains (own, cols[9]))
         n++;
     }
   return n;

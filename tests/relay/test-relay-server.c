@@ -261,7 +261,12 @@ simple_request (Fx *fx, guint16 method, const EmberAddr *peer, guint16 channel, 
   EmberStunMessage m;
   response (fx, &m);
   g_assert_cmpuint (m.method, ==, method);
-  g_assert_cmpint (ember_stun_message_verify_integrity (&m, fx->key, 16), ==, EMBER_STUN_OK);
+  /* Answers to an authenticated request carry its integrity; a 401
+   * challenge cannot (RFC 8489 §9.2.4). */
+  if (error_code (&m) == 401)
+    g_assert_cmpint (m.integrity, <, 0);
+  else
+    g_assert_cmpint (ember_stun_message_verify_integrity (&m, fx->key, 16), ==, EMBER_STUN_OK);
   return error_code (&m);
 }
 
@@ -651,17 +656,39 @@ test_rest_credentials (Fx *fx, gconstpointer d)
   get_nonce (fx);
   rest_login (fx, "1700000100:device-7");
   g_assert_cmpuint (allocate (fx, 0, 0, NULL, NULL), ==, 0);
-  /* Same user, after expiry: 401 on refresh. */
+  guint16 first_port = fx->client.port;
+  /* After the expiry the allocation made under it lives on: refreshed,
+   * with its permissions and channels, under the same key. */
   ember_relay_server_set_unix_time (fx->s, 1700000100);
-  guint8 buf[256];
-  EmberStunBuilder b;
-  req_begin (fx, &b, buf, sizeof buf, EMBER_STUN_METHOD_REFRESH);
-  client_input (fx, &fx->client, buf, req_finish_auth (fx, &b));
-  EmberStunMessage m;
-  response (fx, &m);
-  g_assert_cmpuint (error_code (&m), ==, 401);
-  /* Garbage expiries. */
+  EmberAddr peer = ip ("8.8.8.8", 53);
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_REFRESH, NULL, 0, -1), ==, 0);
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CREATE_PERMISSION, &peer, 0, -1), ==, 0);
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_CHANNEL_BIND, &peer, 0x4000, -1), ==, 0);
+  /* A wrong key is still refused there. */
+  guint8 good_key[sizeof fx->key];
+  memcpy (good_key, fx->key, sizeof good_key);
+  fx->key[0] ^= 1;
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_REFRESH, NULL, 0, -1), ==, 401);
+  memcpy (fx->key, good_key, sizeof good_key);
+  /* But no new allocation under it, and no request from a 5-tuple
+   * without one. */
   fx->client.port++;
+  get_nonce (fx);
+  g_assert_cmpuint (allocate (fx, 0, 0, NULL, NULL), ==, 401);
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_REFRESH, NULL, 0, -1), ==, 401);
+  /* Renewed credentials allocate; on the old allocation they are
+   * another user's (RFC 8656 §5). */
+  rest_login (fx, "1700003700:device-7");
+  g_assert_cmpuint (allocate (fx, 0, 0, NULL, NULL), ==, 0);
+  fx->client.port = first_port;
+  get_nonce (fx);  /* a nonce is bound to its client's address and port */
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_REFRESH, NULL, 0, -1), ==, 441);
+  /* Released under the old ones. */
+  rest_login (fx, "1700000100:device-7");
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_REFRESH, NULL, 0, 0), ==, 0);
+  g_assert_cmpuint (simple_request (fx, EMBER_STUN_METHOD_REFRESH, NULL, 0, -1), ==, 401);
+  /* Garbage expiries. */
+  fx->client.port += 2;
   get_nonce (fx);
   rest_login (fx, "17000x0100:device-7");
   g_assert_cmpuint (allocate (fx, 0, 0, NULL, NULL), ==, 401);
@@ -866,7 +893,7 @@ main (int argc, char **argv)
   ADD ("auth/stale-nonce-gets-438-and-new-nonce", test_stale_nonce);
   ADD ("auth/nonce-bound-to-client-address", test_nonce_bound_to_address);
   ADD ("auth/wrong-password-gets-401", test_wrong_credentials);
-  ADD ("auth/time-limited-rest-credentials", test_rest_credentials);
+  ADD ("auth/time-limited-credentials-gate-new-allocations-only", test_rest_credentials);
   ADD ("allocate/quota-per-username", test_quota);
   ADD ("allocate/dual-stack-and-ipv6", test_dual_allocation);
   ADD ("security/refuses-private-and-mapped-peers", test_refused_peers);

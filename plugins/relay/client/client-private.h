@@ -17,11 +17,6 @@ typedef enum {
   TX_DEALLOCATE,
   TX_PERMISSION,
   TX_CHANNEL,
-  /* The release of update_credentials(): a Refresh with LIFETIME 0
-   * signed with old_username/old_key. It survives the allocation's loss,
-   * retries a 438 with the new nonce and ends on any other answer or
-   * when given up (turn_client_release_done). */
-  TX_RELEASE_OLD,
 } TxKind;
 
 typedef struct {
@@ -74,10 +69,12 @@ struct _EmberTurnClient {
   gint64 refresh_at;
   gint64 alloc_retry_at;
   guint mismatches;      /* Allocates answered 437 since the last success */
-  gboolean releasing;    /* a TX_RELEASE_OLD transaction is in flight */
-  /* The credentials it is signed with, wiped when it ends. */
-  char old_username[EMBER_TURN_CREDENTIAL_MAX + 1];
-  guint8 old_key[EMBER_STUN_LONG_TERM_KEY_MD5_LEN];
+  /* Renewed credentials that arrived while an allocation existed: that
+   * allocation keeps the ones it was made with (username, key), and
+   * these sign the next Allocate (turn_client_start_allocate). */
+  gboolean have_next;
+  char next_username[EMBER_TURN_CREDENTIAL_MAX + 1];
+  char next_password[EMBER_TURN_CREDENTIAL_MAX + 1];
   EmberAddr mapped;
   gboolean down;
   gint64 next_keepalive;
@@ -104,7 +101,6 @@ void turn_client_lose_allocation (EmberTurnClient *c);
 void turn_client_learn_mapped (EmberTurnClient *c, const EmberAddr *mapped);
 /* The server answered: a relay that was down is up again. */
 void turn_client_mark_up (EmberTurnClient *c, gint64 now);
-void turn_client_release_done (EmberTurnClient *c, gint64 now);
 
 /* ---- transactions.c: requests and answers --------------------------- */
 

@@ -1,6 +1,6 @@
 /* relay/client — see client.h. RFC 8656 (TURN) over RFC 8489 (STUN).
  * This file: the client's state machine (allocation, peers' permissions
- * and channels, up/down, the end of a credentials' release), the public
+ * and channels, up/down, renewed credentials), the public
  * API, the timers, the event queue and poll_transmit(). The STUN
  * transactions (requests, retransmissions, answers) are in
  * transactions.c; the shared state in client-private.h.
@@ -70,8 +70,18 @@ tx_pending (const EmberTurnClient *c, TxKind kind)
 void
 turn_client_start_allocate (EmberTurnClient *c, gint64 now)
 {
-  if (c->down || c->releasing || c->alloc != ALLOC_NONE || tx_pending (c, TX_ALLOCATE))
+  if (c->down || c->alloc != ALLOC_NONE || tx_pending (c, TX_ALLOCATE))
     return;
+  if (c->have_next)
+    {
+      /* A new allocation: the newest credentials. */
+      g_strlcpy (c->username, c->next_username, sizeof c->username);
+      g_strlcpy (c->password, c->next_password, sizeof c->password);
+      c->have_key = FALSE;
+      c->have_next = FALSE;
+      explicit_bzero (c->next_username, sizeof c->next_username);
+      explicit_bzero (c->next_password, sizeof c->next_password);
+    }
   if (turn_client_tx_start (c, now, TX_ALLOCATE, NULL, 0, 0) != NULL)
     c->alloc = ALLOC_PENDING;
   else if (tx_slot_free (c))
@@ -121,8 +131,8 @@ turn_client_lose_allocation (EmberTurnClient *c)
   c->n_relayed = 0;
   memset (c->relayed, 0, sizeof c->relayed);
   for (guint i = 0; i < EMBER_TURN_MAX_TRANSACTIONS; i++)
-    if (c->tx[i].used && c->tx[i].kind != TX_BINDING && c->tx[i].kind != TX_RELEASE_OLD)
-      c->tx[i].used = FALSE;
+    if (c->tx[i].used && c->tx[i].kind != TX_BINDING && c->tx[i].kind != TX_DEALLOCATE)
+      c->tx[i].used = FALSE;  /* a release in flight outlives what it releases */
   for (guint i = 0; i < EMBER_TURN_MAX_PEERS; i++)
     {
       Peer *p = &c->peers[i];
@@ -152,18 +162,6 @@ turn_client_mark_up (EmberTurnClient *c, gint64 now)
     turn_client_start_allocate (c, now);
 }
 
-/* The release under the old credentials ended: answered (any class) or
- * given up. The new allocation may start. */
-void
-turn_client_release_done (EmberTurnClient *c, gint64 now)
-{
-  c->releasing = FALSE;
-  explicit_bzero (c->old_username, sizeof c->old_username);
-  explicit_bzero (c->old_key, sizeof c->old_key);
-  if (c->want_alloc)
-    turn_client_start_allocate (c, now);
-}
-
 static void
 mark_down (EmberTurnClient *c)
 {
@@ -176,9 +174,6 @@ mark_down (EmberTurnClient *c)
   memset (&c->mapped, 0, sizeof c->mapped);
   for (guint i = 0; i < EMBER_TURN_MAX_TRANSACTIONS; i++)
     c->tx[i].used = FALSE;
-  c->releasing = FALSE;
-  explicit_bzero (c->old_username, sizeof c->old_username);
-  explicit_bzero (c->old_key, sizeof c->old_key);
   EmberTurnEvent ev = { .type = EMBER_TURN_EVENT_DOWN };
   turn_client_push_event (c, &ev);
 }
@@ -233,21 +228,32 @@ ember_turn_client_update_credentials (EmberTurnClient *c, gint64 now, const char
                                       const char *password)
 {
   if (strcmp (username, c->username) == 0 && strcmp (password, c->password) == 0)
-    return;
-  g_debug ("relay credentials changed: allocation invalidated and redone");
-  /* Either the relay rebooted (its allocation is gone) or time-limited
-   * credentials were renewed, and then the allocation still exists, tied
-   * to our 5-tuple and the old username: an Allocate would be answered
-   * 437 and a release under the new username 441 (RFC 8656 §7.2, §9)
-   * until it expired, up to 10 minutes. So release it first, under the
-   * old credentials; the new allocation starts when that ends, whatever
-   * the answer (after a reboot: 437 or 401, one round trip). */
-  if (c->alloc == ALLOC_OK && c->have_key && !c->down)
     {
-      g_strlcpy (c->old_username, c->username, sizeof c->old_username);
-      memcpy (c->old_key, c->key, sizeof c->old_key);
-      c->releasing = turn_client_tx_start (c, now, TX_RELEASE_OLD, NULL, 0, 0) != NULL;
+      c->have_next = FALSE;
+      return;
     }
+  if (c->alloc == ALLOC_OK)
+    {
+      /* Renewed time-limited credentials: the allocation stays bound to
+       * the username it was made with (RFC 8656 §5), and the relay keeps
+       * refreshing it after that username's expiry (ember-relay(8)), so
+       * replacing it would break every relayed connection for nothing.
+       * The new ones sign the next Allocate. A refresh now tells the
+       * other case apart: the relay rebooted and the allocation is gone
+       * (437), or a relay that checks the expiry on every request (401
+       * once it passes); either loses the allocation and allocates
+       * anew under these. */
+      g_debug ("relay credentials renewed: kept for the next allocation");
+      g_strlcpy (c->next_username, username, sizeof c->next_username);
+      g_strlcpy (c->next_password, password, sizeof c->next_password);
+      c->have_next = TRUE;
+      if (!tx_pending (c, TX_REFRESH))
+        turn_client_tx_start (c, now, TX_REFRESH, NULL, 0, 0);
+      return;
+    }
+  /* No allocation, or one being made under the old credentials: restart
+   * it under the new ones. */
+  c->have_next = FALSE;
   g_strlcpy (c->username, username, sizeof c->username);
   g_strlcpy (c->password, password, sizeof c->password);
   c->have_key = FALSE;
@@ -375,9 +381,7 @@ ember_turn_client_handle_timeout (EmberTurnClient *c, gint64 now)
       if (t->sends >= EMBER_TURN_MAX_SENDS)
         {
           t->used = FALSE;
-          if (t->kind == TX_RELEASE_OLD)
-            turn_client_release_done (c, now);
-          else if (t->kind != TX_DEALLOCATE)
+          if (t->kind != TX_DEALLOCATE)
             mark_down (c);
           continue;
         }
@@ -427,7 +431,7 @@ ember_turn_client_poll_timeout (const EmberTurnClient *c)
    * after every input. */
   if (!tx_slot_free (c))
     return t;
-  if (c->want_alloc && c->alloc == ALLOC_NONE && !c->releasing && !tx_pending (c, TX_ALLOCATE))
+  if (c->want_alloc && c->alloc == ALLOC_NONE && !tx_pending (c, TX_ALLOCATE))
     t = MIN (t, c->alloc_retry_at);
   if (c->alloc == ALLOC_OK)
     {

@@ -92,12 +92,13 @@ void ember_turn_client_set_dual_stack (EmberTurnClient *client, gboolean dual);
 /* Start (or keep) an allocation: called when a connection sampled this
  * relay. Idempotent. */
 void ember_turn_client_want_allocation (EmberTurnClient *client, gint64 now);
-/* The credentials for this relay changed: the portal's after a relay
- * reboot, or renewed time-limited ones. The allocation is invalidated
- * (INVALIDATED at once) and redone: first released under the old
- * credentials, since after a renewal it still exists and is bound to the
- * old username, then allocated under the new ones. No-op when they are
- * the same. */
+/* The credentials for this relay changed, most often renewed
+ * time-limited ones. An existing allocation stays, bound to the username
+ * it was made with (RFC 8656 §5), and is refreshed at once to learn
+ * whether the relay still holds it; the new credentials sign the next
+ * Allocate, when that one is lost (437: the relay rebooted) or refused
+ * (401/441: a relay that checks the expiry of every request). Without an
+ * allocation they apply at once. No-op when they are the same. */
 void ember_turn_client_update_credentials (EmberTurnClient *client, gint64 now,
                                            const char *username, const char *password);
 /* Installs a permission and binds a channel for `peer` (idempotent); both

@@ -1,8 +1,7 @@
 /* relay/client/transactions — the TURN client's STUN transactions:
  * building requests (a fresh transaction id and the long-term
  * credentials), retransmitting them, and handling the answers (401/438
- * retries, success and error per method, the release under old
- * credentials) and Data indications. The state they change is in
+ * retries, success and error per method) and Data indications. The state they change is in
  * client-private.h, its machine in client.c.
  */
 #define G_LOG_DOMAIN "ember-turn"
@@ -38,7 +37,6 @@ build_request (EmberTurnClient *c, Tx *t)
     [TX_DEALLOCATE] = EMBER_STUN_METHOD_REFRESH,
     [TX_PERMISSION] = EMBER_STUN_METHOD_CREATE_PERMISSION,
     [TX_CHANNEL] = EMBER_STUN_METHOD_CHANNEL_BIND,
-    [TX_RELEASE_OLD] = EMBER_STUN_METHOD_REFRESH,
   };
   turn_client_random_txid (c, t->txid);
   EmberStunBuilder b;
@@ -58,7 +56,6 @@ build_request (EmberTurnClient *c, Tx *t)
     case TX_REFRESH:
       break;
     case TX_DEALLOCATE:
-    case TX_RELEASE_OLD:
       ember_stun_builder_add_u32 (&b, EMBER_STUN_ATTR_LIFETIME, 0);
       break;
     case TX_PERMISSION:
@@ -71,15 +68,13 @@ build_request (EmberTurnClient *c, Tx *t)
     }
   /* RFC 8489 §9.2.4: after the first 401, every request carries USERNAME,
    * REALM, NONCE and MESSAGE-INTEGRITY with the long-term key. A binding
-   * needs no credentials; the release of replaced ones uses those. */
-  const char *user = t->kind == TX_RELEASE_OLD ? c->old_username : c->username;
-  const guint8 *key = t->kind == TX_RELEASE_OLD ? c->old_key : c->key;
-  if (t->kind == TX_RELEASE_OLD || (t->kind != TX_BINDING && c->have_key))
+   * needs no credentials. */
+  if (t->kind != TX_BINDING && c->have_key)
     {
-      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_USERNAME, user);
+      ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_USERNAME, c->username);
       ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_REALM, c->realm);
       ember_stun_builder_add_string (&b, EMBER_STUN_ATTR_NONCE, c->nonce);
-      ember_stun_builder_add_integrity (&b, key, EMBER_STUN_LONG_TERM_KEY_MD5_LEN);
+      ember_stun_builder_add_integrity (&b, c->key, EMBER_STUN_LONG_TERM_KEY_MD5_LEN);
     }
   ember_stun_builder_add_fingerprint (&b);
   t->len = ember_stun_builder_finish (&b, NULL);
@@ -121,36 +116,6 @@ turn_client_tx_start (EmberTurnClient *c, gint64 now, TxKind kind, const EmberAd
       return t;
     }
   return NULL;
-}
-
-/* A 438 (the old nonce expired meanwhile) is retried with the new nonce
- * under the old credentials; any other answer ends the release. */
-static void
-on_release_answer (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
-{
-  guint code = 0;
-  const guint8 *reason, *nonce;
-  gsize reason_len, nonce_len;
-  if (msg->klass == EMBER_STUN_CLASS_ERROR
-      && ember_stun_message_get_error_code (msg, &code, &reason, &reason_len) == EMBER_STUN_OK
-      && code == EMBER_STUN_ERROR_STALE_NONCE && t->auth_retries < EMBER_TURN_MAX_AUTH_RETRIES
-      && ember_stun_message_get_bytes (msg, EMBER_STUN_ATTR_NONCE, &nonce, &nonce_len)
-             == EMBER_STUN_OK
-      && nonce_len <= EMBER_STUN_NONCE_MAX)
-    {
-      memcpy (c->nonce, nonce, nonce_len);
-      c->nonce[nonce_len] = '\0';
-      t->auth_retries++;
-      t->sends = 0;
-      t->rto = EMBER_TURN_RTO_US;
-      if (build_request (c, t))
-        {
-          turn_client_tx_send (c, now, t);
-          return;
-        }
-    }
-  t->used = FALSE;
-  turn_client_release_done (c, now);
 }
 
 static void
@@ -199,7 +164,6 @@ on_success (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
       c->refresh_at = now + (gint64) lifetime * G_TIME_SPAN_SECOND * EMBER_TURN_REFRESH_PERCENT / 100;
       break;
     case TX_DEALLOCATE:
-    case TX_RELEASE_OLD:
       break;
     case TX_PERMISSION:
       {
@@ -311,9 +275,13 @@ on_error (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
       break;
     case TX_REFRESH:
       /* RFC 8656 §8: 437 — the server has no such allocation: it
-       * rebooted or expired it. */
+       * rebooted or expired it. 401 or 441 — it refuses the credentials
+       * the allocation was made with (expired, on a relay that checks
+       * every request): allocated anew, under renewed ones if any. */
       turn_client_lose_allocation (c);
       c->alloc_retry_at = now;
+      if (c->want_alloc)
+        turn_client_start_allocate (c, now);
       break;
     case TX_PERMISSION:
     case TX_CHANNEL:
@@ -332,7 +300,10 @@ on_error (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
             p->chan_ok = FALSE;
             p->chan_refresh_at = now + EMBER_TURN_RETRY_US;
           }
-        if (code == EMBER_STUN_ERROR_ALLOCATION_MISMATCH)
+        if (code == EMBER_STUN_ERROR_ALLOCATION_MISMATCH
+            || (c->have_next
+                && (code == EMBER_STUN_ERROR_UNAUTHENTICATED
+                    || code == EMBER_STUN_ERROR_WRONG_CREDENTIALS)))
           {
             turn_client_lose_allocation (c);
             c->alloc_retry_at = now;
@@ -341,7 +312,6 @@ on_error (EmberTurnClient *c, gint64 now, Tx *t, const EmberStunMessage *msg)
       }
     case TX_BINDING:
     case TX_DEALLOCATE:
-    case TX_RELEASE_OLD:
       break;
     }
 }
@@ -380,9 +350,7 @@ turn_client_handle_stun (EmberTurnClient *c, gint64 now, const guint8 *buf, gsiz
       && msg.integrity < 0)
     return EMBER_TURN_INPUT_INVALID;
   turn_client_mark_up (c, now);
-  if (t->kind == TX_RELEASE_OLD)
-    on_release_answer (c, now, t, &msg);
-  else if (msg.klass == EMBER_STUN_CLASS_SUCCESS)
+  if (msg.klass == EMBER_STUN_CLASS_SUCCESS)
     {
       t->used = FALSE;
       on_success (c, now, t, &msg);

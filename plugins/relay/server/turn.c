@@ -84,6 +84,27 @@ challenge (Ctx *x, guint code)
   resp_send (x, &b, 0);
 }
 
+/* The key of the live allocation of this 5-tuple when the request is
+ * one of its own (not an Allocate) under the username it was made with.
+ * Time-limited usernames expire while their allocations are in use: the
+ * expiry gates new allocations only, and an allocation is refreshed
+ * (with its permissions and channels) for as long as its client signs
+ * with the key it was made with, as a call outlives the credentials it
+ * started with. What the client may reach does not grow with it: its
+ * peers still have to accept it. */
+static gboolean
+allocation_key (Ctx *x, const guint8 *user, gsize ulen, guint8 key[RELAY_KEY_LEN])
+{
+  if (x->req->method == EMBER_STUN_METHOD_ALLOCATE)
+    return FALSE;
+  RelayAllocation *a = relay_allocation_find (x->s, x->listener, x->from);
+  if (a == NULL || a->expires <= x->now || strlen (a->username) != ulen
+      || memcmp (a->username, user, ulen) != 0)
+    return FALSE;
+  memcpy (key, a->key, RELAY_KEY_LEN);
+  return TRUE;
+}
+
 /* RFC 8489 §9.2.4, in its order. On success fills key and username. */
 static gboolean
 authenticate (Ctx *x, guint8 key[RELAY_KEY_LEN], char username[EMBER_STUN_USERNAME_MAX + 1])
@@ -112,7 +133,7 @@ authenticate (Ctx *x, guint8 key[RELAY_KEY_LEN], char username[EMBER_STUN_USERNA
       return FALSE;
     }
   if (rlen != strlen (s->realm) || memcmp (realm, s->realm, rlen) != 0 ||
-      !relay_credentials_key (s, user, ulen, key) ||
+      !(allocation_key (x, user, ulen, key) || relay_credentials_key (s, user, ulen, key)) ||
       ember_stun_message_verify_integrity (m, key, RELAY_KEY_LEN) != EMBER_STUN_OK)
     {
       s->stats.auth_failures++;

@@ -61,7 +61,7 @@ relay_set_relays (EmberBackend *be, const EmberRelaySpec *relays, guint n_relays
       if (r != NULL)
         {
           g_ptr_array_remove_fast (be->relays, r);
-          /* Other credentials: the relay rebooted (client.h). */
+          /* Renewed credentials: kept for its next allocation (client.h). */
           ember_turn_client_update_credentials (r->client, now, user, pass);
           r->config_creds = !own;
         }

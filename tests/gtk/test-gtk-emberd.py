@@ -22,7 +22,7 @@ import sys
 
 import dbus
 
-from harness import Failure, Harness, wait_for
+from harness import Failure, Harness, act, wait_for
 
 try:
     import pyatspi
@@ -238,13 +238,15 @@ def main():
 
         def switch_disconnects_and_reconnects_the_tunnel():
             tab('Status')
-            connection_switch().queryAction().doAction(0)
+            act('the switch to call Disconnect', lambda: connection_switch().queryAction().doAction(0),
+                lambda: net.state() != 'connected' or not checked(connection_switch()))
             wait_for('emberd disconnected', lambda: net.state() == 'disconnected')
             wait_for('the TUN gone', lambda: sh(
                 f'ip -n {net.ns("cl")} link show {TUN}').returncode != 0)
             h.wait_text('Disconnected')
             wait_for('the switch off', lambda: not checked(connection_switch()))
-            connection_switch().queryAction().doAction(0)
+            act('the switch to call Connect', lambda: connection_switch().queryAction().doAction(0),
+                lambda: net.state() != 'disconnected' or checked(connection_switch()))
             wait_for('emberd connected again', lambda: net.state() == 'connected', timeout=30)
             wait_for('the TUN back', lambda: sh(
                 f'ip -n {net.ns("cl")} link show {TUN}').returncode == 0)

@@ -11,7 +11,7 @@ import sys
 
 import dbus
 
-from harness import Failure, Harness, wait_for
+from harness import Failure, Harness, act, wait_for
 
 try:
     import pyatspi
@@ -196,30 +196,30 @@ def main():
             switch = h.find('the internet switch', is_role(pyatspi.ROLE_CHECK_BOX, 'Internet Resource'))
             if checked(switch):
                 raise Failure('the internet switch is on before anyone turned it on')
-            switch.queryAction().doAction(0)
+            act('SetInternetResource(true)', lambda: switch.queryAction().doAction(0),
+                lambda: calls(mock, 'SetInternetResource'))
             wait_for('SetInternetResource(true)', lambda: calls(mock, 'SetInternetResource') == [[True]])
             wait_for('the internet switch on', lambda: checked(switch))
             h.wait_text('All traffic goes through Office')
 
         def flipping_switch_disconnects_and_reconnects():
             tab('Status')
-            switch = connection_switch()
-            switch.queryAction().doAction(0)
-            wait_for('Disconnect called', lambda: len(calls(mock, 'Disconnect')) == 1)
+            act('Disconnect called', lambda: connection_switch().queryAction().doAction(0),
+                lambda: len(calls(mock, 'Disconnect')) == 1)
             h.wait_text('Disconnected')
             wait_for('the switch off', lambda: not checked(connection_switch()))
             wait_for('a "disconnected" notification', lambda: any(
                 'Disconnected from Ember' in str(args[3]) for args in calls(notes, 'Notify')))
-            connection_switch().queryAction().doAction(0)
-            wait_for('Connect called', lambda: len(calls(mock, 'Connect')) == 1)
+            act('Connect called', lambda: connection_switch().queryAction().doAction(0),
+                lambda: len(calls(mock, 'Connect')) == 1)
             h.wait_text('Connected to portal.example.net')
             wait_for('the switch on', lambda: checked(connection_switch()))
 
         def refused_action_is_said_and_switch_stays():
             mock.Refuse('Disconnect', 'org.freedesktop.DBus.Error.AccessDenied',
                         'not authorized for org.ember.Ember1.disconnect')
-            connection_switch().queryAction().doAction(0)
-            wait_for('the refused Disconnect', lambda: len(calls(mock, 'Disconnect')) == 2)
+            act('the refused Disconnect', lambda: connection_switch().queryAction().doAction(0),
+                lambda: len(calls(mock, 'Disconnect')) == 2)
             h.wait_text('Not allowed to disconnect: this computer\'s policy refused it '
                         '(not authorized for org.ember.Ember1.disconnect).')
             wait_for('the switch back on', lambda: checked(connection_switch()))

@@ -157,6 +157,78 @@ variant_json (GVariant *v)
   return json_gvariant_serialize (v);
 }
 
+static gboolean
+bool_of (GVariant *dict, const char *key)
+{
+  gboolean v = FALSE;
+  if (dict != NULL)
+    g_variant_lookup (dict, key, "b", &v);
+  return v;
+}
+
+/* The Dns property as lines under "DNS:" (nothing when it is empty). */
+static void
+print_dns (GVariant *dns)
+{
+  g_autoptr (GVariant) servers = NULL;
+  const char *system = str_of (dns, "system");
+  const char *plugin = str_of (dns, "plugin");
+
+  if (dns == NULL || g_variant_n_children (dns) == 0)
+    return;
+  if (*system)
+    printf ("DNS:         %s, %s; upstreams through %s; %" G_GUINT64_FORMAT
+            " name(s) with proxy addresses\n",
+            system, bool_of (dns, "applied") ? "asking the sentinels" : "not applied",
+            *plugin ? plugin : "no plugin", u64_of (dns, "proxy-names"));
+  else
+    printf ("DNS:         upstreams through %s\n", *plugin ? plugin : "no plugin");
+  servers = g_variant_lookup_value (dns, "servers", G_VARIANT_TYPE ("aa{sv}"));
+  for (gsize i = 0; servers != NULL && i < g_variant_n_children (servers); i++)
+    {
+      g_autoptr (GVariant) v = g_variant_get_child_value (servers, i);
+      const char *v4 = str_of (v, "ipv4"), *v6 = str_of (v, "ipv6");
+      const char *up = str_of (v, "upstream");
+
+      if (*v4 || *v6)
+        printf ("             %s%s%s -> %s\n", v4, *v4 && *v6 ? "  " : "", v6,
+                *up ? up : "(no upstream: resource names only)");
+      else
+        printf ("             -> %s\n", *up ? up : "(none)");
+    }
+}
+
+/* A gateway's Clients: one line each, with the names of its resources. */
+static void
+print_clients (GVariant *clients, GVariant *resources)
+{
+  printf ("Clients:     %" G_GSIZE_FORMAT "\n",
+          clients != NULL ? g_variant_n_children (clients) : (gsize) 0);
+  for (gsize i = 0; clients != NULL && i < g_variant_n_children (clients); i++)
+    {
+      g_autoptr (GVariant) c = g_variant_get_child_value (clients, i);
+      g_autoptr (GVariant) ids = g_variant_lookup_value (c, "resources", G_VARIANT_TYPE ("as"));
+      g_autoptr (GString) names = g_string_new (NULL);
+
+      for (gsize k = 0; ids != NULL && k < g_variant_n_children (ids); k++)
+        {
+          const char *id = NULL;
+          g_autofree char *name = NULL;
+
+          g_variant_get_child (ids, k, "&s", &id);
+          for (gsize j = 0; resources != NULL && j < g_variant_n_children (resources); j++)
+            {
+              g_autoptr (GVariant) r = g_variant_get_child_value (resources, j);
+              if (name == NULL && g_str_equal (str_of (r, "id"), id) && *str_of (r, "name"))
+                name = g_strdup (str_of (r, "name"));
+            }
+          g_string_append_printf (names, "%s%s", k ? ", " : "", name != NULL ? name : id);
+        }
+      printf ("             %s: %" G_GUINT64_FORMAT " authorization(s)%s%s\n", str_of (c, "id"),
+              u64_of (c, "authorizations"), names->len ? ": " : "", names->str);
+    }
+}
+
 static int
 cmd_status (EmberDBusEmber1 *p)
 {
@@ -164,6 +236,8 @@ cmd_status (EmberDBusEmber1 *p)
   GVariant *ident = ember_dbus_ember1_get_identity (p);
   GVariant *counters = ember_dbus_ember1_get_counters (p);
   GVariant *resources = ember_dbus_ember1_get_resources (p);
+  GVariant *dns = ember_dbus_ember1_get_dns (p);
+  GVariant *clients = ember_dbus_ember1_get_clients (p);
 
   if (opt_json)
     {
@@ -194,6 +268,10 @@ cmd_status (EmberDBusEmber1 *p)
       json_builder_add_value (b, variant_json (counters));
       json_builder_set_member_name (b, "resources");
       json_builder_add_value (b, variant_json (resources));
+      json_builder_set_member_name (b, "dns");
+      json_builder_add_value (b, variant_json (dns));
+      json_builder_set_member_name (b, "clients");
+      json_builder_add_value (b, variant_json (clients));
       json_builder_end_object (b);
       root = json_builder_get_root (b);
       print_json (root);
@@ -215,6 +293,9 @@ cmd_status (EmberDBusEmber1 *p)
     printf ("Internet:    %s\n", ember_dbus_ember1_get_internet_resource (p) ? "on" : "off");
     printf ("Resources:   %" G_GSIZE_FORMAT "\n",
             resources != NULL ? g_variant_n_children (resources) : (gsize) 0);
+    if (g_strcmp0 (ember_dbus_ember1_get_mode (p), "gateway") == 0)
+      print_clients (clients, resources);
+    print_dns (dns);
     printf ("Received:    %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " packets\n",
             u64_of (counters, "rx-bytes"), u64_of (counters, "rx-packets"));
     printf ("Sent:        %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " packets\n",
@@ -406,7 +487,8 @@ main (int argc, char **argv)
   g_option_context_set_summary (context,
                                 "Commands:\n"
                                 "  status                 the daemon's state, portal, interface, "
-                                "counters\n"
+                                "DNS,\n"
+                                "                         counters (a gateway: its clients)\n"
                                 "  resources              the resources and how each is reached\n"
                                 "  connect                connect a signed-in daemon\n"
                                 "  disconnect             take the tunnel down, keep the token\n"

@@ -382,6 +382,7 @@ mode_status (EmberDaemon *d, EmberStatus *st)
       sr->site = g_strdup (r->site != NULL ? r->site : "");
     }
   st->internet = c->internet;
+  ember_dns_shell_status (c->dns, st);
 }
 
 static EmberClientTunnel *

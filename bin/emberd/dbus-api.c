@@ -466,6 +466,8 @@ ember_dbus_api_new (const char *bus, const char *mode, const char *version,
   ember_dbus_ember1_set_tunnel_addresses (api->skeleton, NULL);
   ember_dbus_ember1_set_resources (api->skeleton, g_variant_new ("aa{sv}", NULL));
   ember_dbus_ember1_set_counters (api->skeleton, g_variant_new ("a{st}", NULL));
+  ember_dbus_ember1_set_dns (api->skeleton, g_variant_new ("a{sv}", NULL));
+  ember_dbus_ember1_set_clients (api->skeleton, g_variant_new ("aa{sv}", NULL));
   g_signal_connect (api->skeleton, "handle-sign-in", G_CALLBACK (on_sign_in), api);
   g_signal_connect (api->skeleton, "handle-sign-out", G_CALLBACK (on_sign_out), api);
   g_signal_connect (api->skeleton, "handle-connect", G_CALLBACK (on_connect), api);
@@ -512,6 +514,8 @@ resource_status (const EmberStatus *st, const EmberStatusResource *r, const char
     return "forbidden";
   if (g_str_equal (r->status, "gateway_offline"))
     return "gateway-offline";
+  if (g_str_equal (r->status, "serving"))
+    return "serving";
   return "not-connected";
 }
 
@@ -538,6 +542,58 @@ resources_variant (const EmberStatus *st)
         g_variant_builder_add (&b, "{sv}", "relay", g_variant_new_string (relay));
       if (g_str_equal (r->type, "internet"))
         g_variant_builder_add (&b, "{sv}", "enabled", g_variant_new_boolean (st->internet));
+      g_variant_builder_close (&b);
+    }
+  return g_variant_builder_end (&b);
+}
+
+static GVariant *
+dns_variant (const EmberStatus *st)
+{
+  const EmberStatusDns *dns = &st->dns;
+  GVariantBuilder b, servers;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  if (!*dns->system && !*dns->plugin && dns->servers->len == 0)
+    return g_variant_builder_end (&b);
+  g_variant_builder_init (&servers, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < dns->servers->len; i++)
+    {
+      const EmberStatusDnsServer *v = dns->servers->pdata[i];
+
+      g_variant_builder_open (&servers, G_VARIANT_TYPE ("a{sv}"));
+      g_variant_builder_add (&servers, "{sv}", "ipv4", g_variant_new_string (v->ipv4));
+      g_variant_builder_add (&servers, "{sv}", "ipv6", g_variant_new_string (v->ipv6));
+      g_variant_builder_add (&servers, "{sv}", "upstream", g_variant_new_string (v->upstream));
+      g_variant_builder_close (&servers);
+    }
+  g_variant_builder_add (&b, "{sv}", "system", g_variant_new_string (dns->system));
+  g_variant_builder_add (&b, "{sv}", "applied", g_variant_new_boolean (dns->applied));
+  g_variant_builder_add (&b, "{sv}", "plugin", g_variant_new_string (dns->plugin));
+  g_variant_builder_add (&b, "{sv}", "servers", g_variant_builder_end (&servers));
+  g_variant_builder_add (&b, "{sv}", "proxy-names", g_variant_new_uint64 (dns->proxy_names));
+  return g_variant_builder_end (&b);
+}
+
+static GVariant *
+clients_variant (const EmberStatus *st)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < st->clients->len; i++)
+    {
+      const EmberStatusClient *c = st->clients->pdata[i];
+      GVariantBuilder ids;
+
+      g_variant_builder_init (&ids, G_VARIANT_TYPE ("as"));
+      for (guint k = 0; k < c->resources->len; k++)
+        g_variant_builder_add (&ids, "s", (const char *) c->resources->pdata[k]);
+      g_variant_builder_open (&b, G_VARIANT_TYPE ("a{sv}"));
+      g_variant_builder_add (&b, "{sv}", "id", g_variant_new_string (c->id));
+      g_variant_builder_add (&b, "{sv}", "authorizations",
+                             g_variant_new_uint64 (c->authorizations));
+      g_variant_builder_add (&b, "{sv}", "resources", g_variant_builder_end (&ids));
       g_variant_builder_close (&b);
     }
   return g_variant_builder_end (&b);
@@ -591,6 +647,8 @@ ember_dbus_api_update (EmberDbusApi *api, const EmberStatus *st)
   ember_dbus_ember1_set_tunnel_addresses (s, (const char *const *) addrs->pdata);
   ember_dbus_ember1_set_resources (s, resources_variant (st));
   ember_dbus_ember1_set_internet_resource (s, st->internet);
+  ember_dbus_ember1_set_dns (s, dns_variant (st));
+  ember_dbus_ember1_set_clients (s, clients_variant (st));
   if (api->counters_at == 0 || now - api->counters_at >= COUNTERS_PERIOD_US)
     {
       api->counters_at = now;

@@ -6,7 +6,8 @@
  *   - properties: set from the daemon's status snapshot (status.h), the
  *     same value the status file gets, so the two tell the same facts;
  *     the generated skeleton emits PropertiesChanged for a value that
- *     changed (Counters at most once a second);
+ *     changed (Counters at most once a second); Dns, and on a gateway the
+ *     served Resources and Clients, come from the same snapshot;
  *   - methods: each checks its polkit action first, per call, with the
  *     caller's system-bus-name subject (user interaction when the call
  *     allows interactive authorization); a refusal is

@@ -32,6 +32,7 @@ struct _EmberDnsShell {
   EmberDnsTranslator *nat;       /* gateway (borrowed) */
   EmberSysdns *sysdns;           /* client, once the TUN is up */
   EmberSysdnsMode sysdns_mode;
+  gboolean applied;              /* the system resolver asks the sentinels */
   EmberDnsShellKick kick;
   gpointer kick_data;
   EmberPlugin *plugin;           /* owned by the registry */
@@ -383,11 +384,16 @@ ember_dns_shell_tun_up (EmberDnsShell *ds)
   cfg.servers = servers;
   cfg.n_servers = k;
   cfg.default_route = TRUE;
+  ember_daemon_status_changed (d);
   if (!ember_sysdns_apply (ds->sysdns, &cfg, &error))
     {
       g_warning ("DNS: cannot point the system resolver at %s: %s", d->ifname, error->message);
+      ds->applied = FALSE;
       return;
     }
+  /* system=none leaves the resolver alone: nothing asks the sentinels
+   * unless the user points something at them. */
+  ds->applied = ember_sysdns_get_mode (ds->sysdns) != EMBER_SYSDNS_NONE;
   g_info ("DNS: the system resolver asks %u sentinel(s) on %s (%s)", k, d->ifname,
           ember_sysdns_mode_name (ember_sysdns_get_mode (ds->sysdns)));
 }
@@ -399,8 +405,55 @@ ember_dns_shell_tun_down (EmberDnsShell *ds)
 
   if (ds == NULL || ds->sysdns == NULL)
     return;
+  ember_daemon_status_changed (ds->d);
   if (!ember_sysdns_revert (ds->sysdns, &error))
-    g_warning ("DNS: cannot give the system resolver back: %s", error->message);
+    {
+      g_warning ("DNS: cannot give the system resolver back: %s", error->message);
+      return;
+    }
+  ds->applied = FALSE;
+}
+
+void
+ember_dns_shell_status (EmberDnsShell *ds, EmberStatus *st)
+{
+  EmberStatusDns *out = &st->dns;
+  EmberDaemon *d;
+  gboolean tun;
+  guint n;
+
+  if (ds == NULL)  /* before start or after free */
+    return;
+  d = ds->d;
+  tun = ember_shell_has_tun (d->shell);
+  if (ds->sysdns != NULL)
+    ember_status_set (&out->system, ember_sysdns_mode_name (ember_sysdns_get_mode (ds->sysdns)));
+  out->applied = ds->applied;
+  ember_status_set (&out->plugin, ds->plugin != NULL && ds->backend != NULL ? ds->plugin->name
+                                                                              : "");
+  /* The client: one sentinel pair per upstream (sentinel 0 even with
+   * none, for resource names); the gateway: its upstreams alone. */
+  n = ds->stub != NULL ? MAX (ember_dns_stub_n_sentinels (ds->stub), 1u) : ds->n_upstreams;
+  for (guint i = 0; i < n; i++)
+    {
+      char s4[EMBER_ADDR_STRLEN] = "", s6[EMBER_ADDR_STRLEN] = "", up[EMBER_ADDR_PORT_STRLEN] = "";
+      EmberAddr a;
+
+      if (ds->stub != NULL && tun && d->iface4.family == EMBER_ADDR_IPV4)
+        {
+          ember_dns_stub_sentinel (i, EMBER_ADDR_IPV4, &a);
+          ember_addr_format (&a, s4);
+        }
+      if (ds->stub != NULL && tun && d->iface6.family == EMBER_ADDR_IPV6)
+        {
+          ember_dns_stub_sentinel (i, EMBER_ADDR_IPV6, &a);
+          ember_addr_format (&a, s6);
+        }
+      if (i < ds->n_upstreams)
+        ember_addr_format_port (&ds->upstreams[i], up);
+      ember_status_add_dns_server (st, s4, s6, up);
+    }
+  out->proxy_names = ds->stub != NULL ? ember_dns_stub_n_proxy_names (ds->stub) : 0;
 }
 
 static void
@@ -593,7 +646,10 @@ ember_dns_shell_drain (EmberDnsShell *ds, gint64 now)
         }
     }
   if (added)
-    save_map (ds);
+    {
+      save_map (ds);
+      ember_daemon_status_changed (ds->d);
+    }
   while ((n = ember_dns_stub_poll_packet (ds->stub, ds->buf, sizeof ds->buf, 0)) > 0)
     ember_shell_write_tun (ds->d->shell, ds->buf, n);
   while ((n = ember_dns_stub_poll_answer (ds->stub, ds->buf, sizeof ds->buf, &asker)) > 0)

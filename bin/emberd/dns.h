@@ -74,6 +74,11 @@ void ember_dns_shell_portal_message (EmberDnsShell *ds, const EmberPortalMessage
 gboolean ember_dns_shell_handle_tun (EmberDnsShell *ds, gint64 now, guint8 *buf, gsize cap,
                                      gsize off, gsize len);
 void ember_dns_shell_handle_timeout (EmberDnsShell *ds, gint64 now);
+/* The DNS facts of the status (status.h, "dns"): the system DNS control
+ * in use and whether the resolver asks the sentinels now, the plugin,
+ * per upstream the sentinels in front of it on the TUN (client), the
+ * names with proxy addresses. */
+void ember_dns_shell_status (EmberDnsShell *ds, EmberStatus *status);
 /* Moves the stub's (or translator's) output: proxy addresses to the
  * tunnel, answers to the TUN, queries to the plugin. */
 void ember_dns_shell_drain (EmberDnsShell *ds, gint64 now);

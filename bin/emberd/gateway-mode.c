@@ -43,11 +43,21 @@
 /* The portal hands clients tunnel addresses from these ranges. */
 #define CLIENT_RANGES "100.64.0.0/11;fd00:2021:1111::/107"
 
+/* What the portal said about a resource (for status: the policy keeps
+ * only what the packet path needs). */
+typedef struct {
+  char *name;
+  char *address;
+  char *site;
+  const char *type;
+} Served;
+
 typedef struct {
   EmberDaemon d;
   EmberGatewayTunnel *tunnel;
   EmberGatewayNat *nat;
   EmberDnsShell *dns;          /* lookups of proxy addresses' names (dns.h) */
+  GHashTable *served;          /* resource id -> Served, of authorizations the portal sent */
   guint8 buf[EMBER_WG_TRANSMIT_MAX];
   EmberTokenBucket denial_log;
   guint64 denials_unlogged;
@@ -125,6 +135,138 @@ open_tun (Gateway *g, const EmberPortalGatewayInit *init)
     }
   g_info ("forwarding from %s, masquerading (nftables table %s)", d->ifname,
           ember_gateway_nat_get_table (g->nat));
+}
+
+/* ---- Status ---------------------------------------------------------------------- */
+
+static void
+served_free (gpointer data)
+{
+  Served *r = data;
+  g_free (r->name);
+  g_free (r->address);
+  g_free (r->site);
+  g_free (r);
+}
+
+static void
+track_served (Gateway *g, const EmberPortalResource *pr)
+{
+  Served *r = g_new0 (Served, 1);
+
+  r->name = g_strdup (pr->name);
+  r->site = g_strdup (pr->site.name);
+  switch (pr->type)
+    {
+    case EMBER_PORTAL_RESOURCE_CIDR:
+      r->type = "cidr";
+      r->address = ember_cidr_to_string (&pr->cidr);
+      break;
+    case EMBER_PORTAL_RESOURCE_DNS:
+      r->type = "dns";
+      r->address = g_strdup (pr->dns_pattern);
+      break;
+    case EMBER_PORTAL_RESOURCE_INTERNET:
+      r->type = "internet";
+      r->address = g_strdup ("");
+      break;
+    }
+  g_hash_table_replace (g->served, g_strdup (pr->id.str), r);
+}
+
+static void
+track_portal_resources (Gateway *g, const EmberPortalMessage *msg)
+{
+  switch (msg->event)
+    {
+    case EMBER_PORTAL_EVENT_GATEWAY_INIT:
+      for (guint i = 0; i < msg->u.gateway_init.n_authorizations; i++)
+        track_served (g, &msg->u.gateway_init.authorizations[i].resource);
+      break;
+    case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
+      track_served (g, &msg->u.authorize_flow.resource);
+      break;
+    case EMBER_PORTAL_EVENT_RESOURCE_UPDATED:
+      if (g_hash_table_contains (g->served, msg->u.resource.id.str))
+        track_served (g, &msg->u.resource);
+      break;
+    default:
+      break;
+    }
+}
+
+static void
+status_client (EmberGatewayClient *client, gpointer data)
+{
+  GPtrArray *live = data;
+
+  if (ember_gateway_client_get_n_authorizations (client) > 0)
+    g_ptr_array_add (live, client);
+}
+
+static int
+by_client_id (gconstpointer a, gconstpointer b)
+{
+  return strcmp (ember_gateway_client_get_id (*(EmberGatewayClient *const *) a),
+                 ember_gateway_client_get_id (*(EmberGatewayClient *const *) b));
+}
+
+static int
+by_resource_name (gconstpointer a, gconstpointer b)
+{
+  const EmberStatusResource *x = *(EmberStatusResource *const *) a;
+  const EmberStatusResource *y = *(EmberStatusResource *const *) b;
+  int c = strcmp (x->name, y->name);
+  return c != 0 ? c : strcmp (x->id, y->id);
+}
+
+/* The resources some client may reach now and the clients with live
+ * flows, sorted so an unchanged state gives the same snapshot (no
+ * PropertiesChanged for a new order). What the portal described of a
+ * resource nobody holds any more is forgotten: a new authorization
+ * describes it again. */
+static void
+mode_status (EmberDaemon *d, EmberStatus *st)
+{
+  Gateway *g = (Gateway *) d;
+  g_autoptr (GPtrArray) live = g_ptr_array_new ();
+  g_autoptr (GHashTable) held = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter it;
+  gpointer key, value;
+
+  ember_gateway_policy_foreach_client (ember_gateway_tunnel_get_policy (g->tunnel), status_client,
+                                       live);
+  g_ptr_array_sort (live, by_client_id);
+  for (guint i = 0; i < live->len; i++)
+    {
+      EmberGatewayClient *client = live->pdata[i];
+      guint n = ember_gateway_client_get_n_authorizations (client);
+      EmberStatusClient *sc = ember_status_add_client (st, ember_gateway_client_get_id (client), n);
+
+      for (guint k = 0; k < n; k++)
+        {
+          const char *id = ember_gateway_client_get_authorization (client, k);
+
+          g_ptr_array_add (sc->resources, g_strdup (id));
+          g_hash_table_add (held, (gpointer) id);
+        }
+    }
+  g_hash_table_iter_init (&it, g->served);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    if (!g_hash_table_contains (held, key))
+      g_hash_table_iter_remove (&it);
+  g_hash_table_iter_init (&it, held);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    {
+      Served *r = g_hash_table_lookup (g->served, key);
+      EmberStatusResource *sr = ember_status_add_resource (
+          st, key, r != NULL ? r->name : "", r != NULL ? r->address : "",
+          r != NULL ? r->type : "", "serving", NULL);
+
+      ember_status_set (&sr->site, r != NULL ? r->site : "");
+    }
+  g_ptr_array_sort (st->resources, by_resource_name);
+  ember_dns_shell_status (g->dns, st);
 }
 
 /* ---- Shell callbacks ------------------------------------------------------------ */
@@ -243,6 +385,7 @@ mode_portal_message (EmberDaemon *d, gint64 now, const EmberPortalMessage *msg)
       ember_gateway_tunnel_set_wall_clock (g->tunnel, now, g_get_real_time ());
       open_tun (g, &msg->u.gateway_init);
     }
+  track_portal_resources (g, msg);
   ember_gateway_tunnel_handle_portal (g->tunnel, now, msg);
   ember_daemon_status_changed (d);
   drain (g, now);
@@ -278,6 +421,7 @@ static const EmberDaemonMode gateway_mode = {
   .portal_message = mode_portal_message,
   .host_addresses = mode_host_addresses,
   .drain = mode_drain,
+  .status = mode_status,
 };
 
 int
@@ -297,6 +441,7 @@ ember_gateway_mode_run (EmberConfig *config)
   int code = EMBER_EXIT_FAILURE;
 
   ember_token_bucket_init (&g.denial_log, DENIAL_LOG_RATE, DENIAL_LOG_BURST, now);
+  g.served = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, served_free);
   if (!ember_daemon_init (&g.d, config, EMBER_PORTAL_CHANNEL_GATEWAY, &gateway_mode, NULL, &code,
                           &error))
     goto out;
@@ -326,5 +471,6 @@ out:
   ember_daemon_clear (&g.d);
   g_clear_pointer (&g.nat, ember_gateway_nat_free);
   g_clear_pointer (&g.tunnel, ember_gateway_tunnel_free);
+  g_clear_pointer (&g.served, g_hash_table_unref);
   return code;
 }

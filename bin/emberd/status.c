@@ -39,13 +39,43 @@ connection_free (gpointer data)
   g_free (c);
 }
 
+static void
+dns_server_free (gpointer data)
+{
+  EmberStatusDnsServer *v = data;
+  g_free (v->ipv4);
+  g_free (v->ipv6);
+  g_free (v->upstream);
+  g_free (v);
+}
+
+static void
+client_free (gpointer data)
+{
+  EmberStatusClient *c = data;
+  g_free (c->id);
+  g_ptr_array_unref (c->resources);
+  g_free (c);
+}
+
 EmberStatus *
 ember_status_new (void)
 {
   EmberStatus *s = g_new0 (EmberStatus, 1);
   s->resources = g_ptr_array_new_with_free_func (resource_free);
   s->connections = g_ptr_array_new_with_free_func (connection_free);
+  s->dns.system = dup0 (NULL);
+  s->dns.plugin = dup0 (NULL);
+  s->dns.servers = g_ptr_array_new_with_free_func (dns_server_free);
+  s->clients = g_ptr_array_new_with_free_func (client_free);
   return s;
+}
+
+void
+ember_status_set (char **member, const char *value)
+{
+  g_free (*member);
+  *member = dup0 (value);
 }
 
 void
@@ -64,6 +94,10 @@ ember_status_free (EmberStatus *s)
   g_clear_pointer (&s->cidrs, g_ptr_array_unref);
   g_ptr_array_unref (s->resources);
   g_ptr_array_unref (s->connections);
+  g_free (s->dns.system);
+  g_free (s->dns.plugin);
+  g_ptr_array_unref (s->dns.servers);
+  g_ptr_array_unref (s->clients);
   g_free (s);
 }
 
@@ -95,6 +129,29 @@ ember_status_add_connection (EmberStatus *s, const char *peer_id, const char *st
   c->remote = dup0 (NULL);
   c->handshake_age_s = -1;
   g_ptr_array_add (s->connections, c);
+  return c;
+}
+
+EmberStatusDnsServer *
+ember_status_add_dns_server (EmberStatus *s, const char *ipv4, const char *ipv6,
+                             const char *upstream)
+{
+  EmberStatusDnsServer *v = g_new0 (EmberStatusDnsServer, 1);
+  v->ipv4 = dup0 (ipv4);
+  v->ipv6 = dup0 (ipv6);
+  v->upstream = dup0 (upstream);
+  g_ptr_array_add (s->dns.servers, v);
+  return v;
+}
+
+EmberStatusClient *
+ember_status_add_client (EmberStatus *s, const char *id, guint64 authorizations)
+{
+  EmberStatusClient *c = g_new0 (EmberStatusClient, 1);
+  c->id = dup0 (id);
+  c->authorizations = authorizations;
+  c->resources = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (s->clients, c);
   return c;
 }
 
@@ -183,6 +240,42 @@ ember_status_to_json (const EmberStatus *s)
       member_int (b, "handshake_age_s", c->handshake_age_s);
       member_int (b, "rx_bytes", (gint64) c->rx_bytes);
       member_int (b, "tx_bytes", (gint64) c->tx_bytes);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "dns");
+  json_builder_begin_object (b);
+  member_str (b, "system", s->dns.system);
+  json_builder_set_member_name (b, "applied");
+  json_builder_add_boolean_value (b, s->dns.applied);
+  member_str (b, "plugin", s->dns.plugin);
+  json_builder_set_member_name (b, "servers");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < s->dns.servers->len; i++)
+    {
+      EmberStatusDnsServer *v = s->dns.servers->pdata[i];
+      json_builder_begin_object (b);
+      member_str (b, "ipv4", v->ipv4);
+      member_str (b, "ipv6", v->ipv6);
+      member_str (b, "upstream", v->upstream);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  member_int (b, "proxy_names", (gint64) s->dns.proxy_names);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "clients");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < s->clients->len; i++)
+    {
+      EmberStatusClient *c = s->clients->pdata[i];
+      json_builder_begin_object (b);
+      member_str (b, "id", c->id);
+      member_int (b, "authorizations", (gint64) c->authorizations);
+      json_builder_set_member_name (b, "resources");
+      json_builder_begin_array (b);
+      for (guint k = 0; k < c->resources->len; k++)
+        json_builder_add_string_value (b, c->resources->pdata[k]);
+      json_builder_end_array (b);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -278,6 +371,110 @@ opt_object (Reader *rd, JsonObject *o, const char *name)
   return get_object (rd, o, "", name);
 }
 
+static gboolean
+opt_bool (Reader *rd, JsonObject *o, const char *where, const char *name)
+{
+  JsonNode *n;
+
+  if (o == NULL || !json_object_has_member (o, name))
+    return FALSE;
+  n = json_object_get_member (o, name);
+  if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_BOOLEAN)
+    return json_node_get_boolean (n);
+  if (!rd->failed)
+    g_set_error (rd->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                 "status: %s%s: expected a boolean", where, name);
+  rd->failed = TRUE;
+  return FALSE;
+}
+
+static JsonArray *
+opt_array (Reader *rd, JsonObject *o, const char *where, const char *name)
+{
+  JsonNode *n;
+
+  if (o == NULL || !json_object_has_member (o, name))
+    return NULL;
+  n = json_object_get_member (o, name);
+  if (JSON_NODE_HOLDS_ARRAY (n))
+    return json_node_get_array (n);
+  if (!rd->failed)
+    g_set_error (rd->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                 "status: %s%s: expected an array", where, name);
+  rd->failed = TRUE;
+  return NULL;
+}
+
+/* The element `i` of `a` as an object, or an error naming it. */
+static JsonObject *
+element_object (Reader *rd, JsonArray *a, const char *where, guint i)
+{
+  JsonNode *n = json_array_get_element (a, i);
+
+  if (JSON_NODE_HOLDS_OBJECT (n))
+    return json_node_get_object (n);
+  if (!rd->failed)
+    g_set_error (rd->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                 "status: %s[%u]: expected an object", where, i);
+  rd->failed = TRUE;
+  return NULL;
+}
+
+/* "dns" and "clients" (later members: empty when missing). */
+static void
+read_dns_and_clients (Reader *rd, JsonObject *root, EmberStatus *s)
+{
+  JsonObject *dns = opt_object (rd, root, "dns");
+  JsonArray *servers, *clients;
+
+  g_free (s->dns.system);
+  s->dns.system = opt_str (rd, dns, "dns.", "system");
+  s->dns.applied = opt_bool (rd, dns, "dns.", "applied");
+  g_free (s->dns.plugin);
+  s->dns.plugin = opt_str (rd, dns, "dns.", "plugin");
+  s->dns.proxy_names = opt_uint (rd, dns, "dns.", "proxy_names");
+  servers = opt_array (rd, dns, "dns.", "servers");
+  for (guint i = 0; servers != NULL && !rd->failed && i < json_array_get_length (servers); i++)
+    {
+      JsonObject *o = element_object (rd, servers, "dns.servers", i);
+      g_autofree char *ipv4 = NULL, *ipv6 = NULL, *upstream = NULL;
+
+      if (o == NULL)
+        return;
+      ipv4 = opt_str (rd, o, "dns.servers[].", "ipv4");
+      ipv6 = opt_str (rd, o, "dns.servers[].", "ipv6");
+      upstream = opt_str (rd, o, "dns.servers[].", "upstream");
+      ember_status_add_dns_server (s, ipv4, ipv6, upstream);
+    }
+  clients = opt_array (rd, root, "", "clients");
+  for (guint i = 0; clients != NULL && !rd->failed && i < json_array_get_length (clients); i++)
+    {
+      JsonObject *o = element_object (rd, clients, "clients", i);
+      g_autofree char *id = NULL;
+      EmberStatusClient *c;
+      JsonArray *ids;
+
+      if (o == NULL)
+        return;
+      id = get_str (rd, o, "clients[].", "id");
+      c = ember_status_add_client (s, id, opt_uint (rd, o, "clients[].", "authorizations"));
+      ids = opt_array (rd, o, "clients[].", "resources");
+      for (guint k = 0; ids != NULL && !rd->failed && k < json_array_get_length (ids); k++)
+        {
+          JsonNode *n = json_array_get_element (ids, k);
+
+          if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+            {
+              g_set_error (rd->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "status: clients[%u].resources[%u]: expected a string", i, k);
+              rd->failed = TRUE;
+              return;
+            }
+          g_ptr_array_add (c->resources, g_strdup (json_node_get_string (n)));
+        }
+    }
+}
+
 EmberStatus *
 ember_status_from_json (const char *text, GError **error)
 {
@@ -371,6 +568,8 @@ ember_status_from_json (const char *text, GError **error)
       c->rx_bytes = (guint64) get_int (&rd, o, "connections[].", "rx_bytes");
       c->tx_bytes = (guint64) get_int (&rd, o, "connections[].", "tx_bytes");
     }
+  if (!rd.failed)
+    read_dns_and_clients (&rd, root, s);
   if (rd.failed)
     return NULL;
   return g_steal_pointer (&s);
@@ -400,6 +599,86 @@ ember_status_write (const EmberStatus *s, const char *path, GError **error)
   return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, error);
 }
 
+static void
+print_dns (const EmberStatus *s, FILE *out)
+{
+  const EmberStatusDns *dns = &s->dns;
+
+  if (!*dns->system && !*dns->plugin && dns->servers->len == 0)
+    return;
+  if (*dns->system)
+    fprintf (out, "dns:        system resolver by %s, %s; upstreams through %s; %" G_GUINT64_FORMAT
+             " name(s) with proxy addresses\n",
+             dns->system,
+             dns->applied ? "asking the sentinels" : "not pointed at the sentinels",
+             *dns->plugin ? dns->plugin : "no plugin", dns->proxy_names);
+  else
+    fprintf (out, "dns:        upstreams through %s\n", *dns->plugin ? dns->plugin : "no plugin");
+  for (guint i = 0; i < dns->servers->len; i++)
+    {
+      const EmberStatusDnsServer *v = dns->servers->pdata[i];
+      g_autofree char *sentinels = g_strjoin ("  ", *v->ipv4 ? v->ipv4 : "",
+                                              *v->ipv6 ? v->ipv6 : "", NULL);
+
+      g_strstrip (sentinels);
+      if (*sentinels)
+        fprintf (out, "            %s -> %s\n", sentinels,
+                 *v->upstream ? v->upstream : "(no upstream: resource names only)");
+      else
+        fprintf (out, "            -> %s\n", *v->upstream ? v->upstream : "(none)");
+    }
+}
+
+/* A gateway: what it serves and to whom. */
+static void
+print_served (const EmberStatus *s, FILE *out)
+{
+  if (s->resources->len > 0)
+    {
+      fprintf (out, "\n%-20s %-24s %-9s %-16s %s\n", "SERVED RESOURCE", "ADDRESS", "TYPE",
+               "SITE", "CLIENTS");
+      for (guint i = 0; i < s->resources->len; i++)
+        {
+          EmberStatusResource *r = s->resources->pdata[i];
+          guint n = 0;
+
+          for (guint k = 0; k < s->clients->len; k++)
+            {
+              EmberStatusClient *c = s->clients->pdata[k];
+              for (guint j = 0; j < c->resources->len; j++)
+                n += g_str_equal (c->resources->pdata[j], r->id);
+            }
+          fprintf (out, "%-20s %-24s %-9s %-16s %u\n", r->name, *r->address ? r->address : "-",
+                   r->type, *r->site ? r->site : "-", n);
+        }
+    }
+  if (s->clients->len > 0)
+    {
+      fprintf (out, "\n%-36s %-14s %s\n", "CLIENT", "AUTHORIZATIONS", "RESOURCES");
+      for (guint i = 0; i < s->clients->len; i++)
+        {
+          EmberStatusClient *c = s->clients->pdata[i];
+          g_autoptr (GString) names = g_string_new (NULL);
+
+          for (guint k = 0; k < c->resources->len; k++)
+            {
+              const char *id = c->resources->pdata[k];
+              const char *name = id;
+
+              for (guint j = 0; j < s->resources->len; j++)
+                {
+                  EmberStatusResource *r = s->resources->pdata[j];
+                  if (g_str_equal (r->id, id) && *r->name)
+                    name = r->name;
+                }
+              g_string_append_printf (names, "%s%s", k ? ", " : "", name);
+            }
+          fprintf (out, "%-36s %-14" G_GUINT64_FORMAT " %s\n", c->id, c->authorizations,
+                   names->len ? names->str : "-");
+        }
+    }
+}
+
 void
 ember_status_print (const EmberStatus *s, FILE *out)
 {
@@ -416,7 +695,10 @@ ember_status_print (const EmberStatus *s, FILE *out)
              g_str_equal (s->mode, "client") ? (s->internet ? ", internet resource on"
                                                             : ", internet resource off")
                                              : "");
-  if (s->resources->len > 0)
+  print_dns (s, out);
+  if (g_str_equal (s->mode, "gateway"))
+    print_served (s, out);
+  else if (s->resources->len > 0)
     {
       fprintf (out, "\n%-20s %-24s %-9s %-14s %s\n", "RESOURCE", "ADDRESS", "TYPE", "STATUS",
                "GATEWAY");

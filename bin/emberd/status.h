@@ -14,12 +14,34 @@
  *    "interface": {"name": "ember0", "ipv4": "100.64.0.2", "ipv6": "fd00:2021:1111::2"},
  *    "resources": [{"id", "name", "address", "type", "site", "status", "gateway_id"}],
  *    "connections": [{"peer_id", "state", "path": "direct|relayed", "relay",
- *                     "local", "remote", "handshake_age_s", "rx_bytes", "tx_bytes"}]}
+ *                     "local", "remote", "handshake_age_s", "rx_bytes", "tx_bytes"}],
+ *    "dns": {"system": "file", "applied": true, "plugin": "do53",
+ *            "servers": [{"ipv4": "100.100.111.1", "ipv6": "fd00:2021:1111:8000:100:100:111:1",
+ *                         "upstream": "192.0.2.53:53"}],
+ *            "proxy_names": 2},
+ *    "clients": [{"id", "authorizations": 1, "resources": ["<resource id>"]}]}
  *
  * "since" is Unix seconds; "handshake_age_s" is -1 before the first
- * handshake; "relay" is "" on a direct path. "state", "identity",
- * "internet", "counters" and a resource's "site" came later: a reader
- * takes them as empty when missing. The daemon builds one snapshot of
+ * handshake; "relay" is "" on a direct path.
+ *
+ * On a gateway "resources" are the resources it serves (those some
+ * client holds an authorization for), each with status "serving" and no
+ * gateway_id, and "clients" the clients with live flows: how many
+ * resources each may reach now and which. A client's "clients" is [].
+ *
+ * "dns": the system DNS control in use ([dns] system: resolved,
+ * resolvconf, file or none; "" on a gateway, which leaves the host's
+ * resolver alone) and whether the system resolver asks the sentinels
+ * now; the upstream plugin; per upstream the sentinel addresses in front
+ * of it on the TUN (only the TUN's families, "" while it is down) and
+ * the upstream itself ("" for the sentinel that answers resource names
+ * when there is no upstream); how many names of the current dns
+ * resources have proxy addresses. A gateway lists its plugin's
+ * upstreams (its lookups for dns resources) without sentinels.
+ *
+ * "state", "identity", "internet", "counters", a resource's "site",
+ * "dns" and "clients" (and each member inside them) came later: a
+ * reader takes them as empty when missing. The daemon builds one snapshot of
  * this shape (ember_daemon_snapshot) for both the file and the D-Bus
  * API (dbus-api.h), so the two always tell the same facts.
  * Main thread only.
@@ -55,6 +77,28 @@ typedef struct {
   guint64 tx_bytes;
 } EmberStatusConnection;
 
+/* One sentinel pair on the TUN and the upstream behind it. */
+typedef struct {
+  char *ipv4;        /* "" when the TUN has no IPv4 (or is down) */
+  char *ipv6;
+  char *upstream;    /* "192.0.2.53:53", "[2001:db8::53]:853"; "" when none */
+} EmberStatusDnsServer;
+
+typedef struct {
+  char *system;        /* resolved | resolvconf | file | none; "" when not controlled */
+  gboolean applied;    /* the system resolver asks the sentinels now */
+  char *plugin;        /* the upstream plugin: do53 | dot | doh; "" when none opened */
+  GPtrArray *servers;  /* EmberStatusDnsServer, in upstream order */
+  guint64 proxy_names; /* names of the current dns resources with proxy addresses */
+} EmberStatusDns;
+
+/* Gateway: a client with live flows. */
+typedef struct {
+  char *id;
+  guint64 authorizations;  /* resources it may reach now */
+  GPtrArray *resources;    /* char *: their ids */
+} EmberStatusClient;
+
 typedef struct {
   guint64 rx_bytes, tx_bytes;       /* WireGuard datagram bytes, every peer */
   guint64 rx_packets, tx_packets;
@@ -84,6 +128,8 @@ typedef struct {
   GPtrArray *cidrs;
   GPtrArray *resources;    /* EmberStatusResource */
   GPtrArray *connections;  /* EmberStatusConnection */
+  EmberStatusDns dns;
+  GPtrArray *clients;      /* EmberStatusClient (gateway) */
 } EmberStatus;
 
 EmberStatus *ember_status_new (void);
@@ -97,6 +143,13 @@ EmberStatusResource *ember_status_add_resource (EmberStatus *status, const char 
                                                 const char *gateway_id);
 EmberStatusConnection *ember_status_add_connection (EmberStatus *status, const char *peer_id,
                                                     const char *state);
+EmberStatusDnsServer *ember_status_add_dns_server (EmberStatus *status, const char *ipv4,
+                                                   const char *ipv6, const char *upstream);
+/* A client with no resources yet (append ids to ->resources). */
+EmberStatusClient *ember_status_add_client (EmberStatus *status, const char *id,
+                                            guint64 authorizations);
+/* Sets a string member (NULL stands for ""), freeing the old value. */
+void ember_status_set (char **member, const char *value);
 
 char *ember_status_to_json (const EmberStatus *status);
 /* NULL with an error naming the member that is missing or of the wrong

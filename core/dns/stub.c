@@ -62,6 +62,8 @@ struct _EmberDnsStub {
   GQueue events;                /* EmberDnsStubEvent (owned) */
   guint64 next_token;
   EmberDnsStubStats stats;
+  gboolean names_counted;       /* n_names is for these resources and map_size */
+  guint n_names, map_size;
 };
 
 const char *
@@ -739,6 +741,7 @@ ember_dns_stub_set_resources (EmberDnsStub *stub, const EmberDnsStubResource *re
       stub->patterns[i] = stub->resources[i].pattern;
     }
   stub->n_resources = n;
+  stub->names_counted = FALSE;
 
   /* Addresses of resources that are gone stop being routed; the map
    * keeps them so they never go to another name. */
@@ -795,6 +798,7 @@ ember_dns_stub_load (EmberDnsStub *stub, const char *data, gsize len, GError **e
     return FALSE;
   ember_dns_proxy_map_free (stub->proxies);
   stub->proxies = map;
+  stub->names_counted = FALSE;
   return TRUE;
 }
 
@@ -903,6 +907,25 @@ void
 ember_dns_stub_get_stats (const EmberDnsStub *stub, EmberDnsStubStats *stats)
 {
   *stats = stub->stats;
+}
+
+guint
+ember_dns_stub_n_proxy_names (EmberDnsStub *stub)
+{
+  guint size = ember_dns_proxy_map_size (stub->proxies);
+  g_autoptr (GPtrArray) all = NULL;
+
+  /* Entries are never removed: a new one changes the size. */
+  if (stub->names_counted && size == stub->map_size)
+    return stub->n_names;
+  all = ember_dns_proxy_map_entries (stub->proxies);
+  stub->n_names = 0;
+  for (guint i = 0; i < all->len; i++)
+    if (resource_by_id (stub, &((EmberDnsProxy *) all->pdata[i])->resource) != NULL)
+      stub->n_names++;
+  stub->map_size = size;
+  stub->names_counted = TRUE;
+  return stub->n_names;
 }
 
 gboolean

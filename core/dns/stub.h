@@ -215,6 +215,12 @@ gint64 ember_dns_stub_poll_timeout (const EmberDnsStub *stub);
 
 void ember_dns_stub_get_stats (const EmberDnsStub *stub, EmberDnsStubStats *stats);
 
+/* How many names of the current dns resources have proxy addresses
+ * (handed out or loaded; those of resources that are gone are kept in
+ * the map but not counted). Counted again only after the map or the
+ * resources changed; for status. */
+guint ember_dns_stub_n_proxy_names (EmberDnsStub *stub);
+
 /* The proxy addresses of (name, resource) if the stub handed them out
  * (or loaded them); for status and tests. */
 gboolean ember_dns_stub_lookup_proxy (const EmberDnsStub *stub, const char *name,

@@ -762,6 +762,25 @@ ember_gateway_client_is_authorized (const EmberGatewayClient *client, const char
   return FALSE;
 }
 
+const char *
+ember_gateway_client_get_authorization (const EmberGatewayClient *client, guint i)
+{
+  g_return_val_if_fail (i < client->auths->len, NULL);
+  return ((Auth *) g_ptr_array_index (client->auths, i))->resource->id;
+}
+
+void
+ember_gateway_policy_foreach_client (EmberGatewayPolicy *policy, EmberGatewayClientFunc func,
+                                     gpointer user_data)
+{
+  GHashTableIter it;
+  gpointer value;
+
+  g_hash_table_iter_init (&it, policy->clients);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    func (value, user_data);
+}
+
 void
 ember_gateway_client_set_user_data (EmberGatewayClient *client, gpointer user_data)
 {

@@ -226,6 +226,14 @@ const guint8 *ember_gateway_client_get_preshared_key (const EmberGatewayClient *
 guint ember_gateway_client_get_n_authorizations (const EmberGatewayClient *client);
 gboolean ember_gateway_client_is_authorized (const EmberGatewayClient *client,
                                              const char *resource_id);
+/* The resource id of live authorization `i` (0 <= i <
+ * get_n_authorizations), in the order they were granted. */
+const char *ember_gateway_client_get_authorization (const EmberGatewayClient *client, guint i);
+/* Calls `func` for every client the policy holds (status), in no
+ * particular order; `func` must not change the policy. */
+typedef void (*EmberGatewayClientFunc) (EmberGatewayClient *client, gpointer user_data);
+void ember_gateway_policy_foreach_client (EmberGatewayPolicy *policy, EmberGatewayClientFunc func,
+                                          gpointer user_data);
 /* The owner's per-client state (the gateway tunnel's connection). */
 void ember_gateway_client_set_user_data (EmberGatewayClient *client, gpointer user_data);
 gpointer ember_gateway_client_get_user_data (const EmberGatewayClient *client);

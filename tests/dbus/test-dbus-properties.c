@@ -2,7 +2,8 @@
  * (GTestDBus, pointed to as the system bus): each fact of a status
  * snapshot becomes the property the XML describes — every resource
  * status, the relay of a relayed one, the internet switch, addresses
- * with their prefix, no identity while signed out — a daemon without
+ * with their prefix, the DNS facts, no identity while signed out, a
+ * gateway's served resources and clients — a daemon without
  * method handlers (a gateway) answers WrongMode without asking polkit,
  * and the Error signal carries its D-Bus error name. */
 #include <gio/gio.h>
@@ -122,6 +123,12 @@ snapshot (const char *state)
   c = ember_status_add_connection (st, "g2", "up");
   g_free (c->path);
   c->path = g_strdup ("direct");
+  ember_status_set (&st->dns.system, "resolved");
+  st->dns.applied = TRUE;
+  ember_status_set (&st->dns.plugin, "doh");
+  ember_status_add_dns_server (st, "100.100.111.1", "fd00:2021:1111:8000:100:100:111:1",
+                               "192.0.2.53:443");
+  st->dns.proxy_names = 4;
   return st;
 }
 
@@ -201,12 +208,128 @@ test_facts_become_properties (Fixture *fx, gconstpointer data)
   g_assert_true (g_variant_lookup (r6, "enabled", "b", &enabled));
   g_assert_true (enabled);
 
+  {
+    GVariant *dns = ember_dbus_ember1_get_dns (fx->proxy);
+    g_autoptr (GVariant) servers = NULL;
+    g_autoptr (GVariant) first = NULL;
+    gboolean applied = FALSE;
+    guint64 names = 0;
+
+    assert_str (dns, "system", "resolved");
+    assert_str (dns, "plugin", "doh");
+    g_assert_true (g_variant_lookup (dns, "applied", "b", &applied));
+    g_assert_true (applied);
+    g_assert_true (g_variant_lookup (dns, "proxy-names", "t", &names));
+    g_assert_cmpuint (names, ==, 4);
+    servers = g_variant_lookup_value (dns, "servers", G_VARIANT_TYPE ("aa{sv}"));
+    g_assert_nonnull (servers);
+    g_assert_cmpuint (g_variant_n_children (servers), ==, 1);
+    first = g_variant_get_child_value (servers, 0);
+    assert_str (first, "ipv4", "100.100.111.1");
+    assert_str (first, "ipv6", "fd00:2021:1111:8000:100:100:111:1");
+    assert_str (first, "upstream", "192.0.2.53:443");
+    /* A client serves nobody. */
+    g_assert_cmpuint (g_variant_n_children (ember_dbus_ember1_get_clients (fx->proxy)), ==, 0);
+  }
+
   /* Signed out: no identity, though the key is still known. */
   ember_dbus_api_update (fx->api, out);
   for (int i = 0; i < 100 && g_strcmp0 (ember_dbus_ember1_get_state (fx->proxy), "signed-out");
        i++)
     spin (20);
   g_assert_cmpuint (g_variant_n_children (ember_dbus_ember1_get_identity (fx->proxy)), ==, 0);
+}
+
+static void
+on_changed (GDBusProxy *proxy, GVariant *changed, GStrv invalidated, gpointer data)
+{
+  GPtrArray *names = data;
+  GVariantIter it;
+  const char *name;
+
+  (void) proxy;
+  (void) invalidated;
+  g_variant_iter_init (&it, changed);
+  while (g_variant_iter_next (&it, "{&sv}", &name, NULL))
+    g_ptr_array_add (names, g_strdup (name));
+}
+
+static gboolean
+changed_has (GPtrArray *names, const char *name)
+{
+  for (guint i = 0; i < names->len; i++)
+    if (g_str_equal (names->pdata[i], name))
+      return TRUE;
+  return FALSE;
+}
+
+/* A gateway's snapshot: the resources it serves ("serving") and the
+ * clients with live flows; a change of the DNS facts alone is a
+ * PropertiesChanged of Dns alone. */
+static void
+test_gateway_facts (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (EmberStatus) st = ember_status_new ();
+  g_autoptr (GPtrArray) changed = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GVariant) lan = NULL, c0 = NULL, c1 = NULL, ids = NULL;
+  GVariant *clients;
+  EmberStatusClient *c;
+  EmberStatusResource *r;
+  guint64 n = 0;
+  gboolean applied = TRUE;
+  const char *id = NULL;
+
+  (void) data;
+  st->mode = g_strdup ("gateway");
+  st->state = g_strdup ("connected");
+  st->portal_url = g_strdup ("wss://portal.example");
+  st->portal_state = g_strdup ("joined");
+  st->ifname = g_strdup ("ember0");
+  st->ipv4 = g_strdup ("100.64.0.3");
+  st->ipv6 = g_strdup ("");
+  st->public_key = g_strdup ("");
+  r = ember_status_add_resource (st, "r1", "lan", "10.20.0.0/24", "cidr", "serving", NULL);
+  ember_status_set (&r->site, "home");
+  c = ember_status_add_client (st, "c1", 1);
+  g_ptr_array_add (c->resources, g_strdup ("r1"));
+  c = ember_status_add_client (st, "c2", 1);
+  g_ptr_array_add (c->resources, g_strdup ("r1"));
+  ember_status_set (&st->dns.plugin, "do53");
+  ember_status_add_dns_server (st, NULL, NULL, "10.20.0.53:53");
+  ember_dbus_api_update (fx->api, st);
+  for (int i = 0; i < 100 && g_strcmp0 (ember_dbus_ember1_get_state (fx->proxy), "connected");
+       i++)
+    spin (20);
+  lan = resource (fx->proxy, "r1");
+  assert_str (lan, "status", "serving");
+  assert_str (lan, "site", "home");
+  clients = ember_dbus_ember1_get_clients (fx->proxy);
+  g_assert_cmpuint (g_variant_n_children (clients), ==, 2);
+  c0 = g_variant_get_child_value (clients, 0);
+  c1 = g_variant_get_child_value (clients, 1);
+  assert_str (c0, "id", "c1");
+  assert_str (c1, "id", "c2");
+  g_assert_true (g_variant_lookup (c1, "authorizations", "t", &n));
+  g_assert_cmpuint (n, ==, 1);
+  ids = g_variant_lookup_value (c1, "resources", G_VARIANT_TYPE ("as"));
+  g_assert_nonnull (ids);
+  g_variant_get_child (ids, 0, "&s", &id);
+  g_assert_cmpstr (id, ==, "r1");
+  assert_str (ember_dbus_ember1_get_dns (fx->proxy), "system", "");
+  g_assert_true (g_variant_lookup (ember_dbus_ember1_get_dns (fx->proxy), "applied", "b",
+                                   &applied));
+  g_assert_false (applied);
+
+  /* Only the DNS facts change. */
+  g_signal_connect (fx->proxy, "g-properties-changed", G_CALLBACK (on_changed), changed);
+  ember_status_set (&((EmberStatusDnsServer *) st->dns.servers->pdata[0])->upstream,
+                    "10.20.0.54:53");
+  ember_dbus_api_update (fx->api, st);
+  for (int i = 0; i < 100 && !changed_has (changed, "Dns"); i++)
+    spin (20);
+  g_assert_true (changed_has (changed, "Dns"));
+  g_assert_false (changed_has (changed, "Clients"));
+  g_assert_false (changed_has (changed, "Resources"));
 }
 
 static void
@@ -292,6 +415,8 @@ main (int argc, char **argv)
     }
   g_test_add ("/dbus/properties/status-facts-become-the-properties", Fixture, NULL, setup,
               test_facts_become_properties, teardown);
+  g_test_add ("/dbus/properties/a-gateway-publishes-what-it-serves-and-to-whom", Fixture, NULL,
+              setup, test_gateway_facts, teardown);
   g_test_add ("/dbus/properties/a-daemon-without-handlers-answers-wrong-mode", Fixture, NULL,
               setup, test_no_handler_is_wrong_mode, teardown);
   g_test_add ("/dbus/properties/the-error-signal-names-the-error", Fixture, NULL, setup,

@@ -18,7 +18,8 @@
  * tunnel comes up, as a resource is added with `ember-portal apply` and
  * as traffic connects it, then drive every method allowed and denied,
  * through GDBus and through emberctl (--json parsed back, the table, the
- * exit codes). The parent process builds and removes everything; the
+ * exit codes); the client's Dns follows its TUN, and the gateway's
+ * Resources and Clients show what it serves to whom. The parent process builds and removes everything; the
  * checks run in a subprocess so a failure still cleans up. Needs root,
  * iproute2, ping, dbus-daemon and python3-dbusmock; every wait is
  * bounded.
@@ -809,6 +810,145 @@ check_sign_in (const char *token)
   g_assert_null (strstr (status, token));
 }
 
+static const char *
+dict_str (GVariant *dict, const char *key)
+{
+  const char *v = NULL;
+  if (dict == NULL || !g_variant_lookup (dict, key, "&s", &v))
+    return "";
+  return v;
+}
+
+/* The gateway, on its own bus, serves "lan" to this client: Resources
+ * lists it as "serving", Clients the client with its one authorization;
+ * emberctl shows them, in JSON and in its table. */
+static void
+check_gateway_serves (const char *lan_id)
+{
+  g_autofree char *address = gw_address ();
+  g_autoptr (GDBusConnection) bus = bus_connect_to (address);
+  g_autoptr (EmberDBusEmber1) gw = NULL;
+  g_autoptr (GVariant) client = NULL, ids = NULL, served = NULL;
+  g_autoptr (JsonParser) p = json_parser_new ();
+  g_autofree char *bin = program ("emberctl", "emberctl");
+  g_autofree char *line = NULL, *out = NULL, *want = NULL;
+  const char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+  const char *id = NULL;
+  guint64 n = 0;
+  int status = -1;
+  JsonObject *o;
+
+  g_assert_nonnull (bus);
+  gw = ember_dbus_ember1_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_NONE, NAME, OPATH, NULL, NULL);
+  g_assert_nonnull (gw);
+  for (int i = 0; i < 200 && g_variant_n_children (ember_dbus_ember1_get_clients (gw)) == 0; i++)
+    {
+      spin ();
+      g_usleep (50 * 1000);
+    }
+  g_assert_cmpuint (g_variant_n_children (ember_dbus_ember1_get_clients (gw)), ==, 1);
+  client = g_variant_get_child_value (ember_dbus_ember1_get_clients (gw), 0);
+  g_assert_cmpuint (strlen (dict_str (client, "id")), ==, 36);
+  g_assert_true (g_variant_lookup (client, "authorizations", "t", &n));
+  g_assert_cmpuint (n, ==, 1);
+  ids = g_variant_lookup_value (client, "resources", G_VARIANT_TYPE ("as"));
+  g_assert_nonnull (ids);
+  g_assert_cmpuint (g_variant_n_children (ids), ==, 1);
+  g_variant_get_child (ids, 0, "&s", &id);
+  g_assert_cmpstr (id, ==, lan_id);
+  g_assert_cmpuint (g_variant_n_children (ember_dbus_ember1_get_resources (gw)), ==, 1);
+  served = g_variant_get_child_value (ember_dbus_ember1_get_resources (gw), 0);
+  g_assert_cmpstr (dict_str (served, "id"), ==, lan_id);
+  g_assert_cmpstr (dict_str (served, "name"), ==, "lan");
+  g_assert_cmpstr (dict_str (served, "address"), ==, "10.20.0.0/24");
+  g_assert_cmpstr (dict_str (served, "site"), ==, "home");
+  g_assert_cmpstr (dict_str (served, "status"), ==, "serving");
+  /* A gateway leaves the host's resolver alone (its plugin, which
+   * tests/e2e/test-e2e-dns.sh checks, has no route to an upstream here). */
+  g_assert_cmpstr (dict_str (ember_dbus_ember1_get_dns (gw), "system"), ==, "");
+
+  line = g_strdup_printf ("DBUS_SYSTEM_BUS_ADDRESS=%s %s --json status", address, bin);
+  argv[2] = line;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                               &out, NULL, &status, NULL));
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  o = parse_object (p, out);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "clients")), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (
+                       json_array_get_object_element (json_object_get_array_member (o, "clients"),
+                                                      0),
+                       "id"),
+                   ==, dict_str (client, "id"));
+  g_clear_pointer (&out, g_free);
+  g_free (line);
+  line = g_strdup_printf ("DBUS_SYSTEM_BUS_ADDRESS=%s %s status", address, bin);
+  argv[2] = line;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                               &out, NULL, &status, NULL));
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  want = g_strdup_printf ("Clients:     1\n             %s: 1 authorization(s): lan\n",
+                          dict_str (client, "id"));
+  if (strstr (out, want) == NULL)
+    g_error ("emberctl status on the gateway lacks \"%s\":\n%s", want, out);
+}
+
+/* The client's Dns: the file backend applied, sentinels on the TUN in
+ * front of the upstream from the namespace's resolv.conf, no dns
+ * resource so no name; emberctl tells the same. */
+static void
+check_client_dns (void)
+{
+  g_autoptr (GVariant) servers = NULL, first = NULL;
+  g_autoptr (JsonParser) p = json_parser_new ();
+  g_autofree char *out = NULL;
+  gboolean applied = FALSE;
+  guint64 names = 1;
+  GVariant *dns;
+  JsonObject *o, *d;
+
+  for (int i = 0; i < 200 && !applied; i++)
+    {
+      spin ();
+      g_variant_lookup (ember_dbus_ember1_get_dns (w.proxy), "applied", "b", &applied);
+      if (!applied)
+        g_usleep (50 * 1000);
+    }
+  g_assert_true (applied);
+  dns = ember_dbus_ember1_get_dns (w.proxy);
+  g_assert_cmpstr (dict_str (dns, "system"), ==, "file");
+  g_assert_cmpstr (dict_str (dns, "plugin"), ==, "do53");
+  g_assert_true (g_variant_lookup (dns, "proxy-names", "t", &names));
+  g_assert_cmpuint (names, ==, 0);
+  servers = g_variant_lookup_value (dns, "servers", G_VARIANT_TYPE ("aa{sv}"));
+  g_assert_nonnull (servers);
+  g_assert_cmpuint (g_variant_n_children (servers), ==, 1);
+  first = g_variant_get_child_value (servers, 0);
+  g_assert_cmpstr (dict_str (first, "ipv4"), ==, "100.100.111.1");
+  g_assert_cmpstr (dict_str (first, "ipv6"), ==, "fd00:2021:1111:8000:100:100:111:1");
+  g_assert_cmpstr (dict_str (first, "upstream"), ==, "192.0.2.53:53");
+  g_assert_cmpuint (g_variant_n_children (ember_dbus_ember1_get_clients (w.proxy)), ==, 0);
+
+  g_assert_cmpint (ctl (&out, NULL, "--json status"), ==, 0);
+  o = parse_object (p, out);
+  d = json_object_get_object_member (o, "dns");
+  g_assert_nonnull (d);
+  g_assert_cmpstr (json_object_get_string_member (d, "system"), ==, "file");
+  g_assert_true (json_object_get_boolean_member (d, "applied"));
+  g_assert_cmpstr (json_object_get_string_member (
+                       json_array_get_object_element (json_object_get_array_member (d, "servers"),
+                                                      0),
+                       "upstream"),
+                   ==, "192.0.2.53:53");
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "clients")), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "status"), ==, 0);
+  g_assert_nonnull (strstr (out, "DNS:         file, asking the sentinels; upstreams through "
+                                 "do53; 0 name(s) with proxy addresses\n"
+                                 "             100.100.111.1  fd00:2021:1111:8000:100:100:111:1"
+                                 " -> 192.0.2.53:53\n"));
+  g_assert_null (strstr (out, "Clients:"));
+}
+
 /* Traffic connects the resource (connected-direct); `apply` adds one,
  * which appears in Resources; emberctl shows both, in JSON and in its
  * tables. */
@@ -841,6 +981,15 @@ check_resources (void)
       }
     g_assert_cmpuint (rx, >, 0);
   }
+  {
+    g_autoptr (GVariant) lan = NULL;
+    GVariant *all = ember_dbus_ember1_get_resources (w.proxy);
+
+    g_assert_cmpuint (g_variant_n_children (all), ==, 1);
+    lan = g_variant_get_child_value (all, 0);
+    check_gateway_serves (dict_str (lan, "id"));
+  }
+  check_client_dns ();
 
   from = w.changes->len;
   g_assert_cmpint (sh ("cd %s && %s/bin/ember-portal/ember-portal apply --config portal.conf "
@@ -930,8 +1079,11 @@ check_methods (const char *token)
   g_assert_cmpint (sh ("ip -n %s link show " TUN " >/dev/null 2>&1", cl), !=, 0);
   g_assert_cmpint (sh ("ip -n %s route show 10.20.0.0/24 | grep -q .", cl), !=, 0);
   g_assert_true (g_file_test (tfile, G_FILE_TEST_EXISTS));
-  /* Disconnected, names resolve as before Ember, byte for byte. */
+  /* Disconnected, names resolve as before Ember, byte for byte, and Dns
+   * says so: not applied, no sentinel while the TUN is down. */
   g_assert_true (resolv_holds (RESOLV_ORIGINAL, TRUE, 10));
+  g_assert_cmpint (saw_with (from, "Dns=", "'applied': <false>", 10), >=, 0);
+  g_assert_cmpint (saw_with (from, "Dns=", "'ipv4': <''>", 10), >=, 0);
   /* Counters are totals since emberd started, not of the machine that
    * went: still there after the next once-a-second update (2 s). */
   {
@@ -952,6 +1104,7 @@ check_methods (const char *token)
   g_assert_cmpint (saw (from, "InterfaceName=" TUN, 10), >=, 0);
   g_assert_cmpint (sh ("ip -n %s link show " TUN " >/dev/null 2>&1", cl), ==, 0);
   g_assert_true (resolv_holds ("nameserver 100.100.111.1\n", FALSE, 10));
+  g_assert_cmpint (saw_with (from, "Dns=", "'applied': <true>", 10), >=, 0);
 
   from = w.changes->len;
   g_assert_cmpint (ctl (&out, NULL, "--json reset"), ==, 0);

@@ -793,13 +793,17 @@ test_saved_map_survives_restart (void)
   EmberDnsStubResource moved = { { ID_OTHER }, "a.corp.example", EMBER_DNS_STACK_DUAL };
   EmberDnsStubEvent ev;
 
+  g_assert_cmpuint (ember_dns_stub_n_proxy_names (stub), ==, 0);
   get_a (stub, "a.corp.example", a);
   get_a (stub, "b.corp.example", b);
+  g_assert_cmpuint (ember_dns_stub_n_proxy_names (stub), ==, 2);
   saved = ember_dns_stub_save (stub, &len);
   g_test_message ("%s", saved);
 
   g_assert_true (ember_dns_stub_load (again, saved, len, &error));
   g_assert_no_error (error);
+  /* loaded names count before they are asked for again */
+  g_assert_cmpuint (ember_dns_stub_n_proxy_names (again), ==, 2);
   /* asked in the other order, the names keep their addresses */
   get_a (again, "b.corp.example", b2);
   get_a (again, "a.corp.example", a2);
@@ -811,13 +815,17 @@ test_saved_map_survives_restart (void)
   /* a new name gets an address no other name ever had */
   get_a (again, "c.corp.example", c);
   g_assert_true (memcmp (c, a, 4) != 0 && memcmp (c, b, 4) != 0);
+  g_assert_cmpuint (ember_dns_stub_n_proxy_names (again), ==, 3);
 
   /* the name moves to another resource: a new address, the old one
    * stays with the old (name, resource) and is unrouted */
   g_assert_true (ember_dns_stub_set_resources (again, &moved, 1, &error));
   g_assert_true (ember_dns_stub_poll_event (again, &ev));
   g_assert_cmpint (ev.type, ==, EMBER_DNS_STUB_EVENT_PROXY_REMOVED);
+  /* the names of a resource that is gone no longer count */
+  g_assert_cmpuint (ember_dns_stub_n_proxy_names (again), ==, 0);
   get_a (again, "a.corp.example", a3);
+  g_assert_cmpuint (ember_dns_stub_n_proxy_names (again), ==, 1);
   g_assert_true (memcmp (a3, a, 4) != 0 && memcmp (a3, b, 4) != 0 && memcmp (a3, c, 4) != 0);
 
   /* loading into a stub that already handed out addresses is refused */

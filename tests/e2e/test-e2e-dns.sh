@@ -9,7 +9,8 @@
 # proxy address, curl fetches the LAN's page by name through the tunnel
 # (the gateway resolving and translating), a name outside every resource
 # is forwarded to the real upstream, both also over TCP to the sentinel,
-# use-application-dns.net is NXDOMAIN,
+# use-application-dns.net is NXDOMAIN, `emberd --status` (JSON and
+# table) tells the client's DNS and what the gateway serves to whom,
 # and resolv.conf is back byte for byte once emberd stopped, also when
 # the stop follows a crash (SIGKILL) and a restart. TAP output.
 # Arguments: SOURCE-ROOT BUILD-ROOT
@@ -115,6 +116,52 @@ check "the IPv6 sentinel answers AAAA with an IPv6 proxy address ($v6)" v6_proxy
 canary=$(topo exec client dig +time=3 +tries=1 @100.100.111.1 use-application-dns.net A)
 nxdomain() { grep -q 'status: NXDOMAIN' <<<"$canary"; }
 check "use-application-dns.net gets NXDOMAIN" nxdomain
+
+# What emberd --status reports of it (the D-Bus API's Dns and Clients come
+# from the same snapshot, tests/dbus): on the client the file backend
+# applied, the do53 plugin, the sentinel pair on the TUN in front of the
+# public dnsmasq, and one resource name with proxy addresses; on the
+# gateway the dns resource it serves and this client with its flow.
+client_dns_ok() {
+  topo status client 2>/dev/null | jq -e '.dns.system == "file" and .dns.applied == true
+    and .dns.plugin == "do53" and (.dns.servers | length) == 1
+    and .dns.servers[0].ipv4 == "100.100.111.1"
+    and .dns.servers[0].ipv6 == "fd00:2021:1111:8000:100:100:111:1"
+    and .dns.servers[0].upstream == "192.0.2.53:53" and .dns.proxy_names == 1' >/dev/null
+}
+check "emberd --status --json tells the client's DNS: file, applied, do53, sentinels, upstream, 1 name" \
+  wait_for 10 client_dns_ok
+corp_id=$(topo status client 2>/dev/null | jq -r '.resources[] | select(.name == "corp") | .id')
+gateway_serves_ok() {
+  topo status gateway 2>/dev/null | jq -e --arg id "$corp_id" '
+    (.resources | map(select(.id == $id and .name == "corp" and .type == "dns"
+      and .address == "*.corp.example" and .site == "home" and .status == "serving")) | length) == 1
+    and (.clients | length) == 1 and .clients[0].authorizations == 1
+    and .clients[0].resources == [$id]
+    and (.clients[0].id as $c | [.connections[].peer_id] | index($c)) != null
+    and .dns.system == "" and .dns.plugin == "do53"
+    and .dns.servers[0].upstream == "10.20.0.10:53"' >/dev/null
+}
+check "emberd --status --json tells what the gateway serves ($corp_id) and to which client" \
+  gateway_serves_ok
+cl_table=$(topo exec client "$build/bin/emberd/emberd" --status --config "$dir/client/emberd.conf")
+gw_table=$(topo exec gateway "$build/bin/emberd/emberd" --status --config "$dir/gateway/emberd.conf")
+gw_client=$(topo status gateway 2>/dev/null | jq -r '.clients[0].id')
+tables_ok() {
+  grep -Eq '^dns: +system resolver by file, asking the sentinels; upstreams through do53; 1 name' \
+    <<<"$cl_table" &&
+    grep -Fq '100.100.111.1  fd00:2021:1111:8000:100:100:111:1 -> 192.0.2.53:53' <<<"$cl_table" &&
+    grep -Eq '^corp +\*\.corp\.example +dns +home +1$' <<<"$gw_table" &&
+    grep -Eq "^$gw_client +1 +corp\$" <<<"$gw_table" &&
+    grep -Eq '^ +-> 10\.20\.0\.10:53$' <<<"$gw_table"
+}
+if tables_ok; then
+  ok "emberd --status prints the same facts as tables"
+else
+  not_ok "emberd --status prints the same facts as tables"
+  sed 's/^/# client: /' <<<"$cl_table"
+  sed 's/^/# gateway: /' <<<"$gw_table"
+fi
 
 rc=$(topo emberd-stop client)
 stopped() { [[ $rc == 0 ]]; }

@@ -45,6 +45,43 @@ sample (void)
   c->rx_bytes = G_GUINT64_CONSTANT (5000000000);
   c->tx_bytes = 7;
   ember_status_add_connection (s, "g-2", "checking");
+  ember_status_set (&s->dns.system, "file");
+  s->dns.applied = TRUE;
+  ember_status_set (&s->dns.plugin, "dot");
+  ember_status_add_dns_server (s, "100.100.111.1", "fd00:2021:1111:8000:100:100:111:1",
+                               "192.0.2.53:853");
+  ember_status_add_dns_server (s, "100.100.111.2", NULL, "[2001:db8::53]:853");
+  s->dns.proxy_names = 3;
+  return s;
+}
+
+/* A gateway serving two resources to two clients. */
+static EmberStatus *
+gateway_sample (void)
+{
+  EmberStatus *s = ember_status_new ();
+  EmberStatusClient *c;
+  EmberStatusResource *r;
+
+  s->mode = g_strdup ("gateway");
+  s->pid = 7;
+  s->state = g_strdup ("connected");
+  s->portal_url = g_strdup ("ws://192.0.2.10:8080");
+  s->portal_state = g_strdup ("joined");
+  s->ifname = g_strdup ("ember0");
+  s->ipv4 = g_strdup ("100.64.0.3");
+  s->ipv6 = g_strdup ("");
+  r = ember_status_add_resource (s, "r-1", "lan", "10.20.0.0/24", "cidr", "serving", NULL);
+  ember_status_set (&r->site, "home");
+  r = ember_status_add_resource (s, "r-2", "wiki", "*.corp.example", "dns", "serving", NULL);
+  ember_status_set (&r->site, "home");
+  c = ember_status_add_client (s, "c-laptop", 2);
+  g_ptr_array_add (c->resources, g_strdup ("r-1"));
+  g_ptr_array_add (c->resources, g_strdup ("r-2"));
+  c = ember_status_add_client (s, "c-phone", 1);
+  g_ptr_array_add (c->resources, g_strdup ("r-2"));
+  ember_status_set (&s->dns.plugin, "do53");
+  ember_status_add_dns_server (s, NULL, NULL, "10.20.0.53:53");
   return s;
 }
 
@@ -58,6 +95,7 @@ test_round_trip (void)
   g_autofree char *again = NULL;
   EmberStatusConnection *c;
   EmberStatusResource *r;
+  EmberStatusDnsServer *v;
 
   g_assert_no_error (error);
   g_assert_cmpstr (b->mode, ==, "client");
@@ -89,9 +127,116 @@ test_round_trip (void)
   c = b->connections->pdata[1];
   g_assert_cmpstr (c->path, ==, "");
   g_assert_cmpint (c->handshake_age_s, ==, -1);
+  g_assert_cmpstr (b->dns.system, ==, "file");
+  g_assert_true (b->dns.applied);
+  g_assert_cmpstr (b->dns.plugin, ==, "dot");
+  g_assert_cmpuint (b->dns.proxy_names, ==, 3);
+  g_assert_cmpuint (b->dns.servers->len, ==, 2);
+  v = b->dns.servers->pdata[0];
+  g_assert_cmpstr (v->ipv4, ==, "100.100.111.1");
+  g_assert_cmpstr (v->ipv6, ==, "fd00:2021:1111:8000:100:100:111:1");
+  g_assert_cmpstr (v->upstream, ==, "192.0.2.53:853");
+  v = b->dns.servers->pdata[1];
+  g_assert_cmpstr (v->ipv6, ==, "");
+  g_assert_cmpstr (v->upstream, ==, "[2001:db8::53]:853");
+  g_assert_cmpuint (b->clients->len, ==, 0);
   /* And the same text again. */
   again = ember_status_to_json (b);
   g_assert_cmpstr (again, ==, json);
+}
+
+static void
+test_gateway_round_trip (void)
+{
+  g_autoptr (EmberStatus) a = gateway_sample ();
+  g_autofree char *json = ember_status_to_json (a);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberStatus) b = ember_status_from_json (json, &error);
+  g_autofree char *again = NULL;
+  EmberStatusClient *c;
+  EmberStatusResource *r;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (b->resources->len, ==, 2);
+  r = b->resources->pdata[1];
+  g_assert_cmpstr (r->status, ==, "serving");
+  g_assert_cmpstr (r->address, ==, "*.corp.example");
+  g_assert_cmpstr (r->gateway_id, ==, "");
+  g_assert_cmpuint (b->clients->len, ==, 2);
+  c = b->clients->pdata[0];
+  g_assert_cmpstr (c->id, ==, "c-laptop");
+  g_assert_cmpuint (c->authorizations, ==, 2);
+  g_assert_cmpuint (c->resources->len, ==, 2);
+  g_assert_cmpstr (c->resources->pdata[1], ==, "r-2");
+  c = b->clients->pdata[1];
+  g_assert_cmpuint (c->authorizations, ==, 1);
+  g_assert_cmpstr (b->dns.system, ==, "");
+  g_assert_false (b->dns.applied);
+  g_assert_cmpstr (b->dns.plugin, ==, "do53");
+  g_assert_cmpstr (((EmberStatusDnsServer *) b->dns.servers->pdata[0])->upstream, ==,
+                   "10.20.0.53:53");
+  again = ember_status_to_json (b);
+  g_assert_cmpstr (again, ==, json);
+}
+
+static char *
+printed (const EmberStatus *s)
+{
+  g_autofree char *dir = g_dir_make_tmp ("ember-status-XXXXXX", NULL);
+  g_autofree char *p = g_build_filename (dir, "out", NULL);
+  FILE *f = fopen (p, "w");
+  char *text = NULL;
+
+  g_assert_nonnull (f);
+  ember_status_print (s, f);
+  fclose (f);
+  g_assert_true (g_file_get_contents (p, &text, NULL, NULL));
+  g_unlink (p);
+  g_rmdir (dir);
+  return text;
+}
+
+static void
+assert_line (const char *text, const char *pattern)
+{
+  if (!g_regex_match_simple (pattern, text, G_REGEX_MULTILINE, 0))
+    g_error ("no line matches /%s/ in:\n%s", pattern, text);
+}
+
+/* The table tells the facts of the JSON: DNS on a client, what a gateway
+ * serves and to whom. */
+static void
+test_print_dns_and_served (void)
+{
+  g_autoptr (EmberStatus) client = sample ();
+  g_autoptr (EmberStatus) gw = gateway_sample ();
+  g_autoptr (EmberStatus) first = ember_status_new ();
+  g_autofree char *ct = printed (client);
+  g_autofree char *gt = printed (gw);
+  g_autofree char *ft = NULL;
+
+  assert_line (ct, "^dns: +system resolver by file, asking the sentinels; upstreams through dot; "
+                   "3 name\\(s\\) with proxy addresses$");
+  assert_line (ct, "^ +100\\.100\\.111\\.1  fd00:2021:1111:8000:100:100:111:1 -> "
+                   "192\\.0\\.2\\.53:853$");
+  assert_line (ct, "^ +100\\.100\\.111\\.2 -> \\[2001:db8::53\\]:853$");
+  g_assert_null (strstr (ct, "CLIENT"));
+  assert_line (gt, "^dns: +upstreams through do53$");
+  assert_line (gt, "^ +-> 10\\.20\\.0\\.53:53$");
+  assert_line (gt, "^lan +10\\.20\\.0\\.0/24 +cidr +home +1$");
+  assert_line (gt, "^wiki +\\*\\.corp\\.example +dns +home +2$");
+  assert_line (gt, "^c-laptop +2 +lan, wiki$");
+  assert_line (gt, "^c-phone +1 +wiki$");
+  /* Nothing known about DNS: no line at all. */
+  first->mode = g_strdup ("client");
+  first->portal_url = g_strdup ("");
+  first->portal_state = g_strdup ("");
+  first->ifname = g_strdup ("");
+  first->ipv4 = g_strdup ("");
+  first->ipv6 = g_strdup ("");
+  first->state = g_strdup ("");
+  ft = printed (first);
+  g_assert_null (strstr (ft, "dns:"));
 }
 
 static void
@@ -143,7 +288,49 @@ test_reads_first_version (void)
   g_assert_false (s->internet);
   g_assert_cmpuint (s->counters.rx_bytes, ==, 0);
   g_assert_cmpstr (((EmberStatusResource *) s->resources->pdata[0])->site, ==, "");
+  g_assert_cmpstr (s->dns.system, ==, "");
+  g_assert_false (s->dns.applied);
+  g_assert_cmpstr (s->dns.plugin, ==, "");
+  g_assert_cmpuint (s->dns.servers->len, ==, 0);
+  g_assert_cmpuint (s->dns.proxy_names, ==, 0);
+  g_assert_cmpuint (s->clients->len, ==, 0);
 }
+
+/* Members inside "dns" and "clients" are optional too: a "dns" with only
+ * its servers, a server with only its upstream, a client with only its
+ * id. */
+static void
+test_reads_partial_dns_and_clients (void)
+{
+  static const char text[]
+      = "{\"mode\":\"gateway\",\"pid\":7,\"portal\":{\"url\":\"ws://p\",\"state\":\"joined\","
+        "\"since\":1},\"interface\":{\"name\":\"\",\"ipv4\":\"\",\"ipv6\":\"\"},"
+        "\"resources\":[],\"connections\":[],"
+        "\"dns\":{\"servers\":[{\"upstream\":\"192.0.2.1:53\"}]},"
+        "\"clients\":[{\"id\":\"c\"}]}";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberStatus) s = ember_status_from_json (text, &error);
+  EmberStatusDnsServer *v;
+  EmberStatusClient *c;
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (s->dns.system, ==, "");
+  g_assert_cmpuint (s->dns.servers->len, ==, 1);
+  v = s->dns.servers->pdata[0];
+  g_assert_cmpstr (v->ipv4, ==, "");
+  g_assert_cmpstr (v->upstream, ==, "192.0.2.1:53");
+  g_assert_cmpuint (s->clients->len, ==, 1);
+  c = s->clients->pdata[0];
+  g_assert_cmpstr (c->id, ==, "c");
+  g_assert_cmpuint (c->authorizations, ==, 0);
+  g_assert_cmpuint (c->resources->len, ==, 0);
+}
+
+/* A file that is whole up to "connections": the later members follow. */
+#define BASE                                                                                  \
+  "{\"mode\":\"client\",\"pid\":1,\"portal\":{\"url\":\"u\",\"state\":\"joined\","              \
+  "\"since\":1},\"interface\":{\"name\":\"\",\"ipv4\":\"\",\"ipv6\":\"\"},\"resources\":[],"   \
+  "\"connections\":[]"
 
 static void
 test_bad_member_named (void)
@@ -160,6 +347,20 @@ test_bad_member_named (void)
       "portal.since" },
     { "{\"mode\":\"client\",\"pid\":1,\"internet\":\"yes\"}", "internet" },
     { "{\"mode\":\"client\",\"pid\":1,\"counters\":{\"rx_bytes\":\"x\"}}", "counters.rx_bytes" },
+    { BASE ",\"dns\":[]}", "dns: expected an object" },
+    { BASE ",\"dns\":{\"applied\":\"yes\"}}", "dns.applied" },
+    { BASE ",\"dns\":{\"system\":1}}", "dns.system" },
+    { BASE ",\"dns\":{\"proxy_names\":true}}", "dns.proxy_names" },
+    { BASE ",\"dns\":{\"servers\":{}}}", "dns.servers" },
+    { BASE ",\"dns\":{\"servers\":[1]}}", "dns.servers[0]" },
+    { BASE ",\"dns\":{\"servers\":[{\"upstream\":53}]}}", "dns.servers[].upstream" },
+    { BASE ",\"clients\":{}}", "clients: expected an array" },
+    { BASE ",\"clients\":[{}]}", "clients[].id" },
+    { BASE ",\"clients\":[{\"id\":\"c\"},\"c\"]}", "clients[1]" },
+    { BASE ",\"clients\":[{\"id\":\"c\",\"authorizations\":\"2\"}]}",
+      "clients[].authorizations" },
+    { BASE ",\"clients\":[{\"id\":\"c\",\"resources\":[\"r\",7]}]}",
+      "clients[0].resources[1]" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -180,5 +381,11 @@ main (int argc, char **argv)
   g_test_add_func ("/emberd/status/file-is-replaced-whole", test_file_atomic);
   g_test_add_func ("/emberd/status/names-a-bad-member", test_bad_member_named);
   g_test_add_func ("/emberd/status/reads-a-file-of-the-first-version", test_reads_first_version);
+  g_test_add_func ("/emberd/status/gateway-resources-and-clients-round-trip",
+                   test_gateway_round_trip);
+  g_test_add_func ("/emberd/status/reads-dns-and-clients-with-members-missing",
+                   test_reads_partial_dns_and_clients);
+  g_test_add_func ("/emberd/status/table-shows-dns-and-what-a-gateway-serves",
+                   test_print_dns_and_served);
   return g_test_run ();
 }

@@ -819,18 +819,45 @@ test_expiry_refreshed_by_new_authorization (void)
 }
 
 static void
+list_client (EmberGatewayClient *client, gpointer data)
+{
+  GString *out = data;
+
+  g_string_append_printf (out, "%s:", ember_gateway_client_get_id (client));
+  for (guint i = 0; i < ember_gateway_client_get_n_authorizations (client); i++)
+    g_string_append_printf (out, "%s%s", i ? "," : "",
+                            ember_gateway_client_get_authorization (client, i));
+  g_string_append (out, ";");
+}
+
+/* What emberd's status lists: each client with its live authorizations. */
+static char *
+listed (EmberGatewayPolicy *policy)
+{
+  GString *out = g_string_new (NULL);
+
+  ember_gateway_policy_foreach_client (policy, list_client, out);
+  return g_string_free (out, FALSE);
+}
+
+static void
 test_reject_removes_at_once (void)
 {
   g_autoptr (EmberGatewayPolicy) policy = ember_gateway_policy_new ();
   g_autoptr (GError) error = NULL;
+  g_autofree char *before = NULL, *after = NULL, *none = NULL;
 
   authorize (policy, "laptop", "100.64.0.1", "web", "10.0.0.0/24", NULL, 0, T0 + 60 * SEC);
   authorize (policy, "laptop", "100.64.0.1", "db", "10.9.0.0/24", NULL, 0, T0 + 60 * SEC);
+  before = listed (policy);
+  g_assert_cmpstr (before, ==, "laptop:web,db;");
   g_assert_cmpint (tcp_to (policy, T0, "laptop", "100.64.0.1", "10.0.0.7", 80), ==, PASS);
   g_assert_true (ember_gateway_policy_reject (policy, T0 + 1, "laptop", "web", &error));
   g_assert_no_error (error);
   expect_event (policy, EMBER_GATEWAY_EVENT_AUTHORIZATION_REMOVED, "laptop", "web", "rejected");
   expect_no_event (policy);
+  after = listed (policy);
+  g_assert_cmpstr (after, ==, "laptop:db;");
   g_assert_cmpint (tcp_to (policy, T0 + 1, "laptop", "100.64.0.1", "10.0.0.7", 80), ==,
                    EMBER_GATEWAY_DROP_NOT_AUTHORIZED);
   g_assert_cmpint (tcp_to (policy, T0 + 1, "laptop", "100.64.0.1", "10.9.0.7", 80), ==, PASS);
@@ -843,6 +870,9 @@ test_reject_removes_at_once (void)
   expect_event (policy, EMBER_GATEWAY_EVENT_AUTHORIZATION_REMOVED, "laptop", "db", "rejected");
   expect_event (policy, EMBER_GATEWAY_EVENT_CLIENT_DISCONNECTED, "laptop", NULL, "rejected");
   g_assert_cmpint (ember_gateway_policy_poll_timeout (policy), ==, G_MAXINT64);
+  /* Listed with nothing until the shell forgets it. */
+  none = listed (policy);
+  g_assert_cmpstr (none, ==, "laptop:;");
   /* Authorized again before the shell forgot it: back in business. */
   authorize (policy, "laptop", "100.64.0.1", "db", "10.9.0.0/24", NULL, 0, T0 + 60 * SEC);
   g_assert_cmpint (tcp_to (policy, T0 + 3, "laptop", "100.64.0.1", "10.9.0.7", 80), ==, PASS);

@@ -6,13 +6,17 @@
 # through the do53 plugin, (3) the stub answering 1000 names of the dns
 # resource *.corp.example itself. Every query of (2) and (3) crosses the
 # TUN twice (tun-linux's reader and writer threads, emberd's loop).
-# Prints queries per second and latency for each and the ratios. Needs
-# root; removes everything it made.
-# Usage: bench/dns-emberd.sh [BUILD_DIR] [SECONDS_PER_RUN]
+# Prints queries per second and latency for each and the ratios, the
+# CPU time per answered query of emberd's process (all its threads) and
+# of the dnsmasq (bench/dns-measure.sh), and the same three runs at one
+# offered load (dnsperf -Q; half the slower one's rate unless RATE is
+# given). Needs root; removes everything it made.
+# Usage: bench/dns-emberd.sh [BUILD_DIR] [SECONDS_PER_RUN] [RATE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 seconds=${2:-10}
+rate=${3:-}
 [[ $(id -u) -eq 0 ]] || { echo "bench/dns-emberd.sh: run as root (network namespaces)" >&2; exit 1; }
 for tool in dnsperf dnsmasq dig; do
   command -v "$tool" >/dev/null || { echo "bench/dns-emberd.sh: $tool is not installed" >&2; exit 1; }
@@ -38,29 +42,42 @@ for i in $(seq 1000); do echo "host$i.corp.example A"; done >"$dir/resource.txt"
 # addresses (a route, the saved map) once, which is not what is measured.
 topo exec client dnsperf -s 100.100.111.1 -d "$dir/resource.txt" -n 1 >/dev/null 2>&1 || true
 
-# run NAME SERVER FILE: prints "qps avg max stddev lost" (latency in ms)
-run() {
-  topo exec client dnsperf -s "$2" -d "$3" -l "$seconds" -c 4 -q 64 >"$dir/$1.log" 2>&1 || true
-  awk '
-    /Queries per second:/ { qps = $4 }
-    /Average Latency/ { avg = $4 * 1000; max = $8 * 1000 }
-    /Latency StdDev/ { sd = $4 * 1000 }
-    /Queries lost:/ { lost = $3 }
-    END { printf "%.0f %.3f %.3f %.3f %s\n", qps, avg, max, sd, lost }' "$dir/$1.log"
-}
+DNS_MEASURE_DIR=$dir
+DNS_MEASURE_EXEC="ip netns exec bdns-client"
+. bench/dns-measure.sh
+mpid=$(cat "$dir/public-dns.pid")
+epid=$(cat "$dir/emberd-client.pid")
 
-read -r dq da dm ds dl < <(run dnsmasq 192.0.2.53 "$dir/forward.txt")
-read -r eq ea em es el < <(run ember-forward 100.100.111.1 "$dir/forward.txt")
-read -r rq ra rm rs rl < <(run ember-resource 100.100.111.1 "$dir/resource.txt")
+# NAME SERVER FILE RATE SERVER_PID [UPSTREAM_PID]
+run() { dns_measure "$1" "$2" 53 "$3" "$seconds" "$4" "$5" "${6:-}"; }
+row() { printf '%-40s %9s %8s %8s %8s %6s %9s %9s\n' "$@"; }
 
-printf '%-40s %10s %9s %9s %9s %6s\n' "dnsperf in the client netns, $seconds s each" "qps" "avg ms" "max ms" "sd ms" "lost"
-printf '%-40s %10s %9s %9s %9s %6s\n' "dnsmasq directly (through the NAT)" "$dq" "$da" "$dm" "$ds" "$dl"
-printf '%-40s %10s %9s %9s %9s %6s\n' "emberd stub on the TUN -> dnsmasq" "$eq" "$ea" "$em" "$es" "$el"
-printf '%-40s %10s %9s %9s %9s %6s\n' "emberd stub on the TUN, resource names" "$rq" "$ra" "$rm" "$rs" "$rl"
-awk -v d="$dq" -v e="$eq" -v r="$rq" -v da="$da" -v ea="$ea" 'BEGIN {
-  if (d > 0) {
-    printf "forwarding rate, emberd / dnsmasq:   %.2f\n", e / d
-    printf "resource answers, emberd / dnsmasq:  %.2f\n", r / d
-  }
-  if (da > 0) printf "average latency, emberd / dnsmasq:   %.2f\n", ea / da
-}'
+# As fast as dnsperf goes, then all three at one offered load.
+read -r dq da dm ds dl dc du < <(run dnsmasq 192.0.2.53 "$dir/forward.txt" 0 "$mpid")
+read -r eq ea em es el ec eu < <(run ember-forward 100.100.111.1 "$dir/forward.txt" 0 "$epid" "$mpid")
+read -r rq ra rm rs rl rc ru < <(run ember-resource 100.100.111.1 "$dir/resource.txt" 0 "$epid")
+rate=${rate:-$(dns_measure_rate "$dq" "$eq")}
+read -r Dq Da Dm Ds Dl Dc Du < <(run dnsmasq-q 192.0.2.53 "$dir/forward.txt" "$rate" "$mpid")
+read -r Eq Ea Em Es El Ec Eu < <(run ember-forward-q 100.100.111.1 "$dir/forward.txt" "$rate" "$epid" "$mpid")
+read -r Rq Ra Rm Rs Rl Rc Ru < <(run ember-resource-q 100.100.111.1 "$dir/resource.txt" "$rate" "$epid")
+
+row "dnsperf in the client netns, $seconds s each" qps "avg ms" "max ms" "sd ms" lost "cpu us/q" "dnsmasq"
+row "dnsmasq directly (through the NAT)" "$dq" "$da" "$dm" "$ds" "$dl" "$dc" "$du"
+row "emberd stub on the TUN -> dnsmasq" "$eq" "$ea" "$em" "$es" "$el" "$ec" "$eu"
+row "emberd stub on the TUN, resource names" "$rq" "$ra" "$rm" "$rs" "$rl" "$rc" "$ru"
+echo "offered load $rate q/s:"
+row "dnsmasq directly (through the NAT)" "$Dq" "$Da" "$Dm" "$Ds" "$Dl" "$Dc" "$Du"
+row "emberd stub on the TUN -> dnsmasq" "$Eq" "$Ea" "$Em" "$Es" "$El" "$Ec" "$Eu"
+row "emberd stub on the TUN, resource names" "$Rq" "$Ra" "$Rm" "$Rs" "$Rl" "$Rc" "$Ru"
+awk -v d="$dq" -v e="$eq" -v r="$rq" -v da="$da" -v ea="$ea" -v ra="$ra" -v dc="$dc" \
+    -v ec="$ec" -v rc="$rc" -v Da="$Da" -v Ea="$Ea" -v Ra="$Ra" -v Dc="$Dc" -v Ec="$Ec" \
+    -v Rc="$Rc" -v rate="$rate" '
+  function ratio(a, b) { return (a + 0 > 0 && b + 0 > 0) ? sprintf ("%.2f", a / b) : "-" }
+  BEGIN {
+    printf "forwarding rate, emberd / dnsmasq:                 %s\n", ratio(e, d)
+    printf "resource answers, emberd / dnsmasq:                %s\n", ratio(r, d)
+    printf "average latency, emberd forwarding / dnsmasq:      %s, at %d q/s %s\n", ratio(ea, da), rate, ratio(Ea, Da)
+    printf "average latency, emberd resource / dnsmasq:        %s, at %d q/s %s\n", ratio(ra, da), rate, ratio(Ra, Da)
+    printf "CPU per query, emberd forwarding / dnsmasq:        %s, at %d q/s %s (what the hop costs)\n", ratio(ec, dc), rate, ratio(Ec, Dc)
+    printf "CPU per query, dnsmasq / emberd resource answers:  %s, at %d q/s %s (both answer themselves)\n", ratio(dc, rc), rate, ratio(Dc, Rc)
+  }'

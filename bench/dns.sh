@@ -5,14 +5,21 @@
 # (tests/dns/bench-stub-shell: the stub behind a small single-threaded
 # loopback shell), and against the stub answering names of a dns
 # resource itself. Prints queries per second and latency for each, and
-# the ratios (goals: forwarding >= dnsmasq's rate, resource answers >= 2x).
+# the ratios (goals: forwarding >= dnsmasq's rate at no worse latency,
+# resource answers >= 2x).
 # dnsperf reports average, max and standard deviation of the latency, not
 # percentiles.
-# Usage: bench/dns.sh [BUILD_DIR] [SECONDS_PER_RUN]
+# Each run also gives the CPU time the server's process spent per
+# answered query (bench/dns-measure.sh), and for forwarding unbound's;
+# then the same three at one offered load (dnsperf -Q, half the slower
+# forwarder's rate unless RATE is given) so that the latencies compare
+# service times rather than queues.
+# Usage: bench/dns.sh [BUILD_DIR] [SECONDS_PER_RUN] [RATE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 seconds=${2:-10}
+rate=${3:-}
 shell_exe=$build/tests/dns/bench-dns-stub-shell
 [[ -x $shell_exe ]] || { echo "build first: meson setup $build && ninja -C $build" >&2; exit 1; }
 for tool in dnsperf unbound dnsmasq; do
@@ -74,32 +81,43 @@ done
 for _ in $(seq 200); do echo "www.lab.test A"; done > "$tmp/forward.txt"
 for i in $(seq 1000); do echo "host$i.corp.example A"; done > "$tmp/resource.txt"
 
-# run NAME PORT FILE: prints "qps avg max stddev" (latency in ms)
-run() {
-  dnsperf -s 127.0.0.1 -p "$2" -d "$3" -l "$seconds" -c 4 -q 64 >"$tmp/$1.log" 2>&1 || true
-  awk '
-    /Queries per second:/ { qps = $4 }
-    /Average Latency/ { avg = $4 * 1000; max = $8 * 1000 }
-    /Latency StdDev/ { sd = $4 * 1000 }
-    /Queries lost:/ { lost = $3 }
-    END { printf "%.0f %.3f %.3f %.3f %s\n", qps, avg, max, sd, lost }' "$tmp/$1.log"
-}
+DNS_MEASURE_DIR=$tmp
+DNS_MEASURE_EXEC=
+. bench/dns-measure.sh
+upid=${pids[0]} mpid=${pids[1]} spid=${pids[2]}
 
-read -r dq da dm ds dl < <(run dnsmasq "$dport" "$tmp/forward.txt")
-read -r eq ea em es el < <(run ember-forward "$eport" "$tmp/forward.txt")
-read -r rq ra rm rs rl < <(run ember-resource "$eport" "$tmp/resource.txt")
+# NAME PORT FILE RATE SERVER_PID [UPSTREAM_PID]
+run() { dns_measure "$1" 127.0.0.1 "$2" "$3" "$seconds" "$4" "$5" "${6:-}"; }
+row() { printf '%-34s %9s %8s %8s %8s %6s %9s %9s\n' "$@"; }
 
-printf '%-34s %10s %9s %9s %9s %6s\n' "dnsperf, $seconds s each, loopback" "qps" "avg ms" "max ms" "sd ms" "lost"
-printf '%-34s %10s %9s %9s %9s %6s\n' "dnsmasq -> unbound (no cache)" "$dq" "$da" "$dm" "$ds" "$dl"
-printf '%-34s %10s %9s %9s %9s %6s\n' "ember stub -> unbound" "$eq" "$ea" "$em" "$es" "$el"
-printf '%-34s %10s %9s %9s %9s %6s\n' "ember stub, resource names" "$rq" "$ra" "$rm" "$rs" "$rl"
-awk -v d="$dq" -v e="$eq" -v r="$rq" -v da="$da" -v ea="$ea" 'BEGIN {
-  if (d > 0) {
-    printf "forwarding rate, ember / dnsmasq:    %.2f (goal >= 1)\n", e / d
-    printf "resource answers, ember / dnsmasq:   %.2f (goal >= 2)\n", r / d
-  }
-  if (da > 0) printf "average latency, ember / dnsmasq:    %.2f (goal <= 1)\n", ea / da
-}'
-kill "${pids[2]}" 2>/dev/null || true
-wait "${pids[2]}" 2>/dev/null || true
+# As fast as dnsperf goes, then all three at one offered load.
+read -r dq da dm ds dl dc du < <(run dnsmasq "$dport" "$tmp/forward.txt" 0 "$mpid" "$upid")
+read -r eq ea em es el ec eu < <(run ember-forward "$eport" "$tmp/forward.txt" 0 "$spid" "$upid")
+read -r rq ra rm rs rl rc ru < <(run ember-resource "$eport" "$tmp/resource.txt" 0 "$spid")
+rate=${rate:-$(dns_measure_rate "$dq" "$eq")}
+read -r Dq Da Dm Ds Dl Dc Du < <(run dnsmasq-q "$dport" "$tmp/forward.txt" "$rate" "$mpid" "$upid")
+read -r Eq Ea Em Es El Ec Eu < <(run ember-forward-q "$eport" "$tmp/forward.txt" "$rate" "$spid" "$upid")
+read -r Rq Ra Rm Rs Rl Rc Ru < <(run ember-resource-q "$eport" "$tmp/resource.txt" "$rate" "$spid")
+
+row "dnsperf, $seconds s each, loopback" qps "avg ms" "max ms" "sd ms" lost "cpu us/q" "unbound"
+row "dnsmasq -> unbound (no cache)" "$dq" "$da" "$dm" "$ds" "$dl" "$dc" "$du"
+row "ember stub -> unbound" "$eq" "$ea" "$em" "$es" "$el" "$ec" "$eu"
+row "ember stub, resource names" "$rq" "$ra" "$rm" "$rs" "$rl" "$rc" "$ru"
+echo "offered load $rate q/s:"
+row "dnsmasq -> unbound (no cache)" "$Dq" "$Da" "$Dm" "$Ds" "$Dl" "$Dc" "$Du"
+row "ember stub -> unbound" "$Eq" "$Ea" "$Em" "$Es" "$El" "$Ec" "$Eu"
+row "ember stub, resource names" "$Rq" "$Ra" "$Rm" "$Rs" "$Rl" "$Rc" "$Ru"
+awk -v d="$dq" -v e="$eq" -v r="$rq" -v da="$da" -v ea="$ea" -v dc="$dc" -v ec="$ec" \
+    -v rc="$rc" -v Da="$Da" -v Ea="$Ea" -v Dc="$Dc" -v Ec="$Ec" -v Rc="$Rc" -v rate="$rate" '
+  function ratio(a, b) { return (a + 0 > 0 && b + 0 > 0) ? sprintf ("%.2f", a / b) : "-" }
+  BEGIN {
+    printf "forwarding rate, ember / dnsmasq:              %s (goal >= 1)\n", ratio(e, d)
+    printf "resource answers, ember / dnsmasq:             %s (goal >= 2)\n", ratio(r, d)
+    printf "average latency, ember / dnsmasq:              %s (goal <= 1)\n", ratio(ea, da)
+    printf "at %d q/s: average latency, ember / dnsmasq:   %s (goal <= 1)\n", rate, ratio(Ea, Da)
+    printf "CPU per query, forwarding, dnsmasq / ember:    %s at full load, %s at %d q/s (goal >= 1)\n", ratio(dc, ec), ratio(Dc, Ec), rate
+    printf "CPU per query, dnsmasq forwarding / ember resource answers: %s, %s (goal >= 2)\n", ratio(dc, rc), ratio(Dc, Rc)
+  }'
+kill "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
 echo "stub counters: $(cat "$tmp/shell.err")"

@@ -9,7 +9,9 @@ G_DEFINE_QUARK (ember-config-error-quark, ember_config_error)
 
 static const char *const daemon_keys[] = { "mode",     "plugin-dirs", "log-filter", "log-dir",
                                             "state-dir", "runtime-dir", "bus",        NULL };
-static const char *const portal_keys[] = { "url", "token-file", "ca-file", NULL };
+static const char *const portal_keys[] = { "url", "token-file", "ca-file", "outage-notice", NULL };
+#define OUTAGE_NOTICE_DEFAULT_S 300
+#define OUTAGE_NOTICE_MAX_S 86400
 /* What a client or gateway uses when the config names no plugin. */
 static const char *const role_defaults[EMBER_ROLE_COUNT] = {
   [EMBER_PLUGIN_KIND_TUN] = "tun-linux",
@@ -68,6 +70,34 @@ valid_plugin_name (const char *s)
   return TRUE;
 }
 
+/* An optional whole number of seconds in [1, max]; *out unchanged when
+ * the key is absent. */
+static gboolean
+get_seconds (EmberConfig *c, const char *group, const char *key, guint max, guint *out,
+             GError **error)
+{
+  GError *local = NULL;
+  g_autofree char *value = get_string (c, group, key, &local);
+  guint64 n = 0;
+
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  if (value == NULL)
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (value, 10, 1, max, &n, NULL))
+    {
+      g_set_error (error, EMBER_CONFIG_ERROR, EMBER_CONFIG_ERROR_BAD_VALUE,
+                   "%s: [%s] %s: expected whole seconds from 1 to %u, got \"%s\"", c->path, group,
+                   key, max, value);
+      return FALSE;
+    }
+  *out = (guint) n;
+  return TRUE;
+}
+
 /* An optional absolute path; *out keeps `fallback` when the key is absent. */
 static gboolean
 get_absolute_path (EmberConfig *c, const char *group, const char *key, const char *fallback,
@@ -99,6 +129,7 @@ load_portal_group (EmberConfig *c, GError **error)
 {
   GError *local = NULL;
 
+  c->portal_outage_notice_s = OUTAGE_NOTICE_DEFAULT_S;
   if (!g_key_file_has_group (c->keyfile, "portal"))
     return TRUE;
   if (!check_keys (c, "portal", portal_keys, error))
@@ -118,7 +149,9 @@ load_portal_group (EmberConfig *c, GError **error)
       return FALSE;
     }
   return get_absolute_path (c, "portal", "token-file", NULL, &c->portal_token_file, error)
-         && get_absolute_path (c, "portal", "ca-file", NULL, &c->portal_ca_file, error);
+         && get_absolute_path (c, "portal", "ca-file", NULL, &c->portal_ca_file, error)
+         && get_seconds (c, "portal", "outage-notice", OUTAGE_NOTICE_MAX_S,
+                         &c->portal_outage_notice_s, error);
 }
 
 static gboolean

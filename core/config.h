@@ -47,6 +47,8 @@ typedef struct {
   char *portal_url;                  /* [portal] url: ws:// or wss:// base URL */
   char *portal_token_file;           /* [portal] token-file, or NULL */
   char *portal_ca_file;              /* [portal] ca-file, or NULL (system trust) */
+  guint portal_outage_notice_s;      /* [portal] outage-notice: seconds before the API says
+                                      * the portal is unreachable (default 300) */
 } EmberConfig;
 
 EmberConfig *ember_config_load (const char *path, GError **error);

@@ -16,7 +16,6 @@
 #include "paths.h"
 
 /* The Error signal for a portal away this long (org.ember.Ember1.xml). */
-#define OUTAGE_TELL_US (300 * G_USEC_PER_SEC)
 
 guint64
 ember_daemon_rng (gpointer user_data)
@@ -262,13 +261,16 @@ on_status_tick (EmberShell *shell, gpointer user_data)
 {
   EmberDaemon *d = user_data;
   (void) shell;
+  gint64 outage = d->outage_since != 0 ? g_get_monotonic_time () - d->outage_since : 0;
   if (d->outage_since != 0 && !d->outage_told && d->api != NULL
-      && g_get_monotonic_time () - d->outage_since >= OUTAGE_TELL_US)
+      && outage >= (gint64) d->config->portal_outage_notice_s * G_USEC_PER_SEC)
     {
-      g_autofree char *msg = g_strdup_printf (
-          "the portal %s has been unreachable for %" G_GINT64_FORMAT " minutes (%s)",
-          d->config->portal_url, (g_get_monotonic_time () - d->outage_since) / (60 * G_USEC_PER_SEC),
-          d->portal_error != NULL ? d->portal_error : "no answer");
+      gint64 secs = outage / G_USEC_PER_SEC;
+      g_autofree char *how_long = secs < 120 ? g_strdup_printf ("%" G_GINT64_FORMAT " seconds", secs)
+                                             : g_strdup_printf ("%" G_GINT64_FORMAT " minutes", secs / 60);
+      g_autofree char *msg = g_strdup_printf ("the portal %s has been unreachable for %s (%s)",
+                                              d->config->portal_url, how_long,
+                                              d->portal_error != NULL ? d->portal_error : "no answer");
       d->outage_told = TRUE;
       ember_dbus_api_emit_error (d->api, EMBER_DBUS_ERROR_PORTAL_UNREACHABLE, msg);
     }

@@ -14,6 +14,7 @@ test_valid (void)
                                                       "state-dir=/srv/ember\n"
                                                       "[portal]\nurl=wss://portal.example\n"
                                                       "token-file=/etc/ember/token\n"
+                                                      "outage-notice=60\n"
                                                       "[tun]\nplugin=tun-linux\n"
                                                       "[transport]\nplugin=test-loopback\n"
                                                       "[tun-linux]\nname=ember0\n"
@@ -30,6 +31,7 @@ test_valid (void)
   g_assert_cmpstr (c->portal_url, ==, "wss://portal.example");
   g_assert_cmpstr (c->portal_token_file, ==, "/etc/ember/token");
   g_assert_null (c->portal_ca_file);
+  g_assert_cmpuint (c->portal_outage_notice_s, ==, 60);
   /* Roles the file does not name take their defaults. */
   g_assert_cmpstr (c->roles[EMBER_PLUGIN_KIND_WG], ==, "wg");
 }
@@ -53,6 +55,7 @@ test_minimal_client (void)
   g_assert_cmpstr (c->runtime_dir, ==, "/run/ember");
   g_assert_cmpstr (c->portal_url, ==, "ws://192.0.2.10:8080");
   g_assert_null (c->portal_token_file);
+  g_assert_cmpuint (c->portal_outage_notice_s, ==, 300);
 }
 
 /* Without a mode (the static-peer and plugin checks), no role is implied. */
@@ -102,6 +105,10 @@ static const BadCase bad_cases[] = {
     EMBER_CONFIG_ERROR_BAD_VALUE, { "[portal] url", "ws://", "http://h:8080" } },
   { "relative-token-file", "[daemon]\nmode=client\n[portal]\nurl=ws://h\ntoken-file=tok\n",
     EMBER_CONFIG_ERROR_BAD_VALUE, { "[portal] token-file", "absolute", "tok" } },
+  { "outage-notice-zero", "[daemon]\nmode=client\n[portal]\nurl=ws://h\noutage-notice=0\n",
+    EMBER_CONFIG_ERROR_BAD_VALUE, { "[portal] outage-notice", "1 to 86400", "\"0\"" } },
+  { "outage-notice-minutes", "[daemon]\nmode=client\n[portal]\nurl=ws://h\noutage-notice=5m\n",
+    EMBER_CONFIG_ERROR_BAD_VALUE, { "[portal] outage-notice", "whole seconds", "\"5m\"" } },
   { "relative-state-dir", "[daemon]\nstate-dir=var/lib\n", EMBER_CONFIG_ERROR_BAD_VALUE,
     { "[daemon] state-dir", "absolute", NULL } },
   { "plugin-group-of-no-role", "[daemon]\nmode=client\n[portal]\nurl=ws://h\n[tun-bsd]\n",

@@ -354,8 +354,8 @@ setup (void)
     /* The client has no token: it starts signed out and serves the API. */
     g_autofree char *c = g_strdup_printf (
         "[daemon]\nmode=client\nstate-dir=%s/client-state\nruntime-dir=%s/client-run\n"
-        "[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\n[tun-linux]\nname=" TUN "\n"
-        "[dns]\nsystem=file\n",
+        "[portal]\nurl=ws://" PORTAL ":" PORTAL_PORT "\noutage-notice=2\n"
+        "[tun-linux]\nname=" TUN "\n[dns]\nsystem=file\n",
         net.dir, net.dir);
     g_autofree char *g = g_strdup_printf (
         "[daemon]\nmode=gateway\nstate-dir=%s/gateway-state\n"
@@ -1201,6 +1201,31 @@ check_ctl_codes (void)
   }
 }
 
+/* Signed in again, then the portal goes away for good (the last check:
+ * the parent reaps it): after [portal] outage-notice (2 s here) the
+ * Error signal says so, once, while the tunnel stays up. */
+static void
+check_portal_outage (void)
+{
+  g_autofree char *cl = ns ("cl");
+  g_autofree char *out = NULL;
+  guint from = w.changes->len;
+  int k;
+
+  g_assert_cmpint (ctl (&out, NULL, "sign-in --token-file client.token"), ==, 0);
+  g_assert_cmpint (saw (from, "State=connected", 30), >=, 0);
+  from = w.changes->len;
+  /* [s]: the pattern must not match the shell that runs pkill. */
+  g_assert_cmpint (sh ("pkill -f '[s]erve --config %s/portal.conf'", net.dir), ==, 0);
+  k = saw (from, "Error=org.ember.Ember1.Error.PortalUnreachable: ", 30);
+  g_assert_cmpint (k, >=, 0);
+  g_assert_nonnull (strstr (w.changes->pdata[k], "ws://" PORTAL ":" PORTAL_PORT));
+  g_assert_nonnull (strstr (w.changes->pdata[k], " seconds ("));
+  g_assert_cmpint (sh ("ip -n %s link show " TUN " >/dev/null 2>&1", cl), ==, 0);
+  /* Once per outage. */
+  g_assert_cmpint (saw (k + 1, "Error=org.ember.Ember1.Error.PortalUnreachable", 3), <, 0);
+}
+
 static void
 test_api (void)
 {
@@ -1228,6 +1253,7 @@ test_api (void)
       check_methods (token);
       check_gateway ();
       check_ctl_codes ();
+      check_portal_outage ();
       return;
     }
   if (getuid () != 0 || sh ("command -v ip && command -v ping && command -v ss && "

@@ -166,9 +166,10 @@ bool_of (GVariant *dict, const char *key)
   return v;
 }
 
-/* The Dns property as lines under "DNS:" (nothing when it is empty). */
+/* The Dns property as lines under "DNS:" (nothing when it is empty). A
+ * static peer has no stub: its DNS= servers only. */
 static void
-print_dns (GVariant *dns)
+print_dns (GVariant *dns, gboolean static_peer)
 {
   g_autoptr (GVariant) servers = NULL;
   const char *system = str_of (dns, "system");
@@ -176,7 +177,9 @@ print_dns (GVariant *dns)
 
   if (dns == NULL || g_variant_n_children (dns) == 0)
     return;
-  if (*system)
+  if (static_peer)
+    printf ("DNS:         %s, %s\n", system, bool_of (dns, "applied") ? "applied" : "not applied");
+  else if (*system)
     printf ("DNS:         %s, %s; upstreams through %s; %" G_GUINT64_FORMAT
             " name(s) with proxy addresses\n",
             system, bool_of (dns, "applied") ? "asking the sentinels" : "not applied",
@@ -295,7 +298,7 @@ cmd_status (EmberDBusEmber1 *p)
             resources != NULL ? g_variant_n_children (resources) : (gsize) 0);
     if (g_strcmp0 (ember_dbus_ember1_get_mode (p), "gateway") == 0)
       print_clients (clients, resources);
-    print_dns (dns);
+    print_dns (dns, g_strcmp0 (ember_dbus_ember1_get_mode (p), "static-peer") == 0);
     printf ("Received:    %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " packets\n",
             u64_of (counters, "rx-bytes"), u64_of (counters, "rx-packets"));
     printf ("Sent:        %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " packets\n",

@@ -295,6 +295,24 @@ update_api (Node *n)
       if (ws.last_handshake != G_MININT64)
         st->counters.handshakes++;
     }
+  /* DNS =: the system resolver asks the file's servers themselves, with
+   * no sentinel and no plugin in between. */
+  if (n->sysdns != NULL)
+    {
+      EmberSysdnsMode mode = ember_sysdns_get_mode (n->sysdns);
+
+      ember_status_set (&st->dns.system, ember_sysdns_mode_name (mode));
+      st->dns.applied = mode != EMBER_SYSDNS_NONE;
+      for (guint i = 0; i < n->conf->dns_servers->len; i++)
+        {
+          EmberAddr a = g_array_index (n->conf->dns_servers, EmberAddr, i);
+          char text[EMBER_ADDR_PORT_STRLEN];
+
+          if (a.port == 0)
+            a.port = 53;
+          ember_status_add_dns_server (st, NULL, NULL, ember_addr_format_port (&a, text));
+        }
+    }
   ember_dbus_api_update (n->api, st);
 }
 

@@ -1301,13 +1301,14 @@ test_api (void)
 
 /* Static-peer mode publishes its tunnel on the bus too: Mode, State
  * "connected", the interface, the wg-quick file's addresses with their
- * prefixes, the key; its methods answer WrongMode. One namespace, one
- * bus without polkit, no portal. */
+ * prefixes, the key, its DNS= servers; its methods answer WrongMode.
+ * One namespace, one bus without polkit, no portal. */
 static void
 test_static_peer (void)
 {
   g_autofree char *emberd = NULL, *sp = NULL, *conf = NULL, *cmd = NULL, *address = NULL;
   g_autofree char *priv = NULL, *pub = NULL, *peer = NULL;
+  g_autofree char *ctl_bin = NULL, *ctl_out = NULL;
   g_autoptr (GDBusConnection) bus = NULL;
   g_autoptr (EmberDBusEmber1) proxy = NULL;
   g_autoptr (GError) error = NULL;
@@ -1334,6 +1335,7 @@ test_static_peer (void)
   g_free (net.dir);
   net.dir = g_dir_make_tmp ("dbus-sp-XXXXXX", NULL);
   emberd = program ("emberd", "emberd");
+  ctl_bin = program ("emberctl", "emberctl");
   sp = ns ("sp");
   address = g_strdup_printf ("unix:path=%s/sp-bus.sock", net.dir);
   g_assert_cmpint (sh ("cd %s && umask 077 && wg genkey >sp.key && wg pubkey <sp.key >sp.pub && "
@@ -1343,9 +1345,10 @@ test_static_peer (void)
   priv = read_file ("sp.key");
   pub = read_file ("sp.pub");
   peer = read_file ("peer.pub");
+  /* DNS= with EMBER_DNS_SYSTEM=none: reported, the host left alone. */
   conf = g_strdup_printf ("[Interface]\nPrivateKey = %s\nAddress = 10.77.0.2/24, "
-                          "fd77::2/64\nListenPort = 0\n\n[Peer]\nPublicKey = %s\n"
-                          "AllowedIPs = 10.77.0.0/24\n",
+                          "fd77::2/64\nListenPort = 0\nDNS = 192.0.2.53, corp.example\n\n"
+                          "[Peer]\nPublicKey = %s\nAllowedIPs = 10.77.0.0/24\n",
                           g_strstrip (priv), g_strstrip (peer));
   write_file ("sp.conf", conf, 0600);
   {
@@ -1384,9 +1387,15 @@ test_static_peer (void)
     }
   if (proxy != NULL)
     {
+      g_autofree char *line = g_strdup_printf ("DBUS_SYSTEM_BUS_ADDRESS=%s %s status", address,
+                                               ctl_bin);
+      const char *argv[] = { "/bin/sh", "-c", line, NULL };
+
       r = g_dbus_connection_call_sync (bus, NAME, OPATH, IFACE, "Connect", NULL, NULL,
                                        G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
       name = error != NULL ? g_dbus_error_get_remote_error (error) : NULL;
+      g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                    &ctl_out, NULL, NULL, NULL);
     }
   code = stop (&net.client);
   stop (&net.bus);
@@ -1410,6 +1419,25 @@ test_static_peer (void)
   g_assert_true (g_variant_lookup (ember_dbus_ember1_get_identity (proxy), "public-key", "&s",
                                    &key));
   g_assert_cmpstr (key, ==, g_strstrip (pub));
+  {
+    GVariant *dns = ember_dbus_ember1_get_dns (proxy);
+    g_autoptr (GVariant) servers = NULL, first = NULL;
+    gboolean applied = TRUE;
+
+    g_assert_cmpstr (dict_str (dns, "system"), ==, "none");
+    g_assert_cmpstr (dict_str (dns, "plugin"), ==, "");
+    g_assert_true (g_variant_lookup (dns, "applied", "b", &applied));
+    g_assert_false (applied);
+    servers = g_variant_lookup_value (dns, "servers", G_VARIANT_TYPE ("aa{sv}"));
+    g_assert_nonnull (servers);
+    g_assert_cmpuint (g_variant_n_children (servers), ==, 1);
+    first = g_variant_get_child_value (servers, 0);
+    g_assert_cmpstr (dict_str (first, "upstream"), ==, "192.0.2.53:53");
+    g_assert_cmpstr (dict_str (first, "ipv4"), ==, "");
+  }
+  g_assert_nonnull (ctl_out);
+  if (strstr (ctl_out, "DNS:         none, not applied\n             -> 192.0.2.53:53\n") == NULL)
+    g_error ("emberctl status on the static peer:\n%s", ctl_out);
   g_assert_null (r);
   g_assert_cmpstr (name, ==, "org.ember.Ember1.Error.WrongMode");
   g_assert_cmpint (code, ==, 0);

@@ -143,7 +143,7 @@ gateway_serves_ok() {
     and .dns.servers[0].upstream == "10.20.0.10:53"' >/dev/null
 }
 check "emberd --status --json tells what the gateway serves ($corp_id) and to which client" \
-  gateway_serves_ok
+  wait_for 10 gateway_serves_ok
 cl_table=$(topo exec client "$build/bin/emberd/emberd" --status --config "$dir/client/emberd.conf")
 gw_table=$(topo exec gateway "$build/bin/emberd/emberd" --status --config "$dir/gateway/emberd.conf")
 gw_client=$(topo status gateway 2>/dev/null | jq -r '.clients[0].id')

@@ -35,6 +35,21 @@ BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 
 DEFAULT_TIMEOUT = 60.0
 
+# This test's own runtime directory, also for the services the session
+# bus starts, before anything asks for the accessibility bus. Without it
+# at-spi-bus-launcher puts its socket at ~/.cache/at-spi/bus, one path for
+# every test on the machine: a second GUI test running at the same time
+# unlinks and replaces the first one's socket, and the first one's app
+# then fails to reach AT-SPI (or its actions go astray). Set on import,
+# as pyatspi may reach for that bus as soon as it is imported.
+RUNTIME_DIR = tempfile.mkdtemp(prefix=f'gtk-{os.getpid()}-')
+os.environ['XDG_RUNTIME_DIR'] = RUNTIME_DIR
+os.environ['XDG_CACHE_HOME'] = os.path.join(RUNTIME_DIR, 'cache')
+if os.environ.get('DBUS_SESSION_BUS_ADDRESS'):
+    dbus.SessionBus().get_object('org.freedesktop.DBus', '/org/freedesktop/DBus').UpdateActivationEnvironment(
+        {'XDG_RUNTIME_DIR': RUNTIME_DIR, 'XDG_CACHE_HOME': os.environ['XDG_CACHE_HOME']},
+        dbus_interface='org.freedesktop.DBus')
+
 
 class Failure(Exception):
     pass
@@ -74,7 +89,7 @@ class Harness:
     def __init__(self, name):
         self.name = name
         self.procs = []
-        self.tmp = tempfile.mkdtemp(prefix=f'gtk-{os.getpid()}-')
+        self.tmp = RUNTIME_DIR
         self.log_dir = os.environ.get('EMBER_GTK_LOG_DIR') or self.tmp
         os.makedirs(self.log_dir, exist_ok=True)
         self.source_dir = os.path.dirname(os.path.abspath(__file__))
@@ -178,10 +193,12 @@ class Harness:
             return 'org.freedesktop.PolicyKit1', '/org/freedesktop/PolicyKit1/Authority'
         return 'org.ember.Ember1', '/org/ember/Ember1'
 
-    def start_app(self, program):
+    def start_app(self, program, *args, wait=True):
+        '''Starts ember-gtk with its own XDG_CONFIG_HOME (self.config_home);
+        with wait, returns its accessible once it is on the AT-SPI bus.'''
         # No animations: a switch flipped through AT-SPI changes at once,
         # not at the end of an animation that a loaded machine draws late.
-        config_home = os.path.join(self.tmp, 'config')
+        config_home = self.config_home = os.path.join(self.tmp, 'config')
         os.makedirs(os.path.join(config_home, 'gtk-4.0'), exist_ok=True)
         with open(os.path.join(config_home, 'gtk-4.0', 'settings.ini'), 'w') as f:
             f.write('[Settings]\ngtk-enable-animations=false\n')
@@ -199,8 +216,9 @@ class Harness:
             'XDG_CONFIG_HOME': config_home,
         })
         env.pop('NO_AT_BRIDGE', None)
-        self.app_proc = self.spawn([program], env=env)
-        self.app = wait_for('ember-gtk on the AT-SPI bus', self._find_app)
+        self.app_proc = self.spawn([program, *args], env=env)
+        if wait:
+            self.app = wait_for('ember-gtk on the AT-SPI bus', self._find_app)
         return self.app
 
     def _find_app(self):

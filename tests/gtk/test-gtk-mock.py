@@ -7,7 +7,9 @@ out, a token rejected, a refused action, an unreachable portal.
 argv: EMBER-GTK-PROGRAM
 '''
 
+import os
 import sys
+import time
 
 import dbus
 
@@ -20,6 +22,7 @@ except ImportError:  # said as a skip in main()
 
 MOCK = 'ember_mock.py'
 EMBER = 'org.ember.Ember1'
+APP_ID = 'org.ember.Client'
 
 
 def is_role(role, name=None):
@@ -262,14 +265,92 @@ def main():
             if seen:
                 raise Failure(f'controls without an accessible name: {seen}')
 
-        def menu_opens_shortcuts_and_about():
-            def menu_item(label):
-                # GtkMenuButton holds the toggle button that acts.
-                buttons = h.find_all(is_role(pyatspi.ROLE_PUSH_BUTTON, 'Main menu'))
-                buttons[-1].queryAction().doAction(0)
-                return h.find(f'the menu item {label}', lambda n: n.getRole() == pyatspi.ROLE_MENU_ITEM
-                              and n.name.replace('_', '') == label)
+        def menu_item(label):
+            # GtkMenuButton holds the toggle button that acts.
+            buttons = h.find_all(is_role(pyatspi.ROLE_PUSH_BUTTON, 'Main menu'))
+            buttons[-1].queryAction().doAction(0)
+            return h.find(f'the menu item {label}', lambda n: n.getRole() in (
+                pyatspi.ROLE_MENU_ITEM, pyatspi.ROLE_CHECK_MENU_ITEM)
+                and n.name.replace('_', '') == label)
 
+        def autostart_entry():
+            return os.path.join(h.config_home, 'autostart', APP_ID + '.desktop')
+
+        def notified(title):
+            return sum(1 for args in calls(notes, 'Notify') if args[3] == title)
+
+        def frames():
+            return h.find_all(is_role(pyatspi.ROLE_FRAME, 'Ember'))
+
+        def activate_app():
+            app_object = dbus.SessionBus().get_object(APP_ID, '/org/ember/Client')
+            dbus.Interface(app_object, 'org.freedesktop.Application').Activate({})
+
+        entry_text = ['']
+
+        def run_in_background_writes_the_autostart_entry():
+            if os.path.exists(autostart_entry()):
+                raise Failure('an autostart entry before the user asked for one')
+            act('the autostart entry', lambda: menu_item('Run in Background').queryAction().doAction(0),
+                lambda: os.path.exists(autostart_entry()))
+            text = entry_text[0] = open(autostart_entry()).read()
+            for line in ('Exec=ember-gtk --background', 'X-GNOME-Autostart-enabled=true'):
+                if line not in text.splitlines():
+                    raise Failure(f'no "{line}" in the autostart entry:\n{text}')
+
+        def closing_the_window_keeps_the_app_notifying():
+            before = notified('Disconnected from Ember')
+            close = h.find('the window\'s close button', is_role(pyatspi.ROLE_PUSH_BUTTON, 'Close'))
+            act('the window closed', lambda: close.queryAction().doAction(0), lambda: not frames())
+            if h.app_proc.poll() is not None:
+                raise Failure(f'ember-gtk exited ({h.app_proc.returncode}) with its window')
+            mock.UpdateProperties(EMBER, {'State': 'disconnected'})
+            wait_for('a "disconnected" notification without a window',
+                     lambda: notified('Disconnected from Ember') > before)
+
+        def activating_the_app_shows_the_window_again():
+            activate_app()
+            frame()
+            mock.UpdateProperties(EMBER, {'State': 'connected'})
+            h.wait_text('Connected to portal.example.net')
+
+        def background_off_removes_the_autostart_entry():
+            act('the autostart entry gone', lambda: menu_item('Run in Background').queryAction().doAction(0),
+                lambda: not os.path.exists(autostart_entry()))
+
+        def closing_the_window_quits_without_background():
+            close = h.find('the window\'s close button', is_role(pyatspi.ROLE_PUSH_BUTTON, 'Close'))
+            act('ember-gtk gone', lambda: close.queryAction().doAction(0),
+                lambda: h.app_proc.poll() is not None)
+
+        def background_start_opens_no_window_until_activated():
+            # As at login: the entry an earlier run wrote is there.
+            with open(autostart_entry(), 'w') as f:
+                f.write(entry_text[0])
+            h.start_app(program, '--background', wait=False)
+            bus = dbus.SessionBus()
+            wait_for('org.ember.Client on the session bus', lambda: bus.name_has_owner(APP_ID))
+            # Started in the background: running, and no window for a while.
+            deadline = 20
+            while deadline > 0:
+                if h.app_proc.poll() is not None:
+                    raise Failure(f'ember-gtk --background exited ({h.app_proc.returncode})')
+                if h._find_app() is not None and frames_of(h._find_app()):
+                    raise Failure('ember-gtk --background opened a window')
+                deadline -= 1
+                time.sleep(0.05)
+            activate_app()
+            h.app = wait_for('ember-gtk on the AT-SPI bus', h._find_app)
+            frame()
+            h.wait_text("Ember's service is not running")
+            item = menu_item('Run in Background')
+            if not item.getState().contains(pyatspi.STATE_CHECKED):
+                raise Failure('"Run in Background" is off while its autostart entry is there')
+
+        def frames_of(app_node):
+            return h.find_all(is_role(pyatspi.ROLE_FRAME, 'Ember'), root=app_node)
+
+        def menu_opens_shortcuts_and_about():
             menu_item('Keyboard Shortcuts').queryAction().doAction(0)
             h.find('the shortcuts window', is_role(pyatspi.ROLE_LABEL, 'Connect or disconnect'))
             menu_item('About Ember').queryAction().doAction(0)
@@ -299,7 +380,14 @@ def main():
             ('every-control-has-an-accessible-name', every_control_has_a_name),
             ('sign-out-asks-first-then-signs-out', sign_out_asks_first_then_signs_out),
             ('menu-opens-the-shortcuts-and-about-windows', menu_opens_shortcuts_and_about),
+            ('run-in-background-writes-the-autostart-entry', run_in_background_writes_the_autostart_entry),
+            ('closing-the-window-keeps-the-app-notifying', closing_the_window_keeps_the_app_notifying),
+            ('activating-the-app-shows-the-window-again', activating_the_app_shows_the_window_again),
+            ('background-off-removes-the-autostart-entry', background_off_removes_the_autostart_entry),
             ('daemon-gone-shows-the-banner-again', daemon_gone_shows_banner),
+            ('closing-the-window-quits-without-background', closing_the_window_quits_without_background),
+            ('background-start-opens-no-window-until-activated',
+             background_start_opens_no_window_until_activated),
         ]
         for name, fn in steps:
             if not h.check(name, fn) and name.startswith('app-starts'):

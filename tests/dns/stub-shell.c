@@ -3,9 +3,12 @@
  *
  * One UDP and one TCP socket on one 127.0.0.1 port stand for sentinel
  * 0; the stub's transmits go to an upstream on 127.0.0.1 (UDP, or a TCP
- * connection per query when the stub asks). Single-threaded: run() loops
- * until `stop` is set, and copies the stub's counters under `lock`
- * before any answer leaves.
+ * connection per query when the stub asks). UDP goes through Ember's
+ * own socket (core/io/udp.h), as in emberd: one recvmmsg() per batch of
+ * up to 64 datagrams, answers and transmits queued and sent with
+ * sendmmsg() (and UDP GSO for same-sized ones to one client) once per
+ * round. Single-threaded: run() loops until `stop` is set, and copies
+ * the stub's counters under `lock` before any answer leaves.
  */
 #include "stub-shell.h"
 
@@ -17,7 +20,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BATCH 64
+#define BATCH EMBER_BATCH_MAX
+/* A UDP message as large as one can be. */
+#define SLOT_LEN 65536
+/* How long a full send queue waits for the socket to drain. */
+#define SEND_WAIT_MS 5000
 
 static void
 set_timeout (int fd, int seconds)
@@ -95,6 +102,32 @@ upstream_tcp (DnsShell *sh, const guint8 *query, gsize len, guint64 token)
     ember_dns_stub_handle_upstream_error (sh->stub, g_get_monotonic_time (), token);
 }
 
+/* Sends what `sock` has queued; waits (bounded) while it would block,
+ * as a blocking sendto() would have. */
+static void
+flush (EmberUdpSocket *sock)
+{
+  gint64 end = g_get_monotonic_time () + SEND_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+  while (ember_udp_socket_flush (sock, NULL) == EMBER_POLL_PENDING &&
+         g_get_monotonic_time () < end)
+    {
+      struct pollfd pfd = { ember_udp_socket_get_fd (sock), POLLOUT, 0 };
+      poll (&pfd, 1, 100);
+    }
+}
+
+static void
+queue_datagram (EmberUdpSocket *sock, const EmberAddr *to, const guint8 *buf, gsize len)
+{
+  if (!ember_udp_socket_queue (sock, to, buf, len, NULL))
+    {
+      /* every batch buffer is taken: send them, then queue */
+      flush (sock);
+      ember_udp_socket_queue (sock, to, buf, len, NULL);
+    }
+}
+
 static void
 drain (DnsShell *sh)
 {
@@ -124,11 +157,7 @@ drain (DnsShell *sh)
               close ((int) to.stream);
             }
           else
-            {
-              struct sockaddr_in sin = loopback (to.client.port);
-              memcpy (&sin.sin_addr, to.client.addr, 4);
-              sendto (sh->udp_fd, buf, len, 0, (struct sockaddr *) &sin, sizeof sin);
-            }
+            queue_datagram (sh->udp, &to.client, buf, len);
         }
       while (ember_dns_stub_poll_transmit (sh->stub, buf, sizeof buf, &tx))
         {
@@ -136,10 +165,12 @@ drain (DnsShell *sh)
           if (tx.transport == EMBER_DNS_TRANSPORT_TCP)
             upstream_tcp (sh, buf, tx.len, tx.token);
           else
-            send (sh->up_fd, buf, tx.len, 0);
+            queue_datagram (sh->up, &sh->upstream, buf, tx.len);
           more = TRUE;
         }
     }
+  flush (sh->udp);
+  flush (sh->up);
 }
 
 static EmberDnsAsker
@@ -154,51 +185,76 @@ asker_from (const struct sockaddr_in *sin, EmberDnsTransport transport, guint64 
   return a;
 }
 
+/* The stub's asker for a datagram from `client` to sentinel 0. */
+static EmberDnsAsker
+udp_asker (const EmberAddr *client)
+{
+  EmberDnsAsker a = { .transport = EMBER_DNS_TRANSPORT_UDP, .client = *client };
+
+  ember_dns_stub_sentinel (0, EMBER_ADDR_IPV4, &a.sentinel);
+  return a;
+}
+
+static EmberPacket *
+recv_batch (void)
+{
+  static EmberPacket batch[BATCH];
+  static guint8 slots[BATCH][SLOT_LEN];
+
+  for (guint i = 0; i < BATCH; i++)
+    {
+      batch[i].data = slots[i];
+      batch[i].capacity = SLOT_LEN;
+    }
+  return batch;
+}
+
 void
 dns_shell_run (DnsShell *sh)
 {
   static guint8 buf[EMBER_DNS_TCP_MAX];
+  EmberPacket *batch = recv_batch ();
 
   while (!g_atomic_int_get (&sh->stop))
     {
-      struct pollfd fds[3] = { { sh->udp_fd, POLLIN, 0 }, { sh->tcp_fd, POLLIN, 0 },
-                               { sh->up_fd, POLLIN, 0 } };
+      struct pollfd fds[3] = { { ember_udp_socket_get_fd (sh->udp), POLLIN, 0 },
+                               { sh->tcp_fd, POLLIN, 0 },
+                               { ember_udp_socket_get_fd (sh->up), POLLIN, 0 } };
       gint64 now = g_get_monotonic_time (), deadline = ember_dns_stub_poll_timeout (sh->stub);
       int wait_ms = (int) CLAMP ((deadline - now) / 1000, 0, 50);
+      gint n;
 
       if (poll (fds, 3, wait_ms) < 0 && errno != EINTR)
         break;
       now = g_get_monotonic_time ();
       /* a batch from each socket per round (seed 001), never blocking */
-      for (int i = 0; i < BATCH && (fds[0].revents & POLLIN); i++)
-        {
-          struct sockaddr_in from;
-          socklen_t flen = sizeof from;
-          ssize_t n = recvfrom (sh->udp_fd, buf, sizeof buf, MSG_DONTWAIT,
-                                (struct sockaddr *) &from, &flen);
-          EmberDnsAsker a;
+      if ((fds[0].revents & POLLIN) &&
+          (n = ember_udp_socket_recv_many (sh->udp, batch, BATCH, NULL)) > 0)
+        for (gint i = 0; i < n; i++)
+          {
+            EmberDnsAsker a;
 
-          if (n <= 0)
-            break;
-          a = asker_from (&from, EMBER_DNS_TRANSPORT_UDP, 0);
-          ember_dns_stub_handle_query (sh->stub, now, &a, buf, (gsize) n);
-        }
+            if (batch[i].error != 0)
+              continue;
+            a = udp_asker (&batch[i].remote);
+            ember_dns_stub_handle_query (sh->stub, now, &a, batch[i].data, batch[i].len);
+          }
       if (fds[1].revents & POLLIN)
         {
           struct sockaddr_in from;
           socklen_t flen = sizeof from;
           int fd = accept (sh->tcp_fd, (struct sockaddr *) &from, &flen);
-          gsize n;
+          gsize len;
 
           if (fd >= 0)
             {
               EmberDnsAsker a = asker_from (&from, EMBER_DNS_TRANSPORT_TCP, (guint64) fd);
               set_timeout (fd, 5);
-              n = read_framed (fd, buf, sizeof buf);
-              if (n == 0)
+              len = read_framed (fd, buf, sizeof buf);
+              if (len == 0)
                 close (fd);
               else
-                switch (ember_dns_stub_handle_query (sh->stub, now, &a, buf, n))
+                switch (ember_dns_stub_handle_query (sh->stub, now, &a, buf, len))
                   {
                   case EMBER_DNS_STUB_DROPPED:
                   case EMBER_DNS_STUB_NOT_SENTINEL:
@@ -209,15 +265,13 @@ dns_shell_run (DnsShell *sh)
                   }
             }
         }
-      for (int i = 0; i < BATCH && (fds[2].revents & POLLIN); i++)
-        {
-          ssize_t n = recv (sh->up_fd, buf, sizeof buf, MSG_DONTWAIT);
-
-          if (n <= 0)
-            break;
-          ember_dns_stub_handle_upstream (sh->stub, now, 0, EMBER_DNS_TRANSPORT_UDP, buf,
-                                          (gsize) n);
-        }
+      if ((fds[2].revents & POLLIN) &&
+          (n = ember_udp_socket_recv_many (sh->up, batch, BATCH, NULL)) > 0)
+        for (gint i = 0; i < n; i++)
+          /* the socket is not connected: only the upstream's datagrams count */
+          if (batch[i].error == 0 && ember_ice_addr_equal (&batch[i].remote, &sh->upstream))
+            ember_dns_stub_handle_upstream (sh->stub, now, 0, EMBER_DNS_TRANSPORT_UDP,
+                                            batch[i].data, batch[i].len);
       ember_dns_stub_handle_timeout (sh->stub, g_get_monotonic_time ());
       drain (sh);
     }
@@ -259,30 +313,58 @@ dns_shell_bind_pair (int *udp, int *tcp, guint16 *port)
   return FALSE;
 }
 
+/* Ember's UDP socket on a free 127.0.0.1 port, GRO off (one datagram a
+ * slot); NULL on failure. */
+static EmberUdpSocket *
+udp_socket (guint16 port, guint16 *bound)
+{
+  EmberAddr a = { .family = EMBER_ADDR_IPV4, .addr = { 127, 0, 0, 1 }, .port = port };
+  EmberUdpSocket *sock = ember_udp_socket_new (&a, NULL);
+
+  if (sock == NULL)
+    return NULL;
+  ember_udp_socket_set_gro (sock, FALSE);
+  if (bound != NULL)
+    {
+      if (!ember_udp_socket_get_local (sock, &a, NULL))
+        {
+          ember_udp_socket_free (sock);
+          return NULL;
+        }
+      *bound = a.port;
+    }
+  return sock;
+}
+
 gboolean
 dns_shell_open (DnsShell *sh, EmberDnsStub *stub, guint16 upstream_port)
 {
-  struct sockaddr_in to = loopback (upstream_port);
-
   memset (sh, 0, sizeof *sh);
   sh->stub = stub;
   sh->upstream_port = upstream_port;
+  sh->upstream = (EmberAddr){ .family = EMBER_ADDR_IPV4, .addr = { 127, 0, 0, 1 },
+                              .port = upstream_port };
+  sh->tcp_fd = -1;
   g_mutex_init (&sh->lock);
-  if (!dns_shell_bind_pair (&sh->udp_fd, &sh->tcp_fd, &sh->port))
-    return FALSE;
-  sh->up_fd = socket (AF_INET, SOCK_DGRAM, 0);
-  return connect (sh->up_fd, (struct sockaddr *) &to, sizeof to) == 0;
+  /* the sentinel's UDP and TCP socket share one free port */
+  for (int attempt = 0; attempt < 20 && sh->tcp_fd < 0; attempt++)
+    {
+      g_clear_pointer (&sh->udp, ember_udp_socket_free);
+      sh->udp = udp_socket (0, &sh->port);
+      if (sh->udp != NULL)
+        sh->tcp_fd = bound_socket (SOCK_STREAM, sh->port, NULL);
+    }
+  sh->up = udp_socket (0, NULL);
+  return sh->tcp_fd >= 0 && sh->up != NULL;
 }
 
 void
 dns_shell_close (DnsShell *sh)
 {
-  if (sh->udp_fd > 0)
-    close (sh->udp_fd);
-  if (sh->tcp_fd > 0)
+  g_clear_pointer (&sh->udp, ember_udp_socket_free);
+  g_clear_pointer (&sh->up, ember_udp_socket_free);
+  if (sh->tcp_fd >= 0)
     close (sh->tcp_fd);
-  if (sh->up_fd > 0)
-    close (sh->up_fd);
   g_mutex_clear (&sh->lock);
 }
 

@@ -5,12 +5,16 @@
 #include <glib.h>
 
 #include "dns/stub.h"
+#include "io/udp.h"
 
 typedef struct {
   EmberDnsStub *stub;        /* borrowed */
-  int udp_fd, tcp_fd, up_fd;
+  EmberUdpSocket *udp;       /* sentinel 0's queries and answers */
+  EmberUdpSocket *up;        /* to and from upstream 0 */
+  int tcp_fd;
   guint16 port;              /* sentinel 0's UDP and TCP port on 127.0.0.1 */
   guint16 upstream_port;     /* upstream 0 on 127.0.0.1 */
+  EmberAddr upstream;
   gint stop;                 /* set (atomically) to end run() */
   GMutex lock;
   EmberDnsStubStats stats;   /* under `lock` */

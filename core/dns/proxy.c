@@ -71,8 +71,19 @@ EmberDnsProxy *
 ember_dns_proxy_map_lookup (EmberDnsProxyMap *map, const char *name,
                             const EmberPortalId *resource)
 {
-  g_autofree char *key = make_key (name, resource);
+  char key[sizeof resource->str + 1 + EMBER_DNS_NAME_TEXT_MAX];
+  gsize id_len = strnlen (resource->str, sizeof resource->str), name_len = strlen (name);
+  g_autofree char *long_key = NULL;
 
+  /* the key of make_key() on the stack: no allocation per query */
+  if (id_len + 1 + name_len >= sizeof key)
+    {
+      long_key = make_key (name, resource);
+      return g_hash_table_lookup (map->by_key, long_key);
+    }
+  memcpy (key, resource->str, id_len);
+  key[id_len] = '\n';
+  memcpy (key + id_len + 1, name, name_len + 1);
   return g_hash_table_lookup (map->by_key, key);
 }
 

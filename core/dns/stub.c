@@ -15,12 +15,23 @@ G_DEFINE_QUARK (ember-dns-stub-error-quark, ember_dns_stub_error)
 /* A local answer never has more than a question, two addresses or one
  * PTR name, and an OPT record. */
 #define LOCAL_ANSWER_MAX 1024
+/* Answers and queries in flight up to these sizes (every UDP answer to
+ * an application, nearly every query) take their memory from a free
+ * list of at most POOL_MAX blocks each, so a steady load allocates
+ * nothing per query; larger ones are allocated and freed. */
+#define POOLED_ANSWER_LEN EMBER_DNS_EDNS_SIZE
+#define POOLED_QUERY_LEN 512
+#define POOL_MAX 256
 
 static const guint8 sentinel_v4[3] = { 100, 100, 111 };
 static const guint8 sentinel_v6[15] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11, 0x80, 0x00,
                                         0x01, 0x00, 0x01, 0x00, 0x01, 0x11, 0x00 };
 
+/* A query in flight. Its token is a sequence number above its wire key
+ * (upstream << 16 | wire id, below 2^32), so by_wire finds it by token
+ * too and the sequence tells an old token from a new query's. */
 typedef struct {
+  GList deadline_link;          /* first: in stub->deadlines or the pool; data: this */
   guint64 token;
   EmberDnsAsker asker;
   guint16 asker_id, wire_id;
@@ -28,15 +39,16 @@ typedef struct {
   EmberDnsTransport transport;  /* towards the upstream */
   gsize limit;                  /* the asker's size */
   gint64 deadline;
-  GList *deadline_link;         /* in stub->deadlines */
-  GList *transmit_link;         /* in stub->transmits, or NULL */
-  gsize len;
+  GList transmit_link;          /* in stub->transmits while `transmitting` */
+  gboolean transmitting;
+  gsize len, cap;
   guint8 query[];               /* the query as sent, with wire_id */
 } Pending;
 
 typedef struct {
+  GList link;                   /* first: in stub->answers or the pool; data: this */
   EmberDnsAsker to;
-  gsize len;
+  gsize len, cap;
   guint8 data[];
 } Answer;
 
@@ -54,13 +66,13 @@ struct _EmberDnsStub {
   const char **patterns;        /* resources[i].pattern, for pattern_best */
   guint n_resources;
   EmberDnsProxyMap *proxies;
-  GHashTable *by_token;         /* &token -> Pending (owned) */
-  GHashTable *by_wire;          /* upstream << 16 | wire id -> Pending */
+  GHashTable *by_wire;          /* upstream << 16 | wire id -> Pending (owned) */
   GQueue deadlines;             /* Pending, earliest first */
   GQueue transmits;             /* Pending to send */
   GQueue answers;               /* Answer (owned) */
+  GQueue answer_pool, pending_pool;  /* free blocks of the pooled sizes */
   GQueue events;                /* EmberDnsStubEvent (owned) */
-  guint64 next_token;
+  guint32 next_seq;
   EmberDnsStubStats stats;
   gboolean names_counted;       /* n_names is for these resources and map_size */
   guint n_names, map_size;
@@ -109,13 +121,14 @@ ember_dns_stub_new (const EmberIceRng *rng)
   stub = g_new0 (EmberDnsStub, 1);
   stub->rng = *rng;
   stub->proxies = ember_dns_proxy_map_new ();
-  stub->by_token = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
   stub->by_wire = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_queue_init (&stub->deadlines);
   g_queue_init (&stub->transmits);
   g_queue_init (&stub->answers);
+  g_queue_init (&stub->answer_pool);
+  g_queue_init (&stub->pending_pool);
   g_queue_init (&stub->events);
-  stub->next_token = 1;
+  stub->next_seq = 1;
   return stub;
 }
 
@@ -124,12 +137,19 @@ ember_dns_stub_free (EmberDnsStub *stub)
 {
   if (stub == NULL)
     return;
-  g_queue_clear (&stub->deadlines);
-  g_queue_clear (&stub->transmits);
-  g_queue_clear_full (&stub->answers, g_free);
+  GList *l;
+
+  /* the links are inside the blocks: unlink each before freeing it */
+  while ((l = g_queue_pop_head_link (&stub->deadlines)) != NULL)
+    g_free (l->data);
+  while ((l = g_queue_pop_head_link (&stub->pending_pool)) != NULL)
+    g_free (l->data);
+  while ((l = g_queue_pop_head_link (&stub->answers)) != NULL)
+    g_free (l->data);
+  while ((l = g_queue_pop_head_link (&stub->answer_pool)) != NULL)
+    g_free (l->data);
   g_queue_clear_full (&stub->events, g_free);
   g_hash_table_destroy (stub->by_wire);
-  g_hash_table_destroy (stub->by_token);
   ember_dns_proxy_map_free (stub->proxies);
   clear_resources (stub);
   g_free (stub);
@@ -180,20 +200,71 @@ sentinel_index (const EmberDnsStub *stub, const EmberAddr *addr)
 
 /* ---- outputs ------------------------------------------------------------- */
 
+/* Pooled blocks start with the GList that holds them in their queue. */
+G_STATIC_ASSERT (G_STRUCT_OFFSET (Answer, link) == 0);
+G_STATIC_ASSERT (G_STRUCT_OFFSET (Pending, deadline_link) == 0);
+
+/* A block of `header` bytes and room for `len` (at least `pooled`):
+ * from `pool` when `len` fits `pooled`, else allocated. */
+static gpointer
+block_new (GQueue *pool, gsize header, gsize pooled, gsize len)
+{
+  GList *l;
+
+  if (len <= pooled && (l = g_queue_pop_head_link (pool)) != NULL)
+    return l->data;
+  l = g_malloc (header + MAX (len, pooled));
+  l->data = l;
+  l->next = l->prev = NULL;
+  return l;
+}
+
+/* Back to `pool` if it is of the pooled size and the pool has room. */
+static void
+block_free (GQueue *pool, gpointer block, gsize cap, gsize pooled, GList *link)
+{
+  if (cap == pooled && pool->length < POOL_MAX)
+    g_queue_push_head_link (pool, link);
+  else
+    g_free (block);
+}
+
+static Answer *
+answer_new (EmberDnsStub *stub, const EmberDnsAsker *to, gsize len)
+{
+  Answer *a = block_new (&stub->answer_pool, sizeof (Answer), POOLED_ANSWER_LEN, len);
+
+  a->cap = MAX (len, (gsize) POOLED_ANSWER_LEN);
+  a->to = *to;
+  a->len = len;
+  return a;
+}
+
+static void
+answer_free (EmberDnsStub *stub, Answer *a)
+{
+  block_free (&stub->answer_pool, a, a->cap, POOLED_ANSWER_LEN, &a->link);
+}
+
+/* Queues `a` (filled) for poll_answer. */
+static void
+push_answer (EmberDnsStub *stub, Answer *a)
+{
+  g_queue_push_tail_link (&stub->answers, &a->link);
+  if (stub->answers.length > EMBER_DNS_STUB_ANSWERS_MAX)
+    {
+      answer_free (stub, g_queue_pop_head_link (&stub->answers)->data);
+      stub->stats.answers_dropped++;
+    }
+}
+
 static void
 queue_answer (EmberDnsStub *stub, const EmberDnsAsker *to, const guint8 *data, gsize len)
 {
-  Answer *a = g_malloc (sizeof *a + len);
+  Answer *a = answer_new (stub, to, len);
 
-  a->to = *to;
-  a->len = len;
   memcpy (a->data, data, len);
-  g_queue_push_tail (&stub->answers, a);
-  if (stub->answers.length > EMBER_DNS_STUB_ANSWERS_MAX)
-    {
-      g_free (g_queue_pop_head (&stub->answers));
-      stub->stats.answers_dropped++;
-    }
+  push_answer (stub, a);
 }
 
 static void
@@ -237,20 +308,31 @@ answer (EmberDnsStub *stub, const EmberDnsAsker *asker, const EmberDnsMessage *q
 static void
 pending_free (EmberDnsStub *stub, Pending *p)
 {
-  g_queue_delete_link (&stub->deadlines, p->deadline_link);
-  if (p->transmit_link != NULL)
-    g_queue_delete_link (&stub->transmits, p->transmit_link);
+  g_queue_unlink (&stub->deadlines, &p->deadline_link);
+  if (p->transmitting)
+    g_queue_unlink (&stub->transmits, &p->transmit_link);
   g_hash_table_remove (stub->by_wire, wire_key (p->upstream, p->wire_id));
-  g_hash_table_remove (stub->by_token, &p->token);  /* frees p */
+  block_free (&stub->pending_pool, p, p->cap, POOLED_QUERY_LEN, &p->deadline_link);
+}
+
+static Pending *
+pending_new (EmberDnsStub *stub, gsize len)
+{
+  Pending *p = block_new (&stub->pending_pool, sizeof (Pending), POOLED_QUERY_LEN, len);
+
+  p->cap = MAX (len, (gsize) POOLED_QUERY_LEN);
+  p->transmit_link = (GList){ .data = p };
+  p->transmitting = FALSE;
+  return p;
 }
 
 static void
 queue_transmit (EmberDnsStub *stub, Pending *p)
 {
-  if (p->transmit_link != NULL)
+  if (p->transmitting)
     return;
-  g_queue_push_tail (&stub->transmits, p);
-  p->transmit_link = stub->transmits.tail;
+  g_queue_push_tail_link (&stub->transmits, &p->transmit_link);
+  p->transmitting = TRUE;
 }
 
 /* SERVFAIL to the asker of `p`, which then ends. */
@@ -298,13 +380,12 @@ forward (EmberDnsStub *stub, gint64 now, const EmberDnsAsker *asker, guint upstr
 
   if (upstream >= stub->n_upstreams)
     return answer (stub, asker, q, limit, EMBER_DNS_RCODE_SERVFAIL, NULL, 0);
-  if (g_hash_table_size (stub->by_token) >= EMBER_DNS_STUB_PENDING_MAX)
+  if (g_hash_table_size (stub->by_wire) >= EMBER_DNS_STUB_PENDING_MAX)
     {
       stub->stats.pending_full++;
       return answer (stub, asker, q, limit, EMBER_DNS_RCODE_SERVFAIL, NULL, 0);
     }
-  p = g_malloc0 (sizeof *p + q->len);
-  p->token = stub->next_token++;
+  p = pending_new (stub, q->len);
   p->asker = *asker;
   p->asker_id = q->id;
   p->upstream = upstream;
@@ -313,12 +394,13 @@ forward (EmberDnsStub *stub, gint64 now, const EmberDnsAsker *asker, guint upstr
   p->len = q->len;
   memcpy (p->query, q->buf, q->len);
   p->wire_id = pick_wire_id (stub, upstream);
+  p->token = (guint64) stub->next_seq++ << 32 | GPOINTER_TO_UINT (wire_key (upstream, p->wire_id));
+  if (stub->next_seq == 0)
+    stub->next_seq = 1;
   ember_dns_set_id (p->query, p->wire_id);
   p->deadline = now + EMBER_DNS_STUB_TIMEOUT_US;
-  g_hash_table_insert (stub->by_token, &p->token, p);
   g_hash_table_insert (stub->by_wire, wire_key (upstream, p->wire_id), p);
-  g_queue_push_tail (&stub->deadlines, p);
-  p->deadline_link = stub->deadlines.tail;
+  g_queue_push_tail_link (&stub->deadlines, &p->deadline_link);
   queue_transmit (stub, p);
   stub->stats.forwarded++;
   return EMBER_DNS_STUB_FORWARDED;
@@ -614,7 +696,7 @@ ember_dns_stub_handle_upstream (EmberDnsStub *stub, gint64 now, guint upstream,
 {
   EmberDnsMessage r, q;
   Pending *p;
-  g_autofree guint8 *copy = NULL;
+  Answer *a;
   gsize out_len = 0;
   EmberDnsResult res;
 
@@ -644,18 +726,25 @@ ember_dns_stub_handle_upstream (EmberDnsStub *stub, gint64 now, guint upstream,
         {
           p->transport = EMBER_DNS_TRANSPORT_TCP;
           p->deadline = now + EMBER_DNS_STUB_TIMEOUT_US;
-          g_queue_unlink (&stub->deadlines, p->deadline_link);
-          g_queue_push_tail_link (&stub->deadlines, p->deadline_link);
+          g_queue_unlink (&stub->deadlines, &p->deadline_link);
+          g_queue_push_tail_link (&stub->deadlines, &p->deadline_link);
           queue_transmit (stub, p);
           stub->stats.retried_tcp++;
         }
       return EMBER_DNS_STUB_RETRY_TCP;
     }
-  copy = g_memdup2 (buf, len);
-  ember_dns_set_id (copy, p->asker_id);
-  if (ember_dns_message_parse (&r, copy, len) == EMBER_DNS_OK &&
-      ember_dns_truncate (&r, copy, p->limit, &out_len) == EMBER_DNS_OK)
-    queue_answer (stub, &p->asker, copy, out_len);
+  /* the answer goes to the asker with its id, cut to its size, in place */
+  a = answer_new (stub, &p->asker, len);
+  memcpy (a->data, buf, len);
+  ember_dns_set_id (a->data, p->asker_id);
+  if (ember_dns_message_parse (&r, a->data, len) == EMBER_DNS_OK &&
+      ember_dns_truncate (&r, a->data, p->limit, &out_len) == EMBER_DNS_OK)
+    {
+      a->len = out_len;
+      push_answer (stub, a);
+    }
+  else
+    answer_free (stub, a);
   pending_free (stub, p);
   return EMBER_DNS_STUB_MATCHED;
 }
@@ -663,10 +752,10 @@ ember_dns_stub_handle_upstream (EmberDnsStub *stub, gint64 now, guint upstream,
 gboolean
 ember_dns_stub_handle_upstream_error (EmberDnsStub *stub, gint64 now, guint64 token)
 {
-  Pending *p = g_hash_table_lookup (stub->by_token, &token);
+  Pending *p = g_hash_table_lookup (stub->by_wire, GUINT_TO_POINTER ((guint32) token));
 
   (void) now;
-  if (p == NULL)
+  if (p == NULL || p->token != token)
     return FALSE;
   stub->stats.upstream_errors++;
   pending_servfail (stub, p);
@@ -819,21 +908,22 @@ ember_dns_stub_poll_event (EmberDnsStub *stub, EmberDnsStubEvent *ev)
 gsize
 ember_dns_stub_poll_answer (EmberDnsStub *stub, guint8 *buf, gsize cap, EmberDnsAsker *to)
 {
-  Answer *a;
+  GList *l;
 
-  while ((a = g_queue_pop_head (&stub->answers)) != NULL)
+  while ((l = g_queue_pop_head_link (&stub->answers)) != NULL)
     {
+      Answer *a = l->data;
       gsize len = a->len;
 
       if (len <= cap)
         {
           memcpy (buf, a->data, len);
           *to = a->to;
-          g_free (a);
+          answer_free (stub, a);
           return len;
         }
       stub->stats.answers_dropped++;
-      g_free (a);
+      answer_free (stub, a);
     }
   return 0;
 }
@@ -857,15 +947,15 @@ ember_dns_stub_poll_packet (EmberDnsStub *stub, guint8 *buf, gsize cap, gsize of
         }
       src = a->to.sentinel;
       src.port = EMBER_DNS_PORT;
-      g_queue_delete_link (&stub->answers, l);
+      g_queue_unlink (&stub->answers, l);
       if (ember_ip_packet_build_udp (&pkt, buf, cap, off, &src, &a->to.client, a->data,
                                      a->len) == EMBER_PACKET_OK)
         {
-          g_free (a);
+          answer_free (stub, a);
           return ember_ip_packet_len (&pkt);
         }
       stub->stats.answers_dropped++;
-      g_free (a);
+      answer_free (stub, a);
       l = next;
     }
   return 0;
@@ -874,11 +964,13 @@ ember_dns_stub_poll_packet (EmberDnsStub *stub, guint8 *buf, gsize cap, gsize of
 gboolean
 ember_dns_stub_poll_transmit (EmberDnsStub *stub, guint8 *buf, gsize cap, EmberDnsTransmit *tx)
 {
-  Pending *p;
+  GList *l;
 
-  while ((p = g_queue_pop_head (&stub->transmits)) != NULL)
+  while ((l = g_queue_pop_head_link (&stub->transmits)) != NULL)
     {
-      p->transmit_link = NULL;
+      Pending *p = l->data;
+
+      p->transmitting = FALSE;
       if (p->len > cap)
         {
           pending_servfail (stub, p);

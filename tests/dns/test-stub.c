@@ -4,6 +4,7 @@
  * matched by (upstream, id, question) (seed 004), TC → TCP, timeouts,
  * DNS over TCP, malformed queries, the saved address map, and the
  * UDP/IP framing for the TUN. */
+#include <stdio.h>
 #include <string.h>
 
 #include "captures.h"
@@ -601,6 +602,156 @@ test_timeout_gives_servfail (void)
   g_assert_cmpuint (ember_dns_message_rcode (&m), ==, EMBER_DNS_RCODE_SERVFAIL);
 }
 
+/* A query's token names that query only: once it ended, its token names
+ * nothing, also while a new query uses the same upstream and wire id. */
+static void
+test_old_token_names_no_new_query (void)
+{
+  g_autoptr (EmberDnsStub) stub = make_stub_with ((EmberIceRng){ rng_constant, NULL });
+  EmberDnsAsker asker = asker_udp (40000, 0, EMBER_ADDR_IPV4);
+  guint8 q1[512], q2[512], ans[512], buf[2048];
+  EmberDnsTransmit t1, t2;
+  EmberDnsAsker to;
+  EmberDnsMessage m;
+  gsize n;
+
+  g_assert_cmpint (ask (stub, T0, &asker, 1, "one.example", EMBER_DNS_TYPE_A, 0), ==,
+                   EMBER_DNS_STUB_FORWARDED);
+  g_assert_true (ember_dns_stub_poll_transmit (stub, q1, sizeof q1, &t1));
+  n = upstream_answer (q1, t1.len, 1, 0, ans, sizeof ans);
+  g_assert_cmpint (ember_dns_stub_handle_upstream (stub, T0, 0, EMBER_DNS_TRANSPORT_UDP, ans, n),
+                   ==, EMBER_DNS_STUB_MATCHED);
+  m = next_answer (stub, buf, sizeof buf, &to);
+  g_assert_cmpuint (m.id, ==, 1);
+
+  g_assert_cmpint (ask (stub, T0, &asker, 2, "two.example", EMBER_DNS_TYPE_A, 0), ==,
+                   EMBER_DNS_STUB_FORWARDED);
+  g_assert_true (ember_dns_stub_poll_transmit (stub, q2, sizeof q2, &t2));
+  /* the constant RNG gives the free wire id again */
+  g_assert_cmpmem (q1, 2, q2, 2);
+  g_assert_cmpuint (t1.token, !=, t2.token);
+  g_assert_false (ember_dns_stub_handle_upstream_error (stub, T0, t1.token));
+  assert_no_output (stub);
+  n = upstream_answer (q2, t2.len, 2, 0, ans, sizeof ans);
+  g_assert_cmpint (ember_dns_stub_handle_upstream (stub, T0, 0, EMBER_DNS_TRANSPORT_UDP, ans, n),
+                   ==, EMBER_DNS_STUB_MATCHED);
+  m = next_answer (stub, buf, sizeof buf, &to);
+  g_assert_cmpuint (m.id, ==, 2);
+  g_assert_cmpuint (answer_last_octet (&m), ==, 2);
+  g_assert_false (ember_dns_stub_handle_upstream_error (stub, T0, t2.token));
+}
+
+/* A query of `name` with an EDNS padding option (RFC 7830) of `pad`
+ * bytes: larger than the stub's pooled query blocks when pad is large. */
+static gsize
+padded_query (guint16 id, const char *name, gsize pad, guint8 *out, gsize cap)
+{
+  gsize len = 0;
+
+  g_assert_cmpint (ember_dns_build_query (id, name, EMBER_DNS_TYPE_A, 1232, out, cap, &len), ==,
+                   EMBER_DNS_OK);
+  if (pad == 0)
+    return len;
+  g_assert_cmpuint (len + 4 + pad, <=, cap);
+  /* the OPT record ends the query with RDLENGTH 0 */
+  g_assert_cmpuint (out[len - 2] | out[len - 1], ==, 0);
+  out[len - 2] = (guint8) ((4 + pad) >> 8);
+  out[len - 1] = (guint8) (4 + pad);
+  out[len++] = 0;
+  out[len++] = 12;
+  out[len++] = (guint8) (pad >> 8);
+  out[len++] = (guint8) pad;
+  memset (out + len, 0, pad);
+  return len + pad;
+}
+
+/* Rounds of several hundred queries in flight, small and large ones
+ * mixed (pooled and allocated blocks), over UDP and TCP, answered in
+ * reverse order with small and large answers: every asker gets its own
+ * id, stream and records, round after round as the blocks are reused. */
+static void
+test_many_rounds_keep_every_answer (void)
+{
+  g_autoptr (EmberDnsStub) stub = make_stub ();
+  enum { ROUNDS = 3, PER_ROUND = 300 };
+  static EmberDnsAnswer many[120];
+  static guint8 q[4096], ans[8192], buf[8192];
+
+  for (guint k = 0; k < G_N_ELEMENTS (many); k++)
+    many[k] = (EmberDnsAnswer){ .type = EMBER_DNS_TYPE_A, .ttl = 60,
+                                .addr = { 198, 51, 100, (guint8) k } };
+  for (guint round = 0; round < ROUNDS; round++)
+    {
+      guint got[PER_ROUND] = { 0 };
+
+      for (guint i = 0; i < PER_ROUND; i++)
+        {
+          EmberDnsAsker asker = asker_udp ((guint16) (20000 + i), 0, EMBER_ADDR_IPV4);
+          g_autofree char *name = g_strdup_printf ("q%u-r%u.example", i, round);
+          gsize len = padded_query ((guint16) (round * PER_ROUND + i), name,
+                                    i % 5 == 0 ? 700 : 0, q, sizeof q);
+
+          if (i % 2 == 0)
+            {
+              asker.transport = EMBER_DNS_TRANSPORT_TCP;
+              asker.stream = 1000 + i;
+            }
+          g_assert_cmpint (ember_dns_stub_handle_query (stub, T0, &asker, q, len), ==,
+                           EMBER_DNS_STUB_FORWARDED);
+        }
+      /* every transmit, then the answers the other way round */
+      static guint8 sent[PER_ROUND][4096];
+      static gsize sent_len[PER_ROUND];
+      for (guint i = 0; i < PER_ROUND; i++)
+        {
+          EmberDnsTransmit tx;
+
+          g_assert_true (ember_dns_stub_poll_transmit (stub, sent[i], sizeof sent[i], &tx));
+          sent_len[i] = tx.len;
+        }
+      assert_no_output (stub);
+      for (guint j = PER_ROUND; j-- > 0;)
+        {
+          EmberDnsMessage m;
+          char name[EMBER_DNS_NAME_TEXT_MAX];
+          guint i, r;
+          gsize n = 0;
+
+          g_assert_cmpint (ember_dns_message_parse (&m, sent[j], sent_len[j]), ==, EMBER_DNS_OK);
+          ember_dns_message_qname (&m, name, sizeof name);
+          g_assert_cmpint (sscanf (name, "q%u-r%u.example", &i, &r), ==, 2);
+          g_assert_cmpuint (r, ==, round);
+          g_assert_cmpuint (sent_len[j], >, i % 5 == 0 ? 700u : 0u);
+          g_assert_cmpint (ember_dns_build_response (&m, 0, 0, many, i % 7 == 0 ? 120 : 1, 65535,
+                                                     ans, sizeof ans, &n), ==, EMBER_DNS_OK);
+          g_assert_cmpint (ember_dns_stub_handle_upstream (stub, T0, 0, EMBER_DNS_TRANSPORT_UDP,
+                                                           ans, n), ==, EMBER_DNS_STUB_MATCHED);
+        }
+      for (guint k = 0; k < PER_ROUND; k++)
+        {
+          EmberDnsAsker to;
+          EmberDnsMessage m = next_answer (stub, buf, sizeof buf, &to);
+          guint i = m.id - round * PER_ROUND;
+          guint want;
+
+          g_assert_cmpuint (i, <, PER_ROUND);
+          got[i]++;
+          g_assert_cmpuint (to.client.port, ==, 20000 + i);
+          g_assert_cmpuint (to.transport, ==,
+                            i % 2 == 0 ? EMBER_DNS_TRANSPORT_TCP : EMBER_DNS_TRANSPORT_UDP);
+          if (i % 2 == 0)
+            g_assert_cmpuint (to.stream, ==, 1000 + i);
+          /* 120 records only fit a TCP asker; a UDP one gets what fits, TC */
+          want = i % 7 != 0 ? 1 : i % 2 == 0 ? 120 : answers_of (&m, EMBER_DNS_TYPE_A, NULL);
+          g_assert_cmpuint (answers_of (&m, EMBER_DNS_TYPE_A, NULL), ==, want);
+          g_assert_cmpuint ((m.flags & EMBER_DNS_FLAG_TC) != 0, ==, i % 7 == 0 && i % 2 == 1);
+        }
+      for (guint i = 0; i < PER_ROUND; i++)
+        g_assert_cmpuint (got[i], ==, 1);
+      assert_no_output (stub);
+    }
+}
+
 /* An upstream that answers with its header only (FORMERR, no question):
  * the asker gets that rcode with its question at once; a header-only
  * answer with another upstream's id, or NOERROR, does nothing. */
@@ -1067,6 +1218,10 @@ main (int argc, char **argv)
                    test_tc_retries_over_tcp);
   g_test_add_func ("/dns/stub/forward/timeout-and-transport-error-give-servfail",
                    test_timeout_gives_servfail);
+  g_test_add_func ("/dns/stub/forward/an-old-token-names-no-new-query-with-its-wire-id",
+                   test_old_token_names_no_new_query);
+  g_test_add_func ("/dns/stub/forward/rounds-of-hundreds-in-flight-keep-every-answer",
+                   test_many_rounds_keep_every_answer);
   g_test_add_func ("/dns/stub/forward/header-only-error-from-upstream-reaches-the-asker",
                    test_upstream_header_only_error);
   g_test_add_func ("/dns/stub/forward/changed-upstreams-fail-their-queries",

@@ -183,6 +183,42 @@ test_ipv6 (Fx *f, gconstpointer data)
     }
 }
 
+/* Two bursts of as many queries as the plugin has slots, sent back to
+ * back (one sendmmsg() round per batch, answers by recvmmsg()): every
+ * query gets its own answer once, and the slots the first burst freed
+ * carry the second. */
+static void
+test_bursts_fill_every_slot (Fx *f, gconstpointer data)
+{
+  (void) data;
+  if (!dns_fx_load (&f->fx, "do53") || !dns_server_start_unbound (&f->a, FALSE))
+    return;
+  EmberAddr up = dns_loopback (f->a.port);
+  g_autofree char *up_text = addr_text (&up);
+  open_with (f, "[do53]\nupstreams=%s\n", up_text);
+  for (guint burst = 0; burst < 2; burst++)
+    {
+      g_autofree guint8 *seen = g_malloc0 (DNS_SLOTS);
+      g_array_set_size (f->fx.results, 0);
+      for (guint k = 0; k < DNS_SLOTS; k++)
+        {
+          guint8 q[512];
+          gsize len = dns_build_query (q, (guint16) (burst * DNS_SLOTS + k), "a.test", TYPE_A);
+          dns_fx_send (&f->fx, &up, q, len, EMBER_DNS_VIA_ANY);
+        }
+      g_assert_cmpuint (dns_fx_collect (&f->fx, DNS_SLOTS, 20000), ==, DNS_SLOTS);
+      for (guint k = 0; k < DNS_SLOTS; k++)
+        {
+          const FxResult *r = result (f, k);
+          guint id = DNS_ID (r->data) - burst * DNS_SLOTS;
+          assert_a_answer (r, DNS_ID (r->data), 1);
+          g_assert_cmpuint (r->queue, ==, EMBER_DNS_VIA_ANY);
+          g_assert_cmpuint (id, <, DNS_SLOTS);
+          g_assert_cmpuint (seen[id]++, ==, 0);
+        }
+    }
+}
+
 /* Seed 004: equal ids in flight to two servers; each answer comes back
  * with the upstream that sent it. */
 static void
@@ -469,6 +505,8 @@ main (int argc, char **argv)
               test_marked_for_tcp, teardown);
   g_test_add ("/dns/do53/dnsmasq/ipv6-upstream-over-udp-and-tcp", Fx, NULL, setup, test_ipv6,
               teardown);
+  g_test_add ("/dns/do53/unbound/bursts-of-every-slot-each-answered-once", Fx, NULL, setup,
+              test_bursts_fill_every_slot, teardown);
   g_test_add ("/dns/do53/equal-ids-to-two-upstreams-each-answered-by-its-own", Fx, NULL, setup,
               test_equal_ids_two_upstreams, teardown);
   g_test_add ("/dns/do53/unreachable-upstream-fails-the-query-at-once", Fx, NULL, setup,

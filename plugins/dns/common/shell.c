@@ -37,8 +37,12 @@ kick_dispatch (GSource *source, GSourceFunc cb, gpointer data)
       s->deadline = g_get_monotonic_time () + (gint64) sh->config.timeout_ms * 1000;
       s->owner = NULL;
       s->tries = 0;
+      sh->busy_key[i] = dns_slot_key (s->upstream, s->id);
+      sh->busy_deadline[i] = s->deadline;
       sh->ops->start (sh, i);
     }
+  if (sh->ops->flush != NULL)
+    sh->ops->flush (sh);
   dns_shell_update_timer (sh);
   return G_SOURCE_CONTINUE;
 }
@@ -53,14 +57,11 @@ timer_dispatch (GSource *source, GSourceFunc cb, gpointer data)
   DnsShell *sh = data;
   gint64 now = g_get_monotonic_time ();
   for (guint i = 0; i < DNS_SLOTS; i++)
-    {
-      DnsSlot *s = &sh->slots[i];
-      if (s->busy && s->deadline <= now)
-        {
-          sh->ops->forget (sh, i);
-          dns_shell_complete (sh, i, NULL, 0, ETIMEDOUT);
-        }
-    }
+    if (sh->busy_key[i] != 0 && sh->busy_deadline[i] <= now)
+      {
+        sh->ops->forget (sh, i);
+        dns_shell_complete (sh, i, NULL, 0, ETIMEDOUT);
+      }
   dns_shell_update_timer (sh);
   return G_SOURCE_CONTINUE;
 }
@@ -73,11 +74,8 @@ dns_shell_update_timer (DnsShell *sh)
 {
   gint64 next = -1;
   for (guint i = 0; i < DNS_SLOTS; i++)
-    {
-      DnsSlot *s = &sh->slots[i];
-      if (s->busy && (next < 0 || s->deadline < next))
-        next = s->deadline;
-    }
+    if (sh->busy_key[i] != 0 && (next < 0 || sh->busy_deadline[i] < next))
+      next = sh->busy_deadline[i];
   g_source_set_ready_time (sh->timer_source, next);
 }
 
@@ -143,6 +141,7 @@ dns_shell_complete (DnsShell *sh, guint i, const guint8 *data, gsize len, gint e
 {
   DnsSlot *s = &sh->slots[i];
   s->busy = FALSE;
+  sh->busy_key[i] = 0;
   s->owner = NULL;
   s->error = error;
   s->answer_len = 0;
@@ -158,6 +157,7 @@ dns_shell_complete (DnsShell *sh, guint i, const guint8 *data, gsize len, gint e
     }
   g_mutex_lock (&sh->lock);
   s->state = DNS_SLOT_DONE;
+  sh->sent_key[i] = 0;
   sh->done[(sh->d_head + sh->d_len) % DNS_SLOTS] = i;
   sh->d_len++;
   EmberWaker *wake = NULL;
@@ -173,13 +173,10 @@ dns_shell_complete (DnsShell *sh, guint i, const guint8 *data, gsize len, gint e
 gint
 dns_shell_find (DnsShell *sh, guint upstream, gpointer owner, guint16 id)
 {
+  guint32 key = dns_slot_key (upstream, id);
   for (guint i = 0; i < DNS_SLOTS; i++)
-    {
-      DnsSlot *s = &sh->slots[i];
-      if (s->busy && s->upstream == upstream && s->owner == owner
-          && s->id == id)
-        return (gint) i;
-    }
+    if (sh->busy_key[i] == key && sh->slots[i].owner == owner)
+      return (gint) i;
   return -1;
 }
 
@@ -236,6 +233,8 @@ dns_shell_open (const EmberBackendArgs *args, const DnsConfigSpec *spec,
     }
   sh->slots = g_new0 (DnsSlot, DNS_SLOTS);
   sh->n_free = DNS_SLOTS;
+  for (guint i = 0; i < DNS_SLOTS; i++)
+    sh->free_slots[i] = DNS_SLOTS - 1 - i;
   sh->context = g_main_context_new ();
   sh->kick_source = g_source_new (&kick_funcs, sizeof (GSource));
   g_source_set_callback (sh->kick_source, NULL, sh, NULL);
@@ -301,7 +300,7 @@ dns_shell_poll_recv_many (EmberBackend *backend, EmberWaker *waker, EmberPacket 
       /* Which upstream fails decides where remote = NONE goes. */
       sh->failed_upstream[s->upstream] = s->error;
       s->state = DNS_SLOT_FREE;
-      sh->n_free++;
+      sh->free_slots[sh->n_free++] = i;
       freed = TRUE;
     }
   if (n == 0)
@@ -391,24 +390,17 @@ dns_shell_send (EmberBackend *backend, const EmberPacket *packet, GError **error
                    sh->spec->plugin);
       return FALSE;
     }
-  gint free_slot = -1;
+  guint32 key = dns_slot_key ((guint) u, id);
   for (guint i = 0; i < DNS_SLOTS; i++)
-    {
-      DnsSlot *s = &sh->slots[i];
-      if (s->state == DNS_SLOT_FREE)
-        {
-          if (free_slot < 0)
-            free_slot = (gint) i;
-        }
-      else if (s->upstream == (guint) u && s->id == id && s->state != DNS_SLOT_DONE)
-        {
-          g_mutex_unlock (&sh->lock);
-          g_set_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_FAILED,
-                       "%s: query id %u is already in flight to %s", sh->spec->plugin, id,
-                       dns_addr_format (&sh->config.upstreams[u].addr, buf, sizeof buf));
-          return FALSE;
-        }
-    }
+    if (sh->sent_key[i] == key)
+      {
+        g_mutex_unlock (&sh->lock);
+        g_set_error (error, EMBER_PLUGIN_ERROR, EMBER_PLUGIN_ERROR_FAILED,
+                     "%s: query id %u is already in flight to %s", sh->spec->plugin, id,
+                     dns_addr_format (&sh->config.upstreams[u].addr, buf, sizeof buf));
+        return FALSE;
+      }
+  guint free_slot = sh->free_slots[sh->n_free - 1];
   DnsSlot *s = &sh->slots[free_slot];
   s->upstream = (guint) u;
   s->id = id;
@@ -416,12 +408,16 @@ dns_shell_send (EmberBackend *backend, const EmberPacket *packet, GError **error
   s->query_len = packet->len;
   memcpy (s->query, packet->data, packet->len);
   s->state = DNS_SLOT_QUEUED;
+  sh->sent_key[free_slot] = key;
   sh->n_free--;
-  sh->queued[(sh->q_head + sh->q_len) % DNS_SLOTS] = (guint) free_slot;
-  sh->q_len++;
+  sh->queued[(sh->q_head + sh->q_len) % DNS_SLOTS] = free_slot;
+  /* The worker takes queued slots until it finds none, under the lock:
+   * only a query into an empty queue needs to wake it. */
+  gboolean wake = sh->q_len++ == 0;
   g_mutex_unlock (&sh->lock);
   /* Thread-safe: wakes the worker's context. */
-  g_source_set_ready_time (sh->kick_source, 0);
+  if (wake)
+    g_source_set_ready_time (sh->kick_source, 0);
   return TRUE;
 }
 

@@ -117,8 +117,12 @@ typedef struct _DnsShell DnsShell;
 typedef struct {
   /* Creates sockets etc.; FALSE with error fails open(). */
   gboolean (*setup) (DnsShell *sh, GError **error);
-  /* Slot `i` is INFLIGHT: send it. Its deadline is set. */
+  /* Slot `i` is INFLIGHT: send it, or queue it for flush. Its deadline
+   * is set. */
   void (*start) (DnsShell *sh, guint i);
+  /* Optional: every slot the core handed over so far is started; send
+   * what start() queued (in batches). */
+  void (*flush) (DnsShell *sh);
   /* Slot `i` is about to be completed by the shell (timeout): forget it. */
   void (*forget) (DnsShell *sh, guint i);
   /* Frees everything setup made; in-flight slots are failed after. */
@@ -141,6 +145,13 @@ struct _DnsShell {
   gboolean setup_done;
   GError *setup_error;
 
+  /* The worker's compact view of its slots, so that finding an answer's
+   * slot or the next deadline reads a few cache lines and not every
+   * slot's 4 KiB: busy_key[i] is dns_slot_key() while slot i is busy (0
+   * otherwise) and busy_deadline[i] its deadline. */
+  guint32 busy_key[DNS_SLOTS];
+  gint64 busy_deadline[DNS_SLOTS];
+
   /* Shared, under lock. */
   GMutex lock;
   GCond cond;
@@ -148,6 +159,8 @@ struct _DnsShell {
   guint queued[DNS_SLOTS], q_head, q_len;
   guint done[DNS_SLOTS], d_head, d_len;
   guint n_free;
+  guint free_slots[DNS_SLOTS];  /* the first n_free are FREE */
+  guint32 sent_key[DNS_SLOTS];  /* dns_slot_key() while QUEUED or INFLIGHT, else 0 */
   EmberWaker *recv_waker, *send_waker;
   gboolean recv_armed, send_armed;
   gint failed_upstream[DNS_MAX_UPSTREAMS];  /* last error per upstream (for `preferred`) */
@@ -182,6 +195,13 @@ static inline guint16
 dns_msg_id (const guint8 *msg)
 {
   return (guint16) ((msg[0] << 8) | msg[1]);
+}
+
+/* (upstream, message id) as one non-zero word. */
+static inline guint32
+dns_slot_key (guint upstream, guint16 id)
+{
+  return 0x80000000u | (upstream << 16) | id;
 }
 
 G_END_DECLS

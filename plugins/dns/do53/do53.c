@@ -7,7 +7,9 @@
  * reach it, and an ICMP port unreachable comes back as ECONNREFUSED for
  * the queries waiting on it) and one TCP stream (../common/stream.c),
  * opened when first needed and reused. Answers are matched by upstream
- * and message id; the TC retry sends the same query bytes again.
+ * and message id; the TC retry sends the same query bytes again. UDP
+ * goes in batches: the queries the core handed over in one go leave
+ * with one sendmmsg() per upstream, answers come in with recvmmsg().
  *
  * Threads: the vtable is the shell's (../common/shell.c); everything in
  * this file runs on the backend's worker thread.
@@ -26,9 +28,14 @@ typedef struct {
   DnsStream *tcp;
 } Upstream;
 
+/* Datagrams per sendmmsg() / recvmmsg(). */
+#define DO53_BATCH 16
+/* One more than the largest answer: a longer datagram shows as too long. */
+#define RECV_LEN (EMBER_DNS_ANSWER_MAX + 1)
+
 typedef struct {
   Upstream up[DNS_MAX_UPSTREAMS];
-  guint8 buf[EMBER_DNS_ANSWER_MAX + 1];
+  guint8 *recv_bufs;       /* DO53_BATCH of RECV_LEN bytes */
 } Do53;
 
 static const DnsConfigSpec do53_spec = {
@@ -49,44 +56,54 @@ fail_udp (DnsShell *sh, Upstream *u, gint error)
 
 static gboolean out_ready (GSocket *sock, GIOCondition cond, gpointer data);
 
-/* Sends slot `i` on u's socket; TRUE unless it must wait for POLLOUT. */
+/* Sends u's backlog from its head, DO53_BATCH queries per sendmmsg();
+ * FALSE when the socket would block (the rest stays queued, in order). */
 static gboolean
-udp_send (DnsShell *sh, Upstream *u, guint i)
+send_backlog (DnsShell *sh, Upstream *u)
 {
-  DnsSlot *s = &sh->slots[i];
-  g_autoptr (GError) error = NULL;
-  gssize n = g_socket_send (u->sock, (const gchar *) s->query, s->query_len, NULL, &error);
-  if (n >= 0)
-    return TRUE;
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return FALSE;
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
+  while (!g_queue_is_empty (&u->backlog))
     {
-      /* An ICMP error from an earlier datagram, reported on this send:
-       * it concerns every query on the socket, this one included. */
-      fail_udp (sh, u, ECONNREFUSED);
-      return TRUE;
+      GOutputVector vec[DO53_BATCH];
+      GOutputMessage msg[DO53_BATCH];
+      guint n = 0;
+      for (GList *l = u->backlog.head; l != NULL && n < DO53_BATCH; l = l->next, n++)
+        {
+          const DnsSlot *s = &sh->slots[GPOINTER_TO_UINT (l->data)];
+          vec[n] = (GOutputVector){ s->query, s->query_len };
+          msg[n] = (GOutputMessage){ .vectors = &vec[n], .num_vectors = 1 };
+        }
+      g_autoptr (GError) error = NULL;
+      gint sent = g_socket_send_messages (u->sock, msg, n, 0, NULL, &error);
+      if (sent > 0)
+        {
+          for (gint k = 0; k < sent; k++)
+            g_queue_pop_head (&u->backlog);
+          continue;
+        }
+      /* The head failed (a later one fails on the next call). */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return FALSE;
+      guint i = GPOINTER_TO_UINT (g_queue_pop_head (&u->backlog));
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
+        /* An ICMP error from an earlier datagram, reported on this send:
+         * it concerns every query on the socket, this one included. */
+        fail_udp (sh, u, ECONNREFUSED);
+      else
+        dns_shell_complete (sh, i, NULL, 0, dns_errno_from_gerror (error));
     }
-  dns_shell_complete (sh, i, NULL, 0, dns_errno_from_gerror (error));
   return TRUE;
 }
 
 static void
 flush_backlog (DnsShell *sh, Upstream *u)
 {
-  while (!g_queue_is_empty (&u->backlog))
-    {
-      guint i = GPOINTER_TO_UINT (g_queue_peek_head (&u->backlog));
-      if (!udp_send (sh, u, i))
-        break;
-      g_queue_pop_head (&u->backlog);
-    }
-  if (g_queue_is_empty (&u->backlog) && u->out != NULL)
+  gboolean empty = send_backlog (sh, u);
+  if (empty && u->out != NULL)
     {
       g_source_destroy (u->out);
       g_clear_pointer (&u->out, g_source_unref);
     }
-  else if (!g_queue_is_empty (&u->backlog) && u->out == NULL)
+  else if (!empty && u->out == NULL)
     {
       u->out = g_socket_create_source (u->sock, G_IO_OUT, NULL);
       g_source_set_callback (u->out, G_SOURCE_FUNC (out_ready), sh, NULL);
@@ -122,31 +139,48 @@ in_ready (GSocket *sock, GIOCondition cond, gpointer data)
   DnsShell *sh = data;
   Do53 *d = sh->transport;
   Upstream *u = upstream_of_socket (sh, sock);
-  for (guint budget = 0; budget < EMBER_BATCH_MAX; budget++)
+  /* At most EMBER_BATCH_MAX datagrams (or errors) a round (seed 001). */
+  for (guint budget = 0; budget < EMBER_BATCH_MAX;)
     {
+      GInputVector vec[DO53_BATCH];
+      GInputMessage msg[DO53_BATCH];
+      for (guint k = 0; k < DO53_BATCH; k++)
+        {
+          vec[k] = (GInputVector){ d->recv_bufs + (gsize) k * RECV_LEN, RECV_LEN };
+          msg[k] = (GInputMessage){ .vectors = &vec[k], .num_vectors = 1 };
+        }
       g_autoptr (GError) error = NULL;
-      gssize n = g_socket_receive (sock, (gchar *) d->buf, sizeof d->buf, NULL, &error);
-      if (n < 0)
+      gint got = g_socket_receive_messages (sock, msg, DO53_BATCH, 0, NULL, &error);
+      if (got < 0)
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
             break;
           /* ICMP unreachable for a datagram we sent (connected socket). */
           fail_udp (sh, u, dns_errno_from_gerror (error));
+          budget++;
           continue;
         }
-      if (n < DNS_HEADER_LEN || (gsize) n > EMBER_DNS_ANSWER_MAX)
-        continue;
-      gint i = dns_shell_find (sh, u->index, u, dns_msg_id (d->buf));
-      if (i < 0)
-        continue;  /* late (timed out) or not ours */
-      if (d->buf[2] & DNS_FLAG_TC)
+      for (gint k = 0; k < got; k++)
         {
-          /* RFC 7766 §5: a truncated answer is retried over TCP. */
-          sh->slots[i].via_tcp = TRUE;
-          dns_stream_submit (u->tcp, (guint) i);
-          continue;
+          const guint8 *buf = vec[k].buffer;
+          gsize n = msg[k].bytes_received;
+          if (n < DNS_HEADER_LEN || n > EMBER_DNS_ANSWER_MAX)
+            continue;
+          gint i = dns_shell_find (sh, u->index, u, dns_msg_id (buf));
+          if (i < 0)
+            continue;  /* late (timed out) or not ours */
+          if (buf[2] & DNS_FLAG_TC)
+            {
+              /* RFC 7766 §5: a truncated answer is retried over TCP. */
+              sh->slots[i].via_tcp = TRUE;
+              dns_stream_submit (u->tcp, (guint) i);
+              continue;
+            }
+          dns_shell_complete (sh, (guint) i, buf, n, 0);
         }
-      dns_shell_complete (sh, (guint) i, d->buf, (gsize) n, 0);
+      budget += (guint) got;
+      if (got < DO53_BATCH)
+        break;
     }
   dns_shell_update_timer (sh);
   return G_SOURCE_CONTINUE;
@@ -156,6 +190,7 @@ static gboolean
 do53_setup (DnsShell *sh, GError **error)
 {
   Do53 *d = g_new0 (Do53, 1);
+  d->recv_bufs = g_malloc ((gsize) DO53_BATCH * RECV_LEN);
   sh->transport = d;
   for (guint k = 0; k < sh->config.n_upstreams; k++)
     {
@@ -199,12 +234,19 @@ do53_start (DnsShell *sh, guint i)
       dns_stream_submit (u->tcp, i);
       return;
     }
+  /* Sent with the others of this round by do53_flush(). */
   s->owner = u;
-  if (!g_queue_is_empty (&u->backlog) || !udp_send (sh, u, i))
-    {
-      g_queue_push_tail (&u->backlog, GUINT_TO_POINTER (i));
-      flush_backlog (sh, u);
-    }
+  g_queue_push_tail (&u->backlog, GUINT_TO_POINTER (i));
+}
+
+static void
+do53_flush (DnsShell *sh)
+{
+  Do53 *d = sh->transport;
+  for (guint k = 0; k < sh->config.n_upstreams; k++)
+    /* With a G_IO_OUT source the socket is full: out_ready sends. */
+    if (!g_queue_is_empty (&d->up[k].backlog) && d->up[k].out == NULL)
+      flush_backlog (sh, &d->up[k]);
 }
 
 static void
@@ -238,11 +280,13 @@ do53_teardown (DnsShell *sh)
       g_queue_clear (&u->backlog);
       g_clear_object (&u->sock);
     }
+  g_free (d->recv_bufs);
   g_clear_pointer (&sh->transport, g_free);
 }
 
 static const DnsTransportOps do53_ops = {
-  .setup = do53_setup, .start = do53_start, .forget = do53_forget, .teardown = do53_teardown,
+  .setup = do53_setup, .start = do53_start, .flush = do53_flush, .forget = do53_forget,
+  .teardown = do53_teardown,
 };
 
 static EmberBackend *

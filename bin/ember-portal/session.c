@@ -146,6 +146,21 @@ session_relays (Session *s, EmberPortalRelay *out, gint64 now)
 
 /* ---- join ---------------------------------------------------------------- */
 
+/* Who the device is here: the id and the name its token was made for,
+ * so that its user sees the name the administrator gave it. */
+static void
+init_device (Session *s, EmberPortalDevice *dev)
+{
+  g_autoptr (GError) error = NULL;
+  if (!ember_portal_id_parse (s->device_id, &dev->id, "device.id", &error))
+    {
+      g_warning ("%s %s: not telling the device its id: %s",
+                 ember_portal_channel_to_string (s->channel), s->device_name, error->message);
+      return;
+    }
+  dev->name = g_strdup (s->device_name);
+}
+
 static void
 send_client_init (Session *s)
 {
@@ -156,6 +171,7 @@ send_client_init (Session *s)
   init->n_resources = fanout_client_resources (s, &init->resources);
   init->relays = g_new0 (EmberPortalRelay, EMBER_PORTAL_MAX_RELAYS);
   init->n_relays = session_relays (s, init->relays, server_unix_now ());
+  init_device (s, &init->device);
   session_send (s, &m);
 }
 
@@ -169,6 +185,7 @@ send_gateway_init (Session *s)
   init->relays = g_new0 (EmberPortalRelay, EMBER_PORTAL_MAX_RELAYS);
   init->n_relays = session_relays (s, init->relays, server_unix_now ());
   authorize_gateway_init (s, init);
+  init_device (s, &init->device);
   session_send (s, &m);
 }
 

@@ -284,6 +284,22 @@ put_dns_names (Writer *w, const EmberPortalDnsName *d, guint n)
   return TRUE;
 }
 
+/* `device` only when the portal knows it (name set). */
+static gboolean
+put_device (Writer *w, const EmberPortalDevice *dev)
+{
+  if (dev->name == NULL)
+    return TRUE;
+  gsize mark = reader_push_member (&w->r, "device");
+  w_key (w, "device");
+  w_begin (w, '{');
+  if (!put_id (w, "id", &dev->id) || !put_text (w, "name", dev->name, EMBER_PORTAL_NAME_MAX))
+    return FALSE;
+  w_end (w, '}');
+  reader_pop (&w->r, mark);
+  return TRUE;
+}
+
 static gboolean
 put_candidates (Writer *w, const char *name, const EmberIceCandidate *c,
                 guint n)
@@ -569,7 +585,8 @@ put_payload (Writer *w, const EmberPortalMessage *msg, gboolean gw)
         const EmberPortalClientInit *in = &msg->u.client_init;
         if (!put_tunnel (w, "interface", &in->iface)
             || !put_resources (w, in->resources, in->n_resources)
-            || !put_relays (w, "relays", in->relays, in->n_relays))
+            || !put_relays (w, "relays", in->relays, in->n_relays)
+            || !put_device (w, &in->device))
           return FALSE;
         break;
       }
@@ -629,7 +646,8 @@ put_payload (Writer *w, const EmberPortalMessage *msg, gboolean gw)
         const EmberPortalGatewayInit *in = &msg->u.gateway_init;
         if (!put_tunnel (w, "interface", &in->iface)
             || !put_relays (w, "relays", in->relays, in->n_relays)
-            || !put_authorizations (w, in->authorizations, in->n_authorizations))
+            || !put_authorizations (w, in->authorizations, in->n_authorizations)
+            || !put_device (w, &in->device))
           return FALSE;
         break;
       }

@@ -198,6 +198,7 @@ ember_portal_message_clear (EmberPortalMessage *msg)
     case EMBER_PORTAL_EVENT_CLIENT_INIT:
       clear_resources (msg->u.client_init.resources, msg->u.client_init.n_resources);
       clear_relays (msg->u.client_init.relays, msg->u.client_init.n_relays);
+      g_free (msg->u.client_init.device.name);
       break;
     case EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED:
     case EMBER_PORTAL_EVENT_RESOURCE_UPDATED:
@@ -224,6 +225,7 @@ ember_portal_message_clear (EmberPortalMessage *msg)
         explicit_bzero (msg->u.gateway_init.authorizations,
                         msg->u.gateway_init.n_authorizations * sizeof (EmberPortalAuthorization));
       g_free (msg->u.gateway_init.authorizations);
+      g_free (msg->u.gateway_init.device.name);
       break;
     case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
       g_free (msg->u.authorize_flow.ref);
@@ -378,6 +380,12 @@ relays_eq (const EmberPortalRelay *a, guint na, const EmberPortalRelay *b, guint
 }
 
 static gboolean
+device_eq (const EmberPortalDevice *a, const EmberPortalDevice *b)
+{
+  return str_eq (a->name, b->name) && (a->name == NULL || id_eq (&a->id, &b->id));
+}
+
+static gboolean
 payload_eq (EmberPortalEvent event, const EmberPortalMessage *a, const EmberPortalMessage *b)
 {
   switch (event)
@@ -412,7 +420,8 @@ payload_eq (EmberPortalEvent event, const EmberPortalMessage *a, const EmberPort
         const EmberPortalClientInit *x = &a->u.client_init, *y = &b->u.client_init;
         return tunnel_eq (&x->iface, &y->iface)
                && resources_eq (x->resources, x->n_resources, y->resources, y->n_resources)
-               && relays_eq (x->relays, x->n_relays, y->relays, y->n_relays);
+               && relays_eq (x->relays, x->n_relays, y->relays, y->n_relays)
+               && device_eq (&x->device, &y->device);
       }
     case EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED:
     case EMBER_PORTAL_EVENT_RESOURCE_UPDATED:
@@ -454,7 +463,7 @@ payload_eq (EmberPortalEvent event, const EmberPortalMessage *a, const EmberPort
         const EmberPortalGatewayInit *x = &a->u.gateway_init, *y = &b->u.gateway_init;
         if (!tunnel_eq (&x->iface, &y->iface)
             || !relays_eq (x->relays, x->n_relays, y->relays, y->n_relays)
-            || x->n_authorizations != y->n_authorizations)
+            || x->n_authorizations != y->n_authorizations || !device_eq (&x->device, &y->device))
           return FALSE;
         for (guint i = 0; i < x->n_authorizations; i++)
           {

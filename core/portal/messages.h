@@ -196,6 +196,15 @@ typedef struct {
   gint64 expires_at;   /* Unix seconds */
 } EmberPortalRelay;
 
+/* Who the receiving device is at the portal, as init's optional
+ * "device" member says: JSON {"id": id, "name": string 1..255 bytes}, the
+ * name the administrator gave it with its token. `name` NULL: absent (a
+ * portal that predates the member); then `id` is unset too. */
+typedef struct {
+  EmberPortalId id;
+  char *name;
+} EmberPortalDevice;
+
 /* The other end of a connection: JSON {id, public_key, ipv4, ipv6}. */
 typedef struct {
   EmberPortalId id;
@@ -238,6 +247,7 @@ typedef struct {
   guint n_resources;
   EmberPortalRelay *relays;
   guint n_relays;
+  EmberPortalDevice device;          /* optional */
 } EmberPortalClientInit;
 
 typedef struct {
@@ -346,6 +356,7 @@ typedef struct {
   guint n_relays;
   EmberPortalAuthorization *authorizations;
   guint n_authorizations;
+  EmberPortalDevice device;          /* optional */
 } EmberPortalGatewayInit;
 
 /* To a gateway: let `client` reach `resource` until expires_at. `ref` is

@@ -368,6 +368,24 @@ each_dns_name (Reader *r, JsonNode *node, gpointer out)
 static gboolean
 read_dns_names (Reader *r, JsonObject *o, EmberPortalDnsName **names, guint *n);
 
+/* The optional member `device` of both inits: {id, name}. */
+static gboolean
+read_device (Reader *r, JsonObject *o, EmberPortalDevice *dev)
+{
+  static const char *const allowed[] = { "id", "name", NULL };
+  JsonObject *d;
+  if (!json_object_has_member (o, "device"))
+    return TRUE;
+  if (!read_member_object (r, o, "device", allowed, &d))
+    return FALSE;
+  gsize mark = reader_push_member (r, "device");
+  if (!read_id (r, d, "id", &dev->id)
+      || !read_string (r, d, "name", TRUE, EMBER_PORTAL_NAME_MAX, &dev->name))
+    return FALSE;
+  reader_pop (r, mark);
+  return TRUE;
+}
+
 #define READ_OBJECTS(r, o, name, max, array, n, each)                                           \
   read_objects (r, o, name, max, sizeof *(array), each, (gpointer *) &(array), &(n))
 
@@ -481,13 +499,15 @@ read_payload (Reader *r, JsonNode *payload, EmberPortalChannel channel, EmberPor
 
     case EMBER_PORTAL_EVENT_CLIENT_INIT:
       {
-        static const char *const allowed[] = { "interface", "resources", "relays", NULL };
+        static const char *const allowed[] = { "interface", "resources", "relays", "device",
+                                               NULL };
         EmberPortalClientInit *in = &msg->u.client_init;
         return reader_object (r, payload, allowed, &o) && read_tunnel (r, o, "interface", &in->iface)
                && READ_OBJECTS (r, o, "resources", EMBER_PORTAL_MAX_RESOURCES, in->resources,
                                 in->n_resources, each_resource)
                && READ_OBJECTS (r, o, "relays", EMBER_PORTAL_MAX_RELAYS, in->relays, in->n_relays,
-                                each_relay);
+                                each_relay)
+               && read_device (r, o, &in->device);
       }
 
     case EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED:
@@ -557,13 +577,15 @@ read_payload (Reader *r, JsonNode *payload, EmberPortalChannel channel, EmberPor
 
     case EMBER_PORTAL_EVENT_GATEWAY_INIT:
       {
-        static const char *const allowed[] = { "interface", "relays", "authorizations", NULL };
+        static const char *const allowed[] = { "interface", "relays", "authorizations", "device",
+                                               NULL };
         EmberPortalGatewayInit *in = &msg->u.gateway_init;
         return reader_object (r, payload, allowed, &o) && read_tunnel (r, o, "interface", &in->iface)
                && READ_OBJECTS (r, o, "relays", EMBER_PORTAL_MAX_RELAYS, in->relays, in->n_relays,
                                 each_relay)
                && READ_OBJECTS (r, o, "authorizations", EMBER_PORTAL_MAX_AUTHORIZATIONS,
-                                in->authorizations, in->n_authorizations, each_authorization);
+                                in->authorizations, in->n_authorizations, each_authorization)
+               && read_device (r, o, &in->device);
       }
 
     case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:

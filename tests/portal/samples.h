@@ -211,6 +211,8 @@ sample_message (EmberPortalMessage *msg, EmberPortalEvent event, EmberPortalChan
       msg->u.client_init.relays = g_new0 (EmberPortalRelay, 2);
       for (guint i = 0; i < 2; i++)
         sample_relay (&msg->u.client_init.relays[i], i + 1);
+      msg->u.client_init.device.id = sample_id (0x300);
+      msg->u.client_init.device.name = g_strdup ("laptop");
       break;
     case EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED:
       sample_resource (&msg->u.resource, 2, 7);
@@ -263,6 +265,8 @@ sample_message (EmberPortalMessage *msg, EmberPortalEvent event, EmberPortalChan
           a->preshared_key = sample_key ((guint8) (50 + i));
           a->expires_at = 1765011600 + i;
         }
+      msg->u.gateway_init.device.id = sample_id (0x301);
+      msg->u.gateway_init.device.name = g_strdup ("gateway “home” 1");
       break;
     case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
       msg->u.authorize_flow.ref = g_strdup ("AAEC.signed-ref");

@@ -784,6 +784,162 @@ test_build_refuses_invalid_values (void)
   msg.u.client_init.n_resources = EMBER_PORTAL_MAX_RESOURCES;
 }
 
+/* ---- init's optional "device" ------------------------------------------------- */
+
+#define CLIENT_IFACE "\"interface\":{\"ipv4\":\"100.64.0.2\",\"ipv6\":\"fd00:2021:1111::2\"}"
+#define GATEWAY_IFACE "\"interface\":{\"ipv4\":\"100.64.0.1\",\"ipv6\":\"fd00:2021:1111::1\"}"
+
+/* A client init and a gateway init with `device` (a JSON value text, or
+ * NULL for none). */
+static char *
+init_frame (EmberPortalChannel channel, const char *device)
+{
+  g_autofree char *member = device != NULL ? g_strdup_printf (",\"device\":%s", device)
+                                           : g_strdup ("");
+  g_autofree char *payload =
+    channel == EMBER_PORTAL_CHANNEL_CLIENT
+      ? g_strdup_printf ("{" CLIENT_IFACE ",\"resources\":[],\"relays\":[]%s}", member)
+      : g_strdup_printf ("{" GATEWAY_IFACE ",\"relays\":[],\"authorizations\":[]%s}", member);
+  return frame (ember_portal_channel_to_string (channel), "init", payload, "null");
+}
+
+static const EmberPortalDevice *
+init_device (const EmberPortalMessage *msg)
+{
+  return msg->event == EMBER_PORTAL_EVENT_CLIENT_INIT ? &msg->u.client_init.device
+                                                      : &msg->u.gateway_init.device;
+}
+
+static void
+test_device_roundtrip (void)
+{
+  for (guint ch = 0; ch < 2; ch++)
+    {
+      EmberPortalEvent event = ch == EMBER_PORTAL_CHANNEL_CLIENT ? EMBER_PORTAL_EVENT_CLIENT_INIT
+                                                                 : EMBER_PORTAL_EVENT_GATEWAY_INIT;
+      g_auto (EmberPortalMessage) msg = { 0 };
+      g_autoptr (GError) error = NULL;
+      sample_message (&msg, event, ch);
+      g_autofree char *text = ember_portal_message_build (&msg, ch, NULL, &error);
+      g_assert_no_error (error);
+      g_autofree char *want = g_strdup_printf ("\"device\":{\"id\":\"%s\",\"name\":",
+                                               init_device (&msg)->id.str);
+      g_assert_nonnull (strstr (text, want));
+
+      g_auto (EmberPortalMessage) back = { 0 };
+      g_assert_true (ember_portal_message_parse (text, strlen (text), ch,
+                                                 EMBER_PORTAL_FROM_PORTAL, &back, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (init_device (&back)->id.str, ==, init_device (&msg)->id.str);
+      g_assert_cmpstr (init_device (&back)->name, ==, init_device (&msg)->name);
+      g_assert_true (ember_portal_message_equal (&msg, &back));
+
+      /* equal() sees the device: another name, then none at all. */
+      EmberPortalDevice *dev = (EmberPortalDevice *) init_device (&back);
+      g_free (dev->name);
+      dev->name = g_strdup ("desktop");
+      g_assert_false (ember_portal_message_equal (&msg, &back));
+      g_clear_pointer (&dev->name, g_free);
+      g_assert_false (ember_portal_message_equal (&msg, &back));
+    }
+  /* An id in upper case is stored lower case, like every id. */
+  g_autofree char *text = init_frame (EMBER_PORTAL_CHANNEL_CLIENT,
+                                      "{\"id\":\"6F2C1A8E-0B3D-4C55-9A41-2D7E8F901A11\","
+                                      "\"name\":\"laptop\"}");
+  g_auto (EmberPortalMessage) msg = { 0 };
+  g_assert_true (ember_portal_message_parse (text, strlen (text), EMBER_PORTAL_CHANNEL_CLIENT,
+                                             EMBER_PORTAL_FROM_PORTAL, &msg, NULL));
+  g_assert_cmpstr (msg.u.client_init.device.id.str, ==, "6f2c1a8e-0b3d-4c55-9a41-2d7e8f901a11");
+  g_assert_cmpstr (msg.u.client_init.device.name, ==, "laptop");
+}
+
+static void
+test_device_absent (void)
+{
+  /* A portal that predates the member: the init parses, no device. */
+  for (guint ch = 0; ch < 2; ch++)
+    {
+      g_autofree char *text = init_frame (ch, NULL);
+      g_auto (EmberPortalMessage) msg = { 0 };
+      g_autoptr (GError) error = NULL;
+      g_assert_true (ember_portal_message_parse (text, strlen (text), ch,
+                                                 EMBER_PORTAL_FROM_PORTAL, &msg, &error));
+      g_assert_no_error (error);
+      g_assert_null (init_device (&msg)->name);
+      g_assert_cmpstr (init_device (&msg)->id.str, ==, "");
+
+      /* And a portal that knows no device sends none: the init a peer
+       * that predates the member reads as before. */
+      g_autofree char *built = ember_portal_message_build (&msg, ch, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (built, ==, text);
+    }
+}
+
+static void
+test_device_malformed (void)
+{
+  g_autofree char *long_name = g_strnfill (EMBER_PORTAL_NAME_MAX + 1, 'n');
+  g_autofree char *max_name = g_strnfill (EMBER_PORTAL_NAME_MAX, 'n');
+  g_autofree char *too_long = g_strdup_printf ("{\"id\":\"" ID_A "\",\"name\":\"%s\"}", long_name);
+  g_autofree char *longest = g_strdup_printf ("{\"id\":\"" ID_A "\",\"name\":\"%s\"}", max_name);
+  const struct {
+    const char *device, *needle;
+  } cases[] = {
+    { "null", "payload.device: expected an object, got null" },
+    { "\"laptop\"", "payload.device: expected an object, got a string" },
+    { "[]", "payload.device: expected an object, got an array" },
+    { "{}", "payload.device.id: missing" },
+    { "{\"id\":\"" ID_A "\"}", "payload.device.name: missing" },
+    { "{\"name\":\"laptop\"}", "payload.device.id: missing" },
+    { "{\"id\":7,\"name\":\"laptop\"}", "payload.device.id: expected a string, got an integer" },
+    { "{\"id\":\"laptop\",\"name\":\"laptop\"}", "payload.device.id: \"laptop\" is not a UUID" },
+    { "{\"id\":\"" ID_A "\",\"name\":42}", "payload.device.name: expected a string, got an integer" },
+    { "{\"id\":\"" ID_A "\",\"name\":null}", "payload.device.name: expected a string, got null" },
+    { "{\"id\":\"" ID_A "\",\"name\":\"\"}", "payload.device.name: " },
+    { "{\"id\":\"" ID_A "\",\"name\":\"a\\u0007b\"}", "payload.device.name: control character 0x07" },
+    { too_long, "payload.device.name: " },
+    { "{\"id\":\"" ID_A "\",\"name\":\"laptop\",\"user\":\"alice\"}",
+      "payload.device: unknown member \"user\"" },
+  };
+  for (guint ch = 0; ch < 2; ch++)
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        g_autofree char *text = init_frame (ch, cases[i].device);
+        assert_refused (ch, EMBER_PORTAL_FROM_PORTAL, text, EMBER_PORTAL_ERROR_INVALID_PAYLOAD,
+                        cases[i].needle);
+      }
+  /* 255 bytes is the limit, not one less. */
+  g_autofree char *text = init_frame (EMBER_PORTAL_CHANNEL_GATEWAY, longest);
+  g_auto (EmberPortalMessage) msg = { 0 };
+  g_assert_true (ember_portal_message_parse (text, strlen (text), EMBER_PORTAL_CHANNEL_GATEWAY,
+                                             EMBER_PORTAL_FROM_PORTAL, &msg, NULL));
+  g_assert_cmpuint (strlen (msg.u.gateway_init.device.name), ==, EMBER_PORTAL_NAME_MAX);
+}
+
+static void
+test_device_build_refuses (void)
+{
+  for (guint ch = 0; ch < 2; ch++)
+    {
+      EmberPortalEvent event = ch == EMBER_PORTAL_CHANNEL_CLIENT ? EMBER_PORTAL_EVENT_CLIENT_INIT
+                                                                 : EMBER_PORTAL_EVENT_GATEWAY_INIT;
+      g_auto (EmberPortalMessage) msg = { 0 };
+      sample_message (&msg, event, ch);
+      EmberPortalDevice *dev = (EmberPortalDevice *) init_device (&msg);
+      g_free (dev->name);
+      dev->name = g_strnfill (EMBER_PORTAL_NAME_MAX + 1, 'n');
+      assert_build_refused (&msg, ch, EMBER_PORTAL_ERROR_INVALID_PAYLOAD, "payload.device.name: ");
+      g_free (dev->name);
+      dev->name = g_strdup ("");
+      assert_build_refused (&msg, ch, EMBER_PORTAL_ERROR_INVALID_PAYLOAD, "payload.device.name: ");
+      g_free (dev->name);
+      dev->name = g_strdup ("laptop");
+      memset (&dev->id, 0, sizeof dev->id);
+      assert_build_refused (&msg, ch, EMBER_PORTAL_ERROR_INVALID_PAYLOAD, "payload.device.id: ");
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -813,6 +969,14 @@ main (int argc, char **argv)
   g_test_add_func ("/portal/codec/malformed/values-name-the-path", test_malformed_values);
   g_test_add_func ("/portal/codec/malformed/keys-and-ice-credentials",
                    test_malformed_keys_and_ice);
+  g_test_add_func ("/portal/codec/init/device/round-trips-on-both-channels",
+                   test_device_roundtrip);
+  g_test_add_func ("/portal/codec/init/device/absent-parses-and-is-not-built",
+                   test_device_absent);
+  g_test_add_func ("/portal/codec/init/device/malformed-is-refused-naming-the-field",
+                   test_device_malformed);
+  g_test_add_func ("/portal/codec/init/device/build-refuses-what-parse-would-refuse",
+                   test_device_build_refuses);
   g_test_add_func ("/portal/codec/build/refuses-what-parse-would-refuse",
                    test_build_refuses_invalid_values);
   return g_test_run ();

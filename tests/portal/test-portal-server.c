@@ -112,10 +112,19 @@ test_join (void)
   g_assert_cmpuint (r->n_filters, ==, 2);
   /* The store remembers the key the client connected with. */
   g_assert_cmpstr (stored->public_key, ==, client->public_key);
+  /* The client learns who it is: the id and the name of its token's
+   * device. */
+  g_assert_cmpstr (init->u.client_init.device.id.str, ==, stored->id);
+  g_assert_cmpstr (init->u.client_init.device.name, ==, "laptop");
 
   PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-1");
   g_autoptr (EmberPortalMessage) ginit = portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
   g_assert_cmpuint (ginit->u.gateway_init.n_authorizations, ==, 0);
+  g_autoptr (GPtrArray) gateways = ember_store_list_gateways (fx.store, NULL, NULL);
+  g_assert_cmpuint (gateways->len, ==, 1);
+  EmberStoreGateway *stored_gw = gateways->pdata[0];
+  g_assert_cmpstr (ginit->u.gateway_init.device.id.str, ==, stored_gw->id);
+  g_assert_cmpstr (ginit->u.gateway_init.device.name, ==, "gw1");
   g_assert_cmpuint (ember_portal_server_n_clients (fx.server), ==, 1);
   g_assert_cmpuint (ember_portal_server_n_gateways (fx.server), ==, 1);
 

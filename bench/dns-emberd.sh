@@ -10,13 +10,17 @@
 # CPU time per answered query of emberd's process (all its threads) and
 # of the dnsmasq (bench/dns-measure.sh), and the same three runs at one
 # offered load (dnsperf -Q; half the slower one's rate unless RATE is
-# given). Needs root; removes everything it made.
-# Usage: bench/dns-emberd.sh [BUILD_DIR] [SECONDS_PER_RUN] [RATE]
+# given, "auto" for that). With ROUNDS > 1 every run is made that many
+# times, the servers in turn, and each column is the median. Needs
+# root; removes everything it made.
+# Usage: bench/dns-emberd.sh [BUILD_DIR] [SECONDS_PER_RUN] [RATE] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 seconds=${2:-10}
 rate=${3:-}
+[[ $rate == auto ]] && rate=
+rounds=${4:-1}
 [[ $(id -u) -eq 0 ]] || { echo "bench/dns-emberd.sh: run as root (network namespaces)" >&2; exit 1; }
 for tool in dnsperf dnsmasq dig; do
   command -v "$tool" >/dev/null || { echo "bench/dns-emberd.sh: $tool is not installed" >&2; exit 1; }
@@ -52,16 +56,27 @@ epid=$(cat "$dir/emberd-client.pid")
 run() { dns_measure "$1" "$2" 53 "$3" "$seconds" "$4" "$5" "${6:-}"; }
 row() { printf '%-40s %9s %8s %8s %8s %6s %9s %9s\n' "$@"; }
 
-# As fast as dnsperf goes, then all three at one offered load.
-read -r dq da dm ds dl dc du < <(run dnsmasq 192.0.2.53 "$dir/forward.txt" 0 "$mpid")
-read -r eq ea em es el ec eu < <(run ember-forward 100.100.111.1 "$dir/forward.txt" 0 "$epid" "$mpid")
-read -r rq ra rm rs rl rc ru < <(run ember-resource 100.100.111.1 "$dir/resource.txt" 0 "$epid")
+# As fast as dnsperf goes, then all three at one offered load; ROUNDS
+# times each, the three in turn, and the median of each column.
+for round in $(seq "$rounds"); do
+  run dnsmasq-$round 192.0.2.53 "$dir/forward.txt" 0 "$mpid" >>"$dir/dnsmasq.rows"
+  run ember-forward-$round 100.100.111.1 "$dir/forward.txt" 0 "$epid" "$mpid" >>"$dir/ember-forward.rows"
+  run ember-resource-$round 100.100.111.1 "$dir/resource.txt" 0 "$epid" >>"$dir/ember-resource.rows"
+done
+read -r dq da dm ds dl dc du < <(dns_median "$dir/dnsmasq.rows")
+read -r eq ea em es el ec eu < <(dns_median "$dir/ember-forward.rows")
+read -r rq ra rm rs rl rc ru < <(dns_median "$dir/ember-resource.rows")
 rate=${rate:-$(dns_measure_rate "$dq" "$eq")}
-read -r Dq Da Dm Ds Dl Dc Du < <(run dnsmasq-q 192.0.2.53 "$dir/forward.txt" "$rate" "$mpid")
-read -r Eq Ea Em Es El Ec Eu < <(run ember-forward-q 100.100.111.1 "$dir/forward.txt" "$rate" "$epid" "$mpid")
-read -r Rq Ra Rm Rs Rl Rc Ru < <(run ember-resource-q 100.100.111.1 "$dir/resource.txt" "$rate" "$epid")
+for round in $(seq "$rounds"); do
+  run dnsmasq-q-$round 192.0.2.53 "$dir/forward.txt" "$rate" "$mpid" >>"$dir/dnsmasq-q.rows"
+  run ember-forward-q-$round 100.100.111.1 "$dir/forward.txt" "$rate" "$epid" "$mpid" >>"$dir/ember-forward-q.rows"
+  run ember-resource-q-$round 100.100.111.1 "$dir/resource.txt" "$rate" "$epid" >>"$dir/ember-resource-q.rows"
+done
+read -r Dq Da Dm Ds Dl Dc Du < <(dns_median "$dir/dnsmasq-q.rows")
+read -r Eq Ea Em Es El Ec Eu < <(dns_median "$dir/ember-forward-q.rows")
+read -r Rq Ra Rm Rs Rl Rc Ru < <(dns_median "$dir/ember-resource-q.rows")
 
-row "dnsperf in the client netns, $seconds s each" qps "avg ms" "max ms" "sd ms" lost "cpu us/q" "dnsmasq"
+row "dnsperf in the client netns, $seconds s x $rounds" qps "avg ms" "max ms" "sd ms" lost "cpu us/q" "dnsmasq"
 row "dnsmasq directly (through the NAT)" "$dq" "$da" "$dm" "$ds" "$dl" "$dc" "$du"
 row "emberd stub on the TUN -> dnsmasq" "$eq" "$ea" "$em" "$es" "$el" "$ec" "$eu"
 row "emberd stub on the TUN, resource names" "$rq" "$ra" "$rm" "$rs" "$rl" "$rc" "$ru"

@@ -58,3 +58,28 @@ dns_measure() {
 dns_measure_rate() {
   printf '%s\n' "$@" | awk 'NR == 1 || $1 < m { m = $1 } END { r = int (m / 2000) * 1000; print r < 1000 ? 1000 : r }'
 }
+
+# dns_median FILE: one line of dns_measure's columns from the rows in
+# FILE (one per round): the median of each (the lower middle for an even
+# count), lost queries summed, "-" where any row has "-".
+dns_median() {
+  awk '
+    { for (i = 1; i <= NF; i++) v[i, NR] = $i; nf = NF }
+    END {
+      line = ""
+      for (i = 1; i <= nf; i++) {
+        n = 0; dash = 0; sum = 0
+        for (r = 1; r <= NR; r++) {
+          x = v[i, r]
+          if (x == "-") { dash = 1; continue }
+          sum += x
+          # insertion sort, numerically (mawk has no asort)
+          for (j = ++n; j > 1 && s[j - 1] + 0 > x + 0; j--) s[j] = s[j - 1]
+          s[j] = x
+        }
+        out = dash ? "-" : i == 5 ? sum : s[int ((n + 1) / 2)]
+        line = line (i > 1 ? " " : "") out
+      }
+      print line
+    }' "$1"
+}

@@ -13,13 +13,18 @@
 # answered query (bench/dns-measure.sh), and for forwarding unbound's;
 # then the same three at one offered load (dnsperf -Q, half the slower
 # forwarder's rate unless RATE is given) so that the latencies compare
-# service times rather than queues.
-# Usage: bench/dns.sh [BUILD_DIR] [SECONDS_PER_RUN] [RATE]
+# service times rather than queues. With ROUNDS > 1 every run is made
+# that many times, the servers in turn (so a burst of other load hits
+# each), and each column is the median: the machine is shared and one
+# 10 s run can be off by 2x. RATE "auto" (or empty) picks the rate.
+# Usage: bench/dns.sh [BUILD_DIR] [SECONDS_PER_RUN] [RATE] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 seconds=${2:-10}
 rate=${3:-}
+[[ $rate == auto ]] && rate=
+rounds=${4:-1}
 shell_exe=$build/tests/dns/bench-dns-stub-shell
 [[ -x $shell_exe ]] || { echo "build first: meson setup $build && ninja -C $build" >&2; exit 1; }
 for tool in dnsperf unbound dnsmasq; do
@@ -90,16 +95,27 @@ upid=${pids[0]} mpid=${pids[1]} spid=${pids[2]}
 run() { dns_measure "$1" 127.0.0.1 "$2" "$3" "$seconds" "$4" "$5" "${6:-}"; }
 row() { printf '%-34s %9s %8s %8s %8s %6s %9s %9s\n' "$@"; }
 
-# As fast as dnsperf goes, then all three at one offered load.
-read -r dq da dm ds dl dc du < <(run dnsmasq "$dport" "$tmp/forward.txt" 0 "$mpid" "$upid")
-read -r eq ea em es el ec eu < <(run ember-forward "$eport" "$tmp/forward.txt" 0 "$spid" "$upid")
-read -r rq ra rm rs rl rc ru < <(run ember-resource "$eport" "$tmp/resource.txt" 0 "$spid")
+# As fast as dnsperf goes, then all three at one offered load; ROUNDS
+# times each, the three in turn, and the median of each column.
+for round in $(seq "$rounds"); do
+  run dnsmasq-$round "$dport" "$tmp/forward.txt" 0 "$mpid" "$upid" >>"$tmp/dnsmasq.rows"
+  run ember-forward-$round "$eport" "$tmp/forward.txt" 0 "$spid" "$upid" >>"$tmp/ember-forward.rows"
+  run ember-resource-$round "$eport" "$tmp/resource.txt" 0 "$spid" >>"$tmp/ember-resource.rows"
+done
+read -r dq da dm ds dl dc du < <(dns_median "$tmp/dnsmasq.rows")
+read -r eq ea em es el ec eu < <(dns_median "$tmp/ember-forward.rows")
+read -r rq ra rm rs rl rc ru < <(dns_median "$tmp/ember-resource.rows")
 rate=${rate:-$(dns_measure_rate "$dq" "$eq")}
-read -r Dq Da Dm Ds Dl Dc Du < <(run dnsmasq-q "$dport" "$tmp/forward.txt" "$rate" "$mpid" "$upid")
-read -r Eq Ea Em Es El Ec Eu < <(run ember-forward-q "$eport" "$tmp/forward.txt" "$rate" "$spid" "$upid")
-read -r Rq Ra Rm Rs Rl Rc Ru < <(run ember-resource-q "$eport" "$tmp/resource.txt" "$rate" "$spid")
+for round in $(seq "$rounds"); do
+  run dnsmasq-q-$round "$dport" "$tmp/forward.txt" "$rate" "$mpid" "$upid" >>"$tmp/dnsmasq-q.rows"
+  run ember-forward-q-$round "$eport" "$tmp/forward.txt" "$rate" "$spid" "$upid" >>"$tmp/ember-forward-q.rows"
+  run ember-resource-q-$round "$eport" "$tmp/resource.txt" "$rate" "$spid" >>"$tmp/ember-resource-q.rows"
+done
+read -r Dq Da Dm Ds Dl Dc Du < <(dns_median "$tmp/dnsmasq-q.rows")
+read -r Eq Ea Em Es El Ec Eu < <(dns_median "$tmp/ember-forward-q.rows")
+read -r Rq Ra Rm Rs Rl Rc Ru < <(dns_median "$tmp/ember-resource-q.rows")
 
-row "dnsperf, $seconds s each, loopback" qps "avg ms" "max ms" "sd ms" lost "cpu us/q" "unbound"
+row "dnsperf, $seconds s, median of $rounds" qps "avg ms" "max ms" "sd ms" lost "cpu us/q" "unbound"
 row "dnsmasq -> unbound (no cache)" "$dq" "$da" "$dm" "$ds" "$dl" "$dc" "$du"
 row "ember stub -> unbound" "$eq" "$ea" "$em" "$es" "$el" "$ec" "$eu"
 row "ember stub, resource names" "$rq" "$ra" "$rm" "$rs" "$rl" "$rc" "$ru"

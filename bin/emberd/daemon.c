@@ -282,6 +282,73 @@ on_status_tick (EmberShell *shell, gpointer user_data)
 
 /* ---- Relays ------------------------------------------------------------------- */
 
+/* What the node was last given as our server-reflexive address through
+ * `relay`; added (unset) when new, NULL when the table is full. */
+static EmberAddr *
+srflx_fed (EmberDaemon *d, const EmberAddr *relay)
+{
+  for (guint i = 0; i < d->n_srflx; i++)
+    if (ember_ice_addr_equal (&d->srflx[i].relay, relay))
+      return &d->srflx[i].fed;
+  if (d->n_srflx == G_N_ELEMENTS (d->srflx))
+    return NULL;
+  memset (&d->srflx[d->n_srflx], 0, sizeof d->srflx[0]);
+  d->srflx[d->n_srflx].relay = *relay;
+  return &d->srflx[d->n_srflx++].fed;
+}
+
+/* Gives the node `addr` as our server-reflexive address through
+ * `relay`, with the one it replaces as `old` so that candidate is
+ * withdrawn. */
+static void
+srflx_feed (EmberDaemon *d, gint64 now, const EmberAddr *relay, const EmberAddr *addr)
+{
+  EmberRelayEvent ev = { .type = EMBER_RELAY_EVENT_SRFLX, .relay = *relay, .addr = *addr };
+  EmberAddr *fed = srflx_fed (d, relay);
+
+  if (fed != NULL)
+    {
+      if (ember_ice_addr_is_set (fed) && !ember_ice_addr_equal (fed, addr))
+        ev.old = *fed;
+      *fed = *addr;
+    }
+  ember_tunnel_node_handle_relay_event (d->node, now, &ev);
+  d->status_dirty = TRUE;
+}
+
+/* The relay set changed: forget relays that left; a relay whose mapping
+ * the shell's Binding already knows (the machine is new, or the relay
+ * came back) gets it at once, since the Binding reports changes only. */
+static void
+srflx_relays_set (EmberDaemon *d, const EmberRelaySpec *specs, guint n)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  for (guint i = d->n_srflx; i-- > 0;)
+    {
+      gboolean keep = FALSE;
+      for (guint k = 0; k < n && !keep; k++)
+        keep = ember_ice_addr_equal (&specs[k].server, &d->srflx[i].relay);
+      if (!keep)
+        d->srflx[i] = d->srflx[--d->n_srflx];
+    }
+  for (guint k = 0; k < n; k++)
+    {
+      EmberAddr mapped;
+      if (ember_shell_srflx_of (d->shell, &specs[k].server, &mapped))
+        srflx_feed (d, now, &specs[k].server, &mapped);
+    }
+}
+
+/* The shell's own Binding: the ICE socket's mapping as a relay sees it. */
+static void
+on_srflx (EmberShell *shell, gint64 now, const EmberRelayEvent *ev, gpointer user_data)
+{
+  EmberDaemon *d = user_data;
+  (void) shell;
+  srflx_feed (d, now, &ev->relay, &ev->addr);
+}
+
 void
 ember_daemon_pump_relays (EmberDaemon *d)
 {
@@ -295,6 +362,7 @@ ember_daemon_pump_relays (EmberDaemon *d)
           EmberRelaySpec specs[EMBER_TUNNEL_MAX_RELAYS];
           guint n = ember_tunnel_node_get_relays (d->node, specs, G_N_ELEMENTS (specs));
           ember_shell_relay_set (d->shell, specs, n);
+          srflx_relays_set (d, specs, n);
           break;
         }
       case EMBER_TUNNEL_RELAY_ALLOCATE:
@@ -314,11 +382,24 @@ ember_daemon_relay_event (EmberDaemon *d, gint64 now, const EmberRelayEvent *ev)
   switch (ev->type)
     {
     case EMBER_RELAY_EVENT_DOWN:
-      g_warning ("relay %s stopped answering", ember_addr_format_port (&ev->relay, a));
-      break;
+      {
+        /* The node forgets the relay's server-reflexive address. */
+        EmberAddr *fed = srflx_fed (d, &ev->relay);
+        g_warning ("relay %s stopped answering", ember_addr_format_port (&ev->relay, a));
+        if (fed != NULL)
+          memset (fed, 0, sizeof *fed);
+        break;
+      }
     case EMBER_RELAY_EVENT_UP:
-      g_info ("relay %s answers again", ember_addr_format_port (&ev->relay, a));
-      break;
+      {
+        EmberAddr mapped;
+        g_info ("relay %s answers again", ember_addr_format_port (&ev->relay, a));
+        ember_tunnel_node_handle_relay_event (d->node, now, ev);
+        if (ember_shell_srflx_of (d->shell, &ev->relay, &mapped))
+          srflx_feed (d, now, &ev->relay, &mapped);
+        d->status_dirty = TRUE;
+        return;
+      }
     case EMBER_RELAY_EVENT_FAILED:
       g_warning ("relay %s refused us (STUN error %u)", ember_addr_format_port (&ev->relay, a),
                  ev->error_code);
@@ -326,18 +407,18 @@ ember_daemon_relay_event (EmberDaemon *d, gint64 now, const EmberRelayEvent *ev)
     case EMBER_RELAY_EVENT_SRFLX:
       {
         /* turn.so learns the mapping of its own socket, whose port is
-         * no use to ICE. NATs that keep the inside port when it is free
-         * (Linux masquerade, most home routers) map the ICE socket to
-         * its own port on the same public address: offer that, so a
-         * direct pair exists from the start (docs/ice.md, Nomination).
-         * Behind one that does not, it fails its checks as the other
-         * would, and peer-reflexive candidates still find the way. */
-        EmberRelayEvent mine = *ev;
-        mine.addr.port = ember_shell_get_port (d->shell);
-        if (mine.old.family != EMBER_ADDR_NONE)
-          mine.old.port = mine.addr.port;
-        ember_tunnel_node_handle_relay_event (d->node, now, &mine);
-        d->status_dirty = TRUE;
+         * no use to ICE; the shell's own Binding learns the ICE
+         * socket's (docs/tunnel.md). Once that answered, turn.so's is
+         * ignored. Until then (the first round trip, or a relay that
+         * answers turn.so only) it stands in, with the ICE socket's
+         * port: right behind NATs that keep the inside port when it is
+         * free (Linux masquerade, most home routers), replaced (`old`)
+         * when the Binding's answer says otherwise. */
+        EmberAddr guess = ev->addr, mapped;
+        if (ember_shell_srflx_of (d->shell, &ev->relay, &mapped))
+          return;
+        guess.port = ember_shell_get_port (d->shell);
+        srflx_feed (d, now, &ev->relay, &guess);
         return;
       }
     case EMBER_RELAY_EVENT_ALLOCATED:
@@ -381,6 +462,9 @@ ember_daemon_refresh_addresses (EmberDaemon *d)
       g_info ("the host's addresses changed: reconnecting to the portal");
       ember_portal_session_reconnect (d->session);
     }
+  /* A new address may be a new NAT: ask the relays for the mapping. */
+  if (d->addrs_known && (n != d->n_last_addrs || memcmp (addrs, d->last_addrs, n * sizeof addrs[0]) != 0))
+    ember_shell_srflx_refresh (d->shell);
   memcpy (d->last_addrs, addrs, n * sizeof addrs[0]);
   d->n_last_addrs = n;
   d->addrs_known = TRUE;
@@ -443,8 +527,9 @@ go_down (EmberDaemon *d, gboolean sign_out)
   ember_shell_close_tun (d->shell);
   memset (&d->iface4, 0, sizeof d->iface4);
   memset (&d->iface6, 0, sizeof d->iface6);
-  if (ember_shell_has_relays (d->shell))
-    ember_shell_relay_set (d->shell, NULL, 0);
+  /* No relays: turn.so releases its allocations, the shell's Binding
+   * stops (with or without turn.so). */
+  ember_shell_relay_set (d->shell, NULL, 0);
   d->netconf = ember_netconf_new (d->config->state_dir, &error);
   if (d->netconf == NULL)
     {
@@ -763,6 +848,7 @@ ember_daemon_start (EmberDaemon *d, const EmberShellCallbacks *callbacks, guint3
   d->notifier = ember_notifier_new ();
   cb.status = on_status_tick;
   cb.hangup = on_hangup;
+  cb.srflx = on_srflx;
   {
     guint64 usec = 0;
     /* WatchdogSec= of at least 2 s: pinged once a second (the status

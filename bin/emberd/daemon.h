@@ -7,7 +7,9 @@
  *     config's roles, the shell with the relay transport, the portal
  *     session (portal/session.h), the host-address monitor (netmon.h);
  *   - the node's relay commands onto turn.so's control and turn.so's
- *     events back into the node;
+ *     events back into the node; the server-reflexive address of the
+ *     ICE socket from the shell's own Binding (turn.so's, of its own
+ *     socket, only until that answered);
  *   - the host addresses (netmon's list with the socket's port, minus the
  *     TUN's own) for the machine's set_host_addresses;
  *   - the portal's state: sd_notify READY/STATUS (and WATCHDOG=1 every
@@ -108,6 +110,12 @@ struct _EmberDaemon {
   EmberAddr last_addrs[EMBER_TUNNEL_MAX_HOST_ADDRS];  /* host addresses last listed */
   guint n_last_addrs;
   gboolean addrs_known;
+  /* The server-reflexive address last given to the node per relay
+   * (the shell's own Binding, or turn.so's until that answers). */
+  struct {
+    EmberAddr relay, fed;
+  } srflx[EMBER_TUNNEL_MAX_RELAYS];
+  guint n_srflx;
   char *status_path;
   gboolean status_dirty;
   guint conn_fingerprint;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
+#include <gnutls/crypto.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include "loop.h"
 #include "ice/candidate.h"
 #include "net/cidr.h"
+#include "tunnel/binding.h"
 
 /* Packets the loop may hold for the TUN while its writer is behind. */
 #define TUN_QUEUE 4096
@@ -74,6 +76,11 @@ struct _EmberShell {
     EmberAddr relayed, relay;  /* an allocated address and the relay owning it */
   } relayed[MAX_RELAYED];
   guint n_relayed;
+
+  /* The UDP socket's own server-reflexive address (shell.h). */
+  EmberTunnelBinding *binding;
+  EmberTimer *binding_timer;
+  gboolean binding_dirty;
 };
 
 static void
@@ -236,8 +243,10 @@ reset_udp_slots (EmberShell *s)
     }
 }
 
+/* own_socket: it came in on the UDP socket, where the answers to our
+ * own Bindings arrive; they are taken out before ICE and WireGuard. */
 static void
-deliver (EmberShell *s, gint64 now, EmberPacket *p)
+deliver (EmberShell *s, gint64 now, EmberPacket *p, gboolean own_socket)
 {
   gsize seg = p->segment_size ? p->segment_size : p->len;
 
@@ -245,8 +254,87 @@ deliver (EmberShell *s, gint64 now, EmberPacket *p)
     return;
   /* GRO: one slot may carry a train of equal-size datagrams. */
   for (gsize off = 0; off < p->len; off += seg)
-    s->cb.datagram (s, now, &p->local, &p->remote, p->data + off, MIN (seg, p->len - off),
-                    s->user_data);
+    {
+      gsize len = MIN (seg, p->len - off);
+      if (own_socket
+          && ember_tunnel_binding_handle_input (s->binding, now, &p->remote, p->data + off, len))
+        {
+          s->binding_dirty = TRUE;
+          continue;
+        }
+      s->cb.datagram (s, now, &p->local, &p->remote, p->data + off, len, s->user_data);
+    }
+}
+
+/* ---- The socket's own Binding (core/tunnel/binding.h) ------------------ */
+
+static guint64
+binding_rng (gpointer user_data)
+{
+  guint64 v;
+  (void) user_data;
+  if (gnutls_rnd (GNUTLS_RND_NONCE, &v, sizeof v) != 0)
+    g_error ("the system random number generator failed");
+  return v;
+}
+
+/* Queues the requests the binding owes, gives its events to the driver
+ * and re-arms its timer. TRUE when the driver was told something (its
+ * machine may have output now: drain). */
+static gboolean
+binding_pump (EmberShell *s, gint64 now)
+{
+  guint8 buf[EMBER_BINDING_REQUEST_LEN];
+  EmberTunnelBindingEvent bev;
+  EmberAddr to;
+  gsize len;
+  gboolean told = FALSE;
+
+  while ((len = ember_tunnel_binding_poll_transmit (s->binding, buf, sizeof buf, &to)) > 0)
+    ember_shell_send (s, NULL, &to, buf, len);
+  while (ember_tunnel_binding_poll_event (s->binding, &bev))
+    {
+      EmberRelayEvent ev = { .type = EMBER_RELAY_EVENT_SRFLX, .relay = bev.server,
+                             .addr = bev.addr, .old = bev.old };
+      char a[EMBER_ADDR_PORT_STRLEN], r[EMBER_ADDR_PORT_STRLEN];
+
+      g_info ("server-reflexive address of port %u: %s (as relay %s sees it)", s->port,
+              ember_addr_format_port (&bev.addr, a), ember_addr_format_port (&bev.server, r));
+      if (s->cb.srflx != NULL)
+        {
+          s->cb.srflx (s, now, &ev, s->user_data);
+          told = TRUE;
+        }
+    }
+  gint64 next = ember_tunnel_binding_poll_timeout (s->binding);
+  ember_timer_set_deadline (s->binding_timer, next == G_MAXINT64 ? -1 : next);
+  return told;
+}
+
+static void
+on_binding_timer (EmberTimer *timer, gint64 now, gpointer user_data)
+{
+  EmberShell *s = user_data;
+  (void) timer;
+  ember_tunnel_binding_handle_timeout (s->binding, now);
+  if (binding_pump (s, now))
+    drain (s, now);
+  else
+    ember_shell_flush (s);
+}
+
+gboolean
+ember_shell_srflx_of (const EmberShell *s, const EmberAddr *relay, EmberAddr *mapped)
+{
+  return ember_tunnel_binding_get_mapping (s->binding, relay, mapped);
+}
+
+void
+ember_shell_srflx_refresh (EmberShell *s)
+{
+  ember_tunnel_binding_refresh (s->binding, g_get_monotonic_time ());
+  binding_pump (s, g_get_monotonic_time ());
+  ember_shell_flush (s);
 }
 
 static gboolean
@@ -282,7 +370,12 @@ udp_readable (gint fd, GIOCondition cond, gpointer data)
       if (got == 0)
         break;
       for (gint i = 0; i < got; i++)
-        deliver (s, now, &s->udp_batch[i]);
+        deliver (s, now, &s->udp_batch[i], TRUE);
+      if (s->binding_dirty)
+        {
+          s->binding_dirty = FALSE;
+          binding_pump (s, now);
+        }
       drain (s, now);
       if ((guint) got < max)
         break;
@@ -335,7 +428,7 @@ on_relay_batch (EmberLoopBackend *from, EmberPacket *batch, guint count, EmberEr
   (void) from;
   (void) errors;
   for (guint i = 0; i < count; i++)
-    deliver (s, now, &batch[i]);
+    deliver (s, now, &batch[i], FALSE);
   s->tr_dirty = TRUE;
 }
 
@@ -397,7 +490,17 @@ gboolean
 ember_shell_relay_set (EmberShell *s, const EmberRelaySpec *relays, guint n)
 {
   g_autoptr (GError) error = NULL;
+  EmberAddr servers[EMBER_BINDING_MAX_SERVERS];
+  guint n_servers = 0;
+  gint64 now = g_get_monotonic_time ();
 
+  /* The relays are STUN servers: the socket's own Binding asks each,
+   * with or without a relay transport. */
+  for (guint i = 0; i < n && n_servers < G_N_ELEMENTS (servers); i++)
+    servers[n_servers++] = relays[i].server;
+  ember_tunnel_binding_set_servers (s->binding, now, servers, n_servers);
+  binding_pump (s, now);
+  ember_shell_flush (s);
   if (no_relays (s, "set_relays"))
     return FALSE;
   if (s->relay->set_relays (s->tr, relays, n, &error))
@@ -642,6 +745,8 @@ ember_shell_new (const EmberShellConfig *cfg, const EmberShellCallbacks *cb, gpo
   if (cfg->transport_plugin != NULL && !open_transport (s, cfg, error))
     return NULL;
   s->timer = ember_loop_timer_new (s->loop, on_timer, s);
+  s->binding = ember_tunnel_binding_new (&(EmberIceRng){ binding_rng, NULL });
+  s->binding_timer = ember_loop_timer_new (s->loop, on_binding_timer, s);
   watch_udp (s);
 
   s->signal_ids[0] = g_unix_signal_add (SIGINT, on_stop_signal, s);
@@ -663,6 +768,8 @@ ember_shell_free (EmberShell *s)
   g_clear_handle_id (&s->udp_in_watch, g_source_remove);
   g_clear_handle_id (&s->udp_out_watch, g_source_remove);
   g_clear_pointer (&s->timer, ember_timer_free);
+  g_clear_pointer (&s->binding_timer, ember_timer_free);
+  g_clear_pointer (&s->binding, ember_tunnel_binding_free);
   /* Each plugin is closed before its loop backend goes: until close()
    * has stopped the plugin's threads they may still fire the wakers the
    * backend owns. */

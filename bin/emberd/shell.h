@@ -13,6 +13,10 @@
  *   - optionally a transport plugin with a relay control (turn.so,
  *     ember-plugin-relay.h): relayed datagrams in, sends through the
  *     allocation owning the source address, its events to the driver;
+ *   - the UDP socket's own STUN Binding client (core/tunnel/binding.h)
+ *     to every relay of the set (ember_shell_relay_set): its answers
+ *     are taken out before the driver sees a datagram, and the socket's
+ *     server-reflexive address goes to the driver (`srflx`);
  *   - one timer (the machine's poll_timeout), SIGINT/SIGTERM (stop),
  *     SIGHUP (the driver's hangup hook) and a periodic status hook.
  *
@@ -90,6 +94,10 @@ typedef struct {
   void (*status) (EmberShell *shell, gpointer user_data);
   /* SIGHUP (may be NULL: then SIGHUP is ignored, logged). */
   void (*hangup) (EmberShell *shell, gpointer user_data);
+  /* The UDP socket's server-reflexive address as `ev->relay` sees it,
+   * new or changed (`ev->old`): an EMBER_RELAY_EVENT_SRFLX learned by
+   * the shell's own Binding, not by the transport (may be NULL). */
+  void (*srflx) (EmberShell *shell, gint64 now, const EmberRelayEvent *ev, gpointer user_data);
 } EmberShellCallbacks;
 
 /* Opens the TUN, the socket and the transport. NULL with an error naming
@@ -140,6 +148,11 @@ gboolean ember_shell_relay_set (EmberShell *shell, const EmberRelaySpec *relays,
 gboolean ember_shell_relay_allocate (EmberShell *shell, const EmberAddr *relay);
 gboolean ember_shell_relay_add_peer (EmberShell *shell, const EmberAddr *relayed,
                                      const EmberAddr *peer);
+/* The UDP socket's mapping as `relay` last saw it (the shell's own
+ * Binding); FALSE when it has not answered yet. */
+gboolean ember_shell_srflx_of (const EmberShell *shell, const EmberAddr *relay, EmberAddr *mapped);
+/* Asks every relay for the mapping again now (the host roamed). */
+void ember_shell_srflx_refresh (EmberShell *shell);
 /* The relay that allocated `relayed` (ALLOCATED, not INVALIDATED since);
  * FALSE for any other address. */
 gboolean ember_shell_relay_of (const EmberShell *shell, const EmberAddr *relayed,

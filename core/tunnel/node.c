@@ -547,6 +547,21 @@ ember_tunnel_node_handle_relay_event (EmberTunnelNode *node, gint64 now, const E
       if (r == NULL)
         break;
       r->srflx = ev->addr;
+      /* A changed mapping: the old candidate names a port nobody
+       * answers on any more; withdraw it (the agent tells the peer)
+       * unless another relay still sees us there. */
+      if (ember_ice_addr_is_set (&ev->old) && !ember_ice_addr_equal (&ev->old, &ev->addr))
+        {
+          gboolean still = FALSE;
+          for (guint k = 0; k < node->n_relays && !still; k++)
+            still = ember_ice_addr_equal (&node->relays[k].srflx, &ev->old);
+          for (guint i = 0; i < node->conns->len && !still; i++)
+            {
+              EmberTunnelConn *conn = g_ptr_array_index (node->conns, i);
+              if (conn->agent != NULL)
+                ember_ice_agent_invalidate_local_candidate (conn->agent, now, &ev->old);
+            }
+        }
       for (guint i = 0; i < node->conns->len; i++)
         add_local (node, g_ptr_array_index (node->conns, i), EMBER_ICE_CANDIDATE_SRFLX, &ev->addr,
                    &r->spec.addr);

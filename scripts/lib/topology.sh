@@ -26,7 +26,10 @@
 # confirms them, so a peer's early probe cannot take the port a later
 # mapping needs (address-and-port-dependent filtering). `block-direct`
 # drops UDP forwarded between the two routers in PUBLIC; the relays,
-# which PUBLIC itself runs, still carry it.
+# which PUBLIC itself runs, still carry it. `natc-ports shift` makes
+# NATC a carrier-grade NAT for UDP sockets started after it: each inside
+# socket gets one outside port whatever it talks to (still
+# endpoint-independent), but never its own (bit 13 flipped).
 #
 # The portal gets a policy (ember-portal apply): site "home", resource
 # "lan" 10.20.0.0/24 with filters tcp/80, tcp/5201 and icmp for group
@@ -56,6 +59,7 @@
 #   topology.sh status client|gateway           # emberd --status --json
 #   topology.sh wait-joined client|gateway [SECONDS]
 #   topology.sh block-direct on|off
+#   topology.sh natc-ports shift|keep           # NATC: outside port = inside port ^ 0x2000, or kept
 #   topology.sh portal-stop | portal-start
 #   topology.sh relay-kill r1|r2 | relay-start r1|r2
 #   topology.sh policy granted|revoked          # revoked: staff no longer gets "lan"
@@ -209,6 +213,24 @@ table inet $t {
     type filter hook forward priority filter; policy accept;
     ip saddr $TOPO_NATC_WAN ip daddr $TOPO_NATG_WAN meta l4proto udp counter drop
     ip saddr $TOPO_NATG_WAN ip daddr $TOPO_NATC_WAN meta l4proto udp counter drop
+  }
+}
+EOF
+}
+
+topo_natc_ports() { # shift|keep
+  local t
+  t=$(topo_table ports)
+  topo_exec natc nft delete table ip "$t" 2>/dev/null
+  [[ $1 == shift ]] || return 0
+  # Before masquerade (srcnat - 1): the first NAT chain that binds a
+  # connection decides. One port per inside port, so every destination
+  # sees the same mapping.
+  topo_exec natc nft -f - <<EOF
+table ip $t {
+  chain postrouting {
+    type nat hook postrouting priority srcnat - 1; policy accept;
+    oifname "${TOPO_PREFIX}cw" meta l4proto udp snat ip to $TOPO_NATC_WAN : udp sport ^ 0x2000
   }
 }
 EOF
@@ -515,6 +537,7 @@ topo_main() {
     status) topo_status "$@" ;;
     wait-joined) topo_wait_joined "$@" ;;
     block-direct) topo_block_direct "$@" ;;
+    natc-ports) topo_natc_ports "$@" ;;
     portal-stop) topo_portal_stop ;;
     portal-start) topo_portal_start ;;
     relay-kill) topo_relay_kill "$@" ;;

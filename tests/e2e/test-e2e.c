@@ -440,6 +440,59 @@ test_path_direct (void)
   g_assert_cmpstr (g, ==, "direct");
 }
 
+/* NATC gives every UDP socket another port than its own (natc-ports
+ * shift: a carrier-grade NAT, one mapping per socket). A server-reflexive
+ * candidate built from the inside port would name a port nobody maps,
+ * and both routers drop what they did not ask for, so the direct path
+ * exists only if the client's ICE socket learned its mapped port itself
+ * (its own Binding to the relays). The client restarts to get sockets
+ * the new rule maps; the next test restarts both ends again. */
+static void
+test_path_direct_through_port_changing_nat (void)
+{
+  g_autoptr (Run) shift = topo ("natc-ports", "shift", NULL);
+  g_assert_cmpint (shift->status, ==, 0);
+  g_autoptr (Run) stop = topo ("emberd-stop", "client", NULL);
+  start_and_join ("client");
+  g_autoptr (Run) page = fetch ("http://" LAN_HOST "/", "30");
+  g_assert_cmpint (page->status, ==, 0);
+  g_assert_nonnull (strstr (page->out, LAN_PAGE));
+  gboolean direct = wait_status ("client", "connections.0.path", "direct", 15);
+  /* The client's log names its ICE socket's port and the mapping its
+   * Binding learned. */
+  g_autofree char *log_file = g_build_filename (topo_dir, "emberd-client.log", NULL);
+  g_autofree char *log = NULL;
+  g_assert_true (g_file_get_contents (log_file, &log, NULL, NULL));
+  const char *line = strstr (log, "server-reflexive address of port ");
+  g_assert_nonnull (line);
+  guint inside = (guint) g_ascii_strtoull (line + strlen ("server-reflexive address of port "),
+                                           NULL, 10);
+  g_assert_cmpuint (inside, !=, 0);
+  g_autofree char *want = g_strdup_printf ("%s:%u", NATC_WAN, inside ^ 0x2000u);
+  g_autofree char *said = g_strdup_printf ("port %u: %s ", inside, want);
+  g_assert_nonnull (strstr (line, said));
+  /* The selected pair runs from that candidate, and the gateway reaches
+   * the client at the port NATC chose. */
+  gboolean remote_ok = wait_status ("gateway", "connections.0.remote", want, 15);
+  g_autofree char *local = status_string ("client", "connections.0.local");
+  g_autofree char *remote = status_string ("gateway", "connections.0.remote");
+  g_autofree char *gpath = status_string ("gateway", "connections.0.path");
+  g_printerr ("# client's ICE socket on port %u, NATC maps it to %s; pair %s (client) to %s "
+              "(gateway)\n",
+              inside, want, local != NULL ? local : "?", remote != NULL ? remote : "?");
+  if (!direct || !remote_ok)
+    {
+      print_log_tail ("emberd-client");
+      print_log_tail ("emberd-gateway");
+    }
+  g_assert_true (direct);
+  g_assert_cmpstr (gpath, ==, "direct");
+  g_assert_cmpstr (local, ==, want);
+  g_assert_cmpstr (remote, ==, want);
+  g_autoptr (Run) keep = topo ("natc-ports", "keep", NULL);
+  g_assert_cmpint (keep->status, ==, 0);
+}
+
 /* ping's -D lines: "[1733486229.123456] 64 bytes from ...". */
 static GArray *
 reply_times (const char *text)
@@ -985,6 +1038,8 @@ static const Case cases[] = {
     test_gateway_logs_refusal, 30, NEEDS_TUNNEL },
   { "/e2e/tunnel/revoked-policy-stops-access-within-2s",
     test_revoked_policy, 90, NEEDS_TUNNEL },
+  { "/e2e/tunnel/path-is-direct-through-a-nat-that-changes-ports",
+    test_path_direct_through_port_changing_nat, 90, NEEDS_TUNNEL },
   { "/e2e/tunnel/path-is-relayed-when-direct-udp-is-blocked",
     test_path_relayed, 120, STARTS_RELAYED },
   { "/e2e/tunnel/killed-relay-is-replaced-within-the-simulator-bound",

@@ -262,6 +262,61 @@ test_connect_timeout_fails (Fx *fx, gconstpointer data)
   g_assert_cmpuint (fx->failed_events[0], ==, 1);
 }
 
+/* A mapping that changed (`old` set) withdraws the old server-reflexive
+ * candidate once no relay sees us there any more, and offers the new. */
+static void
+test_changed_srflx_replaces_the_candidate (Fx *fx, gconstpointer data)
+{
+  (void) data;
+  EmberTunnelNode *n = fx->n[0];
+  EmberTunnelRelay relays[2] = { 0 };
+  for (guint i = 0; i < 2; i++)
+    {
+      g_strlcpy (relays[i].id, i == 0 ? "relay-a" : "relay-b", sizeof relays[i].id);
+      relays[i].addr = tunnel_fx_addr (i == 0 ? "203.0.113.1" : "203.0.113.2", 3478);
+      g_strlcpy (relays[i].username, "u", sizeof relays[i].username);
+      g_strlcpy (relays[i].password, "p", sizeof relays[i].password);
+    }
+  ember_tunnel_node_update_relays (n, fx->now, NULL, 0, relays, 2, TRUE);
+  EmberAddr was = tunnel_fx_addr ("192.0.2.200", 40000);
+  EmberAddr now_at = tunnel_fx_addr ("192.0.2.200", 48192);
+  for (guint i = 0; i < 2; i++)
+    {
+      EmberRelayEvent ev = { .type = EMBER_RELAY_EVENT_SRFLX, .relay = relays[i].addr, .addr = was };
+      ember_tunnel_node_handle_relay_event (n, fx->now, &ev);
+    }
+  fx_connect (fx, "cuf1", "guf1");
+  EmberTunnelNodeEvent nev;
+  guint srflx = 0;
+  while (ember_tunnel_node_poll_event (n, &nev))
+    srflx += nev.type == EMBER_TUNNEL_NODE_EVENT_CANDIDATE
+             && nev.candidate.type == EMBER_ICE_CANDIDATE_SRFLX;
+  g_assert_cmpuint (srflx, ==, 1);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      EmberRelayEvent ev = { .type = EMBER_RELAY_EVENT_SRFLX, .relay = relays[i].addr,
+                             .addr = now_at, .old = was };
+      guint added = 0, withdrawn = 0;
+      ember_tunnel_node_handle_relay_event (n, fx->now, &ev);
+      while (ember_tunnel_node_poll_event (n, &nev))
+        if (nev.type == EMBER_TUNNEL_NODE_EVENT_CANDIDATE
+            && nev.candidate.type == EMBER_ICE_CANDIDATE_SRFLX)
+          {
+            g_assert_true (ember_ice_addr_equal (&nev.candidate.addr, &now_at));
+            added++;
+          }
+        else if (nev.type == EMBER_TUNNEL_NODE_EVENT_INVALIDATE_CANDIDATE)
+          {
+            g_assert_true (ember_ice_addr_equal (&nev.candidate.addr, &was));
+            withdrawn++;
+          }
+      /* relay-b still sees the old mapping after relay-a's news. */
+      g_assert_cmpuint (added, ==, i == 0 ? 1 : 0);
+      g_assert_cmpuint (withdrawn, ==, i == 0 ? 0 : 1);
+    }
+}
+
 static void
 test_relays_commands_and_candidates (Fx *fx, gconstpointer data)
 {
@@ -393,6 +448,7 @@ main (int argc, char **argv)
   ADD ("/tunnel/node/same-credentials-keep-new-ones-restart-with-the-wireguard-peer", test_restart_keeps_wireguard_session);
   ADD ("/tunnel/node/no-signalling-fails-after-the-connect-timeout", test_connect_timeout_fails);
   ADD ("/tunnel/node/relays-become-commands-and-candidates", test_relays_commands_and_candidates);
+  ADD ("/tunnel/node/changed-srflx-replaces-the-candidate", test_changed_srflx_replaces_the_candidate);
   ADD ("/tunnel/node/close-withdraws-candidates", test_close_withdraws);
   ADD ("/tunnel/node/garbage-datagrams-are-dropped", test_garbage_input_is_dropped);
   return g_test_run ();

@@ -107,14 +107,19 @@ upstream_tcp (DnsShell *sh, const guint8 *query, gsize len, guint64 token)
 static void
 flush (EmberUdpSocket *sock)
 {
-  gint64 end = g_get_monotonic_time () + SEND_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  gint64 end;
 
-  while (ember_udp_socket_flush (sock, NULL) == EMBER_POLL_PENDING &&
-         g_get_monotonic_time () < end)
+  if (ember_udp_socket_queued (sock) == 0 ||
+      ember_udp_socket_flush (sock, NULL) != EMBER_POLL_PENDING)
+    return;
+  end = g_get_monotonic_time () + SEND_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  do
     {
       struct pollfd pfd = { ember_udp_socket_get_fd (sock), POLLOUT, 0 };
       poll (&pfd, 1, 100);
     }
+  while (ember_udp_socket_flush (sock, NULL) == EMBER_POLL_PENDING &&
+         g_get_monotonic_time () < end);
 }
 
 static void

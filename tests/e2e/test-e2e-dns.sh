@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Names through Ember end to end (docs/dns.md): the topology of
-# scripts/lib/topology.sh with `up --dns` (namespaces prefixed "dns-"):
+# scripts/lib/topology.sh with `up --dns` (namespaces prefixed "dNNNN-",
+# NNNN from the pid, so runs from two work trees do not collide):
 # a dnsmasq on the gateway's LAN serving corp.example, another in the
 # public network as the client's resolver, and a dns resource
 # *.corp.example in the client's policy. The client's emberd runs with
@@ -17,7 +18,7 @@
 set -uo pipefail
 src=$1
 build=$2
-prefix=dns-
+prefix=d$(($$ % 10000))-
 n=0
 fail=0
 

@@ -121,6 +121,11 @@ printf '[Interface]\nPrivateKey = %s\nAddress = 10.99.0.2/24\nMTU = %s\n\n[Peer]
   "$kc" "${r[mtu]}" "$pg" "$TOPO_NATG_WAN" >"$TOPO_DIR/static-client.conf"
 export EMBER_RUN_DIR=$TOPO_DIR/run
 topo_spawn static-gateway gateway "$emberd" --wg-config "$TOPO_DIR/static-gateway.conf" --interface "${TOPO_PREFIX}sg" --log warn
+# The client's first handshake (its keepalive, at start) must find the
+# gateway listening: one that arrives first is refused, and WireGuard
+# retries only after 5 s, which the reference's set-up time then shows.
+static_gateway_listening() { topo_exec gateway ss -Hlun 'sport = :51820' | grep -q .; }
+topo_wait 10 static_gateway_listening || die "the static gateway does not listen on 51820"
 topo_spawn static-client client "$emberd" --wg-config "$TOPO_DIR/static-client.conf" --interface "${TOPO_PREFIX}sc" --log warn
 topo_wait 10 topo_exec client ip link show "${TOPO_PREFIX}sc" || die "static-peer interface missing"
 r[setup_static]=$(first_request_ms) || die "no page through the static peers"

@@ -290,6 +290,8 @@ cmd_status (EmberDBusEmber1 *p)
     printf ("Portal:      %s\n", *ember_dbus_ember1_get_portal_url (p)
                                      ? ember_dbus_ember1_get_portal_url (p)
                                      : "-");
+    printf ("Device:      %s\n", *str_of (ident, "name") ? str_of (ident, "name") : "-");
+    printf ("Device id:   %s\n", *str_of (ident, "id") ? str_of (ident, "id") : "-");
     printf ("Device key:  %s\n", *key ? key : "-");
     printf ("Interface:   %s%s%s\n", ifname != NULL && *ifname ? ifname : "-",
             joined != NULL && *joined ? "  " : "", joined != NULL ? joined : "");

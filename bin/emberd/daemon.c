@@ -174,6 +174,8 @@ ember_daemon_snapshot (EmberDaemon *d)
   st->pid = getpid ();
   st->state = g_strdup (api_state (d));
   st->public_key = g_strdup (d->public_key != NULL ? d->public_key : "");
+  ember_status_set (&st->device_id, d->device_id);
+  ember_status_set (&st->device_name, d->device_name);
   st->portal_url = g_strdup (d->config->portal_url);
   st->portal_state = g_strdup (ember_portal_session_state_to_string (d->portal_state));
   st->portal_since = d->portal_since;
@@ -496,11 +498,32 @@ ember_daemon_portal_send (EmberDaemon *d, EmberPortalMessage *msg)
   ember_portal_message_clear (msg);
 }
 
+/* Every init says again who this device is at the portal (or, from a
+ * portal that predates the member, nothing). */
+static void
+remember_device (EmberDaemon *d, const EmberPortalDevice *dev)
+{
+  if (g_strcmp0 (d->device_name, dev->name) == 0
+      && g_strcmp0 (d->device_id, dev->name != NULL ? dev->id.str : NULL) == 0)
+    return;
+  g_free (d->device_id);
+  g_free (d->device_name);
+  d->device_id = dev->name != NULL ? g_strdup (dev->id.str) : NULL;
+  d->device_name = g_strdup (dev->name);
+  d->status_dirty = TRUE;
+  if (dev->name != NULL)
+    g_info ("portal: this device is %s (%s)", dev->name, dev->id.str);
+}
+
 static void
 on_portal_message (EmberPortalSession *s, const EmberPortalMessage *msg, gpointer user_data)
 {
   EmberDaemon *d = user_data;
   (void) s;
+  if (msg->event == EMBER_PORTAL_EVENT_CLIENT_INIT)
+    remember_device (d, &msg->u.client_init.device);
+  else if (msg->event == EMBER_PORTAL_EVENT_GATEWAY_INIT)
+    remember_device (d, &msg->u.gateway_init.device);
   d->mode->portal_message (d, g_get_monotonic_time (), msg);
 }
 
@@ -540,6 +563,12 @@ go_down (EmberDaemon *d, gboolean sign_out)
   ember_daemon_refresh_addresses (d);
   if (sign_out && d->token != NULL)
     ember_identity_token_free (g_steal_pointer (&d->token));
+  /* Another token may name another device. */
+  if (sign_out)
+    {
+      g_clear_pointer (&d->device_id, g_free);
+      g_clear_pointer (&d->device_name, g_free);
+    }
   d->status_dirty = TRUE;
   g_info ("%s: the portal session and %s are down", sign_out ? "signed out" : "disconnected",
           d->ifname);
@@ -970,6 +999,8 @@ ember_daemon_clear (EmberDaemon *d)
   g_clear_pointer (&d->rejection, g_free);
   g_clear_pointer (&d->portal_error, g_free);
   g_clear_pointer (&d->public_key, g_free);
+  g_clear_pointer (&d->device_id, g_free);
+  g_clear_pointer (&d->device_name, g_free);
   g_clear_pointer (&d->session, ember_portal_session_free);
   g_clear_pointer (&d->netmon, ember_netmon_free);
   g_clear_pointer (&d->shell, ember_shell_free);

@@ -84,6 +84,7 @@ struct _EmberDaemon {
   EmberIdentity *identity;
   char *token;                   /* NULL: signed out (client) */
   char *public_key;              /* base64 */
+  char *device_id, *device_name; /* who the portal's init said we are; NULL: not said */
   EmberRegistry *registry;
   const EmberWgVtable *wg;
   EmberShell *shell;

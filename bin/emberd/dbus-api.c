@@ -626,6 +626,11 @@ ember_dbus_api_update (EmberDbusApi *api, const EmberStatus *st)
   g_variant_builder_init (&ident, G_VARIANT_TYPE ("a{sv}"));
   if (!signed_out && *st->public_key)
     g_variant_builder_add (&ident, "{sv}", "public-key", g_variant_new_string (st->public_key));
+  if (!signed_out && *st->device_name)
+    {
+      g_variant_builder_add (&ident, "{sv}", "id", g_variant_new_string (st->device_id));
+      g_variant_builder_add (&ident, "{sv}", "name", g_variant_new_string (st->device_name));
+    }
   if (st->cidrs != NULL)
     for (guint i = 0; i < st->cidrs->len; i++)
       g_ptr_array_add (addrs, g_strdup (st->cidrs->pdata[i]));

@@ -64,6 +64,8 @@ ember_status_new (void)
   EmberStatus *s = g_new0 (EmberStatus, 1);
   s->resources = g_ptr_array_new_with_free_func (resource_free);
   s->connections = g_ptr_array_new_with_free_func (connection_free);
+  s->device_id = dup0 (NULL);
+  s->device_name = dup0 (NULL);
   s->dns.system = dup0 (NULL);
   s->dns.plugin = dup0 (NULL);
   s->dns.servers = g_ptr_array_new_with_free_func (dns_server_free);
@@ -86,6 +88,8 @@ ember_status_free (EmberStatus *s)
   g_free (s->mode);
   g_free (s->state);
   g_free (s->public_key);
+  g_free (s->device_id);
+  g_free (s->device_name);
   g_free (s->portal_url);
   g_free (s->portal_state);
   g_free (s->ifname);
@@ -197,6 +201,8 @@ ember_status_to_json (const EmberStatus *s)
   json_builder_set_member_name (b, "identity");
   json_builder_begin_object (b);
   member_str (b, "public_key", s->public_key);
+  member_str (b, "id", s->device_id);
+  member_str (b, "name", s->device_name);
   json_builder_end_object (b);
   json_builder_set_member_name (b, "internet");
   json_builder_add_boolean_value (b, s->internet);
@@ -497,6 +503,10 @@ ember_status_from_json (const char *text, GError **error)
   s->state = opt_str (&rd, root, "", "state");
   ident = opt_object (&rd, root, "identity");
   s->public_key = opt_str (&rd, ident, "identity.", "public_key");
+  g_free (s->device_id);
+  s->device_id = opt_str (&rd, ident, "identity.", "id");
+  g_free (s->device_name);
+  s->device_name = opt_str (&rd, ident, "identity.", "name");
   if (json_object_has_member (root, "internet"))
     {
       JsonNode *n = json_object_get_member (root, "internet");
@@ -686,6 +696,8 @@ ember_status_print (const EmberStatus *s, FILE *out)
   g_autofree char *since_text = since != NULL ? g_date_time_format (since, "%F %T") : NULL;
 
   fprintf (out, "mode:       %s (pid %" G_GINT64_FORMAT ")\n", s->mode, s->pid);
+  if (*s->device_name)
+    fprintf (out, "device:     %s (%s)\n", s->device_name, s->device_id);
   fprintf (out, "portal:     %s, %s since %s\n", s->portal_url, s->portal_state,
            since_text != NULL ? since_text : "?");
   fprintf (out, "interface:  %s  %s  %s\n", *s->ifname ? s->ifname : "(not up)", s->ipv4,

@@ -8,7 +8,7 @@
  *
  *   {"mode": "client", "pid": 123, "state": "connected",
  *    "portal": {"url": "...", "state": "joined", "since": 1700000000},
- *    "identity": {"public_key": "..."}, "internet": true,
+ *    "identity": {"public_key": "...", "id": "...", "name": "laptop"}, "internet": true,
  *    "counters": {"rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
  *                 "dropped_packets", "handshakes"},
  *    "interface": {"name": "ember0", "ipv4": "100.64.0.2", "ipv6": "fd00:2021:1111::2"},
@@ -22,7 +22,11 @@
  *    "clients": [{"id", "authorizations": 1, "resources": ["<resource id>"]}]}
  *
  * "since" is Unix seconds; "handshake_age_s" is -1 before the first
- * handshake; "relay" is "" on a direct path.
+ * handshake; "relay" is "" on a direct path. The identity's "id" and
+ * "name" are the portal's id of the device and the name the
+ * administrator gave it, as the portal's init said (docs/portal-protocol.md,
+ * Device); "" until then, with a portal that does not say, and in
+ * static-peer mode.
  *
  * On a gateway "resources" are the resources it serves (those some
  * client holds an authorization for), each with status "serving" and no
@@ -113,6 +117,8 @@ typedef struct {
    * reconnecting (org.ember.Ember1.xml, State). */
   char *state;
   char *public_key;    /* base64, "" before it is known */
+  char *device_id;     /* the portal's id of this device, "" until it said so */
+  char *device_name;   /* its name at the portal, "" until it said so */
   gboolean internet;   /* the internet resource carries the default route */
   EmberStatusCounters counters;
   char *portal_url;

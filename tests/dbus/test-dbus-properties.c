@@ -99,6 +99,8 @@ snapshot (const char *state)
   st->mode = g_strdup ("client");
   st->state = g_strdup (state);
   st->public_key = g_strdup ("DkRSpXBV9U5/14yzyXhvJqjQqqND0wZFwimhiJsNZS0=");
+  ember_status_set (&st->device_id, "6f2c1a8e-0b3d-4c55-9a41-2d7e8f901a11");
+  ember_status_set (&st->device_name, "laptop");
   st->portal_url = g_strdup ("wss://portal.example");
   st->portal_state = g_strdup ("joined");
   st->ifname = g_strdup ("ember0");
@@ -183,6 +185,9 @@ test_facts_become_properties (Fixture *fx, gconstpointer data)
   g_assert_true (ember_dbus_ember1_get_internet_resource (fx->proxy));
   assert_str (ember_dbus_ember1_get_identity (fx->proxy), "public-key",
               "DkRSpXBV9U5/14yzyXhvJqjQqqND0wZFwimhiJsNZS0=");
+  assert_str (ember_dbus_ember1_get_identity (fx->proxy), "id",
+              "6f2c1a8e-0b3d-4c55-9a41-2d7e8f901a11");
+  assert_str (ember_dbus_ember1_get_identity (fx->proxy), "name", "laptop");
   g_assert_true (g_variant_lookup (ember_dbus_ember1_get_counters (fx->proxy), "rx-bytes", "t",
                                    &rx));
   g_assert_cmpuint (rx, ==, 1234);

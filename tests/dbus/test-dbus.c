@@ -764,6 +764,8 @@ check_signed_out_and_denied (void)
 /* SignIn to another portal needs change-settings too; then emberctl
  * signs in with the right one: the token is stored 0600 and appears in
  * no property and not in the status file. */
+static const char *dict_str (GVariant *dict, const char *key);
+
 static void
 check_sign_in (const char *token)
 {
@@ -795,6 +797,11 @@ check_sign_in (const char *token)
   g_assert_cmpint (saw (from, "TunnelAddresses=['100.64.", 10), >=, 0);
   g_assert_cmpint (saw (from, "Identity={'public-key'", 10), >=, 0);
   g_assert_cmpint (saw (from, "Resources=[{'id'", 10), >=, 0);
+  /* The portal's init named the device: the name its token was made
+   * for (`token create client laptop`), with the portal's id of it. */
+  g_assert_cmpint (saw_with (from, "Identity=", "'name': <'laptop'>", 10), >=, 0);
+  g_assert_cmpstr (dict_str (ember_dbus_ember1_get_identity (w.proxy), "name"), ==, "laptop");
+  g_assert_cmpuint (strlen (dict_str (ember_dbus_ember1_get_identity (w.proxy), "id")), ==, 36);
 
   /* Another SignIn while signed in. */
   allow (all_actions);
@@ -808,6 +815,13 @@ check_sign_in (const char *token)
   status = read_file ("client-run/status.json");
   g_assert_nonnull (status);
   g_assert_null (strstr (status, token));
+  /* The file `emberd --status` reads tells the same identity. */
+  {
+    JsonObject *ident = json_object_get_object_member (parse_object (p, status), "identity");
+    g_assert_cmpstr (json_object_get_string_member (ident, "name"), ==, "laptop");
+    g_assert_cmpstr (json_object_get_string_member (ident, "id"), ==,
+                     dict_str (ember_dbus_ember1_get_identity (w.proxy), "id"));
+  }
 }
 
 static const char *
@@ -863,6 +877,11 @@ check_gateway_serves (const char *lan_id)
   g_assert_cmpstr (dict_str (served, "address"), ==, "10.20.0.0/24");
   g_assert_cmpstr (dict_str (served, "site"), ==, "home");
   g_assert_cmpstr (dict_str (served, "status"), ==, "serving");
+  /* The client the gateway serves is the device the portal told the
+   * client it is; the gateway was told its own name too. */
+  g_assert_cmpstr (dict_str (client, "id"), ==,
+                   dict_str (ember_dbus_ember1_get_identity (w.proxy), "id"));
+  g_assert_cmpstr (dict_str (ember_dbus_ember1_get_identity (gw), "name"), ==, "gw1");
   /* A gateway leaves the host's resolver alone (its plugin, which
    * tests/e2e/test-e2e-dns.sh checks, has no route to an upstream here). */
   g_assert_cmpstr (dict_str (ember_dbus_ember1_get_dns (gw), "system"), ==, "");
@@ -1014,6 +1033,9 @@ check_resources (void)
   g_assert_cmpint (strlen (json_object_get_string_member (
                        json_object_get_object_member (o, "identity"), "public-key")),
                    ==, 44);
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (o, "identity"),
+                                                  "name"),
+                   ==, "laptop");
   a = json_object_get_array_member (o, "resources");
   r = resource_named (a, "lan");
   g_assert_nonnull (r);
@@ -1043,6 +1065,7 @@ check_resources (void)
   g_assert_nonnull (strstr (out, "State:       connected\n"));
   g_assert_nonnull (strstr (out, "Interface:   " TUN "  100.64.0.1/32"));
   g_assert_nonnull (strstr (out, "Resources:   2\n"));
+  g_assert_nonnull (strstr (out, "Device:      laptop\n"));
   g_assert_nonnull (strstr (out, "Portal:      ws://" PORTAL ":" PORTAL_PORT "\n"));
 }
 

@@ -149,7 +149,9 @@ cl_table=$(topo exec client "$build/bin/emberd/emberd" --status --config "$dir/c
 gw_table=$(topo exec gateway "$build/bin/emberd/emberd" --status --config "$dir/gateway/emberd.conf")
 gw_client=$(topo status gateway 2>/dev/null | jq -r '.clients[0].id')
 tables_ok() {
-  grep -Eq '^dns: +system resolver by file, asking the sentinels; upstreams through do53; 1 name' \
+  grep -Eq '^device: +laptop \([0-9a-f-]{36}\)$' <<<"$cl_table" &&
+    grep -Eq '^device: +gw1 \([0-9a-f-]{36}\)$' <<<"$gw_table" &&
+    grep -Eq '^dns: +system resolver by file, asking the sentinels; upstreams through do53; 1 name' \
     <<<"$cl_table" &&
     grep -Fq '100.100.111.1  fd00:2021:1111:8000:100:100:111:1 -> 192.0.2.53:53' <<<"$cl_table" &&
     grep -Eq '^corp +\*\.corp\.example +dns +home +1$' <<<"$gw_table" &&

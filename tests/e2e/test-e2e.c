@@ -405,6 +405,12 @@ test_gateway_and_client_join (void)
 {
   start_and_join ("gateway");
   start_and_join ("client");
+  /* The portal's init names each end after its token (`token create
+   * client laptop`, `gateway gw1`): emberd --status shows it. */
+  g_assert_true (wait_status ("gateway", "identity.name", "gw1", 10));
+  g_assert_true (wait_status ("client", "identity.name", "laptop", 10));
+  g_autofree char *id = status_string ("client", "identity.id");
+  g_assert_cmpuint (strlen (id), ==, 36);
 }
 
 static void

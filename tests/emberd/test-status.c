@@ -20,6 +20,8 @@ sample (void)
   s->portal_since = 1700000000;
   s->state = g_strdup ("reconnecting");
   s->public_key = g_strdup ("DkRSpXBV9U5/14yzyXhvJqjQqqND0wZFwimhiJsNZS0=");
+  ember_status_set (&s->device_id, "6f2c1a8e-0b3d-4c55-9a41-2d7e8f901a11");
+  ember_status_set (&s->device_name, "laptop");
   s->internet = TRUE;
   s->counters.rx_bytes = G_GUINT64_CONSTANT (6000000000);
   s->counters.tx_packets = 12;
@@ -110,6 +112,8 @@ test_round_trip (void)
   g_assert_cmpstr (r->site, ==, "home");
   g_assert_cmpstr (b->state, ==, "reconnecting");
   g_assert_cmpstr (b->public_key, ==, "DkRSpXBV9U5/14yzyXhvJqjQqqND0wZFwimhiJsNZS0=");
+  g_assert_cmpstr (b->device_id, ==, "6f2c1a8e-0b3d-4c55-9a41-2d7e8f901a11");
+  g_assert_cmpstr (b->device_name, ==, "laptop");
   g_assert_true (b->internet);
   g_assert_cmpuint (b->counters.rx_bytes, ==, G_GUINT64_CONSTANT (6000000000));
   g_assert_cmpuint (b->counters.tx_packets, ==, 12);
@@ -215,6 +219,8 @@ test_print_dns_and_served (void)
   g_autofree char *gt = printed (gw);
   g_autofree char *ft = NULL;
 
+  assert_line (ct, "^device: +laptop \\(6f2c1a8e-0b3d-4c55-9a41-2d7e8f901a11\\)$");
+  g_assert_null (strstr (gt, "device:"));
   assert_line (ct, "^dns: +system resolver by file, asking the sentinels; upstreams through dot; "
                    "3 name\\(s\\) with proxy addresses$");
   assert_line (ct, "^ +100\\.100\\.111\\.1  fd00:2021:1111:8000:100:100:111:1 -> "
@@ -285,6 +291,8 @@ test_reads_first_version (void)
   g_assert_no_error (error);
   g_assert_cmpstr (s->state, ==, "");
   g_assert_cmpstr (s->public_key, ==, "");
+  g_assert_cmpstr (s->device_id, ==, "");
+  g_assert_cmpstr (s->device_name, ==, "");
   g_assert_false (s->internet);
   g_assert_cmpuint (s->counters.rx_bytes, ==, 0);
   g_assert_cmpstr (((EmberStatusResource *) s->resources->pdata[0])->site, ==, "");
@@ -346,6 +354,8 @@ test_bad_member_named (void)
       "\"since\":\"x\"}}",
       "portal.since" },
     { "{\"mode\":\"client\",\"pid\":1,\"internet\":\"yes\"}", "internet" },
+    { BASE ",\"identity\":{\"public_key\":\"k\",\"name\":7}}", "identity.name" },
+    { BASE ",\"identity\":{\"id\":null}}", "identity.id" },
     { "{\"mode\":\"client\",\"pid\":1,\"counters\":{\"rx_bytes\":\"x\"}}", "counters.rx_bytes" },
     { BASE ",\"dns\":[]}", "dns: expected an object" },
     { BASE ",\"dns\":{\"applied\":\"yes\"}}", "dns.applied" },
@@ -373,6 +383,21 @@ test_bad_member_named (void)
     }
 }
 
+/* A file written before the device's id and name: its identity holds
+ * only the key, and reads with them empty. */
+static void
+test_reads_identity_without_device (void)
+{
+  static const char text[] = BASE ",\"identity\":{\"public_key\":\"k\"}}";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EmberStatus) s = ember_status_from_json (text, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (s->public_key, ==, "k");
+  g_assert_cmpstr (s->device_id, ==, "");
+  g_assert_cmpstr (s->device_name, ==, "");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -381,6 +406,8 @@ main (int argc, char **argv)
   g_test_add_func ("/emberd/status/file-is-replaced-whole", test_file_atomic);
   g_test_add_func ("/emberd/status/names-a-bad-member", test_bad_member_named);
   g_test_add_func ("/emberd/status/reads-a-file-of-the-first-version", test_reads_first_version);
+  g_test_add_func ("/emberd/status/reads-an-identity-without-the-device",
+                   test_reads_identity_without_device);
   g_test_add_func ("/emberd/status/gateway-resources-and-clients-round-trip",
                    test_gateway_round_trip);
   g_test_add_func ("/emberd/status/reads-dns-and-clients-with-members-missing",

@@ -222,6 +222,9 @@ def main():
             h.wait_text(f'Connected to {PORTAL}', '100.64.0.1/32', TUN)
             if not checked(connection_switch()):
                 raise Failure('the switch is off while emberd is connected')
+            # The portal's init named the device after its token
+            # (`token create client laptop`): the Name row says so, no "—".
+            wait_for('the device named laptop', lambda: 'laptop' in row_status('Name'))
 
         def resource_row_follows_traffic():
             tab('Resources')

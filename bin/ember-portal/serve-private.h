@@ -58,6 +58,7 @@ struct _Session {
   char *remote_host;          /* the peer's IP address, text */
   GInetAddress *source;       /* the same, for policy conditions */
   char *external_id;
+  guint revision;             /* the protocol revision it reads (vsn=) */
   EmberPortalKey public_key;
   EmberPortalTunnelAddresses tunnel;
   gint64 token_expires_at;    /* Unix seconds, 0 = never */

@@ -36,6 +36,7 @@ typedef struct {
   char *remote_host;
   GInetAddress *source;
   char *external_id;
+  guint revision;             /* vsn= */
   EmberPortalKey public_key;
   EmberPortalTunnelAddresses tunnel;
 } AuthInfo;
@@ -271,6 +272,20 @@ handle_upgrade (SoupServer *soup, SoupServerMessage *msg, const char *path, GHas
       refuse (msg, 400, "bad_request", "invalid_external_id");
       return;
     }
+  /* The revision the device reads (absent: the first); one newer than
+   * ours gets ours, every later member being optional. */
+  const char *vsn = query != NULL ? g_hash_table_lookup (query, "vsn") : NULL;
+  guint64 revision = 1;
+  if (vsn != NULL && (!g_ascii_isdigit (vsn[0])
+                      || !g_ascii_string_to_unsigned (vsn, 10, 1, 999999, &revision, NULL)))
+    {
+      auth_info_free (a);
+      srv->stats.auth_failures_total[EMBER_PORTAL_AUTH_BAD_QUERY]++;
+      g_info ("refused a session from %s: vsn: expected a revision 1..999999", host);
+      refuse (msg, 400, "bad_request", "invalid_vsn");
+      return;
+    }
+  a->revision = (guint) MIN (revision, EMBER_PORTAL_REVISION);
 
   g_autofree char *v4 = NULL, *v6 = NULL;
   if (gateway)
@@ -341,6 +356,7 @@ on_upgraded (SoupServerMessage *msg, gpointer user_data)
   s->remote_host = g_steal_pointer (&a->remote_host);
   s->source = g_steal_pointer (&a->source);
   s->external_id = g_steal_pointer (&a->external_id);
+  s->revision = a->revision;
   s->public_key = a->public_key;
   s->tunnel = a->tunnel;
   g_autoptr (GIOStream) stream = soup_server_message_steal_connection (msg);

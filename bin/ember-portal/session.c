@@ -147,11 +147,14 @@ session_relays (Session *s, EmberPortalRelay *out, gint64 now)
 /* ---- join ---------------------------------------------------------------- */
 
 /* Who the device is here: the id and the name its token was made for,
- * so that its user sees the name the administrator gave it. */
+ * so that its user sees the name the administrator gave it. Not to a
+ * device that predates the member: it would refuse the whole init. */
 static void
 init_device (Session *s, EmberPortalDevice *dev)
 {
   g_autoptr (GError) error = NULL;
+  if (s->revision < EMBER_PORTAL_REVISION_DEVICE)
+    return;
   if (!ember_portal_id_parse (s->device_id, &dev->id, "device.id", &error))
     {
       g_warning ("%s %s: not telling the device its id: %s",

@@ -40,6 +40,12 @@ G_BEGIN_DECLS
 #define EMBER_PORTAL_MAX_CANDIDATES 64    /* per candidates message */
 #define EMBER_PORTAL_MAX_PEER_IDS 256     /* gateway_ids / client_ids lists */
 #define EMBER_PORTAL_MAX_DNS_NAMES 64     /* dns_names of one request / flow */
+/* The protocol revision a device reads, sent as the `vsn=` query
+ * parameter of its upgrade: absent or 1, the first; 2 adds init's
+ * "device". The portal writes a session nothing its revision lacks, so
+ * a device that predates a member never gets it. */
+#define EMBER_PORTAL_REVISION 2
+#define EMBER_PORTAL_REVISION_DEVICE 2    /* init's "device" */
 /* Heartbeats (topic "phoenix"): every 10 s; 3 missed close the session. */
 #define EMBER_PORTAL_HEARTBEAT_INTERVAL_US (10 * G_TIME_SPAN_SECOND)
 #define EMBER_PORTAL_HEARTBEAT_TIMEOUT_US (3 * EMBER_PORTAL_HEARTBEAT_INTERVAL_US)

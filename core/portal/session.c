@@ -673,7 +673,8 @@ ember_portal_session_new (GMainContext *ctx, const EmberPortalSessionConfig *cfg
   g_autofree char *pk = g_uri_escape_string (cfg->public_key, NULL, FALSE);
   g_autofree char *ext = g_uri_escape_string (cfg->external_id, NULL, FALSE);
   const char *after_host = strchr (strstr (s->ws_uri, "://") + 3, '/');
-  s->req.path = g_strdup_printf ("%s?public_key=%s&external_id=%s", after_host, pk, ext);
+  s->req.path = g_strdup_printf ("%s?public_key=%s&external_id=%s&vsn=%d", after_host, pk, ext,
+                                 EMBER_PORTAL_REVISION);
   s->req.token = g_strdup (cfg->token);
   return s;
 }

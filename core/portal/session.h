@@ -23,8 +23,8 @@
  *
  * ## Connecting
  * GET <url>/client/websocket or <url>/gateway/websocket with the query
- * public_key=…&external_id=… (URL-encoded) and `Authorization: Bearer
- * TOKEN`. ws:// or wss://; for wss the server certificate and its host
+ * public_key=…&external_id=…&vsn=EMBER_PORTAL_REVISION (URL-encoded) and
+ * `Authorization: Bearer TOKEN`. ws:// or wss://; for wss the server certificate and its host
  * name are checked against `ca_file` (PEM) or, without one, the system's
  * trust store. Then phx_join on the channel's topic; the ok reply makes
  * the session JOINED. No reply within two heartbeat intervals (20 s) of

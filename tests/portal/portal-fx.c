@@ -249,9 +249,12 @@ portal_peer_connect (PortalFx *fx, EmberPortalChannel channel, const char *token
     key[i] = (guint8) g_random_int ();
   p->public_key = g_base64_encode (key, sizeof key);
   g_autofree char *pk = g_uri_escape_string (p->public_key, NULL, FALSE);
+  g_autofree char *vsn = fx->peer_vsn == NULL ? g_strdup_printf ("&vsn=%d", EMBER_PORTAL_REVISION)
+                         : *fx->peer_vsn != '\0' ? g_strdup_printf ("&vsn=%s", fx->peer_vsn)
+                                                : g_strdup ("");
   g_autofree char *uri = g_strdup_printf (
-    "ws://127.0.0.1:%u/%s/websocket?public_key=%s&external_id=%s", fx->port,
-    channel == EMBER_PORTAL_CHANNEL_CLIENT ? "client" : "gateway", pk, external_id);
+    "ws://127.0.0.1:%u/%s/websocket?public_key=%s&external_id=%s%s", fx->port,
+    channel == EMBER_PORTAL_CHANNEL_CLIENT ? "client" : "gateway", pk, external_id, vsn);
   g_autoptr (SoupMessage) msg = soup_message_new ("GET", uri);
   if (token != NULL)
     {

@@ -20,6 +20,9 @@ typedef struct {
   EmberPortalServer *server;
   guint16 port;
   SoupSession *http;
+  /* The vsn= query of the peers' upgrades: NULL, EMBER_PORTAL_REVISION;
+   * "", none (a device that predates it). */
+  const char *peer_vsn;
 } PortalFx;
 
 typedef struct {

@@ -322,6 +322,18 @@ test_bad_token (void)
   g_assert_cmpuint (portal_fx_get (&fx, fx.port, "/gateway/websocket?public_key=abc&external_id=g",
                                    gauth, &body), ==, 400);
   g_assert_cmpstr (body, ==, "{\"error\":\"bad_request\",\"reason\":\"invalid_public_key\"}");
+  /* And a vsn= that is not a revision too. */
+  const char *const bad_vsn[] = { "", "x", "0", "-1", "+2", "2.0", "1000000" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad_vsn); i++)
+    {
+      g_autofree char *pk = g_uri_escape_string ("Y2xpZW50LXB1YmxpYy1rZXktMDEyMzQ1Njc4OWFiY2Q=",
+                                                 NULL, FALSE);
+      g_autofree char *url = g_strdup_printf ("/gateway/websocket?public_key=%s&external_id=g"
+                                              "&vsn=%s", pk, bad_vsn[i]);
+      g_free (body);
+      g_assert_cmpuint (portal_fx_get (&fx, fx.port, url, gauth, &body), ==, 400);
+      g_assert_cmpstr (body, ==, "{\"error\":\"bad_request\",\"reason\":\"invalid_vsn\"}");
+    }
 
   g_assert_cmpuint (ember_portal_server_n_clients (fx.server), ==, 0);
   g_assert_cmpuint (ember_portal_server_n_gateways (fx.server), ==, 0);
@@ -1116,6 +1128,39 @@ test_config_errors (void)
   g_assert_cmpstr (c->admin_listen, ==, "127.0.0.1:8081");
 }
 
+/* init's "device" goes only to a device that said (vsn=2 or later) it
+ * reads it: one that predates it would refuse the whole init. */
+static void
+test_device_only_to_devices_that_read_it (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  const struct {
+    const char *vsn;
+    gboolean told;
+  } cases[] = { { "", FALSE }, { "1", FALSE }, { "2", TRUE }, { "17", TRUE } };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      fx.peer_vsn = cases[i].vsn;
+      g_autofree char *ext = g_strdup_printf ("device-%u", i);
+      PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, ext);
+      PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, ext);
+      g_autoptr (EmberPortalMessage) init =
+        portal_peer_expect (client, EMBER_PORTAL_EVENT_CLIENT_INIT, 10);
+      g_autoptr (EmberPortalMessage) ginit =
+        portal_peer_expect (gw, EMBER_PORTAL_EVENT_GATEWAY_INIT, 10);
+      g_assert_nonnull (init);
+      g_assert_nonnull (ginit);
+      g_assert_cmpstr (init->u.client_init.device.name, ==, cases[i].told ? "laptop" : NULL);
+      g_assert_cmpstr (ginit->u.gateway_init.device.name, ==, cases[i].told ? "gw1" : NULL);
+      portal_peer_free (client);
+      portal_peer_free (gw);
+    }
+  portal_fx_teardown (&fx);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1132,6 +1177,8 @@ main (int argc, char **argv)
   g_test_add_func ("/portal/server/bad-token-gets-401-and-no-session", test_bad_token);
   g_test_add_func ("/portal/server/failed-logins-are-rate-limited", test_failed_logins_rate_limited);
   g_test_add_func ("/portal/server/join-flood-is-rate-limited", test_join_flood_rate_limited);
+  g_test_add_func ("/portal/server/device-is-told-only-to-devices-that-read-it",
+                   test_device_only_to_devices_that_read_it);
   g_test_add_func ("/portal/server/heartbeat-timeout-closes", test_heartbeat_timeout);
   g_test_add_func ("/portal/server/revoked-token-closes-its-session", test_revoked_token_closes_session);
   g_test_add_func ("/portal/server/policy-change-reaches-client-and-gateway-within-1s",

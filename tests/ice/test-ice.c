@@ -386,6 +386,38 @@ test_check_from_peer_retriggers_at_once (Pair *p, gconstpointer data)
   g_assert_cmpuint (p->n_connected_b, ==, 1);
 }
 
+static guint
+n_checked (EmberIceAgent *agent)
+{
+  guint n = 0;
+  EmberIcePairInfo info;
+  for (guint i = 0; ember_ice_agent_get_pair (agent, i, &info); i++)
+    n += info.state != EMBER_ICE_PAIR_WAITING && info.state != EMBER_ICE_PAIR_FROZEN;
+  return n;
+}
+
+/* RFC 8445 §6.1.4.2: one new check per Ta, never two in one Ta. */
+static void
+test_checks_paced_by_ta (Pair *p, gconstpointer data)
+{
+  (void) data;
+  EmberIceCandidate ca[3] = { host ("10.0.0.1", 1000), host ("10.0.1.1", 1000), host ("10.0.2.1", 1000) };
+  EmberIceCandidate cb[3] = { host ("10.0.0.2", 2000), host ("10.0.1.2", 2000), host ("10.0.2.2", 2000) };
+  exchange (p, ca, 3, cb, 3);
+  p->drop_all = TRUE;
+  gint64 t0 = p->now;
+  ember_ice_agent_handle_timeout (p->a, t0);
+  g_assert_cmpuint (n_checked (p->a), ==, 1);
+  ember_ice_agent_handle_timeout (p->a, t0 + EMBER_ICE_TA_US - 1);
+  g_assert_cmpuint (n_checked (p->a), ==, 1);
+  g_assert_cmpint (ember_ice_agent_poll_timeout (p->a), <=, t0 + EMBER_ICE_TA_US);
+  for (guint k = 1; k <= 4; k++)
+    {
+      ember_ice_agent_handle_timeout (p->a, t0 + k * EMBER_ICE_TA_US);
+      g_assert_cmpuint (n_checked (p->a), ==, 1 + k);
+    }
+}
+
 static void
 test_check_fails_after_retransmits (Pair *p, gconstpointer data)
 {
@@ -629,6 +661,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ice/candidate/sample-relay-uniform", test_sample_relay);
 #define ADD(path, fn) g_test_add (path, Pair, NULL, pair_setup, fn, pair_teardown)
   ADD ("/ice/pairing/same-family-pruned-sorted", test_pairing);
+  ADD ("/ice/agent/new-checks-are-paced-by-ta", test_checks_paced_by_ta);
   ADD ("/ice/checks/host-pair-connects-and-stays", test_connect_host);
   ADD ("/ice/checks/check-from-peer-retriggers-in-progress-pair-at-once",
        test_check_from_peer_retriggers_at_once);

@@ -42,11 +42,25 @@ struct _EmberDnsShell {
   EmberAddr upstreams[EMBER_DNS_STUB_UPSTREAMS_MAX];
   guint n_upstreams;
   GHashTable *inflight;          /* (upstream << 16 | wire id) -> token (guint64*) */
-  GHashTable *dns_resources;     /* id -> normalized pattern */
+  GHashTable *dns_resources;     /* id -> DnsResource */
   char *map_path;
   guint64 sent, answers, errors, send_drops;
   guint8 buf[EMBER_DNS_TCP_MAX];
 };
+
+/* A dns resource of the portal's list, as the stub needs it. */
+typedef struct {
+  char *pattern;                 /* normalized */
+  EmberPortalIpStack ip_stack;   /* the families behind the gateway */
+} DnsResource;
+
+static void
+dns_resource_free (gpointer p)
+{
+  DnsResource *r = p;
+  g_free (r->pattern);
+  g_free (r);
+}
 
 /* ---- the upstream plugin ------------------------------------------------ */
 
@@ -183,7 +197,7 @@ shell_new (EmberDaemon *d, EmberDnsShellKick kick, gpointer user_data)
   ds->kick = kick;
   ds->kick_data = user_data;
   ds->inflight = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
-  ds->dns_resources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  ds->dns_resources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, dns_resource_free);
   return ds;
 }
 
@@ -470,8 +484,10 @@ set_resources (EmberDnsShell *ds)
   while (g_hash_table_iter_next (&it, &key, &value))
     {
       g_strlcpy (res[i].id.str, key, sizeof res[i].id.str);
+      const DnsResource *r = value;
       res[i].type = EMBER_PORTAL_RESOURCE_DNS;
-      res[i].dns_pattern = value;
+      res[i].dns_pattern = r->pattern;
+      res[i].ip_stack = r->ip_stack;
       i++;
     }
   if (!ember_dns_stub_set_portal_resources (ds->stub, res, n, &error))
@@ -482,7 +498,12 @@ static void
 track (EmberDnsShell *ds, const EmberPortalResource *r)
 {
   if (r->type == EMBER_PORTAL_RESOURCE_DNS && r->dns_pattern != NULL)
-    g_hash_table_replace (ds->dns_resources, g_strdup (r->id.str), g_strdup (r->dns_pattern));
+    {
+      DnsResource *d = g_new0 (DnsResource, 1);
+      d->pattern = g_strdup (r->dns_pattern);
+      d->ip_stack = r->ip_stack;
+      g_hash_table_replace (ds->dns_resources, g_strdup (r->id.str), d);
+    }
   else
     g_hash_table_remove (ds->dns_resources, r->id.str);
 }

@@ -535,8 +535,8 @@ reverse_name_addr (const char *name, guint *family, guint8 addr[16])
   return FALSE;
 }
 
-/* PTR for a proxy address: its name while its resource exists,
- * NXDOMAIN otherwise. FALSE when the name is no proxy address. */
+/* PTR for a proxy address: its name while its resource exists and has
+ * the address's family, NXDOMAIN otherwise. FALSE when the name is no proxy address. */
 static gboolean
 answer_ptr (EmberDnsStub *stub, const EmberDnsAsker *asker, const EmberDnsMessage *q,
             gsize limit, const char *name, EmberDnsStubResult *result)
@@ -551,7 +551,10 @@ answer_ptr (EmberDnsStub *stub, const EmberDnsAsker *asker, const EmberDnsMessag
       !ember_dns_proxy_index_of (family, addr, &index))
     return FALSE;
   proxy = ember_dns_proxy_map_by_index (stub->proxies, index);
-  if (proxy == NULL || resource_by_id (stub, &proxy->resource) == NULL)
+  const Resource *res = proxy != NULL ? resource_by_id (stub, &proxy->resource) : NULL;
+  /* The address of a family the resource lacks is never handed out. */
+  if (res == NULL || (family == EMBER_ADDR_IPV4 && res->stack == EMBER_DNS_STACK_IPV6_ONLY)
+      || (family == EMBER_ADDR_IPV6 && res->stack == EMBER_DNS_STACK_IPV4_ONLY))
     {
       *result = answer (stub, asker, q, limit, EMBER_DNS_RCODE_NXDOMAIN, NULL, 0);
       return TRUE;
@@ -819,6 +822,23 @@ ember_dns_stub_set_resources (EmberDnsStub *stub, const EmberDnsStubResource *re
           return FALSE;
         }
     }
+  /* A resource whose families changed: its routed proxy addresses are
+   * unrouted, and routed again as the new stack says at the next query. */
+  all = ember_dns_proxy_map_entries (stub->proxies);
+  for (guint i = 0; i < all->len; i++)
+    {
+      EmberDnsProxy *proxy = all->pdata[i];
+      const Resource *before = proxy->announced ? resource_by_id (stub, &proxy->resource) : NULL;
+
+      for (guint j = 0; before != NULL && j < n; j++)
+        if (strcmp (res[j].id.str, proxy->resource.str) == 0 && res[j].stack != before->stack)
+          {
+            queue_event (stub, EMBER_DNS_STUB_EVENT_PROXY_REMOVED, proxy, before->stack);
+            proxy->announced = FALSE;
+          }
+    }
+  g_clear_pointer (&all, g_ptr_array_unref);
+
   clear_resources (stub);
   stub->resources = g_new0 (Resource, MAX (n, 1u));
   stub->patterns = g_new0 (const char *, MAX (n, 1u));
@@ -857,8 +877,15 @@ ember_dns_stub_set_portal_resources (EmberDnsStub *stub, const EmberPortalResour
   for (guint i = 0; i < n; i++)
     if (resources[i].type == EMBER_PORTAL_RESOURCE_DNS && resources[i].dns_pattern != NULL)
       {
+        static const EmberDnsIpStack stacks[] = {
+          [EMBER_PORTAL_IP_STACK_DUAL] = EMBER_DNS_STACK_DUAL,
+          [EMBER_PORTAL_IP_STACK_IPV4] = EMBER_DNS_STACK_IPV4_ONLY,
+          [EMBER_PORTAL_IP_STACK_IPV6] = EMBER_DNS_STACK_IPV6_ONLY,
+        };
+        guint st = resources[i].ip_stack;
         EmberDnsStubResource r = { .id = resources[i].id, .pattern = resources[i].dns_pattern,
-                                   .stack = EMBER_DNS_STACK_DUAL };
+                                   .stack = st < G_N_ELEMENTS (stacks) ? stacks[st]
+                                                                       : EMBER_DNS_STACK_DUAL };
         g_array_append_val (dns, r);
       }
   return ember_dns_stub_set_resources (stub, (const EmberDnsStubResource *) (void *) dns->data,

@@ -75,10 +75,11 @@ typedef struct {
   guint64 stream;
 } EmberDnsAsker;
 
-/* Which address families a resource has behind the gateway. The portal
- * protocol does not carry it yet (Firezone's `ip_stack`); DUAL is the
- * default. A for an IPv6-only and AAAA for an IPv4-only resource get an
- * empty NOERROR, so applications go straight to the family that works. */
+/* Which address families a resource has behind the gateway: the portal
+ * resource's optional `ip_stack` (revision 2; absent: DUAL). A for an
+ * IPv6-only and AAAA for an IPv4-only resource get an empty NOERROR, so
+ * applications go straight to the family that works, and the proxy
+ * address of the missing family is neither answered nor routed. */
 typedef enum {
   EMBER_DNS_STACK_DUAL = 0,
   EMBER_DNS_STACK_IPV4_ONLY,
@@ -158,14 +159,16 @@ guint ember_dns_stub_n_sentinels (const EmberDnsStub *stub);
 void ember_dns_stub_sentinel (guint index, guint family, EmberAddr *out);
 
 /* The dns resources (copied). Proxy addresses of resources that are gone
- * are announced as removed; their mapping stays (never reused). FALSE
- * when a pattern is not normalized. */
+ * are announced as removed; their mapping stays (never reused). Those of
+ * a resource whose stack changed are announced as removed too, and added
+ * again with the new stack at the next query for them. FALSE when a
+ * pattern is not normalized. */
 gboolean ember_dns_stub_set_resources (EmberDnsStub *stub, const EmberDnsStubResource *res,
                                        guint n, GError **error);
 
 /* The same from the portal's resource list (client init, resource
- * created/updated, all of them each time): the `dns` ones, dual-stack
- * until the portal protocol says otherwise; others are skipped. */
+ * created/updated, all of them each time): the `dns` ones with their
+ * `ip_stack`; others are skipped. */
 gboolean ember_dns_stub_set_portal_resources (EmberDnsStub *stub,
                                               const EmberPortalResource *resources, guint n,
                                               GError **error);

@@ -351,6 +351,22 @@ put_resource_body (Writer *w, const EmberPortalResource *res)
     }
   reader_pop (&w->r, mark);
 
+  /* Dual, the default, is left out: messages stay as a device that
+   * predates the member reads them. */
+  if (res->ip_stack != EMBER_PORTAL_IP_STACK_DUAL)
+    {
+      static const char *const stacks[] = { "dual", "ipv4", "ipv6" };
+      if (res->type != EMBER_PORTAL_RESOURCE_DNS)
+        {
+          mark = reader_push_member (&w->r, "ip_stack");
+          reader_fail (&w->r, "only a dns resource has an IP stack");
+          reader_pop (&w->r, mark);
+          return FALSE;
+        }
+      if (!put_enum (w, "ip_stack", res->ip_stack, stacks, G_N_ELEMENTS (stacks)))
+        return FALSE;
+    }
+
   mark = reader_push_member (&w->r, "site");
   w_key (w, "site");
   w_begin (w, '{');

@@ -121,6 +121,26 @@ ember_portal_resource_type_to_string (EmberPortalResourceType type)
   return NAME_OF (names, type);
 }
 
+static const char *const ip_stack_names[] = { "dual", "ipv4", "ipv6", NULL };
+
+const char *
+ember_portal_ip_stack_to_string (EmberPortalIpStack stack)
+{
+  return (guint) stack < G_N_ELEMENTS (ip_stack_names) - 1 ? ip_stack_names[stack] : NULL;
+}
+
+gboolean
+ember_portal_ip_stack_from_string (const char *text, EmberPortalIpStack *out)
+{
+  for (guint i = 0; text != NULL && ip_stack_names[i] != NULL; i++)
+    if (strcmp (text, ip_stack_names[i]) == 0)
+      {
+        *out = (EmberPortalIpStack) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
 /* ---- Ownership ----------------------------------------------------------- */
 
 void
@@ -342,7 +362,8 @@ resource_eq (const EmberPortalResource *a, const EmberPortalResource *b)
     return FALSE;
   if (a->type == EMBER_PORTAL_RESOURCE_CIDR && !ember_cidr_equal (&a->cidr, &b->cidr))
     return FALSE;
-  if (a->type == EMBER_PORTAL_RESOURCE_DNS && !str_eq (a->dns_pattern, b->dns_pattern))
+  if (a->type == EMBER_PORTAL_RESOURCE_DNS
+      && (!str_eq (a->dns_pattern, b->dns_pattern) || a->ip_stack != b->ip_stack))
     return FALSE;
   for (guint i = 0; i < a->n_filters; i++)
     {

@@ -42,10 +42,12 @@ G_BEGIN_DECLS
 #define EMBER_PORTAL_MAX_DNS_NAMES 64     /* dns_names of one request / flow */
 /* The protocol revision a device reads, sent as the `vsn=` query
  * parameter of its upgrade: absent or 1, the first; 2 adds init's
- * "device". The portal writes a session nothing its revision lacks, so
- * a device that predates a member never gets it. */
+ * "device" and a dns resource's "ip_stack" (both before 2 was released).
+ * The portal writes a session nothing its revision lacks, so a device
+ * that predates a member never gets it. */
 #define EMBER_PORTAL_REVISION 2
 #define EMBER_PORTAL_REVISION_DEVICE 2    /* init's "device" */
+#define EMBER_PORTAL_REVISION_IP_STACK 2  /* a resource's "ip_stack" */
 /* Heartbeats (topic "phoenix"): every 10 s; 3 missed close the session. */
 #define EMBER_PORTAL_HEARTBEAT_INTERVAL_US (10 * G_TIME_SPAN_SECOND)
 #define EMBER_PORTAL_HEARTBEAT_TIMEOUT_US (3 * EMBER_PORTAL_HEARTBEAT_INTERVAL_US)
@@ -169,14 +171,25 @@ typedef enum {
   EMBER_PORTAL_RESOURCE_INTERNET,
 } EmberPortalResourceType;
 
+/* Which address families a dns resource has behind its gateway (the
+ * optional "ip_stack" member, revision EMBER_PORTAL_REVISION_IP_STACK):
+ * "dual" (the default, never sent), "ipv4" or "ipv6". The client's stub
+ * answers the family a resource lacks with an empty NOERROR. */
+typedef enum {
+  EMBER_PORTAL_IP_STACK_DUAL = 0,
+  EMBER_PORTAL_IP_STACK_IPV4,
+  EMBER_PORTAL_IP_STACK_IPV6,
+} EmberPortalIpStack;
+
 typedef struct {
   EmberPortalId id;
   char *name;
 } EmberPortalSite;
 
-/* JSON {id, name, type, address, site: {id, name}, filters: [...]}.
+/* JSON {id, name, type, address, ip_stack, site: {id, name}, filters: [...]}.
  * "address" is the CIDR (type cidr), the name pattern (type dns) or
- * absent (type internet: 0.0.0.0/0 and ::/0). No filters = all traffic. */
+ * absent (type internet: 0.0.0.0/0 and ::/0). "ip_stack" only on a dns
+ * resource, absent when dual. No filters = all traffic. */
 typedef struct {
   EmberPortalId id;
   char *name;
@@ -184,6 +197,7 @@ typedef struct {
   EmberCidr cidr;         /* type cidr: a prefix with no host bits set (net/cidr.h) */
   char *dns_pattern;      /* type dns, normalized (dns/pattern.h): "app.corp.example",
                            * "*.corp.example", "**.corp", "db?.corp" */
+  EmberPortalIpStack ip_stack;  /* type dns; DUAL for the others */
   EmberPortalSite site;
   EmberPortalFilter *filters;
   guint n_filters;
@@ -446,5 +460,9 @@ const char *ember_portal_authz_failure_to_string (EmberPortalAuthzFailure reason
 const char *ember_portal_disconnect_reason_to_string (EmberPortalDisconnectReason reason);
 const char *ember_portal_protocol_to_string (EmberPortalProtocol protocol);
 const char *ember_portal_resource_type_to_string (EmberPortalResourceType type);
+/* "dual", "ipv4", "ipv6". */
+const char *ember_portal_ip_stack_to_string (EmberPortalIpStack stack);
+/* The value of `text` ("dual", "ipv4", "ipv6", exactly); FALSE if none. */
+gboolean ember_portal_ip_stack_from_string (const char *text, EmberPortalIpStack *out);
 
 G_END_DECLS

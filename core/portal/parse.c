@@ -187,9 +187,11 @@ read_filter (Reader *r, JsonNode *node, EmberPortalFilter *f)
 static gboolean
 read_resource (Reader *r, JsonNode *node, EmberPortalResource *res)
 {
-  static const char *const allowed[] = { "id", "name", "type", "address", "site", "filters", NULL };
+  static const char *const allowed[] = { "id",   "name",    "type", "address", "ip_stack",
+                                         "site", "filters", NULL };
   static const char *const site_members[] = { "id", "name", NULL };
   static const char *const types[] = { "cidr", "dns", "internet" };
+  static const char *const stacks[] = { "dual", "ipv4", "ipv6", NULL };
   JsonObject *o, *site;
   guint type;
   g_autofree char *address = NULL;
@@ -228,6 +230,20 @@ read_resource (Reader *r, JsonNode *node, EmberPortalResource *res)
       break;
     }
   reader_pop (r, mark);
+
+  /* Optional (revision 2); absent: dual. */
+  if (json_object_has_member (o, "ip_stack"))
+    {
+      guint stack;
+      if (res->type != EMBER_PORTAL_RESOURCE_DNS)
+        {
+          mark = reader_push_member (r, "ip_stack");
+          return reader_fail (r, "only a dns resource has an IP stack");
+        }
+      if (!read_enum (r, o, "ip_stack", stacks, G_N_ELEMENTS (stacks) - 1, &stack))
+        return FALSE;
+      res->ip_stack = (EmberPortalIpStack) stack;
+    }
 
   JsonArray *filters = NULL;
   if (!read_member_array (r, o, "filters", FALSE, 0, EMBER_PORTAL_MAX_FILTERS, &filters))

@@ -305,8 +305,11 @@ read_enum (Reader *r, JsonObject *obj, const char *name, const char *const *name
         return TRUE;
       }
   g_autofree char *esc = g_strescape (s, NULL);
-  g_autofree char *all = g_strjoinv ("\", \"", (char **) names);
-  return reader_fail (r, "\"%.64s\" is none of \"%s\"", esc, all);
+  /* `names` has n entries and need not end with NULL: join by count. */
+  g_autoptr (GString) all = g_string_new (NULL);
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (all, "%s\"%s\"", i > 0 ? ", " : "", names[i]);
+  return reader_fail (r, "\"%.64s\" is none of %s", esc, all->str);
 }
 
 gboolean

@@ -9,6 +9,7 @@
 
 #include "captures.h"
 #include "dns/stub.h"
+#include "ice/candidate.h"
 #include "net/cidr.h"
 
 #define assert_mem(a, al, b, bl) g_assert_cmpmem ((a), (int) (al), (b), (int) (bl))
@@ -1185,6 +1186,76 @@ test_portal_resources (void)
   g_assert_nonnull (strstr (error->message, ID_OTHER));
 }
 
+/* The rcode and number of answers of `qtype` for `name`. */
+static guint
+ask_count (EmberDnsStub *stub, guint16 id, const char *name, guint16 qtype, guint *rcode)
+{
+  EmberDnsAsker asker = asker_udp (40000, 0, EMBER_ADDR_IPV4);
+  guint8 buf[2048];
+  EmberDnsAsker to;
+
+  g_assert_cmpint (ask (stub, T0, &asker, id, name, qtype, 0), ==, EMBER_DNS_STUB_ANSWERED);
+  EmberDnsMessage m = next_answer (stub, buf, sizeof buf, &to);
+  *rcode = ember_dns_message_rcode (&m);
+  return answers_of (&m, qtype, NULL);
+}
+
+/* A portal resource's ip_stack reaches the answers and the routes; a
+ * changed stack unroutes the old addresses and routes the new family. */
+static void
+test_portal_ip_stack (void)
+{
+  g_autoptr (EmberDnsStub) stub = make_stub ();
+  EmberPortalResource res = { .id = { ID_OTHER }, .type = EMBER_PORTAL_RESOURCE_DNS,
+                              .dns_pattern = "*.lab.example",
+                              .ip_stack = EMBER_PORTAL_IP_STACK_IPV4 };
+  g_autoptr (GError) error = NULL;
+  EmberDnsStubEvent ev;
+  guint rcode;
+  EmberAddr a4, a6;
+  EmberPortalId id = { ID_OTHER };
+  char rev4[64];
+
+  g_assert_true (ember_dns_stub_set_portal_resources (stub, &res, 1, &error));
+  g_assert_no_error (error);
+  /* IPv4 only: AAAA is an empty NOERROR, A an address; only IPv4 is routed */
+  g_assert_cmpuint (ask_count (stub, 1, "db.lab.example", EMBER_DNS_TYPE_AAAA, &rcode), ==, 0);
+  g_assert_cmpuint (rcode, ==, EMBER_DNS_RCODE_NOERROR);
+  g_assert_false (ember_dns_stub_poll_event (stub, &ev));
+  g_assert_cmpuint (ask_count (stub, 2, "db.lab.example", EMBER_DNS_TYPE_A, &rcode), ==, 1);
+  g_assert_true (ember_dns_stub_poll_event (stub, &ev));
+  g_assert_cmpint (ev.type, ==, EMBER_DNS_STUB_EVENT_PROXY_ADDED);
+  g_assert_cmpuint (ev.addr.family, ==, EMBER_ADDR_IPV4);
+  g_assert_cmpuint (ev.addr6.family, ==, EMBER_ADDR_NONE);
+  g_assert_false (ember_dns_stub_poll_event (stub, &ev));
+  g_assert_true (ember_dns_stub_lookup_proxy (stub, "db.lab.example", &id, &a4, &a6));
+  g_snprintf (rev4, sizeof rev4, "%u.%u.%u.%u.in-addr.arpa", a4.addr[3], a4.addr[2], a4.addr[1],
+              a4.addr[0]);
+  g_assert_cmpuint (ask_count (stub, 3, rev4, EMBER_DNS_TYPE_PTR, &rcode), ==, 1);
+
+  /* Now IPv6 only: the IPv4 address is unrouted and no longer answered,
+   * not even by PTR; the next AAAA routes the IPv6 one */
+  res.ip_stack = EMBER_PORTAL_IP_STACK_IPV6;
+  g_assert_true (ember_dns_stub_set_portal_resources (stub, &res, 1, &error));
+  g_assert_true (ember_dns_stub_poll_event (stub, &ev));
+  g_assert_cmpint (ev.type, ==, EMBER_DNS_STUB_EVENT_PROXY_REMOVED);
+  g_assert_true (ember_ice_addr_equal (&ev.addr, &a4));
+  g_assert_false (ember_dns_stub_poll_event (stub, &ev));
+  g_assert_cmpuint (ask_count (stub, 4, "db.lab.example", EMBER_DNS_TYPE_A, &rcode), ==, 0);
+  g_assert_cmpuint (rcode, ==, EMBER_DNS_RCODE_NOERROR);
+  g_assert_cmpuint (ask_count (stub, 5, rev4, EMBER_DNS_TYPE_PTR, &rcode), ==, 0);
+  g_assert_cmpuint (rcode, ==, EMBER_DNS_RCODE_NXDOMAIN);
+  g_assert_cmpuint (ask_count (stub, 6, "db.lab.example", EMBER_DNS_TYPE_AAAA, &rcode), ==, 1);
+  g_assert_true (ember_dns_stub_poll_event (stub, &ev));
+  g_assert_cmpint (ev.type, ==, EMBER_DNS_STUB_EVENT_PROXY_ADDED);
+  g_assert_cmpuint (ev.addr.family, ==, EMBER_ADDR_NONE);
+  g_assert_true (ember_ice_addr_equal (&ev.addr6, &a6));
+
+  /* An unchanged list changes no route */
+  g_assert_true (ember_dns_stub_set_portal_resources (stub, &res, 1, &error));
+  g_assert_false (ember_dns_stub_poll_event (stub, &ev));
+}
+
 static void
 test_sentinel_addresses (void)
 {
@@ -1204,6 +1275,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/dns/stub/sentinels/one-pair-per-upstream", test_sentinel_addresses);
   g_test_add_func ("/dns/stub/resources/from-the-portal-list", test_portal_resources);
+  g_test_add_func ("/dns/stub/resources/portal-ip-stack-decides-answers-and-routes",
+                   test_portal_ip_stack);
   g_test_add_func ("/dns/stub/resources/precedence-table-picks-the-resource",
                    test_precedence_table);
   g_test_add_func ("/dns/stub/resources/addresses-stable-per-name-ttl-1",

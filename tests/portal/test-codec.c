@@ -940,6 +940,100 @@ test_device_build_refuses (void)
     }
 }
 
+/* A dns resource's optional "ip_stack" (revision 2). */
+static void
+test_ip_stack_round_trips (void)
+{
+  static const struct {
+    const char *member;  /* JSON text after the address, or "" */
+    EmberPortalIpStack stack;
+  } cases[] = {
+    { "", EMBER_PORTAL_IP_STACK_DUAL },
+    { ",\"ip_stack\":\"ipv4\"", EMBER_PORTAL_IP_STACK_IPV4 },
+    { ",\"ip_stack\":\"ipv6\"", EMBER_PORTAL_IP_STACK_IPV6 },
+    { ",\"ip_stack\":\"dual\"", EMBER_PORTAL_IP_STACK_DUAL },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *address = g_strdup_printf ("\"*.corp.example\"%s", cases[i].member);
+      g_autofree char *text = resource_frame ("\"dns\"", address, NULL);
+      g_auto (EmberPortalMessage) msg = { 0 };
+      g_autoptr (GError) error = NULL;
+      g_assert_true (ember_portal_message_parse (text, strlen (text), EMBER_PORTAL_CHANNEL_CLIENT,
+                                                 EMBER_PORTAL_FROM_PORTAL, &msg, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (msg.u.resource.ip_stack, ==, cases[i].stack);
+
+      /* Built back: ipv4/ipv6 as given, dual (absent or said) left out, so
+       * the resource a device that predates the member reads is unchanged. */
+      g_autofree char *built = ember_portal_message_build (&msg, EMBER_PORTAL_CHANNEL_CLIENT, NULL,
+                                                           &error);
+      g_assert_no_error (error);
+      if (cases[i].stack == EMBER_PORTAL_IP_STACK_DUAL)
+        {
+          g_autofree char *plain = resource_frame ("\"dns\"", "\"*.corp.example\"", NULL);
+          g_assert_cmpstr (built, ==, plain);
+          g_assert_null (strstr (built, "ip_stack"));
+        }
+      else
+        g_assert_cmpstr (built, ==, text);
+      g_auto (EmberPortalMessage) back = { 0 };
+      g_assert_true (ember_portal_message_parse (built, strlen (built), EMBER_PORTAL_CHANNEL_CLIENT,
+                                                 EMBER_PORTAL_FROM_PORTAL, &back, &error));
+      g_assert_true (ember_portal_message_equal (&msg, &back));
+      back.u.resource.ip_stack = (EmberPortalIpStack) ((cases[i].stack + 1) % 3);
+      g_assert_false (ember_portal_message_equal (&msg, &back));
+    }
+  g_assert_cmpstr (ember_portal_ip_stack_to_string (EMBER_PORTAL_IP_STACK_IPV6), ==, "ipv6");
+  EmberPortalIpStack st = EMBER_PORTAL_IP_STACK_DUAL;
+  g_assert_true (ember_portal_ip_stack_from_string ("ipv4", &st));
+  g_assert_cmpint (st, ==, EMBER_PORTAL_IP_STACK_IPV4);
+  g_assert_false (ember_portal_ip_stack_from_string ("IPv4", &st));
+  g_assert_false (ember_portal_ip_stack_from_string ("ipv4_only", &st));
+  g_assert_false (ember_portal_ip_stack_from_string (NULL, &st));
+}
+
+static void
+test_ip_stack_malformed (void)
+{
+  static const struct {
+    const char *type, *address, *needle;
+  } cases[] = {
+    { "\"dns\"", "\"app.corp\",\"ip_stack\":\"ipv4_only\"",
+      "payload.ip_stack: \"ipv4_only\" is none of \"dual\", \"ipv4\", \"ipv6\"" },
+    { "\"dns\"", "\"app.corp\",\"ip_stack\":\"IPv6\"", "payload.ip_stack: \"IPv6\" is none of" },
+    { "\"dns\"", "\"app.corp\",\"ip_stack\":\"\"", "payload.ip_stack: " },
+    { "\"dns\"", "\"app.corp\",\"ip_stack\":4", "payload.ip_stack: expected a string, got an integer" },
+    { "\"dns\"", "\"app.corp\",\"ip_stack\":null", "payload.ip_stack: expected a string, got null" },
+    { "\"cidr\"", "\"10.0.0.0/8\",\"ip_stack\":\"ipv4\"",
+      "payload.ip_stack: only a dns resource has an IP stack" },
+    { "\"internet\",\"ip_stack\":\"ipv6\"", NULL,
+      "payload.ip_stack: only a dns resource has an IP stack" },
+    { "\"cidr\"", "\"10.0.0.0/8\",\"ip_stack\":\"dual\"",
+      "payload.ip_stack: only a dns resource has an IP stack" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = resource_frame (cases[i].type, cases[i].address, NULL);
+      assert_refused (EMBER_PORTAL_CHANNEL_CLIENT, EMBER_PORTAL_FROM_PORTAL, text,
+                      EMBER_PORTAL_ERROR_INVALID_PAYLOAD, cases[i].needle);
+    }
+
+  /* Build refuses what parse would refuse. */
+  g_autofree char *text = resource_frame ("\"cidr\"", "\"10.0.0.0/8\"", NULL);
+  g_auto (EmberPortalMessage) msg = { 0 };
+  g_assert_true (ember_portal_message_parse (text, strlen (text), EMBER_PORTAL_CHANNEL_CLIENT,
+                                             EMBER_PORTAL_FROM_PORTAL, &msg, NULL));
+  msg.u.resource.ip_stack = EMBER_PORTAL_IP_STACK_IPV4;
+  assert_build_refused (&msg, EMBER_PORTAL_CHANNEL_CLIENT, EMBER_PORTAL_ERROR_INVALID_PAYLOAD,
+                        "payload.ip_stack: only a dns resource has an IP stack");
+  msg.u.resource.type = EMBER_PORTAL_RESOURCE_DNS;
+  msg.u.resource.dns_pattern = g_strdup ("app.corp");
+  msg.u.resource.ip_stack = (EmberPortalIpStack) 7;
+  assert_build_refused (&msg, EMBER_PORTAL_CHANNEL_CLIENT, EMBER_PORTAL_ERROR_INVALID_PAYLOAD,
+                        "payload.ip_stack: value 7 is out of range");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -977,6 +1071,10 @@ main (int argc, char **argv)
                    test_device_malformed);
   g_test_add_func ("/portal/codec/init/device/build-refuses-what-parse-would-refuse",
                    test_device_build_refuses);
+  g_test_add_func ("/portal/codec/resource/ip-stack/round-trips-and-dual-is-left-out",
+                   test_ip_stack_round_trips);
+  g_test_add_func ("/portal/codec/resource/ip-stack/malformed-is-refused-naming-the-field",
+                   test_ip_stack_malformed);
   g_test_add_func ("/portal/codec/build/refuses-what-parse-would-refuse",
                    test_build_refuses_invalid_values);
   return g_test_run ();

@@ -131,8 +131,11 @@ resources_put (Apply *a, const EmberPolicyFile *file, GPtrArray *current)
 
       if (have == NULL)
         {
-          line (a, "+ resource %s: %s%s%s in %s, %s", want->name, type,
+          line (a, "+ resource %s: %s%s%s%s%s in %s, %s", want->name, type,
                 want->address != NULL ? " " : "", want->address != NULL ? want->address : "",
+                want->ip_stack != EMBER_STORE_IP_STACK_DUAL ? " " : "",
+                want->ip_stack != EMBER_STORE_IP_STACK_DUAL
+                  ? ember_store_ip_stack_name (want->ip_stack) : "",
                 want->site_name, wf);
           DO (a, ember_store_resource_put (a->store, want, a->actor, a->error));
           continue;
@@ -148,6 +151,10 @@ resources_put (Apply *a, const EmberPolicyFile *file, GPtrArray *current)
           g_string_append_printf (changes, "; address %s -> %s",
                                   have->address ? have->address : "(none)",
                                   want->address ? want->address : "(none)");
+        if (have->ip_stack != want->ip_stack)
+          g_string_append_printf (changes, "; ip_stack %s -> %s",
+                                  ember_store_ip_stack_name (have->ip_stack),
+                                  ember_store_ip_stack_name (want->ip_stack));
         if (g_strcmp0 (have->site_name, want->site_name) != 0)
           g_string_append_printf (changes, "; site %s -> %s", have->site_name, want->site_name);
         if (g_strcmp0 (hf, wf) != 0)

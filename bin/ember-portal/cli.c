@@ -194,7 +194,8 @@ columns_for (const char *kind)
   static const char *const clients[] = { "name", "ipv4", "ipv6", "last_seen_at", "id", NULL };
   static const char *const gateways[] = { "name", "site", "ipv4", "ipv6", "last_seen_at", "id",
                                           NULL };
-  static const char *const resources[] = { "name", "type", "address", "site", "filters", NULL };
+  static const char *const resources[] = { "name",  "type",    "address", "ip_stack",
+                                           "site",  "filters", NULL };
   static const char *const groups[] = { "name", "clients", NULL };
   static const char *const policies[] = { "group", "resource", "conditions", NULL };
   static const char *const tokens[] = { "id", "kind", "device", "expires_at", "revoked_at", NULL };

@@ -81,6 +81,9 @@ convert_resource (const EmberStoreResource *in, EmberPortalResource *out, GError
     case EMBER_STORE_RESOURCE_DNS:
       out->type = EMBER_PORTAL_RESOURCE_DNS;
       out->dns_pattern = g_strdup (in->address);
+      out->ip_stack = in->ip_stack == EMBER_STORE_IP_STACK_IPV4   ? EMBER_PORTAL_IP_STACK_IPV4
+                      : in->ip_stack == EMBER_STORE_IP_STACK_IPV6 ? EMBER_PORTAL_IP_STACK_IPV6
+                                                                  : EMBER_PORTAL_IP_STACK_DUAL;
       break;
     case EMBER_STORE_RESOURCE_INTERNET:
     default:

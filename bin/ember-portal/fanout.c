@@ -40,6 +40,7 @@ cached_frame_free (gpointer p)
 {
   CachedFrame *f = p;
   g_ref_string_release (f->text);
+  g_ref_string_release (f->text_rev1);
   g_free (f);
 }
 
@@ -66,6 +67,16 @@ frame_for (EmberPortalServer *srv, const EmberStoreResource *res)
   f = g_new (CachedFrame, 1);
   f->text = g_ref_string_new_len (text, (gssize) len);
   f->digest = convert_digest (text, len);
+  g_clear_pointer (&text, g_free);
+  /* A device that predates ip_stack would refuse the whole frame: it
+   * gets the resource as dual-stack, as it took every one anyway. */
+  if (m.u.resource.ip_stack != EMBER_PORTAL_IP_STACK_DUAL)
+    {
+      m.u.resource.ip_stack = EMBER_PORTAL_IP_STACK_DUAL;
+      text = ember_portal_message_build (&m, EMBER_PORTAL_CHANNEL_CLIENT, &len, NULL);
+    }
+  f->text_rev1 = text != NULL ? g_ref_string_new_len (text, (gssize) len)
+                              : g_ref_string_acquire (f->text);
   g_free (text);
   g_hash_table_insert (srv->frames, g_strdup (res->id), f);
   return f;
@@ -172,7 +183,8 @@ update_client (Session *c)
         {
           const CachedFrame *f = g_hash_table_lookup (srv->frames, n->id.str);
           if (f != NULL)
-            session_send_text (c, f->text);
+            session_send_text (c, c->revision >= EMBER_PORTAL_REVISION_IP_STACK ? f->text
+                                                                               : f->text_rev1);
         }
       else if (cmp > 0)
         send_deleted (c, &o->id);

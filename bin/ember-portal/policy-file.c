@@ -260,7 +260,8 @@ canonical_cidr (const char *text, gboolean bare, char **why)
 static gboolean
 parse_resources (Parser *p, JsonArray *array)
 {
-  static const char *const keys[] = { "name", "type", "address", "site", "filters", NULL };
+  static const char *const keys[] = { "name", "type", "address", "ip_stack", "site", "filters",
+                                      NULL };
 
   for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
     {
@@ -270,9 +271,10 @@ parse_resources (Parser *p, JsonArray *array)
       g_autofree char *apath = g_strconcat (path, ".address", NULL);
       g_autofree char *spath = g_strconcat (path, ".site", NULL);
       g_autofree char *fpath = g_strconcat (path, ".filters", NULL);
+      g_autofree char *ipath = g_strconcat (path, ".ip_stack", NULL);
       g_autoptr (EmberStoreResource) r = g_new0 (EmberStoreResource, 1);
       JsonObject *obj = get_object (p, path, json_array_get_element (array, i));
-      const char *name, *type, *address, *site;
+      const char *name, *type, *address, *site, *ip_stack;
       JsonArray *filters;
 
       if (obj == NULL || !check_members (p, path, obj, keys) ||
@@ -280,6 +282,7 @@ parse_resources (Parser *p, JsonArray *array)
           !check_name (p, npath, "resource name", name) ||
           !get_string (p, tpath, obj, "type", TRUE, &type) ||
           !get_string (p, apath, obj, "address", FALSE, &address) ||
+          !get_string (p, ipath, obj, "ip_stack", FALSE, &ip_stack) ||
           !get_string (p, spath, obj, "site", TRUE, &site) ||
           !get_array (p, fpath, obj, "filters", &filters))
         return FALSE;
@@ -320,6 +323,10 @@ parse_resources (Parser *p, JsonArray *array)
         }
       else
         return fail (p, tpath, "expected \"cidr\", \"dns\" or \"internet\", got \"%s\"", type);
+      if (ip_stack != NULL && r->type != EMBER_STORE_RESOURCE_DNS)
+        return fail (p, ipath, "only a dns resource has an IP stack");
+      if (ip_stack != NULL && !ember_store_ip_stack_from_name (ip_stack, &r->ip_stack))
+        return fail (p, ipath, "expected \"dual\", \"ipv4\" or \"ipv6\", got \"%s\"", ip_stack);
       if (!parse_filters (p, path, filters, r->filters))
         return FALSE;
       g_hash_table_add (p->resources, g_strdup (name));

@@ -35,7 +35,9 @@ typedef struct _Authz Authz;
  * snapshot and sent as is to every client that may use it. */
 typedef struct {
   char *text;                 /* a GRefString, shared by every send */
-  guint64 digest;
+  char *text_rev1;            /* the same without the members of revision 2
+                               * (ip_stack), for older devices; often `text` */
+  guint64 digest;             /* of `text` */
 } CachedFrame;
 
 /* What a client was last told about one resource. */

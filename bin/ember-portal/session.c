@@ -24,11 +24,64 @@ session_send_text (Session *s, char *ref_text)
   s->server->stats.messages_sent_total++;
 }
 
+/* Resources as a device before revision 2 reads them: without ip_stack
+ * (dual, left out), which it would refuse. `copy` is `in` or a shallow
+ * copy the caller frees with g_free (the members stay borrowed). */
+static gpointer
+resources_rev1 (gconstpointer in, guint n, gsize size, gsize offset)
+{
+  gboolean any = FALSE;
+  for (guint i = 0; i < n && !any; i++)
+    any = ((const EmberPortalResource *) ((const guint8 *) in + i * size + offset))->ip_stack
+          != EMBER_PORTAL_IP_STACK_DUAL;
+  if (!any)
+    return NULL;
+  guint8 *copy = g_memdup2 (in, n * size);
+  for (guint i = 0; i < n; i++)
+    ((EmberPortalResource *) (copy + i * size + offset))->ip_stack = EMBER_PORTAL_IP_STACK_DUAL;
+  return copy;
+}
+
 gboolean
 session_send (Session *s, const EmberPortalMessage *msg)
 {
   g_autoptr (GError) error = NULL;
   gsize len = 0;
+  /* The one place every message to a device passes: members of a later
+   * revision than the device's are left out here. */
+  EmberPortalMessage rev1;
+  g_autofree gpointer borrowed = NULL;
+  if (s->revision < EMBER_PORTAL_REVISION_IP_STACK)
+    {
+      rev1 = *msg;
+      switch (msg->event)
+        {
+        case EMBER_PORTAL_EVENT_CLIENT_INIT:
+          borrowed = resources_rev1 (msg->u.client_init.resources, msg->u.client_init.n_resources,
+                                     sizeof (EmberPortalResource), 0);
+          if (borrowed != NULL)
+            rev1.u.client_init.resources = borrowed;
+          break;
+        case EMBER_PORTAL_EVENT_GATEWAY_INIT:
+          borrowed = resources_rev1 (msg->u.gateway_init.authorizations,
+                                     msg->u.gateway_init.n_authorizations,
+                                     sizeof (EmberPortalAuthorization),
+                                     G_STRUCT_OFFSET (EmberPortalAuthorization, resource));
+          if (borrowed != NULL)
+            rev1.u.gateway_init.authorizations = borrowed;
+          break;
+        case EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED:
+        case EMBER_PORTAL_EVENT_RESOURCE_UPDATED:
+          rev1.u.resource.ip_stack = EMBER_PORTAL_IP_STACK_DUAL;
+          break;
+        case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
+          rev1.u.authorize_flow.resource.ip_stack = EMBER_PORTAL_IP_STACK_DUAL;
+          break;
+        default:
+          break;
+        }
+      msg = &rev1;
+    }
   g_autofree char *text = ember_portal_message_build (msg, s->channel, &len, &error);
   if (text == NULL)
     {

@@ -239,6 +239,7 @@ resource_copy (const EmberStoreResource *r)
   c->name = g_strdup (r->name);
   c->type = r->type;
   c->address = g_strdup (r->address);
+  c->ip_stack = r->ip_stack;
   c->site_id = g_strdup (r->site_id);
   c->site_name = g_strdup (r->site_name);
   c->filters = g_array_copy (r->filters);

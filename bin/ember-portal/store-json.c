@@ -133,6 +133,8 @@ ember_store_resource_to_json (const EmberStoreResource *r)
   add_string (b, "name", r->name);
   add_string (b, "type", ember_store_resource_type_name (r->type));
   add_string (b, "address", r->address);
+  if (r->type == EMBER_STORE_RESOURCE_DNS)
+    add_string (b, "ip_stack", ember_store_ip_stack_name (r->ip_stack));
   add_string (b, "site_id", r->site_id);
   add_string (b, "site", r->site_name);
   json_builder_set_member_name (b, "filters");

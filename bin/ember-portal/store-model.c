@@ -25,6 +25,26 @@ ember_store_resource_type_name (EmberStoreResourceType type)
     }
 }
 
+static const char *const ip_stack_names[] = { "dual", "ipv4", "ipv6" };
+
+const char *
+ember_store_ip_stack_name (EmberStoreIpStack stack)
+{
+  return (guint) stack < G_N_ELEMENTS (ip_stack_names) ? ip_stack_names[stack] : "dual";
+}
+
+gboolean
+ember_store_ip_stack_from_name (const char *name, EmberStoreIpStack *out)
+{
+  for (guint i = 0; name != NULL && i < G_N_ELEMENTS (ip_stack_names); i++)
+    if (strcmp (name, ip_stack_names[i]) == 0)
+      {
+        *out = (EmberStoreIpStack) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
 const char *
 ember_store_protocol_name (EmberStoreProtocol protocol)
 {
@@ -220,7 +240,7 @@ ember_store_resource_free (EmberStoreResource *r)
 }
 
 #define RESOURCE_SELECT                                                                         \
-  "SELECT r.id, r.name, r.type, r.address, r.site_id, s.name, r.filters"                        \
+  "SELECT r.id, r.name, r.type, r.address, r.site_id, s.name, r.filters, r.ip_stack"            \
   " FROM resources r JOIN sites s ON s.id = r.site_id"
 
 static gpointer
@@ -235,6 +255,10 @@ resource_from_row (EmberStore *s, const EmberStoreRow *row)
   r->site_id = g_strdup (store_text (s, row, 4));
   r->site_name = g_strdup (store_text (s, row, 5));
   r->filters = store_filters_from_text (store_text (s, row, 6));
+  /* A value this build does not know (a newer portal wrote it) reads
+   * as dual, which every client handles. */
+  if (!ember_store_ip_stack_from_name (store_text (s, row, 7), &r->ip_stack))
+    r->ip_stack = EMBER_STORE_IP_STACK_DUAL;
   return r;
 }
 
@@ -327,6 +351,17 @@ ember_store_resource_put (EmberStore *store, const EmberStoreResource *resource,
   if (!store_check_name ("resource name", resource->name, error) ||
       (address = canonical_address (resource, error)) == NULL)
     return FALSE;
+  if ((guint) resource->ip_stack >= 3
+      || (resource->ip_stack != EMBER_STORE_IP_STACK_DUAL
+          && resource->type != EMBER_STORE_RESOURCE_DNS))
+    {
+      g_set_error (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_INVALID,
+                   "ip_stack: %s", resource->type != EMBER_STORE_RESOURCE_DNS
+                                     ? "only a dns resource has an IP stack"
+                                     : "expected dual, ipv4 or ipv6");
+      return FALSE;
+    }
+  const char *ip_stack = ember_store_ip_stack_name (resource->ip_stack);
   for (guint i = 0; resource->filters != NULL && i < resource->filters->len; i++)
     {
       const EmberStoreFilter *f = &g_array_index (resource->filters, EmberStoreFilter, i);
@@ -357,27 +392,30 @@ ember_store_resource_put (EmberStore *store, const EmberStoreResource *resource,
       g_autofree char *id = store_new_id ();
       verb = "created";
       ok = store_query (store,
-                        "INSERT INTO resources (id, name, type, address, site_id, filters)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO resources (id, name, type, address, site_id, filters,"
+                        " ip_stack) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         STORE_PARAMS (EMBER_STORE_TEXT (id), EMBER_STORE_TEXT (resource->name),
                                       EMBER_STORE_TEXT (type),
                                       EMBER_STORE_TEXT (*address ? address : NULL),
-                                      EMBER_STORE_TEXT (site_id), EMBER_STORE_TEXT (filters)),
+                                      EMBER_STORE_TEXT (site_id), EMBER_STORE_TEXT (filters),
+                                      EMBER_STORE_TEXT (ip_stack)),
                         NULL, NULL, NULL, error);
     }
   else if (ok)
     {
       g_autofree char *old_filters = store_filters_to_text (old->filters);
       if (old->type != resource->type || g_strcmp0 (old->address ? old->address : "", address) ||
-          g_strcmp0 (old->site_id, site_id) != 0 || g_strcmp0 (old_filters, filters) != 0)
+          g_strcmp0 (old->site_id, site_id) != 0 || g_strcmp0 (old_filters, filters) != 0 ||
+          old->ip_stack != resource->ip_stack)
         {
           verb = "updated";
           ok = store_query (store,
-                            "UPDATE resources SET type = ?, address = ?, site_id = ?, filters = ?"
-                            " WHERE id = ?",
+                            "UPDATE resources SET type = ?, address = ?, site_id = ?, filters = ?,"
+                            " ip_stack = ? WHERE id = ?",
                             STORE_PARAMS (EMBER_STORE_TEXT (type),
                                           EMBER_STORE_TEXT (*address ? address : NULL),
                                           EMBER_STORE_TEXT (site_id), EMBER_STORE_TEXT (filters),
+                                          EMBER_STORE_TEXT (ip_stack),
                                           EMBER_STORE_TEXT (old->id)),
                             NULL, NULL, NULL, error);
         }

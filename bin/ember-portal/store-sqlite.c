@@ -24,8 +24,9 @@ struct _EmberStoreRow {
  * `serve` granted, so a restart re-hands them to the gateways. Version 4:
  * when each device's relay credentials expire, so a device that signs in
  * again gets the same ones. Version 5: the token an authorization was
- * granted under, so revoking it ends them. Never edit a shipped entry; append a new
- * one. */
+ * granted under, so revoking it ends them. Version 6: a dns resource's IP
+ * stack (the families behind its gateway). Never edit a shipped entry;
+ * append a new one. */
 static const char *const migrations[] = {
   "CREATE TABLE sites ("
   "  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL);"
@@ -87,6 +88,8 @@ static const char *const migrations[] = {
   "  device_id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);",
 
   "ALTER TABLE authorizations ADD COLUMN token_id TEXT;",
+
+  "ALTER TABLE resources ADD COLUMN ip_stack TEXT NOT NULL DEFAULT 'dual';",
 };
 
 static void

@@ -201,6 +201,14 @@ typedef enum {
   EMBER_STORE_RESOURCE_INTERNET,
 } EmberStoreResourceType;
 
+/* The address families a dns resource has behind its gateway (the
+ * protocol's "ip_stack"); the other types are always DUAL. */
+typedef enum {
+  EMBER_STORE_IP_STACK_DUAL,
+  EMBER_STORE_IP_STACK_IPV4,
+  EMBER_STORE_IP_STACK_IPV6,
+} EmberStoreIpStack;
+
 typedef enum {
   EMBER_STORE_PROTOCOL_TCP,
   EMBER_STORE_PROTOCOL_UDP,
@@ -220,6 +228,7 @@ typedef struct {
   char *name;
   EmberStoreResourceType type;
   char *address; /* canonical CIDR, a DNS name pattern, or NULL (internet) */
+  EmberStoreIpStack ip_stack; /* dns only; DUAL for the others */
   char *site_id;
   char *site_name;
   GArray *filters; /* EmberStoreFilter, sorted; empty = all traffic */
@@ -249,6 +258,9 @@ typedef struct {
 } EmberStorePolicy;
 
 const char *ember_store_resource_type_name (EmberStoreResourceType type); /* "cidr" ... */
+const char *ember_store_ip_stack_name (EmberStoreIpStack stack);           /* "dual" ... */
+/* "dual", "ipv4" or "ipv6" exactly; FALSE for anything else. */
+gboolean ember_store_ip_stack_from_name (const char *name, EmberStoreIpStack *out);
 const char *ember_store_protocol_name (EmberStoreProtocol protocol);       /* "tcp" ... */
 
 void ember_store_site_free (EmberStoreSite *site);

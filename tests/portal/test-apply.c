@@ -92,8 +92,8 @@ state_of (EmberStore *store)
     {
       EmberStoreResource *x = r->pdata[i];
       g_autofree char *fl = store_filters_to_text (x->filters);
-      g_string_append_printf (out, "resource %s %d %s %s %s\n", x->name, x->type, x->address,
-                              x->site_name, fl);
+      g_string_append_printf (out, "resource %s %d %s %s %s %s\n", x->name, x->type, x->address,
+                              ember_store_ip_stack_name (x->ip_stack), x->site_name, fl);
     }
   for (guint i = 0; i < g->len; i++)
     {
@@ -173,6 +173,41 @@ test_apply_a_change_prints_what_changed (Fixture *f, gconstpointer data)
   g_assert_cmpstr (changed, ==,
                    "- policy staff -> web\n- resource web\n- group ops\n- group staff\n"
                    "- site home\n- site lab");
+}
+
+/* A dns resource's ip_stack: stored, shown in the diff both ways, and
+ * "dual" written out is the same as none. */
+static void
+test_ip_stack_is_applied_and_diffed (Fixture *f, gconstpointer data)
+{
+  const char *const files[] = {
+    "{\"sites\": [{\"name\": \"home\"}], \"resources\": [{\"name\": \"wiki\", \"type\": \"dns\","
+    " \"address\": \"wiki.corp\", \"ip_stack\": \"ipv4\", \"site\": \"home\"}]}",
+    "{\"sites\": [{\"name\": \"home\"}], \"resources\": [{\"name\": \"wiki\", \"type\": \"dns\","
+    " \"address\": \"wiki.corp\", \"ip_stack\": \"ipv6\", \"site\": \"home\"}]}",
+    "{\"sites\": [{\"name\": \"home\"}], \"resources\": [{\"name\": \"wiki\", \"type\": \"dns\","
+    " \"address\": \"wiki.corp\", \"site\": \"home\"}]}",
+    "{\"sites\": [{\"name\": \"home\"}], \"resources\": [{\"name\": \"wiki\", \"type\": \"dns\","
+    " \"address\": \"wiki.corp\", \"ip_stack\": \"dual\", \"site\": \"home\"}]}",
+  };
+  const char *const diffs[] = {
+    "+ site home\n+ resource wiki: dns wiki.corp ipv4 in home, all traffic",
+    "~ resource wiki: ip_stack ipv4 -> ipv6",
+    "~ resource wiki: ip_stack ipv6 -> dual",
+    "",
+  };
+  const EmberStoreIpStack stored[] = { EMBER_STORE_IP_STACK_IPV4, EMBER_STORE_IP_STACK_IPV6,
+                                       EMBER_STORE_IP_STACK_DUAL, EMBER_STORE_IP_STACK_DUAL };
+
+  (void) data;
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *diff = apply_ok (f->store, files[i], FALSE);
+      g_autoptr (GPtrArray) list = ember_store_list_resources (f->store, NULL);
+      g_assert_cmpstr (diff, ==, diffs[i]);
+      g_assert_cmpuint (list->len, ==, 1);
+      g_assert_cmpint (((EmberStoreResource *) list->pdata[0])->ip_stack, ==, stored[i]);
+    }
 }
 
 static void
@@ -261,6 +296,21 @@ static const BadCase bad_cases[] = {
   { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"cidr\","
     " \"address\": \"10.0.0.0/8\", \"site\": \"s\", \"filters\": [{\"protocol\": \"sctp\"}]}]}",
     "$.resources[0].filters[0].protocol: expected \"tcp\", \"udp\" or \"icmp\"" },
+  { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"dns\","
+    " \"address\": \"app.corp\", \"ip_stack\": \"ipv4_only\", \"site\": \"s\"}]}",
+    "$.resources[0].ip_stack: expected \"dual\", \"ipv4\" or \"ipv6\", got \"ipv4_only\"" },
+  { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"dns\","
+    " \"address\": \"app.corp\", \"ip_stack\": \"IPv6\", \"site\": \"s\"}]}",
+    "$.resources[0].ip_stack: expected \"dual\", \"ipv4\" or \"ipv6\", got \"IPv6\"" },
+  { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"dns\","
+    " \"address\": \"app.corp\", \"ip_stack\": 4, \"site\": \"s\"}]}",
+    "$.resources[0].ip_stack: expected a string, got a number" },
+  { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"cidr\","
+    " \"address\": \"10.0.0.0/8\", \"ip_stack\": \"ipv4\", \"site\": \"s\"}]}",
+    "$.resources[0].ip_stack: only a dns resource has an IP stack" },
+  { "{\"sites\": [{\"name\": \"s\"}], \"resources\": [{\"name\": \"r\", \"type\": \"internet\","
+    " \"ip_stack\": \"dual\", \"site\": \"s\"}]}",
+    "$.resources[0].ip_stack: only a dns resource has an IP stack" },
   { "{\"groups\": [{\"name\": \"g\", \"clients\": [\"ok\", 3]}]}",
     "$.groups[0].clients[1]: expected a client name, got a number" },
   { "{\"groups\": [{\"name\": \"g\"}], \"policies\": [{\"group\": \"g\", \"resource\": \"r\"}]}",
@@ -351,6 +401,7 @@ test_the_shipped_example_applies (Fixture *f, gconstpointer data)
   g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
   first = apply_ok (f->store, text, FALSE);
   g_assert_nonnull (strstr (first, "+ resource internet: internet in home, all traffic"));
+  g_assert_nonnull (strstr (first, "+ resource lab: dns **.lab.corp.example ipv4 in office, tcp 22"));
   second = apply_ok (f->store, text, FALSE);
   g_assert_cmpstr (second, ==, "");
 }
@@ -365,6 +416,7 @@ main (int argc, char **argv)
   ADD ("twice-gives-an-empty-diff", test_apply_twice_gives_an_empty_diff);
   ADD ("a-change-prints-what-changed", test_apply_a_change_prints_what_changed);
   ADD ("dry-run-changes-nothing", test_dry_run_changes_nothing);
+  ADD ("ip-stack-is-stored-and-diffed", test_ip_stack_is_applied_and_diffed);
   ADD ("a-failing-apply-changes-nothing", test_a_failing_apply_changes_nothing);
   ADD ("bad-files-name-the-path-and-change-nothing",
        test_bad_files_name_the_path_and_change_nothing);

@@ -1161,6 +1161,96 @@ test_device_only_to_devices_that_read_it (void)
   portal_fx_teardown (&fx);
 }
 
+static const EmberPortalResource *
+find_resource (const EmberPortalMessage *init, const char *name)
+{
+  for (guint i = 0; i < init->u.client_init.n_resources; i++)
+    if (g_str_equal (init->u.client_init.resources[i].name, name))
+      return &init->u.client_init.resources[i];
+  g_error ("no resource %s in init", name);
+}
+
+static void
+put_wiki (PortalFx *fx, EmberStoreIpStack stack)
+{
+  g_autoptr (GError) error = NULL;
+  EmberStoreResource wiki = { .name = (char *) "wiki", .type = EMBER_STORE_RESOURCE_DNS,
+                              .address = (char *) "wiki.corp.example",
+                              .site_name = (char *) "home", .ip_stack = stack };
+  g_assert_true (ember_store_resource_put (fx->store, &wiki, "test", &error));
+  g_assert_no_error (error);
+}
+
+/* A dns resource's ip_stack goes only to devices that read it (vsn=2 or
+ * later), in init, in updates and in authorize_flow, and never as
+ * "dual": a device that predates it would refuse the whole message. */
+static void
+test_ip_stack_only_to_devices_that_read_it (void)
+{
+  PortalFx fx;
+  portal_fx_setup (&fx, NULL);
+  g_autofree char *ct = NULL, *gt = NULL;
+  g_autoptr (GError) error = NULL;
+  portal_fx_model (&fx, &ct, &gt);
+  put_wiki (&fx, EMBER_STORE_IP_STACK_IPV4);
+  EmberStorePolicy p = { .group_name = (char *) "staff", .resource_name = (char *) "wiki" };
+  g_assert_true (ember_store_policy_put (fx.store, &p, "test", &error));
+  g_assert_no_error (error);
+  g_autofree char *wiki_id = portal_fx_resource_id (&fx, "wiki");
+  portal_fx_run (200); /* the policy change reaches the snapshot */
+
+  /* A gateway of revision 1 gets the flow's resource as dual-stack, even
+   * for a client of revision 2. */
+  fx.peer_vsn = "1";
+  PortalPeer *gw = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_GATEWAY, gt, "gw-old");
+  fx.peer_vsn = "2";
+  PortalPeer *client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, "laptop-new");
+  request (client, wiki_id);
+  g_autoptr (EmberPortalMessage) flow =
+    portal_peer_expect (gw, EMBER_PORTAL_EVENT_AUTHORIZE_FLOW, 5000);
+  g_assert_nonnull (flow);
+  g_assert_cmpstr (flow->u.authorize_flow.resource.name, ==, "wiki");
+  g_assert_cmpint (flow->u.authorize_flow.resource.ip_stack, ==, EMBER_PORTAL_IP_STACK_DUAL);
+  portal_peer_free (client);
+  portal_peer_free (gw);
+
+  /* One device at a time (a device has one session): init, then a
+   * change of the stack alone, which every client hears of in the words
+   * of its revision. */
+  const struct {
+    const char *vsn;
+    gboolean told;
+  } cases[] = { { "", FALSE }, { "1", FALSE }, { "2", TRUE }, { "17", TRUE } };
+  const EmberStoreIpStack steps[] = { EMBER_STORE_IP_STACK_IPV6, EMBER_STORE_IP_STACK_DUAL,
+                                      EMBER_STORE_IP_STACK_IPV4 };
+  const EmberPortalIpStack seen[] = { EMBER_PORTAL_IP_STACK_IPV6, EMBER_PORTAL_IP_STACK_DUAL,
+                                      EMBER_PORTAL_IP_STACK_IPV4 };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      fx.peer_vsn = cases[i].vsn;
+      g_autofree char *ext = g_strdup_printf ("laptop-%u", i);
+      client = portal_peer_join (&fx, EMBER_PORTAL_CHANNEL_CLIENT, ct, ext);
+      g_autoptr (EmberPortalMessage) init =
+        portal_peer_expect (client, EMBER_PORTAL_EVENT_CLIENT_INIT, 10);
+      g_assert_nonnull (init);
+      g_assert_cmpint (find_resource (init, "wiki")->ip_stack, ==,
+                       cases[i].told ? EMBER_PORTAL_IP_STACK_IPV4 : EMBER_PORTAL_IP_STACK_DUAL);
+      g_assert_cmpint (find_resource (init, "web")->ip_stack, ==, EMBER_PORTAL_IP_STACK_DUAL);
+      for (guint k = 0; k < G_N_ELEMENTS (steps); k++)
+        {
+          put_wiki (&fx, steps[k]);
+          g_autoptr (EmberPortalMessage) upd =
+            portal_peer_expect (client, EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED, 5000);
+          g_assert_nonnull (upd);
+          g_assert_cmpstr (upd->u.resource.name, ==, "wiki");
+          g_assert_cmpint (upd->u.resource.ip_stack, ==,
+                           cases[i].told ? seen[k] : EMBER_PORTAL_IP_STACK_DUAL);
+        }
+      portal_peer_free (client);
+    }
+  portal_fx_teardown (&fx);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1179,6 +1269,8 @@ main (int argc, char **argv)
   g_test_add_func ("/portal/server/join-flood-is-rate-limited", test_join_flood_rate_limited);
   g_test_add_func ("/portal/server/device-is-told-only-to-devices-that-read-it",
                    test_device_only_to_devices_that_read_it);
+  g_test_add_func ("/portal/server/ip-stack-is-told-only-to-devices-that-read-it",
+                   test_ip_stack_only_to_devices_that_read_it);
   g_test_add_func ("/portal/server/heartbeat-timeout-closes", test_heartbeat_timeout);
   g_test_add_func ("/portal/server/revoked-token-closes-its-session", test_revoked_token_closes_session);
   g_test_add_func ("/portal/server/policy-change-reaches-client-and-gateway-within-1s",

@@ -130,6 +130,60 @@ test_migrations_from_each_older_version (Fixture *f, gconstpointer data)
     }
 }
 
+/* Version 6 gives resources an IP stack: a dns resource stored before
+ * reads as dual afterwards, and the new column round-trips. */
+static void
+test_migration_adds_ip_stack (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = g_strdup_printf ("%s/v5.db", f->dir);
+  GError *error = NULL;
+  EmberStore *old = ember_store_open_sqlite_at (path, 5, &error);
+  sqlite3 *db = NULL;
+
+  (void) data;
+  g_assert_no_error (error);
+  put_site (old, "home");
+  ember_store_free (old);
+  /* As a version-5 portal wrote it: no ip_stack column. */
+  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db,
+                                 "INSERT INTO resources (id, name, type, address, site_id)"
+                                 " SELECT '9a3c5e7f-1b2d-4e6f-8a0c-2d4e6f8a0b1c', 'wiki', 'dns',"
+                                 " 'wiki.corp', id FROM sites WHERE name = 'home'",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  old = ember_store_open_sqlite (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ember_store_schema_version (old), >=, 6);
+  g_autoptr (EmberStoreResource) wiki = ember_store_resource_get (
+    old, "9a3c5e7f-1b2d-4e6f-8a0c-2d4e6f8a0b1c", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (wiki->address, ==, "wiki.corp");
+  g_assert_cmpint (wiki->ip_stack, ==, EMBER_STORE_IP_STACK_DUAL);
+
+  /* Stored and read back, also after reopening. */
+  wiki->ip_stack = EMBER_STORE_IP_STACK_IPV6;
+  g_assert_true (ember_store_resource_put (old, wiki, "test", &error));
+  g_assert_no_error (error);
+  ember_store_free (old);
+  old = ember_store_open_sqlite (path, &error);
+  g_assert_no_error (error);
+  g_autoptr (EmberStoreResource) again = ember_store_resource_get (old, wiki->id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (again->ip_stack, ==, EMBER_STORE_IP_STACK_IPV6);
+
+  /* Only a dns resource has one; the store says so, naming the field. */
+  EmberStoreResource web = { .name = (char *) "web", .type = EMBER_STORE_RESOURCE_CIDR,
+                             .address = (char *) "10.0.0.0/8", .site_name = (char *) "home",
+                             .ip_stack = EMBER_STORE_IP_STACK_IPV4 };
+  g_assert_false (ember_store_resource_put (old, &web, "test", &error));
+  g_assert_error (error, EMBER_STORE_ERROR, EMBER_STORE_ERROR_INVALID);
+  g_assert_cmpstr (error->message, ==, "ip_stack: only a dns resource has an IP stack");
+  g_clear_error (&error);
+  ember_store_free (old);
+}
+
 static void
 test_migrations_refuse_a_newer_schema (Fixture *f, gconstpointer data)
 {
@@ -809,6 +863,7 @@ main (int argc, char **argv)
   ADD ("migrations/from-an-empty-file", test_migrations_from_empty_file);
   ADD ("migrations/from-each-older-version", test_migrations_from_each_older_version);
   ADD ("migrations/refuse-a-newer-schema", test_migrations_refuse_a_newer_schema);
+  ADD ("migrations/v6-gives-resources-an-ip-stack", test_migration_adds_ip_stack);
   ADD ("open/refuses-a-file-that-is-not-sqlite", test_open_refuses_a_file_that_is_not_sqlite);
   ADD ("tokens/are-stored-only-as-hashes", test_tokens_are_stored_only_as_hashes);
   ADD ("tokens/verify-valid-expired-revoked-unknown", test_tokens_verify_by_status);

@@ -47,9 +47,11 @@
 #           namespace's own resolv.conf, /etc/netns/GATEWAY/resolv.conf)
 #   PUBLIC  dnsmasq on 192.0.2.53:53: www.example.net is 192.0.2.80 (the
 #           client's resolver before emberd runs, /etc/netns/CLIENT/...)
-#   policy  resource "corp", dns *.corp.example, tcp/80 and icmp, for
-#           staff; the client's [dns] system=file points the namespace's
-#           resolv.conf at emberd's stub (restored when it stops).
+#   policy  resource "corp", dns *.corp.example, tcp/80 and icmp, and
+#           resource "legacy", dns legacy.corp.example, IPv4 only
+#           (ip_stack), for staff; the client's [dns] system=file points
+#           the namespace's resolv.conf at emberd's stub (restored when it
+#           stops).
 #
 # Use as a command (every command but `up` reads the rest from DIR/env):
 #   topology.sh up --prefix P --dir DIR --build BUILD [--relayed] [--dns]
@@ -154,8 +156,10 @@ topo_write_policy() { # granted|revoked -> file path on stdout
   if [[ -f $TOPO_DIR/dns ]]; then
     corp=',
                {"name": "corp", "type": "dns", "address": "*.corp.example", "site": "home",
-                "filters": [{"protocol": "tcp", "ports": "80"}, {"protocol": "icmp"}]}'
-    [[ $1 == granted ]] && staff_policy+='{"group": "staff", "resource": "corp"}, '
+                "filters": [{"protocol": "tcp", "ports": "80"}, {"protocol": "icmp"}]},
+               {"name": "legacy", "type": "dns", "address": "legacy.corp.example",
+                "ip_stack": "ipv4", "site": "home", "filters": [{"protocol": "tcp", "ports": "80"}]}'
+    [[ $1 == granted ]] && staff_policy+='{"group": "staff", "resource": "corp"}, {"group": "staff", "resource": "legacy"}, '
   fi
   cat >"$file" <<EOF
 {"sites": [{"name": "home"}],

@@ -10,7 +10,9 @@
 # proxy address, curl fetches the LAN's page by name through the tunnel
 # (the gateway resolving and translating), a name outside every resource
 # is forwarded to the real upstream, both also over TCP to the sentinel,
-# use-application-dns.net is NXDOMAIN, `emberd --status` (JSON and
+# use-application-dns.net is NXDOMAIN, an IPv4-only resource (the
+# portal's ip_stack) gets an empty NOERROR for AAAA and a proxy address
+# for A, `emberd --status` (JSON and
 # table) tells the client's DNS and what the gateway serves to whom,
 # and resolv.conf is back byte for byte once emberd stopped, also when
 # the stop follows a crash (SIGKILL) and a restart. TAP output.
@@ -164,6 +166,26 @@ else
   not_ok "emberd --status prints the same facts as tables"
   sed 's/^/# client: /' <<<"$cl_table"
   sed 's/^/# gateway: /' <<<"$gw_table"
+fi
+
+# "legacy" is IPv4 only (ip_stack in the policy file, through the portal
+# to the client's stub): AAAA gets NOERROR with no answer, on either
+# sentinel, so applications go straight to IPv4; A gets a proxy address.
+legacy_aaaa=$(topo exec client dig +time=3 +tries=1 @100.100.111.1 legacy.corp.example AAAA)
+legacy_aaaa6=$(topo exec client dig +time=3 +tries=1 @fd00:2021:1111:8000:100:100:111:1 \
+  legacy.corp.example AAAA)
+legacy_a=$(topo exec client dig +short +time=3 +tries=1 @100.100.111.1 legacy.corp.example A)
+empty_noerror() { grep -q 'status: NOERROR' <<<"$1" && grep -q 'ANSWER: 0,' <<<"$1"; }
+legacy_ok() {
+  empty_noerror "$legacy_aaaa" && empty_noerror "$legacy_aaaa6" &&
+    [[ $legacy_a =~ ^100\.(9[6-9]|1[01][0-9]|12[0-7])\. && $legacy_a != "$addr" ]]
+}
+if legacy_ok; then
+  ok "an IPv4-only resource: AAAA is an empty NOERROR, A a proxy address ($legacy_a)"
+else
+  not_ok "an IPv4-only resource: AAAA is an empty NOERROR, A a proxy address ($legacy_a)"
+  sed 's/^/# AAAA: /' <<<"$legacy_aaaa"
+  sed 's/^/# AAAA over IPv6: /' <<<"$legacy_aaaa6"
 fi
 
 rc=$(topo emberd-stop client)

@@ -121,24 +121,11 @@ ember_portal_resource_type_to_string (EmberPortalResourceType type)
   return NAME_OF (names, type);
 }
 
-static const char *const ip_stack_names[] = { "dual", "ipv4", "ipv6", NULL };
-
 const char *
 ember_portal_ip_stack_to_string (EmberPortalIpStack stack)
 {
-  return (guint) stack < G_N_ELEMENTS (ip_stack_names) - 1 ? ip_stack_names[stack] : NULL;
-}
-
-gboolean
-ember_portal_ip_stack_from_string (const char *text, EmberPortalIpStack *out)
-{
-  for (guint i = 0; text != NULL && ip_stack_names[i] != NULL; i++)
-    if (strcmp (text, ip_stack_names[i]) == 0)
-      {
-        *out = (EmberPortalIpStack) i;
-        return TRUE;
-      }
-  return FALSE;
+  static const char *const names[] = { "dual", "ipv4", "ipv6" };
+  return NAME_OF (names, stack);
 }
 
 /* ---- Ownership ----------------------------------------------------------- */

@@ -462,7 +462,5 @@ const char *ember_portal_protocol_to_string (EmberPortalProtocol protocol);
 const char *ember_portal_resource_type_to_string (EmberPortalResourceType type);
 /* "dual", "ipv4", "ipv6". */
 const char *ember_portal_ip_stack_to_string (EmberPortalIpStack stack);
-/* The value of `text` ("dual", "ipv4", "ipv6", exactly); FALSE if none. */
-gboolean ember_portal_ip_stack_from_string (const char *text, EmberPortalIpStack *out);
 
 G_END_DECLS

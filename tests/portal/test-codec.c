@@ -985,12 +985,6 @@ test_ip_stack_round_trips (void)
       g_assert_false (ember_portal_message_equal (&msg, &back));
     }
   g_assert_cmpstr (ember_portal_ip_stack_to_string (EMBER_PORTAL_IP_STACK_IPV6), ==, "ipv6");
-  EmberPortalIpStack st = EMBER_PORTAL_IP_STACK_DUAL;
-  g_assert_true (ember_portal_ip_stack_from_string ("ipv4", &st));
-  g_assert_cmpint (st, ==, EMBER_PORTAL_IP_STACK_IPV4);
-  g_assert_false (ember_portal_ip_stack_from_string ("IPv4", &st));
-  g_assert_false (ember_portal_ip_stack_from_string ("ipv4_only", &st));
-  g_assert_false (ember_portal_ip_stack_from_string (NULL, &st));
 }
 
 static void

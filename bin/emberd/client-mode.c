@@ -48,6 +48,7 @@ typedef struct {
   char *address;
   char *site;
   const char *type;
+  const char *ip_stack;  /* dns: the families behind the gateway; NULL otherwise */
   gboolean offline;  /* the portal said no gateway of its site is online */
 } Resource;
 
@@ -87,6 +88,7 @@ track_resource (Client *c, const EmberPortalResource *pr)
     case EMBER_PORTAL_RESOURCE_DNS:
       r->type = "dns";
       r->address = g_strdup (pr->dns_pattern);
+      r->ip_stack = ember_portal_ip_stack_to_string (pr->ip_stack);
       break;
     case EMBER_PORTAL_RESOURCE_INTERNET:
       r->type = "internet";
@@ -380,6 +382,8 @@ mode_status (EmberDaemon *d, EmberStatus *st)
           state == EMBER_CLIENT_AUTHZ_AUTHORIZED ? gw.str : "");
       g_free (sr->site);
       sr->site = g_strdup (r->site != NULL ? r->site : "");
+      g_free (sr->ip_stack);
+      sr->ip_stack = g_strdup (r->ip_stack != NULL ? r->ip_stack : "");
     }
   st->internet = c->internet;
   ember_dns_shell_status (c->dns, st);

@@ -540,6 +540,8 @@ resources_variant (const EmberStatus *st)
       g_variant_builder_add (&b, "{sv}", "status", g_variant_new_string (status));
       if (relay != NULL)
         g_variant_builder_add (&b, "{sv}", "relay", g_variant_new_string (relay));
+      if (r->ip_stack != NULL && *r->ip_stack != '\0')
+        g_variant_builder_add (&b, "{sv}", "ip_stack", g_variant_new_string (r->ip_stack));
       if (g_str_equal (r->type, "internet"))
         g_variant_builder_add (&b, "{sv}", "enabled", g_variant_new_boolean (st->internet));
       g_variant_builder_close (&b);

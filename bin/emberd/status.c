@@ -23,6 +23,7 @@ resource_free (gpointer data)
   g_free (r->site);
   g_free (r->status);
   g_free (r->gateway_id);
+  g_free (r->ip_stack);
   g_free (r);
 }
 
@@ -117,6 +118,7 @@ ember_status_add_resource (EmberStatus *s, const char *id, const char *name, con
   r->site = dup0 (NULL);
   r->status = dup0 (state);
   r->gateway_id = dup0 (gateway_id);
+  r->ip_stack = dup0 (NULL);
   g_ptr_array_add (s->resources, r);
   return r;
 }
@@ -228,6 +230,8 @@ ember_status_to_json (const EmberStatus *s)
       member_str (b, "site", r->site);
       member_str (b, "status", r->status);
       member_str (b, "gateway_id", r->gateway_id);
+      if (r->ip_stack != NULL && *r->ip_stack != '\0')
+        member_str (b, "ip_stack", r->ip_stack);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -554,6 +558,7 @@ ember_status_from_json (const char *text, GError **error)
       r->site = opt_str (&rd, o, "resources[].", "site");
       r->status = get_str (&rd, o, "resources[].", "status");
       r->gateway_id = get_str (&rd, o, "resources[].", "gateway_id");
+      r->ip_stack = opt_str (&rd, o, "resources[].", "ip_stack");
     }
   conns = get_array (&rd, root, "connections");
   for (guint i = 0; conns != NULL && !rd.failed && i < json_array_get_length (conns); i++)

@@ -12,7 +12,8 @@
  *    "counters": {"rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
  *                 "dropped_packets", "handshakes"},
  *    "interface": {"name": "ember0", "ipv4": "100.64.0.2", "ipv6": "fd00:2021:1111::2"},
- *    "resources": [{"id", "name", "address", "type", "site", "status", "gateway_id"}],
+ *    "resources": [{"id", "name", "address", "type", "site", "status", "gateway_id",
+ *                   "ip_stack" (dns only: "dual", "ipv4", "ipv6")}],
  *    "connections": [{"peer_id", "state", "path": "direct|relayed", "relay",
  *                     "local", "remote", "handshake_age_s", "rx_bytes", "tx_bytes"}],
  *    "dns": {"system": "file", "applied": true, "plugin": "do53",
@@ -67,6 +68,7 @@ typedef struct {
   char *site;        /* the site's name, "" when unknown */
   char *status;      /* not_connected | connecting | connected | denied | gateway_offline */
   char *gateway_id;  /* "" when none */
+  char *ip_stack;    /* dns: "dual" | "ipv4" | "ipv6" (the portal's); "" otherwise */
 } EmberStatusResource;
 
 typedef struct {

@@ -112,7 +112,8 @@ snapshot (const char *state)
   r = ember_status_add_resource (st, "r1", "lan", "10.20.0.0/24", "cidr", "connected", "g1");
   g_free (r->site);
   r->site = g_strdup ("home");
-  ember_status_add_resource (st, "r2", "wiki", "*.corp.example", "dns", "connected", "g2");
+  r = ember_status_add_resource (st, "r2", "wiki", "*.corp.example", "dns", "connected", "g2");
+  ember_status_set (&r->ip_stack, "ipv4");
   ember_status_add_resource (st, "r3", "hr", "10.9.0.0/16", "cidr", "denied", NULL);
   ember_status_add_resource (st, "r4", "lab", "10.8.0.0/16", "cidr", "gateway_offline", NULL);
   ember_status_add_resource (st, "r5", "db", "10.7.0.0/16", "cidr", "connecting", NULL);
@@ -200,7 +201,10 @@ test_facts_become_properties (Fixture *fx, gconstpointer data)
   r2 = resource (fx->proxy, "r2");
   assert_str (r2, "status", "connected-direct");
   assert_str (r2, "type", "dns");
+  assert_str (r2, "ip_stack", "ipv4");
   g_assert_false (g_variant_lookup (r2, "relay", "&s", NULL));
+  /* Only dns resources have one. */
+  g_assert_false (g_variant_lookup (r1, "ip_stack", "&s", NULL));
   r3 = resource (fx->proxy, "r3");
   assert_str (r3, "status", "forbidden");
   r4 = resource (fx->proxy, "r4");

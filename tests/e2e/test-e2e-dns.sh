@@ -187,6 +187,15 @@ else
   sed 's/^/# AAAA: /' <<<"$legacy_aaaa"
   sed 's/^/# AAAA over IPv6: /' <<<"$legacy_aaaa6"
 fi
+# emberd --status tells the stack the portal said, for dns resources only.
+legacy_status_ok() {
+  topo status client 2>/dev/null | jq -e '
+    ([.resources[] | select(.name == "legacy") | .ip_stack] == ["ipv4"])
+    and ([.resources[] | select(.name == "corp") | .ip_stack] == ["dual"])
+    and ([.resources[] | select(.name == "lan") | has("ip_stack")] == [false])' >/dev/null
+}
+check "emberd --status --json tells each dns resource's ip_stack (legacy ipv4, corp dual)" \
+  wait_for 10 legacy_status_ok
 
 rc=$(topo emberd-stop client)
 stopped() { [[ $rc == 0 ]]; }

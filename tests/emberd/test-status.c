@@ -87,10 +87,21 @@ gateway_sample (void)
   return s;
 }
 
+/* The sample with a dns resource whose stack the portal said. */
+static EmberStatus *
+sample_with_ip_stack (void)
+{
+  EmberStatus *s = sample ();
+  EmberStatusResource *r =
+    ember_status_add_resource (s, "r-3", "legacy", "legacy.corp.example", "dns", "connecting", NULL);
+  ember_status_set (&r->ip_stack, "ipv4");
+  return s;
+}
+
 static void
 test_round_trip (void)
 {
-  g_autoptr (EmberStatus) a = sample ();
+  g_autoptr (EmberStatus) a = sample_with_ip_stack ();
   g_autofree char *json = ember_status_to_json (a);
   g_autoptr (GError) error = NULL;
   g_autoptr (EmberStatus) b = ember_status_from_json (json, &error);
@@ -105,8 +116,13 @@ test_round_trip (void)
   g_assert_cmpstr (b->portal_state, ==, "joined");
   g_assert_cmpint (b->portal_since, ==, 1700000000);
   g_assert_cmpstr (b->ipv6, ==, "fd00:2021:1111::2");
-  g_assert_cmpuint (b->resources->len, ==, 2);
+  g_assert_cmpuint (b->resources->len, ==, 3);
+  r = b->resources->pdata[2];
+  g_assert_cmpstr (r->ip_stack, ==, "ipv4");
+  /* Only where said: a cidr resource has none, in the file either. */
+  g_assert_cmpuint (strstr (json, "\"ip_stack\"") - json, >, strstr (json, "\"r-3\"") - json);
   r = b->resources->pdata[0];
+  g_assert_cmpstr (r->ip_stack, ==, "");
   g_assert_cmpstr (r->name, ==, "web \"intranet\"");
   g_assert_cmpstr (r->gateway_id, ==, "g-1");
   g_assert_cmpstr (r->site, ==, "home");
@@ -296,6 +312,7 @@ test_reads_first_version (void)
   g_assert_false (s->internet);
   g_assert_cmpuint (s->counters.rx_bytes, ==, 0);
   g_assert_cmpstr (((EmberStatusResource *) s->resources->pdata[0])->site, ==, "");
+  g_assert_cmpstr (((EmberStatusResource *) s->resources->pdata[0])->ip_stack, ==, "");
   g_assert_cmpstr (s->dns.system, ==, "");
   g_assert_false (s->dns.applied);
   g_assert_cmpstr (s->dns.plugin, ==, "");

@@ -43,60 +43,16 @@
 
 #define INTERNET_FILE "internet"
 
-typedef struct {
-  char *name;
-  char *address;
-  char *site;
-  const char *type;
-  const char *ip_stack;  /* dns: the families behind the gateway; NULL otherwise */
-  gboolean offline;  /* the portal said no gateway of its site is online */
-} Resource;
 
 typedef struct {
   EmberDaemon d;
   EmberClientTunnel *tunnel;
-  GHashTable *resources;      /* id -> Resource */
+  GHashTable *resources;      /* id -> EmberDaemonResource */
   GArray *pending_routes;     /* EmberCidr, ROUTE_ADD before the TUN was up */
   gboolean internet;          /* the internet resource is on */
   EmberDnsShell *dns;         /* the stub on the TUN (dns.h) */
   guint8 buf[EMBER_WG_TRANSMIT_MAX];
 } Client;
-
-static void
-resource_free (gpointer data)
-{
-  Resource *r = data;
-  g_free (r->name);
-  g_free (r->address);
-  g_free (r->site);
-  g_free (r);
-}
-
-static void
-track_resource (Client *c, const EmberPortalResource *pr)
-{
-  Resource *r = g_new0 (Resource, 1);
-
-  r->name = g_strdup (pr->name);
-  r->site = g_strdup (pr->site.name);
-  switch (pr->type)
-    {
-    case EMBER_PORTAL_RESOURCE_CIDR:
-      r->type = "cidr";
-      r->address = ember_cidr_to_string (&pr->cidr);
-      break;
-    case EMBER_PORTAL_RESOURCE_DNS:
-      r->type = "dns";
-      r->address = g_strdup (pr->dns_pattern);
-      r->ip_stack = ember_portal_ip_stack_to_string (pr->ip_stack);
-      break;
-    case EMBER_PORTAL_RESOURCE_INTERNET:
-      r->type = "internet";
-      r->address = g_strdup ("");
-      break;
-    }
-  g_hash_table_replace (c->resources, g_strdup (pr->id.str), r);
-}
 
 /* ---- Routes ------------------------------------------------------------------ */
 
@@ -289,17 +245,17 @@ mode_portal_message (EmberDaemon *d, gint64 now, const EmberPortalMessage *msg)
     case EMBER_PORTAL_EVENT_CLIENT_INIT:
       g_hash_table_remove_all (c->resources);
       for (guint i = 0; i < msg->u.client_init.n_resources; i++)
-        track_resource (c, &msg->u.client_init.resources[i]);
+        ember_daemon_track_resource (c->resources, &msg->u.client_init.resources[i]);
       break;
     case EMBER_PORTAL_EVENT_RESOURCE_CREATED_OR_UPDATED:
-      track_resource (c, &msg->u.resource);
+      ember_daemon_track_resource (c->resources, &msg->u.resource);
       break;
     case EMBER_PORTAL_EVENT_RESOURCE_DELETED:
       g_hash_table_remove (c->resources, msg->u.resource_deleted.id.str);
       break;
     case EMBER_PORTAL_EVENT_AUTHORIZATION_CREATION_FAILED:
       {
-        Resource *r = g_hash_table_lookup (c->resources,
+        EmberDaemonResource *r = g_hash_table_lookup (c->resources,
                                            msg->u.authorization_failed.resource_id.str);
         if (r != NULL)
           r->offline = msg->u.authorization_failed.reason == EMBER_PORTAL_AUTHZ_OFFLINE;
@@ -307,7 +263,7 @@ mode_portal_message (EmberDaemon *d, gint64 now, const EmberPortalMessage *msg)
       }
     case EMBER_PORTAL_EVENT_AUTHORIZATION_CREATED:
       {
-        Resource *r = g_hash_table_lookup (c->resources,
+        EmberDaemonResource *r = g_hash_table_lookup (c->resources,
                                            msg->u.authorization_created.resource_id.str);
         if (r != NULL)
           r->offline = FALSE;
@@ -370,7 +326,7 @@ mode_status (EmberDaemon *d, EmberStatus *st)
   g_hash_table_iter_init (&it, c->resources);
   while (g_hash_table_iter_next (&it, &key, &value))
     {
-      Resource *r = value;
+      EmberDaemonResource *r = value;
       EmberPortalId id = { 0 }, gw = { 0 };
       EmberClientAuthzState state = EMBER_CLIENT_AUTHZ_NONE;
       guint held = 0;
@@ -438,7 +394,7 @@ has_internet_resource (Client *c)
 
   g_hash_table_iter_init (&it, c->resources);
   while (g_hash_table_iter_next (&it, NULL, &value))
-    if (g_str_equal (((Resource *) value)->type, "internet"))
+    if (g_str_equal (((EmberDaemonResource *) value)->type, "internet"))
       return TRUE;
   return FALSE;
 }
@@ -507,7 +463,7 @@ ember_client_mode_run (EmberConfig *config)
   gint64 now = g_get_monotonic_time ();
   int code = EMBER_EXIT_FAILURE;
 
-  c.resources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, resource_free);
+  c.resources = ember_daemon_resource_table_new ();
   c.pending_routes = g_array_new (FALSE, FALSE, sizeof (EmberCidr));
   if (!ember_daemon_init (&c.d, config, EMBER_PORTAL_CHANNEL_CLIENT, &client_mode, NULL, &code,
                           &error))

@@ -268,11 +268,12 @@ on_status_tick (EmberShell *shell, gpointer user_data)
       && outage >= (gint64) d->config->portal_outage_notice_s * G_USEC_PER_SEC)
     {
       gint64 secs = outage / G_USEC_PER_SEC;
-      g_autofree char *how_long = secs < 120 ? g_strdup_printf ("%" G_GINT64_FORMAT " seconds", secs)
-                                             : g_strdup_printf ("%" G_GINT64_FORMAT " minutes", secs / 60);
+      g_autofree char *how_long =
+          secs < 120 ? g_strdup_printf ("%" G_GINT64_FORMAT " seconds", secs)
+                     : g_strdup_printf ("%" G_GINT64_FORMAT " minutes", secs / 60);
+      const char *why = d->portal_error != NULL ? d->portal_error : "no answer";
       g_autofree char *msg = g_strdup_printf ("the portal %s has been unreachable for %s (%s)",
-                                              d->config->portal_url, how_long,
-                                              d->portal_error != NULL ? d->portal_error : "no answer");
+                                              d->config->portal_url, how_long, why);
       d->outage_told = TRUE;
       ember_dbus_api_emit_error (d->api, EMBER_DBUS_ERROR_PORTAL_UNREACHABLE, msg);
     }
@@ -280,6 +281,50 @@ on_status_tick (EmberShell *shell, gpointer user_data)
   /* The status tick runs on the main loop: it proves the loop turns. */
   if (d->watchdog)
     ember_notifier_watchdog (d->notifier);
+}
+
+/* ---- Resources as the status shows them ----------------------------------------- */
+
+static void
+resource_free (gpointer data)
+{
+  EmberDaemonResource *r = data;
+  g_free (r->name);
+  g_free (r->address);
+  g_free (r->site);
+  g_free (r);
+}
+
+GHashTable *
+ember_daemon_resource_table_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, resource_free);
+}
+
+void
+ember_daemon_track_resource (GHashTable *table, const EmberPortalResource *pr)
+{
+  EmberDaemonResource *r = g_new0 (EmberDaemonResource, 1);
+
+  r->name = g_strdup (pr->name);
+  r->site = g_strdup (pr->site.name);
+  switch (pr->type)
+    {
+    case EMBER_PORTAL_RESOURCE_CIDR:
+      r->type = "cidr";
+      r->address = ember_cidr_to_string (&pr->cidr);
+      break;
+    case EMBER_PORTAL_RESOURCE_DNS:
+      r->type = "dns";
+      r->address = g_strdup (pr->dns_pattern);
+      r->ip_stack = ember_portal_ip_stack_to_string (pr->ip_stack);
+      break;
+    case EMBER_PORTAL_RESOURCE_INTERNET:
+      r->type = "internet";
+      r->address = g_strdup ("");
+      break;
+    }
+  g_hash_table_replace (table, g_strdup (pr->id.str), r);
 }
 
 /* ---- Relays ------------------------------------------------------------------- */
@@ -465,7 +510,8 @@ ember_daemon_refresh_addresses (EmberDaemon *d)
       ember_portal_session_reconnect (d->session);
     }
   /* A new address may be a new NAT: ask the relays for the mapping. */
-  if (d->addrs_known && (n != d->n_last_addrs || memcmp (addrs, d->last_addrs, n * sizeof addrs[0]) != 0))
+  if (d->addrs_known
+      && (n != d->n_last_addrs || memcmp (addrs, d->last_addrs, n * sizeof addrs[0]) != 0))
     ember_shell_srflx_refresh (d->shell);
   memcpy (d->last_addrs, addrs, n * sizeof addrs[0]);
   d->n_last_addrs = n;

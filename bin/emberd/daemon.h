@@ -151,6 +151,23 @@ void ember_daemon_portal_send (EmberDaemon *d, EmberPortalMessage *msg);
 /* Re-reads the host addresses and tells the mode. */
 void ember_daemon_refresh_addresses (EmberDaemon *d);
 
+/* What the status shows of a resource the portal named, on a client (its
+ * resources) and on a gateway (those it serves): the policies keep only
+ * what the packet path needs. */
+typedef struct {
+  char *name;
+  char *address;         /* CIDR, DNS pattern, or "" (internet) */
+  char *site;
+  const char *type;      /* cidr | dns | internet */
+  const char *ip_stack;  /* dns: dual | ipv4 | ipv6; NULL otherwise */
+  gboolean offline;      /* client: the portal said no gateway of its site is online */
+} EmberDaemonResource;
+
+/* A table resource id -> EmberDaemonResource. */
+GHashTable *ember_daemon_resource_table_new (void);
+/* Puts `resource` into `table` under its id, replacing what was there. */
+void ember_daemon_track_resource (GHashTable *table, const EmberPortalResource *resource);
+
 /* The facts of the status file and of the D-Bus properties. */
 EmberStatus *ember_daemon_snapshot (EmberDaemon *d);
 /* Status: marks it changed (written at the end of the current drain). */

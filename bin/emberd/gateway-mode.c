@@ -43,21 +43,12 @@
 /* The portal hands clients tunnel addresses from these ranges. */
 #define CLIENT_RANGES "100.64.0.0/11;fd00:2021:1111::/107"
 
-/* What the portal said about a resource (for status: the policy keeps
- * only what the packet path needs). */
-typedef struct {
-  char *name;
-  char *address;
-  char *site;
-  const char *type;
-} Served;
-
 typedef struct {
   EmberDaemon d;
   EmberGatewayTunnel *tunnel;
   EmberGatewayNat *nat;
   EmberDnsShell *dns;          /* lookups of proxy addresses' names (dns.h) */
-  GHashTable *served;          /* resource id -> Served, of authorizations the portal sent */
+  GHashTable *served;          /* id -> EmberDaemonResource: of the authorizations sent */
   guint8 buf[EMBER_WG_TRANSMIT_MAX];
   EmberTokenBucket denial_log;
   guint64 denials_unlogged;
@@ -140,55 +131,20 @@ open_tun (Gateway *g, const EmberPortalGatewayInit *init)
 /* ---- Status ---------------------------------------------------------------------- */
 
 static void
-served_free (gpointer data)
-{
-  Served *r = data;
-  g_free (r->name);
-  g_free (r->address);
-  g_free (r->site);
-  g_free (r);
-}
-
-static void
-track_served (Gateway *g, const EmberPortalResource *pr)
-{
-  Served *r = g_new0 (Served, 1);
-
-  r->name = g_strdup (pr->name);
-  r->site = g_strdup (pr->site.name);
-  switch (pr->type)
-    {
-    case EMBER_PORTAL_RESOURCE_CIDR:
-      r->type = "cidr";
-      r->address = ember_cidr_to_string (&pr->cidr);
-      break;
-    case EMBER_PORTAL_RESOURCE_DNS:
-      r->type = "dns";
-      r->address = g_strdup (pr->dns_pattern);
-      break;
-    case EMBER_PORTAL_RESOURCE_INTERNET:
-      r->type = "internet";
-      r->address = g_strdup ("");
-      break;
-    }
-  g_hash_table_replace (g->served, g_strdup (pr->id.str), r);
-}
-
-static void
 track_portal_resources (Gateway *g, const EmberPortalMessage *msg)
 {
   switch (msg->event)
     {
     case EMBER_PORTAL_EVENT_GATEWAY_INIT:
       for (guint i = 0; i < msg->u.gateway_init.n_authorizations; i++)
-        track_served (g, &msg->u.gateway_init.authorizations[i].resource);
+        ember_daemon_track_resource (g->served, &msg->u.gateway_init.authorizations[i].resource);
       break;
     case EMBER_PORTAL_EVENT_AUTHORIZE_FLOW:
-      track_served (g, &msg->u.authorize_flow.resource);
+      ember_daemon_track_resource (g->served, &msg->u.authorize_flow.resource);
       break;
     case EMBER_PORTAL_EVENT_RESOURCE_UPDATED:
       if (g_hash_table_contains (g->served, msg->u.resource.id.str))
-        track_served (g, &msg->u.resource);
+        ember_daemon_track_resource (g->served, &msg->u.resource);
       break;
     default:
       break;
@@ -258,7 +214,7 @@ mode_status (EmberDaemon *d, EmberStatus *st)
   g_hash_table_iter_init (&it, held);
   while (g_hash_table_iter_next (&it, &key, NULL))
     {
-      Served *r = g_hash_table_lookup (g->served, key);
+      EmberDaemonResource *r = g_hash_table_lookup (g->served, key);
       EmberStatusResource *sr = ember_status_add_resource (
           st, key, r != NULL ? r->name : "", r != NULL ? r->address : "",
           r != NULL ? r->type : "", "serving", NULL);
@@ -441,7 +397,7 @@ ember_gateway_mode_run (EmberConfig *config)
   int code = EMBER_EXIT_FAILURE;
 
   ember_token_bucket_init (&g.denial_log, DENIAL_LOG_RATE, DENIAL_LOG_BURST, now);
-  g.served = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, served_free);
+  g.served = ember_daemon_resource_table_new ();
   if (!ember_daemon_init (&g.d, config, EMBER_PORTAL_CHANNEL_GATEWAY, &gateway_mode, NULL, &code,
                           &error))
     goto out;

@@ -329,15 +329,25 @@ get_array (Reader *rd, JsonObject *o, const char *name)
   return NULL;
 }
 
+/* A JSON string node holding UTF-8. json-glib's scanner also takes
+ * escapes JSON has not (an octal "\641" gives the byte 0xa1), whose
+ * result its writer puts out as it is: a file that would not read back. */
+static gboolean
+is_utf8_string (JsonNode *n)
+{
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+         && g_utf8_validate (json_node_get_string (n), -1, NULL);
+}
+
 static char *
 get_str (Reader *rd, JsonObject *o, const char *where, const char *name)
 {
   JsonNode *n = o != NULL ? json_object_get_member (o, name) : NULL;
-  if (n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
+  if (is_utf8_string (n))
     return g_strdup (json_node_get_string (n));
   if (!rd->failed && o != NULL)
     g_set_error (rd->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                 "status: %s%s: expected a string", where, name);
+                 "status: %s%s: expected a UTF-8 string", where, name);
   rd->failed = TRUE;
   return g_strdup ("");
 }
@@ -473,10 +483,10 @@ read_dns_and_clients (Reader *rd, JsonObject *root, EmberStatus *s)
         {
           JsonNode *n = json_array_get_element (ids, k);
 
-          if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+          if (!is_utf8_string (n))
             {
               g_set_error (rd->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           "status: clients[%u].resources[%u]: expected a string", i, k);
+                           "status: clients[%u].resources[%u]: expected a UTF-8 string", i, k);
               rd->failed = TRUE;
               return;
             }

@@ -388,6 +388,14 @@ test_bad_member_named (void)
       "clients[].authorizations" },
     { BASE ",\"clients\":[{\"id\":\"c\",\"resources\":[\"r\",7]}]}",
       "clients[0].resources[1]" },
+    /* json-glib reads the octal escape \641 as the byte 0xa1, not UTF-8:
+     * refused, or the file written back would not read (fuzz-emberd-status). */
+    { "{\"mode\":\"client\",\"pid\":1,\"portal\":{\"url\":\"u\",\"state\":\"joined\","
+      "\"since\":1},\"interface\":{\"name\":\"e\",\"ipv4\":\"100\\641\",\"ipv6\":\"\"},"
+      "\"resources\":[],\"connections\":[]}",
+      "interface.ipv4: expected a UTF-8 string" },
+    { BASE ",\"clients\":[{\"id\":\"c\",\"resources\":[\"\\641\"]}]}",
+      "clients[0].resources[0]" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {

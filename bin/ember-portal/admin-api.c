@@ -120,13 +120,14 @@ member_string (SoupServerMessage *msg, JsonObject *obj, const char *name, gboole
   if (node == NULL && !required)
     return TRUE;
   if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
-      json_node_get_value_type (node) == G_TYPE_STRING)
+      json_node_get_value_type (node) == G_TYPE_STRING &&
+      g_utf8_validate (json_node_get_string (node), -1, NULL))
     {
       *out = json_node_get_string (node);
       return TRUE;
     }
   m = g_strdup_printf ("$.%s: %s", name, node == NULL ? "missing (expected a string)"
-                                                      : "expected a string");
+                                                      : "expected a UTF-8 string");
   respond_error (msg, SOUP_STATUS_BAD_REQUEST, "bad_request", m);
   return FALSE;
 }

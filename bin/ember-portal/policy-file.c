@@ -105,6 +105,10 @@ get_string (Parser *p, const char *path, JsonObject *obj, const char *member, gb
     return !required || fail (p, path, "missing (expected a string)");
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
     return fail (p, path, "expected a string, got %s", node_kind (node));
+  /* The text is UTF-8, but json-glib also takes octal escapes ("\641"
+   * is the byte 0xa1), which would reach the store and the protocol. */
+  if (!g_utf8_validate (json_node_get_string (node), -1, NULL))
+    return fail (p, path, "expected a UTF-8 string (an escape made another byte)");
   *out = json_node_get_string (node);
   return TRUE;
 }

@@ -268,6 +268,7 @@ static const BadCase bad_cases[] = {
   { "{\"sites\": {}}", "$.sites: expected an array, got an object" },
   { "{\"sites\": [{}]}", "$.sites[0].name: missing" },
   { "{\"sites\": [{\"name\": 7}]}", "$.sites[0].name: expected a string, got a number" },
+  { "{\"sites\": [{\"name\": \"home\\641\"}]}", "$.sites[0].name: expected a UTF-8 string" },
   { "{\"sites\": [{\"name\": \"a b\"}]}", "$.sites[0].name: site name: expected 1 to 64" },
   { "{\"sites\": [{\"name\": \"a\"}, {\"name\": \"a\"}]}", "$.sites[1].name: duplicate site" },
   { "{\"resources\": [{\"name\": \"r\", \"type\": \"cidr\", \"address\": \"10.0.0.0/8\","

@@ -41,7 +41,6 @@ struct _EmberDnsShell {
   EmberLoopBackend *lb;
   EmberAddr upstreams[EMBER_DNS_STUB_UPSTREAMS_MAX];
   guint n_upstreams;
-  GHashTable *inflight;          /* (upstream << 16 | wire id) -> token (guint64*) */
   GHashTable *dns_resources;     /* id -> DnsResource */
   char *map_path;
   guint64 sent, answers, errors, send_drops;
@@ -73,12 +72,6 @@ upstream_index (EmberDnsShell *ds, const EmberAddr *remote)
   return 0;
 }
 
-static gpointer
-inflight_key (guint upstream, guint16 id)
-{
-  return GUINT_TO_POINTER ((upstream << 16) | id | 0x80000000u);
-}
-
 static void
 on_batch (EmberLoopBackend *lb, EmberPacket *batch, guint n, EmberErrorList *errors,
           gpointer user_data)
@@ -104,13 +97,11 @@ on_batch (EmberLoopBackend *lb, EmberPacket *batch, guint n, EmberErrorList *err
           continue;
         }
       guint up = upstream_index (ds, &p->remote);
-      guint64 *token = g_hash_table_lookup (ds->inflight, inflight_key (up, id));
       if (p->error != 0)
         {
           ds->errors++;
           ember_error_list_add (errors, "DNS upstream: %s", g_strerror (p->error));
-          if (token != NULL)
-            ember_dns_stub_handle_upstream_error (ds->stub, now, *token);
+          ember_dns_stub_handle_upstream_error_wire (ds->stub, now, up, id);
         }
       else
         {
@@ -120,7 +111,6 @@ on_batch (EmberLoopBackend *lb, EmberPacket *batch, guint n, EmberErrorList *err
           ember_dns_stub_handle_upstream (ds->stub, now, up, EMBER_DNS_TRANSPORT_TCP, p->data,
                                           p->len);
         }
-      g_hash_table_remove (ds->inflight, inflight_key (up, id));
     }
   ds->kick (ds->kick_data);
 }
@@ -196,7 +186,6 @@ shell_new (EmberDaemon *d, EmberDnsShellKick kick, gpointer user_data)
   ds->d = d;
   ds->kick = kick;
   ds->kick_data = user_data;
-  ds->inflight = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   ds->dns_resources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, dns_resource_free);
   return ds;
 }
@@ -355,7 +344,6 @@ ember_dns_shell_free (EmberDnsShell *ds)
   g_clear_pointer (&ds->loop, ember_loop_free);
   g_clear_pointer (&ds->stub, ember_dns_stub_free);
   g_clear_pointer (&ds->tcp, ember_dns_tcp_free);
-  g_hash_table_unref (ds->inflight);
   g_hash_table_unref (ds->dns_resources);
   g_free (ds->map_path);
   g_free (ds);
@@ -679,13 +667,5 @@ ember_dns_shell_drain (EmberDnsShell *ds, gint64 now)
   while ((n = ember_dns_tcp_poll_packet (ds->tcp, ds->buf, sizeof ds->buf)) > 0)
     ember_shell_write_tun (ds->d->shell, ds->buf, n);
   while (ember_dns_stub_poll_transmit (ds->stub, ds->buf, sizeof ds->buf, &tx))
-    {
-      guint64 *token = g_new (guint64, 1);
-
-      *token = tx.token;
-      g_hash_table_replace (ds->inflight,
-                            inflight_key (tx.upstream, (guint16) ((ds->buf[0] << 8) | ds->buf[1])),
-                            token);
-      send_query (ds, ds->buf, tx.len, &tx.to);
-    }
+    send_query (ds, ds->buf, tx.len, &tx.to);
 }

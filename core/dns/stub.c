@@ -765,6 +765,15 @@ ember_dns_stub_handle_upstream_error (EmberDnsStub *stub, gint64 now, guint64 to
   return TRUE;
 }
 
+gboolean
+ember_dns_stub_handle_upstream_error_wire (EmberDnsStub *stub, gint64 now, guint upstream,
+                                           guint16 wire_id)
+{
+  Pending *p = g_hash_table_lookup (stub->by_wire, wire_key (upstream, wire_id));
+
+  return p != NULL && ember_dns_stub_handle_upstream_error (stub, now, p->token);
+}
+
 void
 ember_dns_stub_handle_timeout (EmberDnsStub *stub, gint64 now)
 {

@@ -198,6 +198,11 @@ EmberDnsStubResult ember_dns_stub_handle_upstream (EmberDnsStub *stub, gint64 no
 /* Sending the transmit `token` failed for good (TCP refused, plugin
  * error): its asker gets SERVFAIL now. FALSE when no such query. */
 gboolean ember_dns_stub_handle_upstream_error (EmberDnsStub *stub, gint64 now, guint64 token);
+/* The same for the query in flight to upstream number `upstream` with
+ * the wire id `wire_id` (the first two bytes of what it sent): for a
+ * transport that hands back the failed datagram, not the token. */
+gboolean ember_dns_stub_handle_upstream_error_wire (EmberDnsStub *stub, gint64 now,
+                                                   guint upstream, guint16 wire_id);
 void ember_dns_stub_handle_timeout (EmberDnsStub *stub, gint64 now);
 
 /* ---- Outputs ----------------------------------------------------------- */

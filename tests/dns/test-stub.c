@@ -601,6 +601,22 @@ test_timeout_gives_servfail (void)
   m = next_answer (stub, buf, sizeof buf, &to);
   g_assert_cmpuint (m.id, ==, 78);
   g_assert_cmpuint (ember_dns_message_rcode (&m), ==, EMBER_DNS_RCODE_SERVFAIL);
+
+  /* and so does one reported by upstream and wire id (the datagram the
+   * transport hands back), for that query only */
+  g_assert_cmpint (ask (stub, T0, &asker, 79, "down.example", EMBER_DNS_TYPE_A, 0), ==,
+                   EMBER_DNS_STUB_FORWARDED);
+  g_assert_true (ember_dns_stub_poll_transmit (stub, q, sizeof q, &tx));
+  guint16 wire_id = (guint16) (q[0] << 8 | q[1]);
+  g_assert_false (ember_dns_stub_handle_upstream_error_wire (stub, T0, tx.upstream + 1, wire_id));
+  g_assert_false (ember_dns_stub_handle_upstream_error_wire (stub, T0, tx.upstream,
+                                                             (guint16) (wire_id + 1)));
+  assert_no_output (stub);
+  g_assert_true (ember_dns_stub_handle_upstream_error_wire (stub, T0, tx.upstream, wire_id));
+  g_assert_false (ember_dns_stub_handle_upstream_error_wire (stub, T0, tx.upstream, wire_id));
+  m = next_answer (stub, buf, sizeof buf, &to);
+  g_assert_cmpuint (m.id, ==, 79);
+  g_assert_cmpuint (ember_dns_message_rcode (&m), ==, EMBER_DNS_RCODE_SERVFAIL);
 }
 
 /* A query's token names that query only: once it ended, its token names
